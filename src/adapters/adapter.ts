@@ -1,0 +1,44 @@
+import type { Readable } from 'node:stream';
+import type { Delivery } from '../delivery.js';
+
+/** What the pipeline tells an adapter when it opens it. */
+export interface AdapterOpenOptions {
+  /**
+   * The most messages the pipeline holds unsettled at once. Transports that enforce a window themselves use it
+   * (AMQP prefetch, Redis COUNT); the others rely on stream backpressure.
+   */
+  readonly maxInFlight: number;
+}
+
+/** How a delivery was settled when it is acked, for transports that answer differently (HTTP). */
+export type AckKind = 'handled' | 'dead-lettered';
+
+/**
+ * One transport. The pipeline opens it, reads batches of deliveries from the returned stream, and settles each
+ * delivery exactly once with `ack` or `nack`. The same processor runs unchanged on every adapter.
+ */
+export interface Adapter<Client = unknown> {
+  /** Short name for logs: `stdin`, `file`, `redis-streams`, `amqp`... */
+  readonly name: string;
+  /**
+   * Whether `nack` makes the transport deliver the message again. When false, the pipeline stores a nacked
+   * message as a dead letter with reason `nacked` and then acks it, so nothing is lost.
+   */
+  readonly canRequeue: boolean;
+  /** The transport client, for what only that transport can do (ioredis, amqplib channel, http server). */
+  readonly client: Client | undefined;
+  /**
+   * Connects and starts consuming. Resolves with an object-mode Readable whose chunks are `Delivery[]` (batches, so
+   * the stream costs little per message). The adapter reads from its transport only as fast as the stream is read.
+   * The stream ends at the end of input, or after `stop()`. Fails with a clear error naming what could not be reached.
+   */
+  open(options: AdapterOpenOptions): Promise<Readable>;
+  /** Tells the transport these deliveries are done with. Called at most once per delivery. */
+  ack(deliveries: readonly Delivery[], kind: AckKind): Promise<void> | void;
+  /** Asks the transport to deliver these again. Only called when `canRequeue` is true. */
+  nack(deliveries: readonly Delivery[]): Promise<void> | void;
+  /** Stops taking new messages: the stream ends soon after. Deliveries already read may still be settled. */
+  stop(): Promise<void>;
+  /** Releases the transport. Called once every delivery read has been settled, or given up on shutdown. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,85 @@
+/**
+ * The dead-letter store: where a message that cannot be processed is kept, with why, until someone inspects,
+ * replays or purges it. Stores are async and batch-oriented: `put` takes many letters and resolves only once they
+ * are durable, because the pipeline acks the transport right after.
+ */
+
+/** Who wrote a dead letter: the processor's name, the host and the process id. */
+export interface Fingerprint {
+  readonly name: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly version?: string;
+}
+
+/** A dead letter as the pipeline hands it to a store. */
+export interface DeadLetterInput {
+  /** The message id (the transport's, or the generated one). Putting the same id again updates that letter. */
+  readonly id: string;
+  readonly body: Buffer;
+  /** Stable, short: `no matching handler`, `handler failed`, `nacked`, `timeout after 500 ms`... */
+  readonly reason: string;
+  /** The error message and stack, when an error caused it. */
+  readonly error?: string | null;
+  /** The handler's name, when one was chosen. */
+  readonly handler?: string | null;
+  /** Where the message came from (`stdin`, `amqp:orders`...). */
+  readonly source?: string | null;
+  /** Transport metadata, stored as JSON. */
+  readonly headers?: Readonly<Record<string, unknown>> | null;
+  /** How many times processing was attempted; defaults to 1. */
+  readonly attempts?: number;
+  /** When it failed; defaults to now. */
+  readonly failedAt?: Date;
+  readonly fingerprint?: Fingerprint | null;
+}
+
+/** A stored dead letter. */
+export interface DeadLetter {
+  readonly id: string;
+  readonly body: Buffer;
+  readonly reason: string;
+  readonly error: string | null;
+  readonly handler: string | null;
+  readonly source: string | null;
+  readonly headers: Record<string, unknown> | null;
+  readonly attempts: number;
+  readonly firstFailedAt: Date;
+  readonly lastFailedAt: Date;
+  readonly fingerprint: Fingerprint | null;
+}
+
+/** Which dead letters a query is about. Every field narrows the selection; none selects all. */
+export interface DlqFilter {
+  /** Exact reason, or a prefix ending in `*` (`timeout*`). */
+  readonly reason?: string;
+  readonly handler?: string;
+  /** Letters whose last failure is at or after this time. */
+  readonly since?: Date;
+}
+
+export interface DlqListOptions extends DlqFilter {
+  /** Default 100. */
+  readonly limit?: number;
+  /** Default 0. */
+  readonly offset?: number;
+}
+
+/** The one interface every dead-letter store implements. */
+export interface Dlq extends AsyncIterable<DeadLetter> {
+  /**
+   * Stores letters and resolves once they are durable. A letter whose id is already stored replaces its reason,
+   * error and body, keeps `firstFailedAt`, and sets `attempts` to the larger of the stored count + 1 and the new one.
+   */
+  put(letters: readonly DeadLetterInput[]): Promise<void>;
+  get(id: string): Promise<DeadLetter | undefined>;
+  /** Deletes letters by id; resolves with how many existed. */
+  delete(ids: string | readonly string[]): Promise<number>;
+  count(filter?: DlqFilter): Promise<number>;
+  /** Oldest first (by first failure), then by id. */
+  list(options?: DlqListOptions): Promise<DeadLetter[]>;
+  /** The letter that failed first, if any. */
+  oldest(): Promise<DeadLetter | undefined>;
+  /** Releases the store. Pending puts complete first. */
+  close(): Promise<void>;
+}

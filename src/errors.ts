@@ -1,0 +1,110 @@
+/**
+ * Every error missive-node raises on purpose is a MissiveError with a stable `code`, so callers can branch on
+ * the code and users can search for it. Messages say what went wrong and what to do about it.
+ */
+export class MissiveError extends Error {
+  /** Stable identifier, `MISSIVE_ERR_*`. */
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MissiveError';
+    this.code = code;
+  }
+}
+
+/** The same matcher object was registered twice with `handleFor`. */
+export class DuplicateMatcherError extends MissiveError {
+  constructor(handlerName: string) {
+    super(
+      'MISSIVE_ERR_DUPLICATE_MATCHER',
+      `this matcher is already registered (for handler "${handlerName}"); register each matcher once, ` +
+        'or wrap it in a new function if two handlers really must share a rule',
+    );
+  }
+}
+
+/** A processor option or argument is invalid. */
+export class InvalidOptionError extends MissiveError {
+  constructor(message: string) {
+    super('MISSIVE_ERR_INVALID_OPTION', message);
+  }
+}
+
+/** A message body could not be decoded by the processor's message class. */
+export class DecodeError extends MissiveError {
+  constructor(messageClass: string, cause: unknown) {
+    super('MISSIVE_ERR_DECODE', `${messageClass} could not decode the message body: ${describe(cause)}`, { cause });
+  }
+}
+
+/**
+ * A message could not be processed and no dead-letter store was set to keep it. Raised by the test client, so a
+ * test sees the failure; `reason` is the dead-letter reason it would have been stored with.
+ */
+export class UnprocessableMessageError extends MissiveError {
+  readonly reason: string;
+  constructor(reason: string, detail: string | null, options?: { cause?: unknown }) {
+    super(
+      'MISSIVE_ERR_UNPROCESSABLE',
+      `message could not be processed: ${reason}${detail ? ` (${detail})` : ''}; ` +
+        'fix the handler or routing, or call processor.setDlq(new MemoryDlq()) to collect dead letters instead',
+      options,
+    );
+    this.reason = reason;
+  }
+}
+
+/** The processor module given to the CLI or the worker pool is not usable. */
+export class ProcessorModuleError extends MissiveError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MISSIVE_ERR_PROCESSOR_MODULE', message, options);
+  }
+}
+
+/** The dead-letter store cannot be opened or written. */
+export class DlqError extends MissiveError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MISSIVE_ERR_DLQ', message, options);
+  }
+}
+
+/** The dead-letter file is held by another process. */
+export class DlqLockedError extends MissiveError {
+  readonly path: string;
+  constructor(path: string, options?: { cause?: unknown }) {
+    super(
+      'MISSIVE_ERR_DLQ_LOCKED',
+      `the dead-letter file ${path} is in use by another process; stop that process (or wait for it to finish), ` +
+        'or give this one its own file with --dlq',
+      options,
+    );
+    this.path = path;
+  }
+}
+
+/** A transport (broker, server) could not be reached or failed while in use. */
+export class TransportError extends MissiveError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MISSIVE_ERR_TRANSPORT', message, options);
+  }
+}
+
+/** Command-line usage error: the CLI reports it and exits 2 before reading any input. */
+export class UsageError extends MissiveError {
+  constructor(message: string) {
+    super('MISSIVE_ERR_USAGE', message);
+  }
+}
+
+/** Text for an unknown thrown value: an Error's message, or the value as a string. */
+export function describe(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+/** An Error's stack (which starts with its message), or the value as a string. */
+export function describeWithStack(error: unknown): string {
+  if (error instanceof Error) return error.stack ?? error.message;
+  return String(error);
+}
