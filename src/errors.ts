@@ -108,3 +108,14 @@ export function describeWithStack(error: unknown): string {
   if (error instanceof Error) return error.stack ?? error.message;
   return String(error);
 }
+
+/** A `beforeProcessing` or `afterProcessing` hook threw: a thread could not be set up or torn down. */
+export class ProcessingHookError extends MissiveError {
+  constructor(hook: string, cause: unknown) {
+    super(
+      'MISSIVE_ERR_PROCESSING_HOOK',
+      `${hook} hook failed: ${describe(cause)}; no message is handled in a thread whose setup failed, fix the hook`,
+      { cause },
+    );
+  }
+}

@@ -1,0 +1,13 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { Fingerprint } from './dlq.js';
+
+/** This package's version, for fingerprints: which build wrote a dead letter matters when replaying it. */
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+/** Who is writing: the processor's name, this host and this process. */
+export function fingerprintOf(name: string): Fingerprint {
+  return { name, host: hostname(), pid: process.pid, version: VERSION };
+}

@@ -1,0 +1,68 @@
+import type { DeliveryMeta } from './delivery.js';
+import { DecodeError } from './errors.js';
+
+const UNDECODED = Symbol('undecoded');
+
+/**
+ * The user's view of one delivery. Subclasses choose how the bytes are decoded by overriding `decode`; decoding
+ * happens at most once per message, on first use, so a matcher and its handler share the work.
+ */
+export class Message<T = Buffer> {
+  /** The transport's message id where it has one, otherwise one generated for this message. */
+  readonly id: string;
+  /** The message body, exactly as the transport delivered it. */
+  readonly rawData: Buffer;
+  /** Transport metadata (headers, routing key, stream id...). Prefer `ctx.delivery` in handlers. */
+  readonly meta: DeliveryMeta;
+  #decoded: T | typeof UNDECODED = UNDECODED;
+
+  constructor(rawData: Buffer, id: string, meta: DeliveryMeta = EMPTY_META) {
+    this.rawData = rawData;
+    this.id = id;
+    this.meta = meta;
+  }
+
+  /**
+   * The decoded body, computed on first call and cached (a decoded `null` too).
+   * @throws DecodeError when the bytes cannot be decoded; the message then becomes a dead letter.
+   */
+  getData(): T {
+    if (this.#decoded === UNDECODED) {
+      try {
+        this.#decoded = this.decode(this.rawData);
+      } catch (error) {
+        throw error instanceof DecodeError ? error : new DecodeError(this.constructor.name, error);
+      }
+    }
+    return this.#decoded;
+  }
+
+  /** Turns the raw bytes into the value `getData` returns. Override it in a custom message class. */
+  protected decode(rawData: Buffer): T {
+    return rawData as unknown as T;
+  }
+}
+
+/** Bytes in, bytes out: the default message class. */
+export class RawMessage extends Message<Buffer> {}
+
+/** A message whose body is UTF-8 JSON. */
+export class JsonMessage<T = unknown> extends Message<T> {
+  /** The parsed body, parsed once on first call (a JSON `null` stays cached as `null`). */
+  getJson(): T {
+    return this.getData();
+  }
+
+  protected override decode(rawData: Buffer): T {
+    return JSON.parse(rawData.toString('utf8')) as T;
+  }
+}
+
+/** A message class the processor builds its messages with: `RawMessage`, `JsonMessage` or your own subclass. */
+export type MessageClass<M extends Message<unknown> = Message<unknown>> = new (
+  rawData: Buffer,
+  id: string,
+  meta?: DeliveryMeta,
+) => M;
+
+const EMPTY_META: DeliveryMeta = Object.freeze({});

@@ -1,0 +1,37 @@
+/**
+ * What became of one message. A handler acks or nacks; anything that goes wrong becomes a dead letter with a
+ * stable, short reason (the `reason` column of the dead-letter store) and the error text.
+ */
+export type Outcome =
+  | { readonly kind: 'ack' }
+  | { readonly kind: 'nack' }
+  | DeadLetterOutcome;
+
+export interface DeadLetterOutcome {
+  readonly kind: 'dead-letter';
+  readonly reason: string;
+  readonly error: string | null;
+  /** Whether trying again might succeed (a handler error), as opposed to a routing or permanent failure. */
+  readonly retryable: boolean;
+}
+
+/** Shared instances: acks and nacks are the common case and need no allocation. */
+export const ACK: Outcome = Object.freeze({ kind: 'ack' });
+export const NACK: Outcome = Object.freeze({ kind: 'nack' });
+
+/** The dead-letter reasons missive-node writes. They are part of the public contract: users query by them. */
+export const Reasons = Object.freeze({
+  noMatch: 'no matching handler',
+  multipleMatches: 'multiple matching handlers',
+  matcherFailed: 'matcher failed',
+  decodeFailed: 'decode failed',
+  handlerFailed: 'handler failed',
+  hookFailed: 'hook failed',
+  nacked: 'nacked',
+  tooLarge: 'message too large',
+  workerExited: 'worker exited',
+});
+
+export function deadLetter(reason: string, error: string | null, retryable = false): DeadLetterOutcome {
+  return { kind: 'dead-letter', reason, error, retryable };
+}

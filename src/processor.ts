@@ -1,0 +1,142 @@
+import type { Dlq } from './dlq/dlq.js';
+import { DuplicateMatcherError, InvalidOptionError } from './errors.js';
+import {
+  emptyHookTable,
+  type HandlingHook,
+  type HookTable,
+  type ProcessingHook,
+} from './hooks.js';
+import { RawMessage, type Message, type MessageClass } from './message.js';
+import { TestClient, type TestClientOptions } from './test-client.js';
+import type { HandlerContext } from './workers/context.js';
+
+/** Decides whether a handler is for a message. Runs in the main thread, in registration order. */
+export type Matcher<M extends Message<unknown>> = (message: M) => boolean;
+
+/** Handles one message. Returning (or resolving) without calling `ctx.ack()` or `ctx.nack()` acks it. */
+export type Handler<M extends Message<unknown>> = (message: M, ctx: HandlerContext) => void | Promise<void>;
+
+/** Per-handler options. */
+export interface HandlerOptions {
+  /** Name used in logs and in the dead-letter `handler` column. Default: the function's name, else `handler#N`. */
+  readonly name?: string;
+}
+
+/** One registered route: a matcher and the handler it selects. */
+export interface Route<M extends Message<unknown>> {
+  readonly index: number;
+  readonly name: string;
+  readonly matcher: Matcher<M>;
+  readonly handler: Handler<M>;
+  readonly options: HandlerOptions;
+}
+
+/** Options for a processor. */
+export interface ProcessorOptions {
+  /** Names this processor in logs and in dead letters' fingerprint. Default `missive`. */
+  readonly name?: string;
+}
+
+/** Lets a worker thread recognise a processor built by another copy of this package. */
+const PROCESSOR_BRAND = Symbol.for('missive-node.processor');
+
+/**
+ * A set of routes from matchers to handlers, plus hooks and a dead-letter store. A processor module's default
+ * export is one of these; the CLI loads it in the main thread (matchers) and in every worker (handlers), so routes
+ * must be registered at module top level, the same on every import.
+ *
+ * @example
+ * const processor = new Processor(JsonMessage);
+ * processor.handleFor((m) => m.getJson().type === 'order', async (m, ctx) => { ... });
+ * export default processor;
+ */
+export class Processor<M extends Message<unknown> = RawMessage> {
+  /** The class every message is built with. */
+  readonly MessageClass: MessageClass<M>;
+  readonly name: string;
+  readonly #routes: Route<M>[] = [];
+  readonly #hooks: HookTable<M> = emptyHookTable<M>();
+  #dlq: Dlq | undefined;
+
+  constructor(MessageClass?: MessageClass<M>, options: ProcessorOptions = {}) {
+    this.MessageClass = MessageClass ?? (RawMessage as unknown as MessageClass<M>);
+    this.name = options.name ?? 'missive';
+    (this as Record<symbol, unknown>)[PROCESSOR_BRAND] = true;
+  }
+
+  /**
+   * Routes the messages `matcher` accepts to `handler`, and returns the handler (so it can be exported and
+   * tested on its own). Registering the same matcher object twice is an error.
+   */
+  handleFor<H extends Handler<M>>(matcher: Matcher<M>, handler: H, options: HandlerOptions = {}): H {
+    if (typeof matcher !== 'function') {
+      throw new InvalidOptionError('handleFor(matcher, handler): the matcher must be a function of a message returning a boolean');
+    }
+    if (typeof handler !== 'function') {
+      throw new InvalidOptionError('handleFor(matcher, handler): the handler must be a function (message, ctx) => void');
+    }
+    const index = this.#routes.length;
+    const name = options.name ?? (handler.name || `handler#${index}`);
+    const taken = this.#routes.find((route) => route.matcher === matcher);
+    if (taken) throw new DuplicateMatcherError(taken.name);
+    this.#routes.push({ index, name, matcher, handler, options });
+    return handler;
+  }
+
+  /** Runs once in every thread that runs handlers, before its first message. */
+  beforeProcessing(hook: ProcessingHook): this {
+    return this.#addHook('beforeProcessing', hook);
+  }
+
+  /** Runs once in every thread that ran `beforeProcessing`, when processing ends. */
+  afterProcessing(hook: ProcessingHook): this {
+    return this.#addHook('afterProcessing', hook);
+  }
+
+  /** Runs before every handler, in the handler's thread. */
+  beforeHandling(hook: HandlingHook<M>): this {
+    return this.#addHook('beforeHandling', hook);
+  }
+
+  /** Runs after every handler, even one that threw (`ctx.error` holds the error). */
+  afterHandling(hook: HandlingHook<M>): this {
+    return this.#addHook('afterHandling', hook);
+  }
+
+  /** Where unprocessable messages are stored. The CLI sets a DuckDB file unless the module set one. */
+  setDlq(dlq: Dlq): this {
+    this.#dlq = dlq;
+    return this;
+  }
+
+  /** The dead-letter store, if one is set. */
+  get dlq(): Dlq | undefined {
+    return this.#dlq;
+  }
+
+  /** The routes, in registration order. */
+  get routes(): readonly Route<M>[] {
+    return this.#routes;
+  }
+
+  /** The hooks, in registration order. */
+  get hooks(): Readonly<HookTable<M>> {
+    return this.#hooks;
+  }
+
+  /** A client that runs messages through this processor in the calling thread: no transport, no workers. */
+  testClient(options?: TestClientOptions): TestClient<M> {
+    return new TestClient(this, options);
+  }
+
+  #addHook(name: keyof HookTable<M>, hook: unknown): this {
+    if (typeof hook !== 'function') throw new InvalidOptionError(`${name}(hook): the hook must be a function`);
+    (this.#hooks[name] as unknown[]).push(hook);
+    return this;
+  }
+}
+
+/** Whether a value is a Processor, also one built by another copy of missive-node (a worker's import). */
+export function isProcessor(value: unknown): value is Processor<Message<unknown>> {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[PROCESSOR_BRAND] === true;
+}

@@ -1,0 +1,118 @@
+import type { DeliveryMeta } from '../delivery.js';
+import { describeWithStack } from '../errors.js';
+import { ACK, NACK, deadLetter, type Outcome } from '../outcome.js';
+
+/** Per-thread context shared by every handler that runs in one thread. */
+export interface ProcessingContext {
+  /** Free-form per-thread state: put the database pool opened in `beforeProcessing` here. */
+  readonly state: Record<string, unknown>;
+  /** The worker thread's id (0 for the main thread). */
+  readonly threadId: number;
+}
+
+/** What a handler (and a handling hook) gets besides the message. */
+export interface HandlerContext {
+  /** Settles the message as handled. Returning without settling does the same. */
+  ack(): void;
+  /** Asks the transport to deliver the message again; where it cannot, the message becomes a dead letter `nacked`. */
+  nack(): void;
+  /** Free-form state for this message, shared by the hooks and the handler. */
+  readonly state: Record<string, unknown>;
+  /** The thread's context, with the state opened by `beforeProcessing`. */
+  readonly processing: ProcessingContext;
+  /** Transport metadata: headers, routing key, stream id, delivery count... The escape hatch. */
+  readonly delivery: DeliveryMeta;
+  /** Aborted when the handler times out or the run shuts down: pass it to fetch, database clients, timers. */
+  readonly signal: AbortSignal;
+  /** The name of the handler the message was routed to. */
+  readonly handler: string;
+  /** Which attempt this is, starting at 1. */
+  readonly attempt: number;
+  /** In `afterHandling`: what the handler (or an earlier hook) threw, if anything. */
+  readonly error: unknown;
+}
+
+/**
+ * The context implementation. Its extra methods are for the code that runs handlers, not for users: they decide
+ * the one outcome of the message and report every attempt to settle it again.
+ */
+export class MessageContext implements HandlerContext {
+  readonly processing: ProcessingContext;
+  readonly delivery: DeliveryMeta;
+  readonly handler: string;
+  readonly attempt: number;
+  error: unknown = undefined;
+  #state: Record<string, unknown> | undefined;
+  #controller: AbortController | undefined;
+  #settled: Outcome | undefined;
+  #failure: Outcome | undefined;
+  #sealed = false;
+  readonly #warn: (text: string) => void;
+
+  constructor(
+    processing: ProcessingContext,
+    delivery: DeliveryMeta,
+    handler: string,
+    attempt: number,
+    warn: (text: string) => void,
+  ) {
+    this.processing = processing;
+    this.delivery = delivery;
+    this.handler = handler;
+    this.attempt = attempt;
+    this.#warn = warn;
+  }
+
+  get state(): Record<string, unknown> {
+    return (this.#state ??= {});
+  }
+
+  // Created on first use: most handlers never look at the signal, and an AbortController per message is not free.
+  get signal(): AbortSignal {
+    return (this.#controller ??= new AbortController()).signal;
+  }
+
+  ack(): void {
+    this.#settle(ACK);
+  }
+
+  nack(): void {
+    this.#settle(NACK);
+  }
+
+  /** Records a failure; the first one decides the dead letter, later ones are reported. */
+  fail(reason: string, error: unknown, retryable = true): void {
+    const text = describeWithStack(error);
+    if (this.#sealed) {
+      this.#warn(`${reason} after the message was settled: ${text}`);
+    } else if (this.#settled) {
+      this.#warn(`${reason} after the handler settled the message (${this.#settled.kind} stands): ${text}`);
+    } else if (this.#failure) {
+      this.#warn(`${reason} after an earlier failure: ${text}`);
+    } else {
+      this.error = error;
+      this.#failure = deadLetter(reason, text, retryable);
+    }
+  }
+
+  /** Aborts `ctx.signal`, if anyone asked for it. */
+  abort(reason: unknown): void {
+    this.#controller?.abort(reason);
+  }
+
+  /** Fixes the outcome: the failure, else the explicit settle, else ack. Later settles are reported. */
+  finish(): Outcome {
+    this.#sealed = true;
+    return this.#failure ?? this.#settled ?? ACK;
+  }
+
+  #settle(outcome: Outcome): void {
+    if (this.#sealed) {
+      this.#warn(`${outcome.kind}() called after the handler returned; ignored`);
+    } else if (this.#settled) {
+      this.#warn(`${outcome.kind}() called after ${this.#settled.kind}(); the message is settled once, ignored`);
+    } else if (!this.#failure) {
+      this.#settled = outcome;
+    }
+  }
+}

@@ -1,0 +1,119 @@
+import type { DeliveryMeta } from '../delivery.js';
+import { ProcessingHookError } from '../errors.js';
+import type { Message } from '../message.js';
+import type { Outcome } from '../outcome.js';
+import type { Processor } from '../processor.js';
+import { MessageContext, type ProcessingContext } from './context.js';
+import { handleMessage } from './handle.js';
+
+/** A report about one message that did not change its outcome (a second settle, an error after settling). */
+export interface Warning {
+  readonly id: string;
+  readonly text: string;
+}
+
+/** The outcomes of a batch, in the batch's order, and what was reported on the way. */
+export interface BatchResult {
+  readonly outcomes: Outcome[];
+  readonly warnings: Warning[];
+}
+
+/** One routed message, ready to run. */
+export interface RunItem<M> {
+  readonly route: number;
+  readonly message: M;
+  readonly attempt: number;
+}
+
+/** Progress marks a batch writes per message, so a dead worker's batch can be sorted out afterwards. */
+export const PROGRESS_STARTED = 1;
+export const PROGRESS_DONE = 2;
+
+/**
+ * Everything that runs handlers in one thread (a worker, or the main thread with `threads: 0` and in the test
+ * client): the processing hooks, run once, and batches of routed messages.
+ */
+export class ThreadRuntime<M extends Message<unknown>> {
+  readonly processor: Processor<M>;
+  readonly processing: ProcessingContext;
+  #started: Promise<void> | undefined;
+  #stopped = false;
+  readonly #onLateWarning: (warning: Warning) => void;
+
+  /**
+   * @param onLateWarning receives warnings raised after their batch was returned (a handler that kept `ctx` and
+   *   settled later); warnings raised during the batch come back in its result.
+   */
+  constructor(processor: Processor<M>, threadId: number, onLateWarning: (warning: Warning) => void) {
+    this.processor = processor;
+    this.processing = { state: {}, threadId };
+    this.#onLateWarning = onLateWarning;
+  }
+
+  /** Runs the `beforeProcessing` hooks, once however often it is called. */
+  start(): Promise<void> {
+    return (this.#started ??= this.#runHooks('beforeProcessing'));
+  }
+
+  /** Runs the `afterProcessing` hooks, once, if processing started. */
+  async stop(): Promise<void> {
+    if (!this.#started || this.#stopped) return;
+    this.#stopped = true;
+    await this.#started;
+    await this.#runHooks('afterProcessing');
+  }
+
+  /**
+   * Runs every message of a batch. Synchronous handlers run one after another; asynchronous ones overlap, so
+   * a batch of I/O-bound messages waits about as long as its slowest message. `progress`, when given, gets a
+   * mark per message as it starts and ends.
+   */
+  runBatch(items: readonly RunItem<M>[], progress?: Int32Array): BatchResult | Promise<BatchResult> {
+    const { routes, hooks } = this.processor;
+    const outcomes: Outcome[] = new Array(items.length);
+    const warnings: Warning[] = [];
+    let returned = false;
+    let pending: Promise<void>[] | undefined;
+    for (let i = 0; i < items.length; i++) {
+      const { route, message, attempt } = items[i]!;
+      const selected = routes[route]!;
+      const warn = (text: string) => {
+        const warning = { id: message.id, text: `${selected.name}: ${text}` };
+        if (returned) this.#onLateWarning(warning);
+        else warnings.push(warning);
+      };
+      const ctx = new MessageContext(this.processing, message.meta as DeliveryMeta, selected.name, attempt, warn);
+      if (progress) progress[i] = PROGRESS_STARTED;
+      const outcome = handleMessage(hooks, selected, message, ctx);
+      if (outcome instanceof Promise) {
+        (pending ??= []).push(
+          outcome.then((settled) => {
+            outcomes[i] = settled;
+            if (progress) progress[i] = PROGRESS_DONE;
+          }),
+        );
+      } else {
+        outcomes[i] = outcome;
+        if (progress) progress[i] = PROGRESS_DONE;
+      }
+    }
+    if (pending) {
+      return Promise.all(pending).then(() => {
+        returned = true;
+        return { outcomes, warnings };
+      });
+    }
+    returned = true;
+    return { outcomes, warnings };
+  }
+
+  async #runHooks(name: 'beforeProcessing' | 'afterProcessing'): Promise<void> {
+    for (const hook of this.processor.hooks[name]) {
+      try {
+        await hook(this.processing);
+      } catch (error) {
+        throw new ProcessingHookError(name, error);
+      }
+    }
+  }
+}
