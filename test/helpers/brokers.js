@@ -1,0 +1,34 @@
+// Where the broker tests find their servers, and what they do when one is missing: skip with a one-line reason on
+// a developer's machine, fail under CI=true (a skipped broker test in CI would hide a broken setup).
+import net from 'node:net';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+function reachable(url, defaultPort) {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: hostname.replace(/^\[|\]$/g, ''), port: Number(port || defaultPort) });
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(2000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/**
+ * Resolves to the options for `t.test(name, options, fn)`: `{ skip: reason }` when the server is down and we are
+ * not in CI; throws under CI=true so the run fails.
+ */
+async function need(name, url, defaultPort) {
+  if (await reachable(url, defaultPort)) return {};
+  const reason = `${name} is not reachable at ${url} (start it, or set ${name === 'Redis' ? 'REDIS_URL' : 'AMQP_URL'})`;
+  if (process.env.CI === 'true') throw new Error(`CI=true and ${reason}`);
+  return { skip: reason };
+}
+
+export const needRedis = () => need('Redis', REDIS_URL, 6379);
+export const needAmqp = () => need('RabbitMQ', AMQP_URL, 5672);
