@@ -1,7 +1,7 @@
 import type { DeliveryMeta } from '../delivery.js';
 import { ProcessingHookError } from '../errors.js';
 import type { Message } from '../message.js';
-import type { Outcome } from '../outcome.js';
+import { ACK, type Outcome } from '../outcome.js';
 import type { Processor } from '../processor.js';
 import { MessageContext, type ProcessingContext } from './context.js';
 import { handleMessage } from './handle.js';
@@ -25,9 +25,13 @@ export interface RunItem<M> {
   readonly attempt: number;
 }
 
-/** Progress marks a batch writes per message, so a dead worker's batch can be sorted out afterwards. */
+/**
+ * Progress marks a batch writes per message into shared memory, so that when a handler kills its worker the main
+ * thread can tell which messages were acked, which one was running, and which never started.
+ */
 export const PROGRESS_STARTED = 1;
-export const PROGRESS_DONE = 2;
+export const PROGRESS_ACKED = 2;
+export const PROGRESS_SETTLED = 3;
 
 /**
  * Everything that runs handlers in one thread (a worker, or the main thread with `threads: 0` and in the test
@@ -89,12 +93,12 @@ export class ThreadRuntime<M extends Message<unknown>> {
         (pending ??= []).push(
           outcome.then((settled) => {
             outcomes[i] = settled;
-            if (progress) progress[i] = PROGRESS_DONE;
+            if (progress) progress[i] = settled === ACK ? PROGRESS_ACKED : PROGRESS_SETTLED;
           }),
         );
       } else {
         outcomes[i] = outcome;
-        if (progress) progress[i] = PROGRESS_DONE;
+        if (progress) progress[i] = outcome === ACK ? PROGRESS_ACKED : PROGRESS_SETTLED;
       }
     }
     if (pending) {

@@ -1,0 +1,22 @@
+import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
+import type { Fingerprint } from '../dlq/dlq.js';
+import type { Log, LogLevel } from '../log.js';
+
+export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+/**
+ * The CLI's logger: JSON lines on stderr (pretty when stderr is a terminal), labelled with the processor's
+ * fingerprint so lines from many processes can be told apart.
+ */
+export function createLogger(level: LogLevel, fingerprint: Fingerprint): { logger: Logger; log: Log } {
+  const destination = process.stderr.isTTY
+    ? pretty({ destination: 2, sync: true, ignore: 'pid,hostname,processor,version' })
+    : pino.destination({ fd: 2, sync: true });
+  const logger = pino(
+    { level, base: { processor: fingerprint.name, host: fingerprint.host, pid: fingerprint.pid, version: fingerprint.version } },
+    destination,
+  );
+  const log: Log = (lvl, message, fields) => logger[lvl](fields ?? {}, message);
+  return { logger, log };
+}

@@ -1,0 +1,58 @@
+import { writeFile } from 'node:fs/promises';
+import type { RunStats } from '../streams/stats.js';
+import type { Stats } from '../streams/stats.js';
+
+const number = new Intl.NumberFormat('en-US');
+
+/**
+ * A one-line progress display on a terminal, redrawn every second: rate, acked, dead letters. Nothing when stderr
+ * is not a terminal (logs and pipes get the summary only).
+ */
+export function startProgress(stats: Stats): () => void {
+  if (!process.stderr.isTTY) return () => {};
+  let last = 0;
+  let lastAt = Date.now();
+  const timer = setInterval(() => {
+    const now = Date.now();
+    const settled = stats.acked + stats.nacked + stats.deadLettered;
+    const rate = ((settled - last) * 1000) / Math.max(1, now - lastAt);
+    last = settled;
+    lastAt = now;
+    process.stderr.write(
+      `\r\x1b[K${number.format(Math.round(rate))} msg/s · acked ${number.format(stats.acked)} · ` +
+        `dead letters ${number.format(stats.deadLettered)} · in flight ${number.format(stats.inFlight)}`,
+    );
+  }, 1000);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    process.stderr.write('\r\x1b[K');
+  };
+}
+
+/** The final summary, on stderr. */
+export function printSummary(stats: RunStats, dlqPath: string | undefined): void {
+  const rate = stats.seconds > 0 ? Math.round((stats.acked + stats.nacked + stats.deadLettered) / stats.seconds) : 0;
+  const reasons = Object.entries(stats.deadLetteredByReason)
+    .sort((a, b) => b[1] - a[1])
+    .map(([reason, n]) => `${reason}: ${number.format(n)}`)
+    .join(', ');
+  const lines = [
+    `missive: ${number.format(stats.received)} received · ${number.format(stats.acked)} acked · ` +
+      `${number.format(stats.nacked)} nacked · ${number.format(stats.deadLettered)} dead letters` +
+      (reasons ? ` (${reasons})` : '') +
+      (stats.unsettled > 0 ? ` · ${number.format(stats.unsettled)} unsettled` : '') +
+      ` · ${stats.seconds.toFixed(2)} s · ${number.format(rate)} msg/s`,
+  ];
+  if (stats.deadLettered > 0 && dlqPath) {
+    lines.push(`missive: dead letters are in ${dlqPath}; see them with: missive dlq list --dlq ${dlqPath}`);
+  }
+  process.stderr.write(`${lines.join('\n')}\n`);
+}
+
+/** Writes the summary as JSON for scripts (`--stats-file`). */
+export async function writeStatsFile(path: string, stats: RunStats): Promise<void> {
+  const { received, acked, nacked, deadLettered, unsettled, deadLetteredByReason, seconds } = stats;
+  const json = { received, acked, nacked, deadLettered, unsettled, deadLetteredByReason, seconds };
+  await writeFile(path, `${JSON.stringify(json, null, 2)}\n`);
+}

@@ -1,0 +1,198 @@
+import { availableParallelism } from 'node:os';
+import type { Adapter } from '../adapters/adapter.js';
+import type { AdapterSpec, FlagSpec } from '../adapters/spec.js';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../adapters/lines.js';
+import type { Dlq } from '../dlq/dlq.js';
+import { DuckDbDlq } from '../dlq/duckdb.js';
+import { fingerprintOf } from '../dlq/fingerprint.js';
+import { MissiveError, UsageError, describe } from '../errors.js';
+import type { LogLevel } from '../log.js';
+import { startPipeline } from '../streams/pipeline.js';
+import { ADAPTERS, adapterNamed } from './adapters.js';
+import { describeFlags, intFlag, parseFlags, type FlagTable, type FlagValues } from './flags.js';
+import { loadProcessor } from './load-processor.js';
+import { LOG_LEVELS, createLogger } from './logger.js';
+import { printSummary, startProgress, writeStatsFile } from './report.js';
+
+export const DEFAULT_DLQ_PATH = './missive-dlq.duckdb';
+
+/** The flags of `missive run` itself; each adapter adds its own. */
+const RUN_FLAGS: FlagTable = {
+  adapter: { type: 'string', default: 'file with --input, else stdin', description: `the transport: ${ADAPTERS.map((a) => a.name).join(', ')}` },
+  threads: { type: 'string', default: 'available cores', description: 'worker threads running handlers; 0 runs them in the main thread' },
+  'batch-size': { type: 'string', default: '500', description: 'messages per worker task' },
+  linger: { type: 'string', default: '2', description: 'ms a partial batch waits for more messages' },
+  'max-in-flight': { type: 'string', default: '4 x batch size x threads', description: 'messages read and not yet settled; reading pauses at the cap' },
+  'max-message-bytes': { type: 'string', default: String(DEFAULT_MAX_MESSAGE_BYTES), description: 'larger messages become dead letters "message too large"' },
+  'drain-timeout': { type: 'string', default: '30000', description: 'ms to finish in-flight messages after a signal' },
+  dlq: { type: 'string', default: DEFAULT_DLQ_PATH, description: 'the DuckDB file dead letters go to' },
+  'stats-file': { type: 'string', description: 'write the final figures there as JSON' },
+  'log-level': { type: 'string', default: 'info', description: LOG_LEVELS.join(', ') },
+  quiet: { type: 'boolean', description: 'no progress line and no summary' },
+  help: { type: 'boolean', description: 'show this help' },
+};
+
+/** Every flag `missive run` knows, so a flag of another adapter is recognised and reported as misplaced. */
+function allFlags(): FlagTable {
+  const table: Record<string, FlagSpec> = { ...RUN_FLAGS };
+  for (const spec of ADAPTERS) Object.assign(table, spec.flags);
+  return table;
+}
+
+export function runHelp(): string {
+  const adapters = ADAPTERS.map((spec) => {
+    const flags = Object.keys(spec.flags).length > 0 ? `\n${describeFlags(spec.flags)}` : '';
+    return `--adapter ${spec.name}: ${spec.summary}${flags}`;
+  }).join('\n\n');
+  return `Usage: missive run <processor module> [options]
+
+Runs every message from a transport through the processor module's handlers, on every core. Messages that cannot
+be processed are stored as dead letters in a DuckDB file before they are acked. Ctrl-C (SIGINT) or SIGTERM stops
+reading and finishes what is in flight; a second signal exits at once.
+
+Options:
+${describeFlags(RUN_FLAGS)}
+
+${adapters}
+
+Exit status: 0 when the run ends normally, 2 on a usage error (nothing is read), 1 when the run fails.
+`;
+}
+
+/** `missive run`: resolves with the exit status. */
+export async function runCommand(argv: readonly string[]): Promise<number> {
+  const { values, positionals } = parseFlags('run', argv, allFlags());
+  if (values['help']) {
+    process.stdout.write(runHelp());
+    return 0;
+  }
+  const setup = await prepare(values, positionals);
+  const { processor, adapter, dlq, dlqPath } = setup;
+  const { log } = createLogger(setup.logLevel, fingerprintOf(processor.name));
+  const quiet = values['quiet'] === true;
+
+  let pipeline;
+  try {
+    pipeline = await startPipeline({
+      adapter,
+      processor,
+      dlq,
+      moduleUrl: setup.moduleUrl,
+      threads: setup.threads,
+      batchSize: setup.batchSize,
+      lingerMs: setup.lingerMs,
+      maxInFlight: setup.maxInFlight,
+      drainTimeoutMs: setup.drainTimeoutMs,
+      log,
+    });
+  } catch (error) {
+    await dlq.close().catch(() => {});
+    // A bad --input is the user's typo, reported like any other usage error.
+    if (error instanceof MissiveError && error.code === 'MISSIVE_ERR_INPUT') throw new UsageError(error.message);
+    throw error;
+  }
+
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals === 1) {
+      log('info', `${signal}: stopping; send it again to exit at once`);
+      void pipeline.stop().catch(() => {});
+      return;
+    }
+    void pipeline.kill().then((unsettled) => {
+      process.stderr.write(`missive: exiting at once on a second ${signal}; ${unsettled} messages were not settled\n`);
+      process.exit(1);
+    });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const stopProgress = quiet ? () => {} : startProgress(pipeline.stats);
+  let status = 0;
+  let stats;
+  try {
+    stats = await pipeline.done;
+  } catch (error) {
+    status = 1;
+    stats = pipeline.stats.snapshot();
+    process.stderr.write(`missive: the run failed: ${describe(error)}\n`);
+  } finally {
+    stopProgress();
+    await dlq.close().catch((error: unknown) => {
+      status = 1;
+      process.stderr.write(`missive: closing the dead-letter store failed: ${describe(error)}\n`);
+    });
+  }
+  if (!quiet) printSummary(stats, dlqPath);
+  if (typeof values['stats-file'] === 'string') await writeStatsFile(values['stats-file'], stats);
+  return status;
+}
+
+interface RunSetup {
+  readonly processor: Awaited<ReturnType<typeof loadProcessor>>['processor'];
+  readonly moduleUrl: string;
+  readonly adapter: Adapter;
+  readonly dlq: Dlq;
+  readonly dlqPath: string | undefined;
+  readonly threads: number;
+  readonly batchSize: number;
+  readonly lingerMs: number;
+  readonly maxInFlight: number | undefined;
+  readonly drainTimeoutMs: number;
+  readonly logLevel: LogLevel;
+}
+
+/** Everything that can be wrong with the command line is found here, before a message is read. */
+async function prepare(values: FlagValues, positionals: string[]): Promise<RunSetup> {
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      positionals.length === 0
+        ? "run needs the processor module: missive run ./processor.js [options]; see 'missive run --help'"
+        : `run takes one processor module, got ${positionals.length}: ${positionals.join(' ')}`,
+    );
+  }
+  const spec = chooseAdapter(values);
+  const threads = intFlag(values, 'threads', availableParallelism(), 0);
+  const batchSize = intFlag(values, 'batch-size', 500, 1);
+  const lingerMs = intFlag(values, 'linger', 2, 0);
+  const maxInFlight = values['max-in-flight'] === undefined ? undefined : intFlag(values, 'max-in-flight', 0, 1);
+  const drainTimeoutMs = intFlag(values, 'drain-timeout', 30_000, 0);
+  const maxMessageBytes = intFlag(values, 'max-message-bytes', DEFAULT_MAX_MESSAGE_BYTES, 1);
+  const logLevel = (values['log-level'] ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--log-level takes one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'`);
+
+  const { processor, url } = await loadProcessor(positionals[0]!);
+  const adapter = spec.create(values, {
+    maxMessageBytes,
+    log: (level, message, fields) => process.stderr.write(`${JSON.stringify({ level, msg: message, ...fields })}\n`),
+  });
+
+  // The module's own store wins unless --dlq says otherwise: it may be a MemoryDlq in a demo, or a shared file.
+  const explicit = typeof values['dlq'] === 'string' ? values['dlq'] : undefined;
+  let dlq: Dlq;
+  let dlqPath: string | undefined;
+  if (processor.dlq && !explicit) {
+    dlq = processor.dlq;
+  } else {
+    dlqPath = explicit ?? DEFAULT_DLQ_PATH;
+    try {
+      dlq = await DuckDbDlq.open(dlqPath, { fingerprint: fingerprintOf(processor.name) });
+    } catch (error) {
+      throw new UsageError(describe(error));
+    }
+  }
+  return { processor, moduleUrl: url, adapter, dlq, dlqPath, threads, batchSize, lingerMs, maxInFlight, drainTimeoutMs, logLevel };
+}
+
+function chooseAdapter(values: FlagValues): AdapterSpec {
+  const name = typeof values['adapter'] === 'string' ? values['adapter'] : values['input'] ? 'file' : 'stdin';
+  const spec = adapterNamed(name);
+  if (!spec) throw new UsageError(`--adapter takes one of ${ADAPTERS.map((a) => a.name).join(', ')}, got '${name}'`);
+  for (const flag of Object.keys(values)) {
+    if (flag in RUN_FLAGS || flag in spec.flags) continue;
+    const owner = ADAPTERS.find((other) => flag in other.flags);
+    throw new UsageError(`--${flag} is a flag of --adapter ${owner?.name ?? '?'}, not of --adapter ${spec.name}`);
+  }
+  return spec;
+}

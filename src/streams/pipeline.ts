@@ -1,0 +1,305 @@
+import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import type { Readable } from 'node:stream';
+import type { Adapter } from '../adapters/adapter.js';
+import type { Delivery } from '../delivery.js';
+import type { Dlq, Fingerprint } from '../dlq/dlq.js';
+import { fingerprintOf } from '../dlq/fingerprint.js';
+import { letterFor } from '../dlq/letter-for.js';
+import { InvalidOptionError, describe } from '../errors.js';
+import { silentLog, type Log } from '../log.js';
+import type { Message } from '../message.js';
+import { Reasons, deadLetter, type DeadLetterOutcome } from '../outcome.js';
+import type { Processor } from '../processor.js';
+import type { Executor } from '../workers/executor.js';
+import { InlineExecutor } from '../workers/inline.js';
+import { PoolExecutor } from '../workers/pool.js';
+import type { BatchResult } from '../workers/runtime.js';
+import { Dispatcher, type Batch } from './dispatch.js';
+import { chooseRoute } from './match.js';
+import { Settler, type DeadLetterEntry } from './settle.js';
+import { Stats, type RunStats } from './stats.js';
+
+/** How a run is set up. Every option but the first three has a default that suits most runs. */
+export interface PipelineOptions<M extends Message<unknown>> {
+  readonly adapter: Adapter;
+  /** The processor, as loaded in this thread: its matchers route every message. */
+  readonly processor: Processor<M>;
+  /** Where unprocessable messages are stored before they are acked. */
+  readonly dlq: Dlq;
+  /** The processor module's URL, which every worker imports. Required when `threads` > 0. */
+  readonly moduleUrl?: string;
+  /** Worker threads running handlers. Default: the available parallelism; 0 runs handlers in this thread. */
+  readonly threads?: number;
+  /** Messages per worker task. Default 500. */
+  readonly batchSize?: number;
+  /** How long a partial batch waits for more messages, in ms. Default 2. */
+  readonly lingerMs?: number;
+  /** Most messages read and not yet settled; reading pauses at the cap. Default 4 × batchSize × threads. */
+  readonly maxInFlight?: number;
+  /** On stop, how long in-flight messages may take before they are given back, in ms. Default 30000. */
+  readonly drainTimeoutMs?: number;
+  readonly log?: Log;
+}
+
+/** A running pipeline. */
+export interface Pipeline {
+  /** Live figures. */
+  readonly stats: Stats;
+  /** Resolves when the run ends: end of input, `stop()`, or a failure (then it rejects). */
+  readonly done: Promise<RunStats>;
+  /** Stops reading, finishes what is in flight (bounded by the drain timeout), and resolves with the figures. */
+  stop(): Promise<RunStats>;
+  /** Gives up at once: nothing more is settled. Resolves with how many messages were left unsettled. */
+  kill(): Promise<number>;
+}
+
+/** Opens the adapter and starts moving messages: adapter → match → dispatch → settle. */
+export async function startPipeline<M extends Message<unknown>>(options: PipelineOptions<M>): Promise<Pipeline> {
+  const pipeline = new RunningPipeline(options);
+  await pipeline.start();
+  return pipeline;
+}
+
+class RunningPipeline<M extends Message<unknown>> implements Pipeline {
+  readonly stats = new Stats();
+  done!: Promise<RunStats>;
+  readonly #adapter: Adapter;
+  readonly #processor: Processor<M>;
+  readonly #log: Log;
+  readonly #fingerprint: Fingerprint;
+  readonly #maxInFlight: number;
+  readonly #drainTimeoutMs: number;
+  readonly #executor: Executor<M>;
+  readonly #dispatcher: Dispatcher<M>;
+  readonly #settler: Settler;
+  readonly #idPrefix = randomBytes(4).toString('hex');
+  #nextId = 0;
+  #capacity: (() => void) | undefined;
+  #stopping = false;
+  #gaveUp = false;
+  #failure: unknown;
+  #drainTimer: NodeJS.Timeout | undefined;
+  #drained: (() => void) | undefined;
+
+  constructor(options: PipelineOptions<M>) {
+    const threads = options.threads ?? availableParallelism();
+    const batchSize = options.batchSize ?? 500;
+    assertCount('threads', threads, 0);
+    assertCount('batchSize', batchSize, 1);
+    this.#adapter = options.adapter;
+    this.#processor = options.processor;
+    this.#log = options.log ?? silentLog;
+    this.#fingerprint = fingerprintOf(options.processor.name);
+    this.#maxInFlight = options.maxInFlight ?? 4 * batchSize * Math.max(1, threads);
+    assertCount('maxInFlight', this.#maxInFlight, 1);
+    this.#drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
+    const lateWarning = (warning: { id: string; text: string }) => this.#log('warn', warning.text, { id: warning.id });
+    if (threads > 0) {
+      if (!options.moduleUrl) {
+        throw new InvalidOptionError('threads > 0 needs moduleUrl: the processor module workers import (or set threads: 0)');
+      }
+      this.#executor = new PoolExecutor<M>({
+        moduleUrl: options.moduleUrl,
+        routeCount: options.processor.routes.length,
+        threads,
+        onWorkerExit: (error) => this.#log('error', 'worker exited; its batch is recovered', { error: describe(error) }),
+      });
+    } else {
+      this.#executor = new InlineExecutor(options.processor, lateWarning);
+    }
+    this.#dispatcher = new Dispatcher({
+      executor: this.#executor,
+      batchSize,
+      lingerMs: options.lingerMs ?? 2,
+      onResult: (batch, result) => this.#settleBatch(batch, result),
+      onError: (batch, error) => this.#fail(error, batch.deliveries),
+    });
+    this.#settler = new Settler({
+      adapter: this.#adapter,
+      dlq: options.dlq,
+      stats: this.stats,
+      log: this.#log,
+      onDlqFailure: (error, entries) => this.#fail(error, entries.map((entry) => entry.delivery)),
+      onProgress: () => this.#progress(),
+    });
+  }
+
+  async start(): Promise<void> {
+    if (this.#executor instanceof InlineExecutor) await this.#executor.start();
+    const readable = await this.#adapter.open({ maxInFlight: this.#maxInFlight });
+    this.done = this.#run(readable);
+    // The caller may only look at `done` later; a failure must not count as unhandled meanwhile.
+    this.done.catch(() => {});
+  }
+
+  stop(): Promise<RunStats> {
+    if (!this.#stopping) {
+      this.#stopping = true;
+      this.#log('info', 'stopping: no new messages, finishing those in flight', { inFlight: this.stats.inFlight });
+      void this.#adapter.stop().catch((error: unknown) => this.#log('warn', 'adapter stop failed', { error: describe(error) }));
+      this.#drainTimer = setTimeout(() => this.#giveUp('drain timeout'), this.#drainTimeoutMs);
+      this.#drainTimer.unref();
+      this.#capacity?.();
+    }
+    return this.done;
+  }
+
+  async kill(): Promise<number> {
+    const unsettled = this.stats.inFlight;
+    this.#gaveUp = true;
+    this.stats.unsettled += unsettled;
+    this.#capacity?.();
+    this.#drained?.();
+    if (this.#executor instanceof PoolExecutor) await this.#executor.destroy();
+    return unsettled;
+  }
+
+  async #run(readable: Readable): Promise<RunStats> {
+    try {
+      for await (const chunk of readable as AsyncIterable<Delivery[]>) {
+        this.#accept(chunk);
+        if (this.stats.inFlight >= this.#maxInFlight) await new Promise<void>((resolve) => (this.#capacity = resolve));
+        if (this.#stopping || this.#gaveUp || this.#failure !== undefined) break;
+      }
+    } catch (error) {
+      this.#fail(error, []);
+    }
+    this.#dispatcher.flush();
+    await this.#drain();
+    clearTimeout(this.#drainTimer);
+    if (this.#gaveUp) {
+      if (this.#executor instanceof PoolExecutor) await this.#executor.destroy();
+    } else {
+      await this.#executor.close().catch((error: unknown) => this.#fail(error, []));
+    }
+    await this.#settler.idle();
+    await this.#adapter.close().catch((error: unknown) => this.#log('warn', 'adapter close failed', { error: describe(error) }));
+    const stats = this.stats.snapshot();
+    if (this.#failure !== undefined) throw this.#failure;
+    return stats;
+  }
+
+  /** Routes one chunk of deliveries: to the dispatcher, or straight to the dead-letter store. */
+  #accept(deliveries: readonly Delivery[]): void {
+    const { MessageClass, routes } = this.#processor;
+    const dead: DeadLetterEntry[] = [];
+    this.stats.received += deliveries.length;
+    for (const delivery of deliveries) {
+      const id = delivery.id ?? `${this.#idPrefix}-${this.#nextId++}`;
+      if (delivery.rejected) {
+        const outcome = deadLetter(delivery.rejected.reason, delivery.rejected.error ?? null);
+        dead.push(this.#entry(delivery, id, outcome, null));
+        continue;
+      }
+      let message: M;
+      try {
+        message = new MessageClass(delivery.body, id, delivery.meta);
+      } catch (error) {
+        dead.push(this.#entry(delivery, id, deadLetter(Reasons.decodeFailed, describe(error)), null));
+        continue;
+      }
+      const route = chooseRoute(routes, message);
+      if (typeof route === 'number') {
+        this.#dispatcher.push(delivery, { route, message, attempt: delivery.meta?.deliveryCount ?? 1 });
+      } else {
+        dead.push(this.#entry(delivery, id, route, null));
+      }
+    }
+    this.#settler.deadLetter(dead);
+  }
+
+  #settleBatch(batch: Batch<M>, result: BatchResult): void {
+    if (this.#gaveUp) return;
+    for (const warning of result.warnings) this.#log('warn', warning.text, { id: warning.id });
+    const { routes } = this.#processor;
+    const acks: Delivery[] = [];
+    const nacks: Delivery[] = [];
+    const dead: DeadLetterEntry[] = [];
+    for (let i = 0; i < result.outcomes.length; i++) {
+      const outcome = result.outcomes[i]!;
+      const delivery = batch.deliveries[i]!;
+      if (outcome.kind === 'ack') {
+        acks.push(delivery);
+        continue;
+      }
+      const { message, route } = batch.items[i]!;
+      if (outcome.kind === 'nack' && this.#adapter.canRequeue) nacks.push(delivery);
+      else {
+        const failed = outcome.kind === 'nack' ? deadLetter(Reasons.nacked, null) : outcome;
+        dead.push(this.#entry(delivery, message.id, failed, routes[route]!.name, message.meta));
+      }
+    }
+    this.#settler.ack(acks);
+    this.#settler.nack(nacks);
+    this.#settler.deadLetter(dead);
+  }
+
+  #entry(
+    delivery: Delivery,
+    id: string,
+    outcome: DeadLetterOutcome,
+    handler: string | null,
+    meta = delivery.meta,
+  ): DeadLetterEntry {
+    const attempts = meta?.deliveryCount ?? 1;
+    return { delivery, letter: letterFor({ id, body: delivery.body, meta }, outcome, handler, this.#fingerprint, attempts) };
+  }
+
+  #progress(): void {
+    if (this.#capacity && this.stats.inFlight < this.#maxInFlight) {
+      const resume = this.#capacity;
+      this.#capacity = undefined;
+      resume();
+    }
+    if (this.#drained && this.stats.inFlight === 0) this.#drained();
+  }
+
+  /** Waits until every message read is settled, or the run gives up. */
+  async #drain(): Promise<void> {
+    while (this.stats.inFlight > 0 && !this.#gaveUp) {
+      await new Promise<void>((resolve) => (this.#drained = resolve));
+      this.#drained = undefined;
+    }
+    await this.#dispatcher.idle().then(undefined, () => {});
+  }
+
+  /**
+   * Stops waiting for in-flight messages: those a transport can redeliver are nacked, the rest are counted as
+   * unsettled and reported. Never dead-letters: they did not fail, the run ran out of time.
+   */
+  #giveUp(why: string): void {
+    if (this.#gaveUp) return;
+    const pending = [...this.#dispatcher.running].flatMap((batch) => batch.deliveries);
+    this.#gaveUp = true;
+    this.#log('warn', `${why}: giving up on ${this.stats.inFlight} in-flight messages`, {
+      requeued: this.#adapter.canRequeue ? pending.length : 0,
+    });
+    if (this.#adapter.canRequeue) this.#settler.nack(pending);
+    this.stats.unsettled += this.stats.inFlight;
+    this.#capacity?.();
+    this.#drained?.();
+  }
+
+  /** Something the run cannot go on after: stop reading, give back what can be given back, and report. */
+  #fail(error: unknown, deliveries: readonly Delivery[]): void {
+    this.#log('error', 'run failed', { error: describe(error) });
+    this.#failure ??= error;
+    if (this.#adapter.canRequeue) this.#settler.nack(deliveries);
+    else this.stats.unsettled += deliveries.length;
+    if (!this.#stopping) {
+      this.#stopping = true;
+      void this.#adapter.stop().catch(() => {});
+      this.#drainTimer = setTimeout(() => this.#giveUp('failure'), Math.min(this.#drainTimeoutMs, 5000));
+      this.#drainTimer.unref();
+    }
+    this.#capacity?.();
+    this.#progress();
+  }
+}
+
+function assertCount(name: string, value: number, min: number): void {
+  if (!Number.isInteger(value) || value < min) {
+    throw new InvalidOptionError(`${name} must be a whole number of at least ${min}, got ${value}`);
+  }
+}

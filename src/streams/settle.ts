@@ -1,0 +1,118 @@
+import type { Adapter } from '../adapters/adapter.js';
+import type { Delivery } from '../delivery.js';
+import type { DeadLetterInput, Dlq } from '../dlq/dlq.js';
+import { DlqError, describe } from '../errors.js';
+import type { Log } from '../log.js';
+import type { Stats } from './stats.js';
+
+/** A delivery to store as a dead letter, with its row. */
+export interface DeadLetterEntry {
+  readonly delivery: Delivery;
+  readonly letter: DeadLetterInput;
+}
+
+/**
+ * The last stage: tells the transport what became of each delivery. Dead letters are written and committed
+ * first, and only then acked, so a crash in between redelivers them instead of losing them.
+ */
+export class Settler {
+  readonly #adapter: Adapter;
+  readonly #dlq: Dlq;
+  readonly #stats: Stats;
+  readonly #log: Log;
+  readonly #onDlqFailure: (error: DlqError, entries: readonly DeadLetterEntry[]) => void;
+  readonly #onProgress: () => void;
+  #pending = 0;
+  #idle: (() => void)[] = [];
+
+  constructor(options: {
+    adapter: Adapter;
+    dlq: Dlq;
+    stats: Stats;
+    log: Log;
+    /** A dead-letter write failed: those deliveries are not acked, and the run cannot go on safely. */
+    onDlqFailure: (error: DlqError, entries: readonly DeadLetterEntry[]) => void;
+    /** Called whenever messages leave the in-flight count, so a reader held back by the cap can go on. */
+    onProgress: () => void;
+  }) {
+    this.#adapter = options.adapter;
+    this.#dlq = options.dlq;
+    this.#stats = options.stats;
+    this.#log = options.log;
+    this.#onDlqFailure = options.onDlqFailure;
+    this.#onProgress = options.onProgress;
+  }
+
+  /** Acks handled deliveries. */
+  ack(deliveries: readonly Delivery[]): void {
+    if (deliveries.length === 0) return;
+    this.#stats.acked += deliveries.length;
+    this.#track(() => this.#adapter.ack(deliveries, 'handled'), 'ack');
+    this.#onProgress();
+  }
+
+  /** Hands deliveries back for redelivery. Only for adapters that can requeue. */
+  nack(deliveries: readonly Delivery[]): void {
+    if (deliveries.length === 0) return;
+    this.#stats.nacked += deliveries.length;
+    this.#track(() => this.#adapter.nack(deliveries), 'nack');
+    this.#onProgress();
+  }
+
+  /** Stores dead letters, then acks their deliveries. */
+  deadLetter(entries: readonly DeadLetterEntry[]): void {
+    if (entries.length === 0) return;
+    this.#pending++;
+    this.#dlq
+      .put(entries.map((entry) => entry.letter))
+      .then(
+        () => {
+          for (const { letter } of entries) {
+            this.#stats.countDeadLetter(letter.reason);
+            this.#log('warn', 'dead letter', { id: letter.id, reason: letter.reason, handler: letter.handler ?? undefined });
+          }
+          this.#track(() => this.#adapter.ack(entries.map((entry) => entry.delivery), 'dead-lettered'), 'ack');
+          this.#onProgress();
+        },
+        (error: unknown) => {
+          const failure =
+            error instanceof DlqError ? error : new DlqError(`could not store dead letters: ${describe(error)}`, { cause: error });
+          this.#onDlqFailure(failure, entries);
+        },
+      )
+      .finally(() => this.#done());
+  }
+
+  /** Resolves once every ack, nack and dead-letter write issued so far has completed. */
+  idle(): Promise<void> {
+    if (this.#pending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  #track(settle: () => Promise<void> | void, what: string): void {
+    let result: Promise<void> | void;
+    try {
+      result = settle();
+    } catch (error) {
+      this.#failed(what, error);
+      return;
+    }
+    if (!result) return;
+    this.#pending++;
+    result.then(undefined, (error: unknown) => this.#failed(what, error)).finally(() => this.#done());
+  }
+
+  // The transport did not take the settle: the message stays with it and comes back, which at-least-once allows.
+  #failed(what: string, error: unknown): void {
+    this.#log('error', `${this.#adapter.name}: ${what} failed; the transport will deliver those messages again`, {
+      error: describe(error),
+    });
+  }
+
+  #done(): void {
+    if (--this.#pending > 0) return;
+    const waiting = this.#idle;
+    this.#idle = [];
+    for (const resolve of waiting) resolve();
+  }
+}

@@ -1,0 +1,128 @@
+import type { DeliveryMeta } from '../delivery.js';
+import type { Message } from '../message.js';
+import { ACK, NACK, deadLetter, type Outcome } from '../outcome.js';
+import type { BatchResult, RunItem, Warning } from './runtime.js';
+
+/**
+ * The wire format of a batch between the main thread and a worker. Bodies travel as one buffer that is
+ * transferred, not copied; metadata objects that repeat (every line of stdin shares one) travel once.
+ */
+export interface BatchTask {
+  readonly kind: 'batch';
+  readonly moduleUrl: string;
+  /** How many routes the main thread saw: a worker whose import registers a different set refuses the batch. */
+  readonly routeCount: number;
+  readonly bodies: Uint8Array;
+  /** Body i is `bodies[offsets[i]..offsets[i+1]]`. */
+  readonly offsets: Uint32Array;
+  readonly routes: Uint16Array;
+  readonly attempts: Uint16Array;
+  readonly ids: string[];
+  readonly metas: DeliveryMeta[];
+  /** Index into `metas` per message. */
+  readonly metaIndex: Uint32Array;
+  /** Shared progress marks, one per message (see `PROGRESS_*`). */
+  readonly progress: Int32Array;
+}
+
+/** Asks every worker to run `afterProcessing` (see `PoolExecutor.close`). */
+export interface StopTask {
+  readonly kind: 'stop';
+  readonly moduleUrl: string;
+  /** A shared counter used as a barrier, so each worker takes exactly one stop task. */
+  readonly barrier: Int32Array;
+  readonly workers: number;
+}
+
+export type WorkerTask = BatchTask | StopTask;
+
+const CODE_ACK = 0;
+const CODE_NACK = 1;
+const CODE_DEAD = 2;
+
+/** A worker's answer. Acks, the common case, are one byte each; failures are listed separately. */
+export interface EncodedResult {
+  readonly codes: Uint8Array;
+  readonly failures: { i: number; reason: string; error: string | null; retryable: boolean }[];
+  readonly warnings: Warning[];
+  /** Set when the worker could not run the batch at all (module or hook failure): the run must stop. */
+  readonly fatal?: { readonly code: string; readonly message: string };
+}
+
+/** Packs routed messages into a task, copying each body once into a single transferable buffer. */
+export function encodeBatch<M extends Message<unknown>>(
+  items: readonly RunItem<M>[],
+  moduleUrl: string,
+  routeCount: number,
+): { task: BatchTask; transfer: ArrayBuffer[] } {
+  const n = items.length;
+  const offsets = new Uint32Array(n + 1);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    offsets[i] = total;
+    total += items[i]!.message.rawData.length;
+  }
+  offsets[n] = total;
+  const bodies = new Uint8Array(total);
+  const routes = new Uint16Array(n);
+  const attempts = new Uint16Array(n);
+  const ids: string[] = new Array(n);
+  const metas: DeliveryMeta[] = [];
+  const metaIndex = new Uint32Array(n);
+  let lastMeta: DeliveryMeta | undefined;
+  for (let i = 0; i < n; i++) {
+    const { message, route, attempt } = items[i]!;
+    bodies.set(message.rawData, offsets[i]!);
+    routes[i] = route;
+    attempts[i] = attempt;
+    ids[i] = message.id;
+    if (message.meta !== lastMeta) {
+      lastMeta = message.meta;
+      metas.push(lastMeta);
+    }
+    metaIndex[i] = metas.length - 1;
+  }
+  const progress = new Int32Array(new SharedArrayBuffer(4 * Math.max(n, 1)));
+  const task: BatchTask = { kind: 'batch', moduleUrl, routeCount, bodies, offsets, routes, attempts, ids, metas, metaIndex, progress };
+  return { task, transfer: [bodies.buffer as ArrayBuffer, offsets.buffer as ArrayBuffer] };
+}
+
+/** Rebuilds the messages of a task in the worker, as views over the transferred buffer. */
+export function decodeBatch<M extends Message<unknown>>(
+  task: BatchTask,
+  MessageClass: new (rawData: Buffer, id: string, meta?: DeliveryMeta) => M,
+): RunItem<M>[] {
+  const { bodies, offsets, routes, attempts, ids, metas, metaIndex } = task;
+  const n = ids.length;
+  const items: RunItem<M>[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const start = offsets[i]!;
+    const body = Buffer.from(bodies.buffer, bodies.byteOffset + start, offsets[i + 1]! - start);
+    items[i] = { route: routes[i]!, attempt: attempts[i]!, message: new MessageClass(body, ids[i]!, metas[metaIndex[i]!]) };
+  }
+  return items;
+}
+
+export function encodeResult(result: BatchResult): EncodedResult {
+  const { outcomes, warnings } = result;
+  const codes = new Uint8Array(outcomes.length);
+  const failures: EncodedResult['failures'] = [];
+  for (let i = 0; i < outcomes.length; i++) {
+    const outcome = outcomes[i]!;
+    if (outcome.kind === 'ack') codes[i] = CODE_ACK;
+    else if (outcome.kind === 'nack') codes[i] = CODE_NACK;
+    else {
+      codes[i] = CODE_DEAD;
+      failures.push({ i, reason: outcome.reason, error: outcome.error, retryable: outcome.retryable });
+    }
+  }
+  return { codes, failures, warnings };
+}
+
+export function decodeResult(encoded: EncodedResult): BatchResult {
+  const { codes, failures, warnings } = encoded;
+  const outcomes: Outcome[] = new Array(codes.length);
+  for (let i = 0; i < codes.length; i++) outcomes[i] = codes[i] === CODE_NACK ? NACK : ACK;
+  for (const { i, reason, error, retryable } of failures) outcomes[i] = deadLetter(reason, error, retryable);
+  return { outcomes, warnings };
+}

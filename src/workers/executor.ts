@@ -1,0 +1,13 @@
+import type { Message } from '../message.js';
+import type { BatchResult, RunItem } from './runtime.js';
+
+/**
+ * Where routed messages run: in worker threads (`PoolExecutor`) or in the calling thread (`InlineExecutor`,
+ * `threads: 0`). The pipeline does not know which.
+ */
+export interface Executor<M extends Message<unknown>> {
+  /** Runs a batch and resolves with one outcome per message, in order. Never rejects for a handler's failure. */
+  run(items: readonly RunItem<M>[]): Promise<BatchResult>;
+  /** Runs `afterProcessing` where processing started, then releases the threads. */
+  close(): Promise<void>;
+}

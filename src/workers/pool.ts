@@ -1,0 +1,123 @@
+import { Piscina } from 'piscina';
+import { MissiveError, describe } from '../errors.js';
+import type { Message } from '../message.js';
+import { ACK, Reasons, deadLetter, type Outcome } from '../outcome.js';
+import { decodeResult, encodeBatch, type EncodedResult, type StopTask, type WorkerTask } from './batch.js';
+import type { Executor } from './executor.js';
+import { PROGRESS_ACKED, PROGRESS_STARTED, type BatchResult, type RunItem, type Warning } from './runtime.js';
+
+/** Options for a worker pool. */
+export interface PoolOptions {
+  /** The processor module, as a URL every worker can import. */
+  readonly moduleUrl: string;
+  /** How many routes the main thread registered, so workers can check they see the same. */
+  readonly routeCount: number;
+  /** Worker threads; at least 1. */
+  readonly threads: number;
+  /** Called when a worker dies and its batch is recovered. */
+  readonly onWorkerExit?: (error: unknown) => void;
+}
+
+/** A worker that dies in this many batches without being caught running a message gives up on that message. */
+const MAX_CRASHES_PER_MESSAGE = 3;
+
+/** The worker's own failure to run a batch (module or hook failure): fatal for the run. */
+export class WorkerSetupError extends MissiveError {
+  constructor(code: string, message: string) {
+    super(code, message);
+  }
+}
+
+/**
+ * Runs batches on a Piscina pool. When a handler kills its worker (exit, uncaught error, memory limit), only that
+ * message becomes a dead letter `worker exited`: the progress marks the worker left in shared memory say which
+ * message was running, messages it had acked stay acked, and the rest of the batch runs again.
+ */
+export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
+  readonly #pool: Piscina<WorkerTask, EncodedResult | null>;
+  readonly #options: PoolOptions;
+  readonly #crashes = new WeakMap<M, number>();
+
+  constructor(options: PoolOptions) {
+    this.#options = options;
+    this.#pool = new Piscina({
+      filename: new URL('./worker.js', import.meta.url).href,
+      minThreads: options.threads,
+      maxThreads: options.threads,
+      idleTimeout: Number.MAX_SAFE_INTEGER,
+      // 'async' lets a worker's event loop run between tasks, so timers and I/O that handlers started keep going.
+      atomics: 'async',
+      recordTiming: false,
+    });
+    // A worker that fails between tasks must not take the process down; batches in flight are recovered in run().
+    this.#pool.on('error', (error: unknown) => options.onWorkerExit?.(error));
+  }
+
+  get threads(): number {
+    return this.#options.threads;
+  }
+
+  async run(items: readonly RunItem<M>[]): Promise<BatchResult> {
+    const { moduleUrl, routeCount } = this.#options;
+    const { task, transfer } = encodeBatch(items, moduleUrl, routeCount);
+    let encoded: EncodedResult | null;
+    try {
+      encoded = await this.#pool.run(task, { transferList: transfer });
+    } catch (error) {
+      this.#options.onWorkerExit?.(error);
+      return this.#recover(items, task.progress, error);
+    }
+    if (!encoded || encoded.fatal) {
+      throw new WorkerSetupError(encoded?.fatal?.code ?? 'MISSIVE_ERR_WORKER', encoded?.fatal?.message ?? 'no result');
+    }
+    return decodeResult(encoded);
+  }
+
+  async close(): Promise<void> {
+    const { threads, moduleUrl } = this.#options;
+    const barrier = new Int32Array(new SharedArrayBuffer(4));
+    const stop: StopTask = { kind: 'stop', moduleUrl, barrier, workers: threads };
+    await Promise.allSettled(Array.from({ length: threads }, () => this.#pool.run(stop)));
+    await this.#pool.destroy();
+  }
+
+  /** Terminates the workers at once, without `afterProcessing`: for a second Ctrl-C. */
+  async destroy(): Promise<void> {
+    await this.#pool.destroy();
+  }
+
+  async #recover(items: readonly RunItem<M>[], progress: Int32Array, error: unknown): Promise<BatchResult> {
+    const outcomes: Outcome[] = new Array(items.length);
+    const running: number[] = [];
+    const again: number[] = [];
+    for (let i = 0; i < items.length; i++) {
+      if (progress[i] === PROGRESS_ACKED) outcomes[i] = ACK;
+      else if (progress[i] === PROGRESS_STARTED) running.push(i);
+      else again.push(i);
+    }
+    const culprit = deadLetter(Reasons.workerExited, describe(error));
+    if (running.length === 1) {
+      outcomes[running[0]!] = culprit;
+    } else {
+      // Several async handlers were running, or none: the killer is not known. Run the suspects alone, so the
+      // next death names it; a message in too many dead batches is given up on.
+      for (const i of running) again.push(i);
+      for (const i of again) {
+        const crashes = (this.#crashes.get(items[i]!.message) ?? 0) + 1;
+        this.#crashes.set(items[i]!.message, crashes);
+        if (crashes >= MAX_CRASHES_PER_MESSAGE) outcomes[i] = culprit;
+      }
+    }
+    const warnings: Warning[] = [];
+    const retry = again.filter((i) => outcomes[i] === undefined);
+    const alone = running.length > 1 ? retry.filter((i) => running.includes(i)) : [];
+    const together = retry.filter((i) => !alone.includes(i));
+    const groups = [...alone.map((i) => [i]), ...(together.length > 0 ? [together] : [])];
+    for (const group of groups) {
+      const result = await this.run(group.map((i) => items[i]!));
+      group.forEach((i, k) => (outcomes[i] = result.outcomes[k]!));
+      warnings.push(...result.warnings);
+    }
+    return { outcomes, warnings };
+  }
+}

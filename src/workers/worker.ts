@@ -1,0 +1,84 @@
+/**
+ * The worker thread's entry, run by Piscina. It imports the processor module by URL (once per thread, which also
+ * runs `beforeProcessing` once), rebuilds each batch's messages and runs them.
+ */
+import { threadId } from 'node:worker_threads';
+import { MissiveError, ProcessorModuleError, describe } from '../errors.js';
+import type { Message } from '../message.js';
+import { isProcessor, type Processor } from '../processor.js';
+import { decodeBatch, encodeResult, type EncodedResult, type StopTask, type WorkerTask } from './batch.js';
+import { ThreadRuntime, type Warning } from './runtime.js';
+
+const runtimes = new Map<string, Promise<ThreadRuntime<Message<unknown>>>>();
+
+export default async function runTask(task: WorkerTask): Promise<EncodedResult | null> {
+  if (task.kind === 'stop') return stopThread(task);
+  let runtime: ThreadRuntime<Message<unknown>>;
+  try {
+    runtime = await runtimeFor(task.moduleUrl);
+  } catch (error) {
+    return fatal(error);
+  }
+  const { routes, MessageClass } = runtime.processor;
+  if (routes.length !== task.routeCount) {
+    return fatal(
+      new ProcessorModuleError(
+        `the processor module registers ${routes.length} handlers in a worker but ${task.routeCount} in the main ` +
+          'thread; register handlers at module top level, the same on every import (no conditions on the thread)',
+      ),
+    );
+  }
+  const result = await runtime.runBatch(decodeBatch(task, MessageClass), task.progress);
+  return encodeResult(result);
+}
+
+/** Imports the module and runs `beforeProcessing`, once per module in this thread. */
+function runtimeFor(moduleUrl: string): Promise<ThreadRuntime<Message<unknown>>> {
+  let runtime = runtimes.get(moduleUrl);
+  if (!runtime) {
+    runtime = (async () => {
+      const processor = await importProcessor(moduleUrl);
+      const created = new ThreadRuntime(processor, threadId, reportLateWarning);
+      await created.start();
+      return created;
+    })();
+    runtimes.set(moduleUrl, runtime);
+  }
+  return runtime;
+}
+
+async function importProcessor(moduleUrl: string): Promise<Processor<Message<unknown>>> {
+  const module = (await import(moduleUrl)) as { default?: unknown };
+  if (!isProcessor(module.default)) {
+    throw new ProcessorModuleError(`${moduleUrl} has no Processor as its default export; add "export default processor"`);
+  }
+  return module.default;
+}
+
+/**
+ * Runs `afterProcessing` in this thread. The barrier keeps this worker busy until every worker has taken its stop
+ * task, so no worker takes two and none is missed.
+ */
+async function stopThread(task: StopTask): Promise<null> {
+  Atomics.add(task.barrier, 0, 1);
+  Atomics.notify(task.barrier, 0);
+  const deadline = Date.now() + 5000;
+  for (let seen = Atomics.load(task.barrier, 0); seen < task.workers && Date.now() < deadline; ) {
+    Atomics.wait(task.barrier, 0, seen, 50);
+    seen = Atomics.load(task.barrier, 0);
+  }
+  const runtime = runtimes.get(task.moduleUrl);
+  if (runtime) await (await runtime).stop();
+  return null;
+}
+
+function fatal(error: unknown): EncodedResult {
+  const code = error instanceof MissiveError ? error.code : 'MISSIVE_ERR_PROCESSOR_MODULE';
+  return { codes: new Uint8Array(0), failures: [], warnings: [], fatal: { code, message: describe(error) } };
+}
+
+// A handler that kept its ctx and settled after its batch was returned: the batch's result is gone, so the
+// report goes to stderr as one JSON line, the same shape the main thread logs.
+function reportLateWarning(warning: Warning): void {
+  process.stderr.write(`${JSON.stringify({ level: 'warn', msg: warning.text, id: warning.id, threadId })}\n`);
+}
