@@ -1,0 +1,177 @@
+import { constants, createReadStream } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { pipeline, Readable } from 'node:stream';
+import type { Delivery } from '../delivery.js';
+import { InvalidOptionError, MissiveError, describe } from '../errors.js';
+import type { Adapter, AdapterOpenOptions } from './adapter.js';
+import { LineSplitter, resolveMaxMessageBytes, type LineAdapterOptions } from './lines.js';
+
+/**
+ * An input file cannot be read: missing, unreadable, a directory, or failing mid-read. Raised by `open()` before
+ * any line of any input is emitted, or as the stream's error when a read fails later.
+ */
+export class InputError extends MissiveError {
+  /** The path as it was given. */
+  readonly path: string;
+  constructor(path: string, cause: unknown) {
+    super(
+      'MISSIVE_ERR_INPUT',
+      path === STDIN_PATH
+        ? `cannot read standard input (-): ${reasonOf(cause)}; check the command that feeds it`
+        : `cannot read the input file ${path}: ${reasonOf(cause)}; check the path and its permissions`,
+      { cause },
+    );
+    this.path = path;
+  }
+}
+
+/** Options of a {@link FileAdapter}. */
+export interface FileAdapterOptions extends LineAdapterOptions {
+  /** The stream a `-` path reads. Default `process.stdin`. */
+  readonly stdin?: Readable;
+}
+
+/** The input name that means standard input. */
+export const STDIN_PATH = '-';
+
+/**
+ * Reads one or more line-delimited files in order (`-` is standard input), one message per line, as one stream of
+ * `Delivery[]` batches. Each input has its own id prefix and `meta.source` (`file:<path as given>`, or `stdin`).
+ * Files cannot redeliver, so `canRequeue` is false and a nacked line becomes a dead letter; ack is a no-op.
+ */
+export class FileAdapter implements Adapter<undefined> {
+  /** @inheritdoc */
+  readonly name = 'file';
+  /** @inheritdoc */
+  readonly canRequeue = false;
+  /** @inheritdoc */
+  readonly client = undefined;
+  readonly #paths: readonly string[];
+  readonly #stdin: Readable | undefined;
+  readonly #maxMessageBytes: number;
+  #stopped = false;
+  #opened = false;
+  /** The splitter of the input being read, destroyed by stop() to wake a read that waits for data. */
+  #current: LineSplitter | null = null;
+  #output: Readable | null = null;
+
+  /**
+   * @param paths Inputs read in this order; `-` reads `options.stdin`, at most once.
+   * @param options Line options and the stream behind `-`.
+   */
+  constructor(paths: readonly string[], options: FileAdapterOptions = {}) {
+    if (paths.length === 0) throw new InvalidOptionError('give at least one input file, or - for standard input');
+    if (paths.filter((path) => path === STDIN_PATH).length > 1) {
+      throw new InvalidOptionError('standard input (-) can be read only once: give - at most once');
+    }
+    this.#paths = [...paths];
+    this.#stdin = options.stdin;
+    this.#maxMessageBytes = resolveMaxMessageBytes(options.maxMessageBytes);
+  }
+
+  /** The inputs, in reading order. */
+  get paths(): readonly string[] {
+    return this.#paths;
+  }
+
+  /** Checks every input is readable, then starts reading the first. Fails with an {@link InputError} naming it. */
+  async open(_options?: AdapterOpenOptions): Promise<Readable> {
+    if (this.#opened) throw new InvalidOptionError(`the ${this.name} adapter is already open; open it once`);
+    this.#opened = true;
+    // All up front: a typo in the third path must not surface after the first two files were processed.
+    await Promise.all(this.#paths.map((path) => (path === STDIN_PATH ? undefined : checkReadable(path))));
+    // A batch is a chunk's worth of lines: a few batches of read-ahead keep the reader busy and memory flat.
+    this.#output = Readable.from(this.#batches(), { objectMode: true, highWaterMark: 4 });
+    return this.#output;
+  }
+
+  /** No-op: a line read is a line done with. */
+  ack(): void {}
+
+  /** No-op: never called, as files cannot redeliver (the pipeline dead-letters a nacked line instead). */
+  nack(): void {}
+
+  /** Stops reading: the stream emits what it already holds, then ends. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#current?.destroy();
+  }
+
+  /** Stops reading and releases the open file. */
+  async close(): Promise<void> {
+    await this.stop();
+    this.#output?.destroy();
+  }
+
+  async *#batches(): AsyncGenerator<Delivery[]> {
+    for (const path of this.#paths) {
+      if (this.#stopped) return;
+      const splitter = this.#read(path);
+      this.#current = splitter;
+      try {
+        for await (const batch of splitter as AsyncIterable<Delivery[]>) {
+          if (this.#stopped) return;
+          yield batch;
+        }
+      } catch (error) {
+        if (this.#stopped) return;
+        throw error instanceof InputError ? error : new InputError(path, error);
+      } finally {
+        this.#current = null;
+      }
+    }
+  }
+
+  /** Starts reading one input into a fresh splitter; the source pauses whenever the splitter is full. */
+  #read(path: string): LineSplitter {
+    if (path !== STDIN_PATH) {
+      const splitter = new LineSplitter({ source: `file:${path}`, maxMessageBytes: this.#maxMessageBytes });
+      // pipeline, not pipe: a read error or an early stop also closes the file.
+      pipeline(createReadStream(path), splitter, () => {});
+      return splitter;
+    }
+    const splitter = new LineSplitter({ source: 'stdin', maxMessageBytes: this.#maxMessageBytes });
+    const stdin = this.#stdin ?? process.stdin;
+    // pipe, not pipeline: standard input is not ours to destroy, only to stop reading.
+    const onError = (error: unknown) => splitter.destroy(new InputError(STDIN_PATH, error));
+    stdin.once('error', onError);
+    splitter.once('close', () => {
+      stdin.off('error', onError);
+      stdin.unpipe(splitter);
+      stdin.pause();
+    });
+    stdin.pipe(splitter);
+    return splitter;
+  }
+}
+
+/** Resolves if `path` can be opened for reading as a stream (a file, FIFO or device, not a directory). */
+async function checkReadable(path: string): Promise<void> {
+  try {
+    await access(path, constants.R_OK);
+    const info = await stat(path);
+    if (info.isDirectory()) {
+      throw Object.assign(new Error('it is a directory'), { code: 'EISDIR' });
+    }
+  } catch (error) {
+    throw new InputError(path, error);
+  }
+}
+
+const REASONS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EISDIR: 'it is a directory, not a file',
+  ENOTDIR: 'a part of the path is not a directory',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'the name is too long',
+};
+
+/** The OS reason in words, with its code so it can be searched for. */
+function reasonOf(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && code in REASONS) return `${REASONS[code]} (${code})`;
+  return describe(error);
+}
