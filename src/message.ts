@@ -2,6 +2,11 @@ import type { DeliveryMeta } from './delivery.js';
 import { DecodeError } from './errors.js';
 
 const UNDECODED = Symbol('undecoded');
+/**
+ * Drops a message's decoded value (internal). Once a message is routed to a worker, the main thread only keeps it
+ * for bookkeeping; its decoded tree would otherwise live as long as the message is in flight and burden the GC.
+ */
+export let forgetDecoded: (message: Message<unknown>) => void;
 
 /**
  * The user's view of one delivery. Subclasses choose how the bytes are decoded by overriding `decode`; decoding
@@ -37,6 +42,12 @@ export class Message<T = Buffer> {
     return this.#decoded;
   }
 
+  static {
+    forgetDecoded = (message) => {
+      message.#decoded = UNDECODED;
+    };
+  }
+
   /** Turns the raw bytes into the value `getData` returns. Override it in a custom message class. */
   protected decode(rawData: Buffer): T {
     return rawData as unknown as T;
@@ -66,3 +77,4 @@ export type MessageClass<M extends Message<unknown> = Message<unknown>> = new (
 ) => M;
 
 const EMPTY_META: DeliveryMeta = Object.freeze({});
+

@@ -20,7 +20,7 @@ export const DEFAULT_DLQ_PATH = './missive-dlq.duckdb';
 const RUN_FLAGS: FlagTable = {
   adapter: { type: 'string', default: 'file with --input, else stdin', description: `the transport: ${ADAPTERS.map((a) => a.name).join(', ')}` },
   threads: { type: 'string', default: 'available cores', description: 'worker threads running handlers; 0 runs them in the main thread' },
-  'batch-size': { type: 'string', default: '500', description: 'messages per worker task' },
+  'batch-size': { type: 'string', default: '1000', description: 'messages per worker task' },
   linger: { type: 'string', default: '2', description: 'ms a partial batch waits for more messages' },
   'max-in-flight': { type: 'string', default: '4 x batch size x threads', description: 'messages read and not yet settled; reading pauses at the cap' },
   'max-message-bytes': { type: 'string', default: String(DEFAULT_MAX_MESSAGE_BYTES), description: 'larger messages become dead letters "message too large"' },
@@ -154,7 +154,7 @@ async function prepare(values: FlagValues, positionals: string[]): Promise<RunSe
   }
   const spec = chooseAdapter(values);
   const threads = intFlag(values, 'threads', availableParallelism(), 0);
-  const batchSize = intFlag(values, 'batch-size', 500, 1);
+  const batchSize = intFlag(values, 'batch-size', 1000, 1);
   const lingerMs = intFlag(values, 'linger', 2, 0);
   const maxInFlight = values['max-in-flight'] === undefined ? undefined : intFlag(values, 'max-in-flight', 0, 1);
   const drainTimeoutMs = intFlag(values, 'drain-timeout', 30_000, 0);

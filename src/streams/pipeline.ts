@@ -8,7 +8,7 @@ import { fingerprintOf } from '../dlq/fingerprint.js';
 import { letterFor } from '../dlq/letter-for.js';
 import { InvalidOptionError, describe } from '../errors.js';
 import { silentLog, type Log } from '../log.js';
-import type { Message } from '../message.js';
+import { forgetDecoded, type Message } from '../message.js';
 import { Reasons, deadLetter, type DeadLetterOutcome } from '../outcome.js';
 import type { Processor } from '../processor.js';
 import type { Executor } from '../workers/executor.js';
@@ -31,7 +31,7 @@ export interface PipelineOptions<M extends Message<unknown>> {
   readonly moduleUrl?: string;
   /** Worker threads running handlers. Default: the available parallelism; 0 runs handlers in this thread. */
   readonly threads?: number;
-  /** Messages per worker task. Default 500. */
+  /** Messages per worker task. Default 1000. */
   readonly batchSize?: number;
   /** How long a partial batch waits for more messages, in ms. Default 2. */
   readonly lingerMs?: number;
@@ -84,7 +84,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
 
   constructor(options: PipelineOptions<M>) {
     const threads = options.threads ?? availableParallelism();
-    const batchSize = options.batchSize ?? 500;
+    const batchSize = options.batchSize ?? 1000;
     assertCount('threads', threads, 0);
     assertCount('batchSize', batchSize, 1);
     this.#adapter = options.adapter;
@@ -159,7 +159,11 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     try {
       for await (const chunk of readable as AsyncIterable<Delivery[]>) {
         this.#accept(chunk);
-        if (this.stats.inFlight >= this.#maxInFlight) await new Promise<void>((resolve) => (this.#capacity = resolve));
+        if (this.stats.inFlight >= this.#maxInFlight) {
+          // Nothing more will be read until something settles: a partial batch must not sit out its linger.
+          this.#dispatcher.flush();
+          await new Promise<void>((resolve) => (this.#capacity = resolve));
+        }
         if (this.#stopping || this.#gaveUp || this.#failure !== undefined) break;
       }
     } catch (error) {
@@ -201,6 +205,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       }
       const route = chooseRoute(routes, message);
       if (typeof route === 'number') {
+        if (this.#executor instanceof PoolExecutor) forgetDecoded(message);
         this.#dispatcher.push(delivery, { route, message, attempt: delivery.meta?.deliveryCount ?? 1 });
       } else {
         dead.push(this.#entry(delivery, id, route, null));

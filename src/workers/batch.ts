@@ -17,7 +17,10 @@ export interface BatchTask {
   readonly offsets: Uint32Array;
   readonly routes: Uint16Array;
   readonly attempts: Uint16Array;
-  readonly ids: string[];
+  /** All ids joined: one string clones far faster than hundreds of small ones. */
+  readonly ids: string;
+  /** Id i is `ids.slice(idEnds[i-1], idEnds[i])`. */
+  readonly idEnds: Uint32Array;
   readonly metas: DeliveryMeta[];
   /** Index into `metas` per message. */
   readonly metaIndex: Uint32Array;
@@ -67,6 +70,8 @@ export function encodeBatch<M extends Message<unknown>>(
   const routes = new Uint16Array(n);
   const attempts = new Uint16Array(n);
   const ids: string[] = new Array(n);
+  const idEnds = new Uint32Array(n);
+  let idLength = 0;
   const metas: DeliveryMeta[] = [];
   const metaIndex = new Uint32Array(n);
   let lastMeta: DeliveryMeta | undefined;
@@ -76,6 +81,7 @@ export function encodeBatch<M extends Message<unknown>>(
     routes[i] = route;
     attempts[i] = attempt;
     ids[i] = message.id;
+    idEnds[i] = idLength += message.id.length;
     if (message.meta !== lastMeta) {
       lastMeta = message.meta;
       metas.push(lastMeta);
@@ -83,8 +89,21 @@ export function encodeBatch<M extends Message<unknown>>(
     metaIndex[i] = metas.length - 1;
   }
   const progress = new Int32Array(new SharedArrayBuffer(4 * Math.max(n, 1)));
-  const task: BatchTask = { kind: 'batch', moduleUrl, routeCount, bodies, offsets, routes, attempts, ids, metas, metaIndex, progress };
-  return { task, transfer: [bodies.buffer as ArrayBuffer, offsets.buffer as ArrayBuffer] };
+  const task: BatchTask = {
+    kind: 'batch',
+    moduleUrl,
+    routeCount,
+    bodies,
+    offsets,
+    routes,
+    attempts,
+    ids: ids.join(''),
+    idEnds,
+    metas,
+    metaIndex,
+    progress,
+  };
+  return { task, transfer: [bodies.buffer as ArrayBuffer, offsets.buffer as ArrayBuffer, idEnds.buffer as ArrayBuffer] };
 }
 
 /** Rebuilds the messages of a task in the worker, as views over the transferred buffer. */
@@ -92,13 +111,15 @@ export function decodeBatch<M extends Message<unknown>>(
   task: BatchTask,
   MessageClass: new (rawData: Buffer, id: string, meta?: DeliveryMeta) => M,
 ): RunItem<M>[] {
-  const { bodies, offsets, routes, attempts, ids, metas, metaIndex } = task;
-  const n = ids.length;
+  const { bodies, offsets, routes, attempts, ids, idEnds, metas, metaIndex } = task;
+  const n = idEnds.length;
   const items: RunItem<M>[] = new Array(n);
+  let idStart = 0;
   for (let i = 0; i < n; i++) {
     const start = offsets[i]!;
     const body = Buffer.from(bodies.buffer, bodies.byteOffset + start, offsets[i + 1]! - start);
-    items[i] = { route: routes[i]!, attempt: attempts[i]!, message: new MessageClass(body, ids[i]!, metas[metaIndex[i]!]) };
+    const id = ids.slice(idStart, (idStart = idEnds[i]!));
+    items[i] = { route: routes[i]!, attempt: attempts[i]!, message: new MessageClass(body, id, metas[metaIndex[i]!]) };
   }
   return items;
 }
