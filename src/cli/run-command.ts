@@ -100,10 +100,9 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       void pipeline.stop().catch(() => {});
       return;
     }
-    void pipeline.kill().then((unsettled) => {
-      process.stderr.write(`missive: exiting at once on a second ${signal}; ${unsettled} messages were not settled\n`);
-      process.exit(1);
-    });
+    const unsettled = pipeline.kill();
+    process.stderr.write(`missive: exiting at once on a second ${signal}; ${unsettled} messages were not settled\n`);
+    process.exit(1);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -50,8 +50,11 @@ export interface Pipeline {
   readonly done: Promise<RunStats>;
   /** Stops reading, finishes what is in flight (bounded by the drain timeout), and resolves with the figures. */
   stop(): Promise<RunStats>;
-  /** Gives up at once: nothing more is settled. Resolves with how many messages were left unsettled. */
-  kill(): Promise<number>;
+  /**
+   * Gives up at once: nothing more is settled and the workers are terminated. Returns how many messages were read
+   * and not settled; the caller is expected to exit.
+   */
+  kill(): number;
 }
 
 /** Opens the adapter and starts moving messages: adapter → match → dispatch → settle. */
@@ -113,7 +116,10 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       batchSize,
       lingerMs: options.lingerMs ?? 2,
       onResult: (batch, result) => this.#settleBatch(batch, result),
-      onError: (batch, error) => this.#fail(error, batch.deliveries),
+      onError: (batch, error) => {
+        // After giving up, a batch cut short by terminating the pool is already counted as unsettled.
+        if (!this.#gaveUp) this.#fail(error, batch.deliveries);
+      },
     });
     this.#settler = new Settler({
       adapter: this.#adapter,
@@ -145,24 +151,32 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     return this.done;
   }
 
-  async kill(): Promise<number> {
+  kill(): number {
     const unsettled = this.stats.inFlight;
     this.#gaveUp = true;
     this.stats.unsettled += unsettled;
+    if (this.#executor instanceof PoolExecutor) void this.#executor.destroy();
     this.#capacity?.();
     this.#drained?.();
-    if (this.#executor instanceof PoolExecutor) await this.#executor.destroy();
     return unsettled;
   }
 
   async #run(readable: Readable): Promise<RunStats> {
     try {
-      for await (const chunk of readable as AsyncIterable<Delivery[]>) {
-        this.#accept(chunk);
-        if (this.stats.inFlight >= this.#maxInFlight) {
-          // Nothing more will be read until something settles: a partial batch must not sit out its linger.
-          this.#dispatcher.flush();
-          await new Promise<void>((resolve) => (this.#capacity = resolve));
+      reading: for await (const chunk of readable as AsyncIterable<Delivery[]>) {
+        // A chunk can hold thousands of short lines: take only as many as the cap has room for, then wait.
+        for (let start = 0; start < chunk.length; ) {
+          const room = this.#maxInFlight - this.stats.inFlight;
+          if (room <= 0) {
+            // Nothing more is read until something settles: a partial batch must not sit out its linger.
+            this.#dispatcher.flush();
+            await new Promise<void>((resolve) => (this.#capacity = resolve));
+            if (this.#stopping || this.#gaveUp) break reading;
+            continue;
+          }
+          const end = Math.min(chunk.length, start + room);
+          this.#accept(start === 0 && end === chunk.length ? chunk : chunk.slice(start, end));
+          start = end;
         }
         if (this.#stopping || this.#gaveUp || this.#failure !== undefined) break;
       }

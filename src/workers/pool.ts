@@ -37,6 +37,7 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
   readonly #pool: Piscina<WorkerTask, EncodedResult | null>;
   readonly #options: PoolOptions;
   readonly #crashes = new WeakMap<M, number>();
+  #destroyed = false;
 
   constructor(options: PoolOptions) {
     this.#options = options;
@@ -64,6 +65,8 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
     try {
       encoded = await this.#pool.run(task, { transferList: transfer });
     } catch (error) {
+      // Terminated on purpose (a forced shutdown): nothing to recover, the run is over.
+      if (this.#destroyed) throw error;
       this.#options.onWorkerExit?.(error);
       return this.#recover(items, task.progress, error);
     }
@@ -83,6 +86,7 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
 
   /** Terminates the workers at once, without `afterProcessing`: for a second Ctrl-C. */
   async destroy(): Promise<void> {
+    this.#destroyed = true;
     await this.#pool.destroy();
   }
 
