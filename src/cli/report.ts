@@ -53,6 +53,8 @@ export function printSummary(stats: RunStats, dlqPath: string | undefined): void
 /** Writes the summary as JSON for scripts (`--stats-file`). */
 export async function writeStatsFile(path: string, stats: RunStats): Promise<void> {
   const { received, acked, nacked, deadLettered, unsettled, deadLetteredByReason, seconds } = stats;
-  const json = { received, acked, nacked, deadLettered, unsettled, deadLetteredByReason, seconds };
+  // Peak RSS covers the worker threads too (one process); benchmarks read it from here.
+  const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+  const json = { received, acked, nacked, deadLettered, unsettled, deadLetteredByReason, seconds, peakRssMb };
   await writeFile(path, `${JSON.stringify(json, null, 2)}\n`);
 }

@@ -1,0 +1,18 @@
+// The CPU-bound workload: about 4 µs of pure-JS arithmetic per message on this machine (2,500 rounds of an
+// integer mix), so the handler, not the plumbing, dominates.
+import { JsonMessage, Processor } from 'missive-node';
+
+const ROUNDS = 2500;
+export const isPlaced = (event) => event.type === 'order.placed';
+export const isOther = (event) => event.type !== 'order.placed';
+export let checksum = 0;
+export const handle = (event) => {
+  let x = event.order.id | 0;
+  for (let i = 0; i < ROUNDS; i++) x = (Math.imul(x ^ i, 2654435761) + (x >>> 13)) | 0;
+  checksum ^= x;
+};
+
+const processor = new Processor(JsonMessage, { name: 'bench-cpu' });
+processor.handleFor((m) => isPlaced(m.getJson()), (m) => handle(m.getJson()));
+processor.handleFor((m) => isOther(m.getJson()), (m) => handle(m.getJson()));
+export default processor;
