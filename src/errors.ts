@@ -119,3 +119,33 @@ export class ProcessingHookError extends MissiveError {
     );
   }
 }
+
+/**
+ * Throw it from a handler to say that trying again cannot help (a malformed order, a rejected card): the message
+ * becomes a dead letter at once, without retries. Any error with `retryable: false` is treated the same.
+ */
+export class PermanentError extends MissiveError {
+  readonly retryable = false;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MISSIVE_ERR_PERMANENT', message, options);
+    this.name = 'PermanentError';
+  }
+}
+
+/** A handler ran past its timeout. `ctx.signal` is aborted with this error. */
+export class TimeoutError extends MissiveError {
+  readonly timeoutMs: number;
+  constructor(handler: string, timeoutMs: number) {
+    super(
+      'MISSIVE_ERR_TIMEOUT',
+      `handler "${handler}" ran longer than ${timeoutMs} ms; make it faster, pass ctx.signal to what it waits on, ` +
+        'or raise its timeout option (or --timeout)',
+    );
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** Whether trying again might succeed: false for a `PermanentError` or any error marked `retryable: false`. */
+export function isRetryable(error: unknown): boolean {
+  return !(typeof error === 'object' && error !== null && (error as { retryable?: unknown }).retryable === false);
+}

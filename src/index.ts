@@ -13,6 +13,7 @@ export type { TestClientOptions, SendOptions, SendResult, TestDeadLetter, Sendab
 export type { Delivery, DeliveryMeta } from './delivery.js';
 export type { Adapter, AdapterOpenOptions, AckKind } from './adapters/adapter.js';
 export { Reasons } from './outcome.js';
+export type { Backoff, BackoffOptions } from './retry.js';
 export type { Outcome } from './outcome.js';
 export { MemoryDlq } from './dlq/memory.js';
 export type { Dlq, DeadLetter, DeadLetterInput, DlqFilter, DlqListOptions, Fingerprint } from './dlq/dlq.js';

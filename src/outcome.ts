@@ -32,6 +32,11 @@ export const Reasons = Object.freeze({
   workerExited: 'worker exited',
 });
 
+/** The reason of a message whose handler ran past its timeout. */
+export function timeoutReason(timeoutMs: number): string {
+  return `timeout after ${timeoutMs} ms`;
+}
+
 export function deadLetter(reason: string, error: string | null, retryable = false): DeadLetterOutcome {
   return { kind: 'dead-letter', reason, error, retryable };
 }

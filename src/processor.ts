@@ -7,6 +7,7 @@ import {
   type ProcessingHook,
 } from './hooks.js';
 import { RawMessage, type Message, type MessageClass } from './message.js';
+import type { Backoff } from './retry.js';
 import { TestClient, type TestClientOptions } from './test-client.js';
 import type { HandlerContext } from './workers/context.js';
 
@@ -16,10 +17,24 @@ export type Matcher<M extends Message<unknown>> = (message: M) => boolean;
 /** Handles one message. Returning (or resolving) without calling `ctx.ack()` or `ctx.nack()` acks it. */
 export type Handler<M extends Message<unknown>> = (message: M, ctx: HandlerContext) => void | Promise<void>;
 
-/** Per-handler options. */
+/** Per-handler options. Each has a default that suits most handlers; the run's flags can change the defaults. */
 export interface HandlerOptions {
   /** Name used in logs and in the dead-letter `handler` column. Default: the function's name, else `handler#N`. */
   readonly name?: string;
+  /**
+   * How many more times a message is tried when the handler throws, before it becomes a dead letter. Retries wait
+   * in memory (other messages keep flowing) and count against the in-flight cap. Default 0, or `--retries`.
+   */
+  readonly retries?: number;
+  /** The wait before each retry. Default: 200 ms doubling up to 30 s, with full jitter. */
+  readonly backoff?: Backoff;
+  /**
+   * The longest the handler may run, in ms. Past it, `ctx.signal` aborts and the message becomes a dead letter
+   * `timeout after N ms`; a handler that blocks its thread has its worker replaced. Default: none, or `--timeout`.
+   */
+  readonly timeout?: number;
+  /** Bodies of messages routed here never appear in logs, and `missive dlq show` masks them. Default false. */
+  readonly confidential?: boolean;
 }
 
 /** One registered route: a matcher and the handler it selects. */
@@ -75,6 +90,7 @@ export class Processor<M extends Message<unknown> = RawMessage> {
     if (typeof handler !== 'function') {
       throw new InvalidOptionError('handleFor(matcher, handler): the handler must be a function (message, ctx) => void');
     }
+    checkHandlerOptions(options);
     const index = this.#routes.length;
     const name = options.name ?? (handler.name || `handler#${index}`);
     const taken = this.#routes.find((route) => route.matcher === matcher);
@@ -139,4 +155,13 @@ export class Processor<M extends Message<unknown> = RawMessage> {
 /** Whether a value is a Processor, also one built by another copy of missive-node (a worker's import). */
 export function isProcessor(value: unknown): value is Processor<Message<unknown>> {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[PROCESSOR_BRAND] === true;
+}
+
+function checkHandlerOptions(options: HandlerOptions): void {
+  for (const key of ['retries', 'timeout'] as const) {
+    const value = options[key];
+    if (value !== undefined && !(Number.isInteger(value) && value >= (key === 'timeout' ? 1 : 0))) {
+      throw new InvalidOptionError(`handleFor option ${key} must be a whole number${key === 'timeout' ? ' of ms, at least 1' : ' of at least 0'}, got ${String(value)}`);
+    }
+  }
 }

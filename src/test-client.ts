@@ -5,6 +5,7 @@ import { letterFor } from './dlq/letter-for.js';
 import { UnprocessableMessageError } from './errors.js';
 import { Message } from './message.js';
 import { Reasons, deadLetter, type Outcome } from './outcome.js';
+import { backoffDelay } from './retry.js';
 import type { Processor } from './processor.js';
 import { chooseRoute } from './streams/match.js';
 import { ThreadRuntime } from './workers/runtime.js';
@@ -57,6 +58,8 @@ export class TestClient<M extends Message<unknown>> {
   readonly deadLettered: TestDeadLetter<M>[] = [];
   /** Reports that did not change an outcome: a second `ack()`, an error thrown after settling... */
   readonly warnings: string[] = [];
+  /** How many attempts each message took (retries included). */
+  readonly attempts = new Map<M, number>();
   readonly #processor: Processor<M>;
   readonly #runtime: ThreadRuntime<M>;
   readonly #source: string;
@@ -72,13 +75,21 @@ export class TestClient<M extends Message<unknown>> {
     const message = this.#toMessage(input, options);
     await this.#runtime.start();
     const route = chooseRoute(this.#processor.routes, message);
-    let outcome: Outcome;
+    let outcome: Outcome = deadLetter(Reasons.noMatch, null);
     let handler: string | null = null;
     if (typeof route === 'number') {
-      handler = this.#processor.routes[route]!.name;
-      const result = await this.#runtime.runBatch([{ route, message, attempt: 1 }]);
-      for (const warning of result.warnings) this.warnings.push(warning.text);
-      outcome = result.outcomes[0]!;
+      const { name, options: handlerOptions } = this.#processor.routes[route]!;
+      handler = name;
+      for (let attempt = 1; ; attempt++) {
+        const result = await this.#runtime.runBatch([{ route, message, attempt }]);
+        for (const warning of result.warnings) this.warnings.push(warning.text);
+        outcome = result.outcomes[0]!;
+        if (outcome.kind !== 'dead-letter' || !outcome.retryable || attempt > (handlerOptions.retries ?? 0)) {
+          this.attempts.set(message, attempt);
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, backoffDelay(handlerOptions.backoff, attempt)));
+      }
     } else {
       outcome = route;
     }
@@ -95,8 +106,9 @@ export class TestClient<M extends Message<unknown>> {
     const dlq = this.#processor.dlq;
     if (!dlq) throw new UnprocessableMessageError(outcome.reason, outcome.error);
     const meta = { source: this.#source, ...message.meta };
+    const attempts = this.attempts.get(message) ?? 1;
     await dlq.put([
-      letterFor({ id: message.id, body: message.rawData, meta }, outcome, handler, fingerprintOf(this.#processor.name)),
+      letterFor({ id: message.id, body: message.rawData, meta }, outcome, handler, fingerprintOf(this.#processor.name), attempts),
     ]);
     this.deadLettered.push({ message, reason: outcome.reason, error: outcome.error });
     return { outcome: outcome.reason === Reasons.nacked ? 'nacked' : 'dead-lettered', reason: outcome.reason, error: outcome.error };

@@ -24,6 +24,8 @@ const RUN_FLAGS: FlagTable = {
   linger: { type: 'string', default: '2', description: 'ms a partial batch waits for more messages' },
   'max-in-flight': { type: 'string', default: '4 x batch size x threads', description: 'messages read and not yet settled; reading pauses at the cap' },
   'max-message-bytes': { type: 'string', default: String(DEFAULT_MAX_MESSAGE_BYTES), description: 'larger messages become dead letters "message too large"' },
+  retries: { type: 'string', default: '0', description: 'retries for handlers that set none (exponential backoff with jitter)' },
+  timeout: { type: 'string', default: 'none', description: 'ms a handler may run, for handlers that set none; then a dead letter "timeout after N ms"' },
   'drain-timeout': { type: 'string', default: '30000', description: 'ms to finish in-flight messages after a signal' },
   dlq: { type: 'string', default: DEFAULT_DLQ_PATH, description: 'the DuckDB file dead letters go to' },
   'stats-file': { type: 'string', description: 'write the final figures there as JSON' },
@@ -83,6 +85,8 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       lingerMs: setup.lingerMs,
       maxInFlight: setup.maxInFlight,
       drainTimeoutMs: setup.drainTimeoutMs,
+      retries: setup.retries,
+      timeoutMs: setup.timeoutMs,
       log,
     });
   } catch (error) {
@@ -139,6 +143,8 @@ interface RunSetup {
   readonly lingerMs: number;
   readonly maxInFlight: number | undefined;
   readonly drainTimeoutMs: number;
+  readonly retries: number;
+  readonly timeoutMs: number;
   readonly logLevel: LogLevel;
 }
 
@@ -157,6 +163,8 @@ async function prepare(values: FlagValues, positionals: string[]): Promise<RunSe
   const lingerMs = intFlag(values, 'linger', 2, 0);
   const maxInFlight = values['max-in-flight'] === undefined ? undefined : intFlag(values, 'max-in-flight', 0, 1);
   const drainTimeoutMs = intFlag(values, 'drain-timeout', 30_000, 0);
+  const retries = intFlag(values, 'retries', 0, 0);
+  const timeoutMs = intFlag(values, 'timeout', 0, 1);
   const maxMessageBytes = intFlag(values, 'max-message-bytes', DEFAULT_MAX_MESSAGE_BYTES, 1);
   const logLevel = (values['log-level'] ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--log-level takes one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'`);
@@ -181,7 +189,7 @@ async function prepare(values: FlagValues, positionals: string[]): Promise<RunSe
       throw new UsageError(describe(error));
     }
   }
-  return { processor, moduleUrl: url, adapter, dlq, dlqPath, threads, batchSize, lingerMs, maxInFlight, drainTimeoutMs, logLevel };
+  return { processor, moduleUrl: url, adapter, dlq, dlqPath, threads, batchSize, lingerMs, maxInFlight, drainTimeoutMs, retries, timeoutMs, logLevel };
 }
 
 function chooseAdapter(values: FlagValues): AdapterSpec {

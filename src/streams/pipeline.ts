@@ -14,7 +14,8 @@ import type { Processor } from '../processor.js';
 import type { Executor } from '../workers/executor.js';
 import { InlineExecutor } from '../workers/inline.js';
 import { PoolExecutor } from '../workers/pool.js';
-import type { BatchResult } from '../workers/runtime.js';
+import type { BatchResult, RunItem } from '../workers/runtime.js';
+import { backoffDelay } from '../retry.js';
 import { Dispatcher, type Batch } from './dispatch.js';
 import { chooseRoute } from './match.js';
 import { Settler, type DeadLetterEntry } from './settle.js';
@@ -39,6 +40,10 @@ export interface PipelineOptions<M extends Message<unknown>> {
   readonly maxInFlight?: number;
   /** On stop, how long in-flight messages may take before they are given back, in ms. Default 30000. */
   readonly drainTimeoutMs?: number;
+  /** Retries for handlers that set none (`handleFor(..., { retries })`). Default 0. */
+  readonly retries?: number;
+  /** Timeout in ms for handlers that set none. Default 0: none. */
+  readonly timeoutMs?: number;
   readonly log?: Log;
 }
 
@@ -84,6 +89,9 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
   #failure: unknown;
   #drainTimer: NodeJS.Timeout | undefined;
   #drained: (() => void) | undefined;
+  readonly #defaultRetries: number;
+  /** Messages waiting to be tried again: still in flight, so they count against the cap. */
+  readonly #retrying = new Map<NodeJS.Timeout, { delivery: Delivery; item: RunItem<M> }>();
 
   constructor(options: PipelineOptions<M>) {
     const threads = options.threads ?? availableParallelism();
@@ -97,6 +105,10 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     this.#maxInFlight = options.maxInFlight ?? 4 * batchSize * Math.max(1, threads);
     assertCount('maxInFlight', this.#maxInFlight, 1);
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
+    this.#defaultRetries = options.retries ?? 0;
+    const timeoutMs = options.timeoutMs ?? 0;
+    assertCount('retries', this.#defaultRetries, 0);
+    assertCount('timeoutMs', timeoutMs, 0);
     const lateWarning = (warning: { id: string; text: string }) => this.#log('warn', warning.text, { id: warning.id });
     if (threads > 0) {
       if (!options.moduleUrl) {
@@ -106,10 +118,12 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
         moduleUrl: options.moduleUrl,
         routeCount: options.processor.routes.length,
         threads,
+        defaultTimeoutMs: timeoutMs,
+        routeTimeouts: options.processor.routes.map((route) => route.options.timeout),
         onWorkerExit: (error) => this.#log('error', 'worker exited; its batch is recovered', { error: describe(error) }),
       });
     } else {
-      this.#executor = new InlineExecutor(options.processor, lateWarning);
+      this.#executor = new InlineExecutor(options.processor, lateWarning, timeoutMs);
     }
     this.#dispatcher = new Dispatcher({
       executor: this.#executor,
@@ -144,6 +158,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       this.#stopping = true;
       this.#log('info', 'stopping: no new messages, finishing those in flight', { inFlight: this.stats.inFlight });
       void this.#adapter.stop().catch((error: unknown) => this.#log('warn', 'adapter stop failed', { error: describe(error) }));
+      this.#nackRetries();
       this.#drainTimer = setTimeout(() => this.#giveUp('drain timeout'), this.#drainTimeoutMs);
       this.#drainTimer.unref();
       this.#capacity?.();
@@ -242,14 +257,63 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
         acks.push(delivery);
         continue;
       }
-      const { message, route } = batch.items[i]!;
+      const item = batch.items[i]!;
+      const { message, route } = item;
       if (outcome.kind === 'nack' && this.#adapter.canRequeue) nacks.push(delivery);
+      else if (outcome.kind === 'dead-letter' && this.#shouldRetry(outcome, item)) this.#retry(delivery, item);
       else {
         const failed = outcome.kind === 'nack' ? deadLetter(Reasons.nacked, null) : outcome;
-        dead.push(this.#entry(delivery, message.id, failed, routes[route]!.name, message.meta));
+        dead.push(this.#entry(delivery, message.id, failed, routes[route]!.name, message.meta, item.attempt));
       }
     }
     this.#settler.ack(acks);
+    this.#settler.nack(nacks);
+    this.#settler.deadLetter(dead);
+  }
+
+  #shouldRetry(outcome: DeadLetterOutcome, item: RunItem<M>): boolean {
+    if (!outcome.retryable) return false;
+    const retries = this.#processor.routes[item.route]!.options.retries ?? this.#defaultRetries;
+    return item.attempt <= retries;
+  }
+
+  /** Tries a failed message again after its backoff, without holding back the messages behind it. */
+  #retry(delivery: Delivery, item: RunItem<M>): void {
+    if (this.#stopping) {
+      // No new attempts once stopping: the transport gets it back, as with any unfinished message.
+      this.#handBack([{ delivery, item }]);
+      return;
+    }
+    const { options, name } = this.#processor.routes[item.route]!;
+    const delay = backoffDelay(options.backoff, item.attempt);
+    this.stats.retries++;
+    this.#log('info', 'retrying', { id: item.message.id, handler: name, attempt: item.attempt + 1, delayMs: Math.round(delay) });
+    const timer = setTimeout(() => {
+      this.#retrying.delete(timer);
+      this.#dispatcher.push(delivery, { ...item, attempt: item.attempt + 1 });
+    }, delay);
+    this.#retrying.set(timer, { delivery, item });
+  }
+
+  /** On shutdown, retries still waiting are handed back to the transport. */
+  #nackRetries(): void {
+    for (const timer of this.#retrying.keys()) clearTimeout(timer);
+    const waiting = [...this.#retrying.values()];
+    this.#retrying.clear();
+    this.#handBack(waiting);
+  }
+
+  /** Nacks messages: requeued where the transport can, else stored as dead letters `nacked` so none is lost. */
+  #handBack(entries: readonly { delivery: Delivery; item: RunItem<M> }[]): void {
+    const nacks: Delivery[] = [];
+    const dead: DeadLetterEntry[] = [];
+    for (const { delivery, item } of entries) {
+      if (this.#adapter.canRequeue) nacks.push(delivery);
+      else {
+        const handler = this.#processor.routes[item.route]!.name;
+        dead.push(this.#entry(delivery, item.message.id, deadLetter(Reasons.nacked, null), handler, item.message.meta, item.attempt));
+      }
+    }
     this.#settler.nack(nacks);
     this.#settler.deadLetter(dead);
   }
@@ -260,8 +324,8 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     outcome: DeadLetterOutcome,
     handler: string | null,
     meta = delivery.meta,
+    attempts = meta?.deliveryCount ?? 1,
   ): DeadLetterEntry {
-    const attempts = meta?.deliveryCount ?? 1;
     return { delivery, letter: letterFor({ id, body: delivery.body, meta }, outcome, handler, this.#fingerprint, attempts) };
   }
 

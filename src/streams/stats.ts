@@ -10,6 +10,8 @@ export interface RunStats {
   readonly deadLettered: number;
   /** Messages read but neither settled nor stored when the run ended (a forced shutdown). */
   readonly unsettled: number;
+  /** Retries scheduled (a message tried three times counts two). */
+  readonly retries: number;
   /** Dead letters by reason. */
   readonly deadLetteredByReason: Readonly<Record<string, number>>;
   readonly seconds: number;
@@ -22,6 +24,7 @@ export class Stats {
   nacked = 0;
   deadLettered = 0;
   unsettled = 0;
+  retries = 0;
   readonly #byReason = new Map<string, number>();
   readonly #started = process.hrtime.bigint();
 
@@ -42,6 +45,7 @@ export class Stats {
       nacked: this.nacked,
       deadLettered: this.deadLettered,
       unsettled: this.unsettled,
+      retries: this.retries,
       deadLetteredByReason: Object.fromEntries(this.#byReason),
       seconds: Number(process.hrtime.bigint() - this.#started) / 1e9,
     };

@@ -26,6 +26,8 @@ export interface BatchTask {
   readonly metaIndex: Uint32Array;
   /** Shared progress marks, one per message (see `PROGRESS_*`). */
   readonly progress: Int32Array;
+  /** The run's timeout for handlers that set none, in ms; 0 for none. */
+  readonly defaultTimeoutMs: number;
 }
 
 /** Asks every worker to run `afterProcessing` (see `PoolExecutor.close`). */
@@ -57,6 +59,7 @@ export function encodeBatch<M extends Message<unknown>>(
   items: readonly RunItem<M>[],
   moduleUrl: string,
   routeCount: number,
+  defaultTimeoutMs: number,
 ): { task: BatchTask; transfer: ArrayBuffer[] } {
   const n = items.length;
   const offsets = new Uint32Array(n + 1);
@@ -102,6 +105,7 @@ export function encodeBatch<M extends Message<unknown>>(
     metas,
     metaIndex,
     progress,
+    defaultTimeoutMs,
   };
   return { task, transfer: [bodies.buffer as ArrayBuffer, offsets.buffer as ArrayBuffer, idEnds.buffer as ArrayBuffer] };
 }

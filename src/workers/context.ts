@@ -84,6 +84,8 @@ export class MessageContext implements HandlerContext {
   fail(reason: string, error: unknown, retryable = true): void {
     const text = describeWithStack(error);
     if (this.#sealed) {
+      // A handler that fails after its timeout (often because of the abort) only confirms the outcome.
+      if (this.#controller?.signal.aborted) return;
       this.#warn(`${reason} after the message was settled: ${text}`);
     } else if (this.#settled) {
       this.#warn(`${reason} after the handler settled the message (${this.#settled.kind} stands): ${text}`);

@@ -1,3 +1,4 @@
+import { isRetryable } from '../errors.js';
 import type { HookTable } from '../hooks.js';
 import type { Message } from '../message.js';
 import { Reasons, type Outcome } from '../outcome.js';
@@ -22,14 +23,14 @@ export function handleMessage<M extends Message<unknown>>(
   try {
     result = route.handler(message, ctx);
   } catch (error) {
-    ctx.fail(Reasons.handlerFailed, error);
+    ctx.fail(Reasons.handlerFailed, error, isRetryable(error));
     return ctx.finish();
   }
   if (isPromiseLike(result)) {
     return Promise.resolve(result).then(
       () => ctx.finish(),
       (error: unknown) => {
-        ctx.fail(Reasons.handlerFailed, error);
+        ctx.fail(Reasons.handlerFailed, error, isRetryable(error));
         return ctx.finish();
       },
     );
@@ -48,7 +49,7 @@ async function handleWithHooks<M extends Message<unknown>>(
     try {
       await hook(message, ctx);
     } catch (error) {
-      ctx.fail(Reasons.hookFailed, error);
+      ctx.fail(Reasons.hookFailed, error, isRetryable(error));
       ready = false;
       break;
     }
@@ -57,7 +58,7 @@ async function handleWithHooks<M extends Message<unknown>>(
     try {
       await route.handler(message, ctx);
     } catch (error) {
-      ctx.fail(Reasons.handlerFailed, error);
+      ctx.fail(Reasons.handlerFailed, error, isRetryable(error));
     }
   }
   // afterHandling is the place for cleanup, so it runs whatever happened before it.
@@ -65,7 +66,7 @@ async function handleWithHooks<M extends Message<unknown>>(
     try {
       await hook(message, ctx);
     } catch (error) {
-      ctx.fail(Reasons.hookFailed, error);
+      ctx.fail(Reasons.hookFailed, error, isRetryable(error));
     }
   }
   return ctx.finish();

@@ -10,8 +10,9 @@ import { ThreadRuntime, type BatchResult, type RunItem, type Warning } from './r
 export class InlineExecutor<M extends Message<unknown>> implements Executor<M> {
   readonly #runtime: ThreadRuntime<M>;
 
-  constructor(processor: Processor<M>, onLateWarning: (warning: Warning) => void) {
+  constructor(processor: Processor<M>, onLateWarning: (warning: Warning) => void, defaultTimeoutMs = 0) {
     this.#runtime = new ThreadRuntime(processor, 0, onLateWarning);
+    this.#runtime.defaultTimeoutMs = defaultTimeoutMs;
   }
 
   /** Runs `beforeProcessing`, so a failing hook stops the run before any input is read. */

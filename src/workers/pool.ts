@@ -1,7 +1,7 @@
 import { Piscina } from 'piscina';
 import { MissiveError, describe } from '../errors.js';
 import type { Message } from '../message.js';
-import { ACK, Reasons, deadLetter, type Outcome } from '../outcome.js';
+import { ACK, Reasons, deadLetter, timeoutReason, type Outcome } from '../outcome.js';
 import { decodeResult, encodeBatch, type EncodedResult, type StopTask, type WorkerTask } from './batch.js';
 import type { Executor } from './executor.js';
 import { PROGRESS_ACKED, PROGRESS_STARTED, type BatchResult, type RunItem, type Warning } from './runtime.js';
@@ -14,8 +14,26 @@ export interface PoolOptions {
   readonly routeCount: number;
   /** Worker threads; at least 1. */
   readonly threads: number;
+  /** The run's timeout for handlers that set none, in ms; 0 for none. */
+  readonly defaultTimeoutMs?: number;
+  /** Per route: its timeout option, so the watchdog knows how long a message may block its worker. */
+  readonly routeTimeouts: readonly (number | undefined)[];
   /** Called when a worker dies and its batch is recovered. */
   readonly onWorkerExit?: (error: unknown) => void;
+}
+
+/** How much longer than its timeout a handler may hold its thread before the watchdog ends the worker. */
+const WATCHDOG_GRACE_MS = 500;
+const WATCHDOG_TICK_MS = 100;
+
+/** A running batch the watchdog looks after. */
+interface Watched {
+  readonly progress: Int32Array;
+  readonly timeouts: Float64Array;
+  /** When the watchdog first saw each message running (0 = not yet). */
+  readonly seen: Float64Array;
+  readonly controller: AbortController;
+  culprit?: { index: number; timeoutMs: number };
 }
 
 /** A worker that dies in this many batches without being caught running a message gives up on that message. */
@@ -37,6 +55,8 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
   readonly #pool: Piscina<WorkerTask, EncodedResult | null>;
   readonly #options: PoolOptions;
   readonly #crashes = new WeakMap<M, number>();
+  readonly #watched = new Set<Watched>();
+  #watchdog: NodeJS.Timeout | undefined;
   #destroyed = false;
 
   constructor(options: PoolOptions) {
@@ -61,16 +81,20 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
   }
 
   async run(items: readonly RunItem<M>[]): Promise<BatchResult> {
-    const { moduleUrl, routeCount } = this.#options;
-    const { task, transfer } = encodeBatch(items, moduleUrl, routeCount);
+    const { moduleUrl, routeCount, defaultTimeoutMs = 0 } = this.#options;
+    const { task, transfer } = encodeBatch(items, moduleUrl, routeCount, defaultTimeoutMs);
+    const watched = this.#watch(items, task.progress);
     let encoded: EncodedResult | null;
     try {
-      encoded = await this.#pool.run(task, { transferList: transfer });
+      encoded = await this.#pool.run(task, { transferList: transfer, signal: watched?.controller.signal ?? null });
     } catch (error) {
       // Terminated on purpose (a forced shutdown): nothing to recover, the run is over.
       if (this.#destroyed) throw error;
+      if (watched?.culprit) return this.#recover(items, task.progress, error, watched.culprit);
       this.#options.onWorkerExit?.(error);
       return this.#recover(items, task.progress, error);
+    } finally {
+      if (watched) this.#unwatch(watched);
     }
     if (!encoded || encoded.fatal) {
       throw new WorkerSetupError(encoded?.fatal?.code ?? 'MISSIVE_ERR_WORKER', encoded?.fatal?.message ?? 'no result');
@@ -92,7 +116,54 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
     await this.#pool.destroy();
   }
 
-  async #recover(items: readonly RunItem<M>[], progress: Int32Array, error: unknown): Promise<BatchResult> {
+  /**
+   * Puts a batch under the watchdog when any of its handlers has a timeout. An async handler past its timeout is
+   * settled by the worker itself; one that blocks its thread cannot be, so the watchdog ends that worker.
+   */
+  #watch(items: readonly RunItem<M>[], progress: Int32Array): Watched | undefined {
+    const { routeTimeouts, defaultTimeoutMs = 0 } = this.#options;
+    let any = false;
+    const timeouts = new Float64Array(items.length);
+    for (let i = 0; i < items.length; i++) {
+      timeouts[i] = routeTimeouts[items[i]!.route] ?? defaultTimeoutMs;
+      if (timeouts[i]! > 0) any = true;
+    }
+    if (!any) return undefined;
+    const watched: Watched = { progress, timeouts, seen: new Float64Array(items.length), controller: new AbortController() };
+    this.#watched.add(watched);
+    this.#watchdog ??= setInterval(() => this.#inspect(), WATCHDOG_TICK_MS);
+    return watched;
+  }
+
+  #unwatch(watched: Watched): void {
+    this.#watched.delete(watched);
+    if (this.#watched.size === 0 && this.#watchdog) {
+      clearInterval(this.#watchdog);
+      this.#watchdog = undefined;
+    }
+  }
+
+  #inspect(): void {
+    const now = Date.now();
+    for (const watched of this.#watched) {
+      const { progress, timeouts, seen } = watched;
+      for (let i = 0; i < progress.length && !watched.culprit; i++) {
+        if (progress[i] !== PROGRESS_STARTED || timeouts[i] === 0) continue;
+        if (seen[i] === 0) seen[i] = now;
+        else if (now - seen[i]! > timeouts[i]! + WATCHDOG_GRACE_MS) {
+          watched.culprit = { index: i, timeoutMs: timeouts[i]! };
+          watched.controller.abort();
+        }
+      }
+    }
+  }
+
+  async #recover(
+    items: readonly RunItem<M>[],
+    progress: Int32Array,
+    error: unknown,
+    blocked?: { index: number; timeoutMs: number },
+  ): Promise<BatchResult> {
     const outcomes: Outcome[] = new Array(items.length);
     const running: number[] = [];
     const again: number[] = [];
@@ -102,7 +173,16 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
       else again.push(i);
     }
     const culprit = deadLetter(Reasons.workerExited, describe(error));
-    if (running.length === 1) {
+    if (blocked) {
+      outcomes[blocked.index] = deadLetter(
+        timeoutReason(blocked.timeoutMs),
+        `the handler blocked its thread past its timeout of ${blocked.timeoutMs} ms; the worker was replaced`,
+        true,
+      );
+      // The others that were running only shared the thread with it: run them again.
+      for (const i of running) if (i !== blocked.index) again.push(i);
+      running.length = 0;
+    } else if (running.length === 1) {
       outcomes[running[0]!] = culprit;
     } else {
       // Several async handlers were running, or none: the killer is not known. Run the suspects alone, so the

@@ -1,7 +1,7 @@
 import type { DeliveryMeta } from '../delivery.js';
-import { ProcessingHookError } from '../errors.js';
+import { ProcessingHookError, TimeoutError } from '../errors.js';
 import type { Message } from '../message.js';
-import { ACK, type Outcome } from '../outcome.js';
+import { ACK, timeoutReason, type Outcome } from '../outcome.js';
 import type { Processor } from '../processor.js';
 import { MessageContext, type ProcessingContext } from './context.js';
 import { handleMessage } from './handle.js';
@@ -40,6 +40,8 @@ export const PROGRESS_SETTLED = 3;
 export class ThreadRuntime<M extends Message<unknown>> {
   readonly processor: Processor<M>;
   readonly processing: ProcessingContext;
+  /** The timeout for handlers that set none (`--timeout`), in ms; 0 for none. */
+  defaultTimeoutMs = 0;
   #started: Promise<void> | undefined;
   #stopped = false;
   readonly #onLateWarning: (warning: Warning) => void;
@@ -88,8 +90,10 @@ export class ThreadRuntime<M extends Message<unknown>> {
       };
       const ctx = new MessageContext(this.processing, message.meta as DeliveryMeta, selected.name, attempt, warn);
       if (progress) progress[i] = PROGRESS_STARTED;
-      const outcome = handleMessage(hooks, selected, message, ctx);
+      let outcome = handleMessage(hooks, selected, message, ctx);
       if (outcome instanceof Promise) {
+        const timeoutMs = selected.options.timeout ?? this.defaultTimeoutMs;
+        if (timeoutMs > 0) outcome = withTimeout(outcome, ctx, timeoutMs);
         (pending ??= []).push(
           outcome.then((settled) => {
             outcomes[i] = settled;
@@ -120,4 +124,23 @@ export class ThreadRuntime<M extends Message<unknown>> {
       }
     }
   }
+}
+
+/**
+ * Settles a message as timed out if its handler has not finished in time, and aborts `ctx.signal` so the handler
+ * can stop its work. A handler that blocks its thread never lets this timer fire: the pool's watchdog handles it.
+ */
+function withTimeout(outcome: Promise<Outcome>, ctx: MessageContext, timeoutMs: number): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      const error = new TimeoutError(ctx.handler, timeoutMs);
+      ctx.fail(timeoutReason(timeoutMs), error, true);
+      ctx.abort(error);
+      resolve(ctx.finish());
+    }, timeoutMs);
+    void outcome.then((settled) => {
+      clearTimeout(timer);
+      resolve(settled);
+    });
+  });
 }

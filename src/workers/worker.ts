@@ -28,6 +28,7 @@ export default async function runTask(task: WorkerTask): Promise<EncodedResult |
       ),
     );
   }
+  runtime.defaultTimeoutMs = task.defaultTimeoutMs;
   const result = await runtime.runBatch(decodeBatch(task, MessageClass), task.progress);
   return encodeResult(result);
 }
