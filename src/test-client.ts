@@ -6,7 +6,7 @@ import { UnprocessableMessageError } from './errors.js';
 import { Message } from './message.js';
 import { Reasons, deadLetter, type Outcome } from './outcome.js';
 import { backoffDelay } from './retry.js';
-import type { Processor } from './processor.js';
+import { isConfidential, type Processor } from './processor.js';
 import { chooseRoute } from './streams/match.js';
 import { ThreadRuntime } from './workers/runtime.js';
 
@@ -63,11 +63,13 @@ export class TestClient<M extends Message<unknown>> {
   readonly #processor: Processor<M>;
   readonly #runtime: ThreadRuntime<M>;
   readonly #source: string;
+  readonly #fingerprint;
 
   constructor(processor: Processor<M>, options: TestClientOptions = {}) {
     this.#processor = processor;
     this.#runtime = new ThreadRuntime(processor, 0, (warning) => this.warnings.push(warning.text));
     this.#source = options.source ?? 'test';
+    this.#fingerprint = fingerprintOf(processor.name);
   }
 
   /** Runs one message through routing, hooks and handler, and settles it. */
@@ -107,9 +109,9 @@ export class TestClient<M extends Message<unknown>> {
     if (!dlq) throw new UnprocessableMessageError(outcome.reason, outcome.error);
     const meta = { source: this.#source, ...message.meta };
     const attempts = this.attempts.get(message) ?? 1;
-    await dlq.put([
-      letterFor({ id: message.id, body: message.rawData, meta }, outcome, handler, fingerprintOf(this.#processor.name), attempts),
-    ]);
+    const confidential = isConfidential(this.#processor, typeof route === 'number' ? route : null);
+    const letter = letterFor({ id: message.id, body: message.rawData, meta }, outcome, handler, this.#fingerprint, attempts, confidential);
+    await dlq.put([letter]);
     this.deadLettered.push({ message, reason: outcome.reason, error: outcome.error });
     return { outcome: outcome.reason === Reasons.nacked ? 'nacked' : 'dead-lettered', reason: outcome.reason, error: outcome.error };
   }

@@ -30,6 +30,7 @@ const RUN_FLAGS: FlagTable = {
   dlq: { type: 'string', default: DEFAULT_DLQ_PATH, description: 'the DuckDB file dead letters go to' },
   'stats-file': { type: 'string', description: 'write the final figures there as JSON' },
   'log-level': { type: 'string', default: 'info', description: LOG_LEVELS.join(', ') },
+  'log-bodies': { type: 'boolean', description: 'put message bodies in dead-letter log lines (never confidential ones)' },
   quiet: { type: 'boolean', description: 'no progress line and no summary' },
   help: { type: 'boolean', description: 'show this help' },
 };
@@ -87,6 +88,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       drainTimeoutMs: setup.drainTimeoutMs,
       retries: setup.retries,
       timeoutMs: setup.timeoutMs,
+      logBodies: values['log-bodies'] === true,
       log,
     });
   } catch (error) {

@@ -32,6 +32,8 @@ export interface DeadLetterInput {
   /** When it failed; defaults to now. */
   readonly failedAt?: Date;
   readonly fingerprint?: Fingerprint | null;
+  /** The body must not be shown or logged unless asked for (a confidential handler or message class). */
+  readonly confidential?: boolean;
 }
 
 /** A stored dead letter. */
@@ -47,6 +49,8 @@ export interface DeadLetter {
   readonly firstFailedAt: Date;
   readonly lastFailedAt: Date;
   readonly fingerprint: Fingerprint | null;
+  /** Shown masked by `missive dlq show` unless `--reveal`. */
+  readonly confidential: boolean;
 }
 
 /** Which dead letters a query is about. Every field narrows the selection; none selects all. */

@@ -37,6 +37,7 @@ const COLUMNS = [
   'fingerprint_host',
   'fingerprint_pid',
   'fingerprint_version',
+  'confidential',
 ] as const;
 
 const SELECT = `SELECT ${COLUMNS.join(', ')} FROM dead_letters`;
@@ -58,7 +59,8 @@ const CREATE_TABLE = `CREATE TABLE IF NOT EXISTS dead_letters (
   fingerprint_name VARCHAR,
   fingerprint_host VARCHAR,
   fingerprint_pid INTEGER,
-  fingerprint_version VARCHAR
+  fingerprint_version VARCHAR,
+  confidential BOOLEAN NOT NULL DEFAULT false
 )`;
 
 // Staging carries one extra column, how many times the id occurs in the group, so the merge can count attempts
@@ -99,6 +101,7 @@ interface Row {
   readonly firstFailedAt: DuckDBTimestampTZValue;
   readonly lastFailedAt: DuckDBTimestampTZValue;
   readonly fingerprint: Fingerprint | null;
+  readonly confidential: boolean;
   readonly occurrences: number;
 }
 
@@ -446,6 +449,7 @@ function toRow(input: DeadLetterInput, fallback: Fingerprint | null, now: Date):
     firstFailedAt: failedAt,
     lastFailedAt: failedAt,
     fingerprint,
+    confidential: input.confidential === true,
     occurrences: 1,
   };
 }
@@ -492,13 +496,15 @@ function columnsOf(rows: readonly Row[], withOccurrences: boolean): DuckDBValue[
     rows.map((r) => r.fingerprint?.host ?? null),
     rows.map((r) => r.fingerprint?.pid ?? null),
     rows.map((r) => r.fingerprint?.version ?? null),
+    rows.map((r) => r.confidential),
   ];
   if (withOccurrences) columns.push(rows.map((r) => r.occurrences));
   return columns;
 }
 
 function toLetter(row: readonly DuckDBValue[]): DeadLetter {
-  const [id, body, reason, error, handler, source, headers, attempts, first, last, name, host, pid, version] = row;
+  const [id, body, reason, error, handler, source, headers, attempts, first, last, name, host, pid, version, confidential] =
+    row;
   return {
     id: id as string,
     body: Buffer.from((body as DuckDBBlobValue).bytes),
@@ -519,6 +525,7 @@ function toLetter(row: readonly DuckDBValue[]): DeadLetter {
             pid: pid as number,
             ...(version === null ? {} : { version: version as string }),
           },
+    confidential: confidential === true,
   };
 }
 

@@ -16,6 +16,7 @@ export function letterFor(
   handler: string | null,
   fingerprint: Fingerprint,
   attempts = 1,
+  confidential = false,
 ): DeadLetterInput {
   const { source: from, ...rest } = source.meta ?? {};
   return {
@@ -28,5 +29,6 @@ export function letterFor(
     headers: Object.keys(rest).length > 0 ? rest : null,
     attempts,
     fingerprint,
+    confidential,
   };
 }

@@ -16,6 +16,7 @@ export function mergeLetter(existing: DeadLetter | undefined, input: DeadLetterI
     firstFailedAt: existing ? existing.firstFailedAt : failedAt,
     lastFailedAt: failedAt,
     fingerprint: input.fingerprint ?? null,
+    confidential: input.confidential === true,
   };
 }
 

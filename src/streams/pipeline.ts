@@ -10,7 +10,7 @@ import { InvalidOptionError, describe } from '../errors.js';
 import { silentLog, type Log } from '../log.js';
 import { forgetDecoded, type Message } from '../message.js';
 import { Reasons, deadLetter, type DeadLetterOutcome } from '../outcome.js';
-import type { Processor } from '../processor.js';
+import { isConfidential, type Processor } from '../processor.js';
 import type { Executor } from '../workers/executor.js';
 import { InlineExecutor } from '../workers/inline.js';
 import { PoolExecutor } from '../workers/pool.js';
@@ -44,6 +44,8 @@ export interface PipelineOptions<M extends Message<unknown>> {
   readonly retries?: number;
   /** Timeout in ms for handlers that set none. Default 0: none. */
   readonly timeoutMs?: number;
+  /** Put message bodies in dead-letter log lines (never for confidential ones). Default false. */
+  readonly logBodies?: boolean;
   readonly log?: Log;
 }
 
@@ -140,6 +142,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       dlq: options.dlq,
       stats: this.stats,
       log: this.#log,
+      logBodies: options.logBodies ?? false,
       onDlqFailure: (error, entries) => this.#fail(error, entries.map((entry) => entry.delivery)),
       onProgress: () => this.#progress(),
     });
@@ -246,7 +249,6 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
   #settleBatch(batch: Batch<M>, result: BatchResult): void {
     if (this.#gaveUp) return;
     for (const warning of result.warnings) this.#log('warn', warning.text, { id: warning.id });
-    const { routes } = this.#processor;
     const acks: Delivery[] = [];
     const nacks: Delivery[] = [];
     const dead: DeadLetterEntry[] = [];
@@ -263,7 +265,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       else if (outcome.kind === 'dead-letter' && this.#shouldRetry(outcome, item)) this.#retry(delivery, item);
       else {
         const failed = outcome.kind === 'nack' ? deadLetter(Reasons.nacked, null) : outcome;
-        dead.push(this.#entry(delivery, message.id, failed, routes[route]!.name, message.meta, item.attempt));
+        dead.push(this.#entry(delivery, message.id, failed, route, message.meta, item.attempt));
       }
     }
     this.#settler.ack(acks);
@@ -310,8 +312,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     for (const { delivery, item } of entries) {
       if (this.#adapter.canRequeue) nacks.push(delivery);
       else {
-        const handler = this.#processor.routes[item.route]!.name;
-        dead.push(this.#entry(delivery, item.message.id, deadLetter(Reasons.nacked, null), handler, item.message.meta, item.attempt));
+        dead.push(this.#entry(delivery, item.message.id, deadLetter(Reasons.nacked, null), item.route, item.message.meta, item.attempt));
       }
     }
     this.#settler.nack(nacks);
@@ -322,11 +323,14 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     delivery: Delivery,
     id: string,
     outcome: DeadLetterOutcome,
-    handler: string | null,
+    route: number | null,
     meta = delivery.meta,
     attempts = meta?.deliveryCount ?? 1,
   ): DeadLetterEntry {
-    return { delivery, letter: letterFor({ id, body: delivery.body, meta }, outcome, handler, this.#fingerprint, attempts) };
+    const handler = route === null ? null : this.#processor.routes[route]!.name;
+    const confidential = isConfidential(this.#processor, route);
+    const letter = letterFor({ id, body: delivery.body, meta }, outcome, handler, this.#fingerprint, attempts, confidential);
+    return { delivery, letter };
   }
 
   #progress(): void {

@@ -5,6 +5,9 @@ import { DlqError, describe } from '../errors.js';
 import type { Log } from '../log.js';
 import type { Stats } from './stats.js';
 
+/** How much of a body `--log-bodies` puts in a log line. */
+const LOGGED_BODY_BYTES = 1024;
+
 /** A delivery to store as a dead letter, with its row. */
 export interface DeadLetterEntry {
   readonly delivery: Delivery;
@@ -22,6 +25,7 @@ export class Settler {
   readonly #log: Log;
   readonly #onDlqFailure: (error: DlqError, entries: readonly DeadLetterEntry[]) => void;
   readonly #onProgress: () => void;
+  readonly #logBodies: boolean;
   #pending = 0;
   #idle: (() => void)[] = [];
 
@@ -30,6 +34,8 @@ export class Settler {
     dlq: Dlq;
     stats: Stats;
     log: Log;
+    /** Put (the start of) bodies in dead-letter log lines; never for confidential letters. */
+    logBodies: boolean;
     /** A dead-letter write failed: those deliveries are not acked, and the run cannot go on safely. */
     onDlqFailure: (error: DlqError, entries: readonly DeadLetterEntry[]) => void;
     /** Called whenever messages leave the in-flight count, so a reader held back by the cap can go on. */
@@ -41,6 +47,7 @@ export class Settler {
     this.#log = options.log;
     this.#onDlqFailure = options.onDlqFailure;
     this.#onProgress = options.onProgress;
+    this.#logBodies = options.logBodies;
   }
 
   /** Acks handled deliveries. */
@@ -69,7 +76,7 @@ export class Settler {
         () => {
           for (const { letter } of entries) {
             this.#stats.countDeadLetter(letter.reason);
-            this.#log('warn', 'dead letter', { id: letter.id, reason: letter.reason, handler: letter.handler ?? undefined });
+            this.#log('warn', 'dead letter', this.#logFields(letter));
           }
           this.#track(() => this.#adapter.ack(entries.map((entry) => entry.delivery), 'dead-lettered'), 'ack');
           this.#onProgress();
@@ -81,6 +88,15 @@ export class Settler {
         },
       )
       .finally(() => this.#done());
+  }
+
+  // Error text often quotes the body (a JSON parse error does), so a confidential letter logs neither.
+  #logFields(letter: DeadLetterInput): Record<string, unknown> {
+    const fields: Record<string, unknown> = { id: letter.id, reason: letter.reason, handler: letter.handler ?? undefined };
+    if (letter.confidential) return { ...fields, confidential: true };
+    if (letter.error) fields['error'] = letter.error.split('\n', 1)[0];
+    if (this.#logBodies) fields['body'] = letter.body.subarray(0, LOGGED_BODY_BYTES).toString('utf8');
+    return fields;
   }
 
   /** Resolves once every ack, nack and dead-letter write issued so far has completed. */

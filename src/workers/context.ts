@@ -41,6 +41,8 @@ export class MessageContext implements HandlerContext {
   readonly delivery: DeliveryMeta;
   readonly handler: string;
   readonly attempt: number;
+  /** Keeps error text out of warnings, which end up in logs. */
+  readonly confidential: boolean;
   error: unknown = undefined;
   #state: Record<string, unknown> | undefined;
   #controller: AbortController | undefined;
@@ -55,7 +57,9 @@ export class MessageContext implements HandlerContext {
     handler: string,
     attempt: number,
     warn: (text: string) => void,
+    confidential = false,
   ) {
+    this.confidential = confidential;
     this.processing = processing;
     this.delivery = delivery;
     this.handler = handler;
@@ -82,7 +86,7 @@ export class MessageContext implements HandlerContext {
 
   /** Records a failure; the first one decides the dead letter, later ones are reported. */
   fail(reason: string, error: unknown, retryable = true): void {
-    const text = describeWithStack(error);
+    const text = this.confidential ? '(error text withheld: confidential)' : describeWithStack(error);
     if (this.#sealed) {
       // A handler that fails after its timeout (often because of the abort) only confirms the outcome.
       if (this.#controller?.signal.aborted) return;
@@ -93,7 +97,8 @@ export class MessageContext implements HandlerContext {
       this.#warn(`${reason} after an earlier failure: ${text}`);
     } else {
       this.error = error;
-      this.#failure = deadLetter(reason, text, retryable);
+      // The dead-letter store keeps the full error: it holds the body anyway, and is where the details belong.
+      this.#failure = deadLetter(reason, describeWithStack(error), retryable);
     }
   }
 

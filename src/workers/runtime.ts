@@ -2,7 +2,7 @@ import type { DeliveryMeta } from '../delivery.js';
 import { ProcessingHookError, TimeoutError } from '../errors.js';
 import type { Message } from '../message.js';
 import { ACK, timeoutReason, type Outcome } from '../outcome.js';
-import type { Processor } from '../processor.js';
+import { isConfidential, type Processor } from '../processor.js';
 import { MessageContext, type ProcessingContext } from './context.js';
 import { handleMessage } from './handle.js';
 
@@ -45,6 +45,7 @@ export class ThreadRuntime<M extends Message<unknown>> {
   #started: Promise<void> | undefined;
   #stopped = false;
   readonly #onLateWarning: (warning: Warning) => void;
+  readonly #confidential: boolean[];
 
   /**
    * @param onLateWarning receives warnings raised after their batch was returned (a handler that kept `ctx` and
@@ -54,6 +55,7 @@ export class ThreadRuntime<M extends Message<unknown>> {
     this.processor = processor;
     this.processing = { state: {}, threadId };
     this.#onLateWarning = onLateWarning;
+    this.#confidential = processor.routes.map((route) => isConfidential(processor, route.index));
   }
 
   /** Runs the `beforeProcessing` hooks, once however often it is called. */
@@ -88,7 +90,8 @@ export class ThreadRuntime<M extends Message<unknown>> {
         if (returned) this.#onLateWarning(warning);
         else warnings.push(warning);
       };
-      const ctx = new MessageContext(this.processing, message.meta as DeliveryMeta, selected.name, attempt, warn);
+      const confidential = this.#confidential[route] === true;
+      const ctx = new MessageContext(this.processing, message.meta as DeliveryMeta, selected.name, attempt, warn, confidential);
       if (progress) progress[i] = PROGRESS_STARTED;
       let outcome = handleMessage(hooks, selected, message, ctx);
       if (outcome instanceof Promise) {

@@ -1,0 +1,142 @@
+import { Redis } from 'ioredis';
+import { InvalidOptionError, TransportError, describe } from '../errors.js';
+import type { CommonAdapterOptions } from './spec.js';
+
+/** Where the Redis adapters connect when no URL is given. */
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+/** How the Redis adapters report connection trouble: the CLI's logger, or any function of this shape. */
+export type RedisLog = CommonAdapterOptions['log'];
+
+/** How hard the Redis adapters try to reach the server, at open and after losing it. */
+export interface RedisRetryOptions {
+  /** Connection attempts at open before giving up with a `TransportError`. Default 8 (about 18 s in all). */
+  readonly connectAttempts?: number;
+  /** Delay before the first retry in ms, doubled for each further one. Default 250. */
+  readonly retryDelayMs?: number;
+  /** Longest delay between two attempts in ms. Default 5000. */
+  readonly maxRetryDelayMs?: number;
+}
+
+/** What {@link connectRedis} needs besides the URL. */
+export interface ConnectRedisOptions extends RedisRetryOptions {
+  /** Shown in `CLIENT LIST` and in log lines: which connection of which adapter this is. */
+  readonly connectionName: string;
+  readonly log: RedisLog;
+}
+
+/**
+ * Why `url` cannot be a Redis URL, or null when it can. The adapters' constructors and specs share it, so a typo is
+ * reported before anything connects.
+ */
+export function redisUrlProblem(url: string): string | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `"${redactRedisUrl(url)}" is not a URL; give one like ${DEFAULT_REDIS_URL}`;
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    return `${redactRedisUrl(url)} is not a Redis URL; it must start with redis:// (or rediss:// for TLS)`;
+  }
+  return null;
+}
+
+/** Throws an `InvalidOptionError` unless `url` is a Redis URL. */
+export function assertRedisUrl(url: string): void {
+  const problem = redisUrlProblem(url);
+  if (problem) throw new InvalidOptionError(problem);
+}
+
+/** `url` with its password replaced by `***`, fit for logs and error messages. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    // Not a URL: it may still hold a secret after an "@", so show only what cannot be one.
+    return url.includes('@') ? `***@${url.slice(url.lastIndexOf('@') + 1)}` : url;
+  }
+}
+
+/**
+ * Connects one ioredis client, retrying with exponential backoff and a `warn` log line per failed attempt; after
+ * `connectAttempts` failures it rejects with a `TransportError` naming the URL (password hidden). Once connected,
+ * a lost connection is retried the same way, without limit, each attempt logged; commands wait for it up to
+ * ioredis's `maxRetriesPerRequest` and then fail, which the adapters report as a `TransportError`.
+ */
+export async function connectRedis(url: string, options: ConnectRedisOptions): Promise<Redis> {
+  const attempts = positiveInteger('connectAttempts', options.connectAttempts ?? 8);
+  const delayFor = backoff(options.retryDelayMs ?? 250, options.maxRetryDelayMs ?? 5000);
+  const safeUrl = redactRedisUrl(url);
+  const { log, connectionName } = options;
+  let established = false;
+  let lastError: unknown;
+  const client = new Redis(url, {
+    lazyConnect: true,
+    connectionName,
+    // The first connection is retried by the loop below, so it can give up with our error; later ones by ioredis.
+    retryStrategy: (times) => {
+      if (!established) return null;
+      const delay = delayFor(times);
+      log('warn', `lost the connection to Redis at ${safeUrl}; reconnecting in ${delay} ms`, {
+        connection: connectionName,
+        attempt: times,
+        error: lastError === undefined ? undefined : describe(lastError),
+      });
+      return delay;
+    },
+  });
+  // Without a listener ioredis prints every socket error itself; ours are reported by the retry lines instead.
+  client.on('error', (error: unknown) => (lastError = error));
+  for (let attempt = 1; ; attempt++) {
+    lastError = undefined;
+    try {
+      await client.connect();
+      established = true;
+      return client;
+    } catch (error) {
+      const reason = describe(lastError ?? error);
+      if (attempt >= attempts) {
+        client.disconnect();
+        throw new TransportError(
+          `cannot connect to Redis at ${safeUrl} (${reason}) after ${attempts} attempt${attempts === 1 ? '' : 's'}; ` +
+            'check that Redis is running there and that --redis-url is right',
+          { cause: lastError ?? error },
+        );
+      }
+      const delay = delayFor(attempt);
+      log('warn', `cannot connect to Redis at ${safeUrl} (${reason}); retrying in ${delay} ms`, {
+        connection: connectionName,
+        attempt,
+        of: attempts,
+      });
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+/** Closes a client politely (QUIT, so replies in flight arrive), or drops it if the server does not answer soon. */
+export async function closeRedis(client: Redis | undefined, timeoutMs = 2000): Promise<void> {
+  if (!client || client.status === 'end') return;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+  await Promise.race([client.quit().then(() => undefined, () => undefined), timedOut]);
+  clearTimeout(timer);
+  client.disconnect();
+}
+
+function backoff(firstMs: number, maxMs: number): (attempt: number) => number {
+  if (!(firstMs >= 0) || !(maxMs >= 0)) {
+    throw new InvalidOptionError(`retry delays must be 0 ms or more, got ${firstMs} and ${maxMs}`);
+  }
+  return (attempt) => Math.min(maxMs, firstMs * 2 ** Math.min(attempt - 1, 20));
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidOptionError(`${name} must be a whole number of at least 1, got ${value}`);
+  }
+  return value;
+}

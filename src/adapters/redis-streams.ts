@@ -1,0 +1,520 @@
+import { hostname } from 'node:os';
+import { Readable } from 'node:stream';
+import type { ChainableCommander, Redis } from 'ioredis';
+import type { Delivery, DeliveryMeta } from '../delivery.js';
+import { InvalidOptionError, TransportError, UsageError, describe } from '../errors.js';
+import type { Adapter, AdapterOpenOptions } from './adapter.js';
+import { SAMPLE_BYTES, TOO_LARGE_REASON, resolveMaxMessageBytes } from './lines.js';
+import {
+  DEFAULT_REDIS_URL,
+  assertRedisUrl,
+  closeRedis,
+  connectRedis,
+  redactRedisUrl,
+  redisUrlProblem,
+  type RedisLog,
+  type RedisRetryOptions,
+} from './redis-connection.js';
+import type { AdapterSpec } from './spec.js';
+
+/** Options of a {@link RedisStreamsAdapter}. Only `stream` is required. */
+export interface RedisStreamsAdapterOptions extends RedisRetryOptions {
+  /** The server, `redis://[user:password@]host:port[/db]`. Default `redis://127.0.0.1:6379`. */
+  readonly url?: string;
+  /** The stream key to consume. */
+  readonly stream: string;
+  /** The consumer group, created (with the stream, MKSTREAM) at open when missing. Default `missive`. */
+  readonly group?: string;
+  /** This consumer's name in the group; keep it across restarts to resume its pending entries. Default `<hostname>-<pid>`. */
+  readonly consumer?: string;
+  /** The entry field holding the message body; the other fields become `meta.headers`. Default `body`. */
+  readonly field?: string;
+  /**
+   * An entry pending this long (ms) without an ack is claimed again, from any consumer of the group, this one
+   * included (that is how a nack is redelivered). Must exceed the longest handling time. Default 30000.
+   */
+  readonly claimIdleMs?: number;
+  /** An entry delivered more times than this becomes a dead letter `too many deliveries`. Default 5. */
+  readonly maxDeliveries?: number;
+  /** How long one read waits for new entries (ms); also bounds how long `stop()` can take. Default 1000. */
+  readonly blockMs?: number;
+  /** Larger bodies become dead letters `message too large` (their first bytes kept). Default 1 MiB. */
+  readonly maxMessageBytes?: number;
+  /** Where connection trouble is reported. Default: nowhere. */
+  readonly log?: RedisLog;
+}
+
+/** Dead-letter reason of an entry without the body field. */
+export const MISSING_FIELD_REASON = 'missing body field';
+/** Dead-letter reason of an entry delivered more than `maxDeliveries` times. */
+export const TOO_MANY_DELIVERIES_REASON = 'too many deliveries';
+
+/** Most entries one read asks for, whatever the in-flight cap: a reply stays a few hundred kB at most. */
+const MAX_COUNT = 1000;
+const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
+/** `[id, [field, value, ...]]`; fields are null for an entry deleted while it was pending. */
+type RawEntry = [id: Buffer, fields: Buffer[] | null];
+
+/**
+ * Consumes a Redis stream through a consumer group, at least once: an entry leaves the group's pending list (PEL)
+ * only when it is acked (XACK). At open it creates the group if needed, then re-reads this consumer's own pending
+ * entries (a restart under the same `consumer` name resumes them), then reads new entries; every half `claimIdleMs`
+ * it claims (XAUTOCLAIM) entries idle longer than `claimIdleMs`, from dead consumers or nacked here.
+ *
+ * Reads happen only as the stream is read, COUNT `min(maxInFlight, 1000)` at a time, so the PEL of this consumer
+ * stays bounded by the pipeline's cap. Acks are queued and sent in the same round trip as the next read, or on the
+ * command connection at the next turn of the event loop when no read goes out first. `nack` leaves the entry
+ * pending: it comes back after `claimIdleMs` with a higher `deliveryCount`, and past `maxDeliveries` as a rejected
+ * delivery (a dead letter). Blocking reads use a second connection, which `stop()` unblocks (CLIENT UNBLOCK).
+ */
+export class RedisStreamsAdapter implements Adapter<Redis> {
+  /** @inheritdoc */
+  readonly name = 'redis-streams';
+  /** @inheritdoc */
+  readonly canRequeue = true;
+  /** The stream key consumed. */
+  readonly stream: string;
+  /** The consumer group. */
+  readonly group: string;
+  /** This consumer's name in the group. */
+  readonly consumer: string;
+  readonly #url: string;
+  readonly #field: Buffer;
+  readonly #claimIdleMs: number;
+  readonly #claimEveryMs: number;
+  readonly #maxDeliveries: number;
+  readonly #blockMs: number;
+  readonly #maxMessageBytes: number;
+  readonly #retry: RedisRetryOptions;
+  readonly #log: RedisLog;
+  readonly #source: string;
+  #commands: Redis | undefined;
+  #reader: Redis | undefined;
+  #readerId = 0;
+  #readable: Readable | undefined;
+  #count = MAX_COUNT;
+  /** Ids read and not yet acked or nacked: a claim that returns one of them is this consumer's slow work, not lost work. */
+  readonly #inFlight = new Set<string>();
+  readonly #acks = new AckQueue();
+  #ackFlushScheduled = false;
+  /** Where re-reading this consumer's own pending entries has got to; null once they are all read. */
+  #pendingCursor: string | null = '0';
+  /** Where the current claim pass has got to: `0-0` starts a new pass. */
+  #claimCursor = '0-0';
+  #nextClaimAt = 0;
+  #pumping = false;
+  #blocking = false;
+  #stopping = false;
+  #ended = false;
+  #pumped: Promise<void> = Promise.resolve();
+
+  /** @param options The stream, and how to consume it; see {@link RedisStreamsAdapterOptions}. */
+  constructor(options: RedisStreamsAdapterOptions) {
+    this.#url = options.url ?? DEFAULT_REDIS_URL;
+    assertRedisUrl(this.#url);
+    if (!options.stream) throw new InvalidOptionError('give the stream to consume (--stream)');
+    this.stream = options.stream;
+    this.group = nonEmpty('group', options.group ?? 'missive');
+    this.consumer = nonEmpty('consumer', options.consumer ?? `${hostname()}-${process.pid}`);
+    this.#field = Buffer.from(nonEmpty('field', options.field ?? 'body'));
+    this.#claimIdleMs = wholeNumber('claimIdleMs', options.claimIdleMs ?? 30_000, 1);
+    this.#claimEveryMs = Math.min(Math.max(Math.floor(this.#claimIdleMs / 2), 10), 10_000);
+    this.#maxDeliveries = wholeNumber('maxDeliveries', options.maxDeliveries ?? 5, 1);
+    this.#blockMs = wholeNumber('blockMs', options.blockMs ?? 1000, 1);
+    this.#maxMessageBytes = resolveMaxMessageBytes(options.maxMessageBytes);
+    this.#retry = options;
+    this.#log = options.log ?? (() => {});
+    this.#source = `redis-streams:${this.stream}`;
+  }
+
+  /** The connection commands (XACK, XPENDING, XGROUP...) go through; undefined until `open()`. */
+  get client(): Redis | undefined {
+    return this.#commands;
+  }
+
+  /**
+   * Connects (retrying, see {@link connectRedis}), creates the group if missing, and returns the stream of
+   * `Delivery[]` batches. Fails with a `TransportError` naming the URL when Redis cannot be reached.
+   */
+  async open(options?: AdapterOpenOptions): Promise<Readable> {
+    if (this.#commands) throw new InvalidOptionError(`the ${this.name} adapter is already open; open it once`);
+    this.#count = Math.min(Math.max(1, options?.maxInFlight ?? MAX_COUNT), MAX_COUNT);
+    const connect = (role: string) =>
+      connectRedis(this.#url, { ...this.#retry, log: this.#log, connectionName: `missive:${this.consumer}:${role}` });
+    this.#commands = await connect('commands');
+    try {
+      this.#reader = await connect('reader');
+      this.#readerId = await this.#reader.client('ID');
+      await this.#createGroup();
+    } catch (error) {
+      await Promise.all([closeRedis(this.#commands), closeRedis(this.#reader)]);
+      throw error;
+    }
+    // One batch buffered: with the read in flight, at most two batches are read ahead of the consumer.
+    this.#readable = new Readable({ objectMode: true, highWaterMark: 1, read: () => this.#pump() });
+    return this.#readable;
+  }
+
+  /** Queues XACKs for these entries; they go out with the next read, or on their own at the next event-loop turn. */
+  ack(deliveries: readonly Delivery[]): Promise<void> {
+    const ids = new Array<string>(deliveries.length);
+    for (let i = 0; i < deliveries.length; i++) {
+      const id = deliveries[i]!.id!;
+      ids[i] = id;
+      this.#inFlight.delete(id);
+    }
+    const done = this.#acks.add(ids);
+    this.#scheduleAckFlush();
+    return done;
+  }
+
+  /** Leaves the entries pending: they are claimed again after `claimIdleMs`, by this consumer or another. */
+  nack(deliveries: readonly Delivery[]): void {
+    for (const delivery of deliveries) this.#inFlight.delete(delivery.id!);
+  }
+
+  /** Ends the stream after the read in flight, which is woken if it waits for new entries. */
+  async stop(): Promise<void> {
+    if (!this.#stopping) {
+      this.#stopping = true;
+      if (this.#blocking && this.#commands) {
+        // TIMEOUT mode: the read returns as if it had waited in vain, so nothing it might have taken is lost.
+        await this.#commands.client('UNBLOCK', this.#readerId, 'TIMEOUT').catch(() => {});
+      }
+      if (!this.#pumping) this.#end();
+    }
+    await this.#pumped;
+  }
+
+  /** Stops, sends every queued ack, and closes both connections. */
+  async close(): Promise<void> {
+    await this.stop();
+    await this.#flushAcks();
+    await Promise.all([closeRedis(this.#reader), closeRedis(this.#commands)]);
+  }
+
+  async #createGroup(): Promise<void> {
+    try {
+      await this.#commands!.xgroup('CREATE', this.stream, this.group, '0', 'MKSTREAM');
+    } catch (error) {
+      if (describe(error).startsWith('BUSYGROUP')) return;
+      throw new TransportError(
+        `cannot create the consumer group "${this.group}" on the stream "${this.stream}" at ` +
+          `${redactRedisUrl(this.#url)}: ${describe(error)}; check that the key is a stream (or unused)`,
+        { cause: error },
+      );
+    }
+  }
+
+  /** Reads until one batch is pushed, the stream is stopped, or a read fails. Runs once at a time. */
+  #pump(): void {
+    if (this.#pumping || this.#ended) return;
+    this.#pumping = true;
+    this.#pumped = (async () => {
+      try {
+        while (!this.#stopping) {
+          const batch = await this.#next();
+          if (batch.length === 0) continue;
+          this.#pumping = false;
+          this.#readable!.push(batch);
+          // Node asks again (`read`) when it wants more; until then nothing more is read from Redis.
+          if (!this.#stopping) return;
+        }
+        this.#pumping = false;
+        this.#end();
+      } catch (error) {
+        this.#pumping = false;
+        this.#ended = true;
+        this.#readable!.destroy(
+          new TransportError(
+            `reading the stream "${this.stream}" at ${redactRedisUrl(this.#url)} failed: ${describe(error)}`,
+            { cause: error },
+          ),
+        );
+      }
+    })();
+  }
+
+  #end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#readable?.push(null);
+  }
+
+  /** One read: this consumer's own pending entries first, then a claim pass when one is due, else new entries. */
+  async #next(): Promise<Delivery[]> {
+    if (this.#pendingCursor !== null) return this.#readOwnPending(this.#pendingCursor);
+    const now = Date.now();
+    if (now >= this.#nextClaimAt) return this.#claim();
+    // A read never waits past the next claim, so claims keep their schedule on an idle stream.
+    const block = Math.max(1, Math.min(this.#blockMs, this.#nextClaimAt - now));
+    this.#blocking = true;
+    try {
+      const reply = (await this.#readerCall(
+        'XREADGROUP',
+        ['GROUP', this.group, this.consumer, 'COUNT', this.#count, 'BLOCK', block, 'STREAMS', this.stream, '>'],
+      )) as [Buffer, RawEntry[]][] | null;
+      return reply === null ? [] : this.#deliveries(reply[0]![1], null);
+    } finally {
+      this.#blocking = false;
+    }
+  }
+
+  async #readOwnPending(after: string): Promise<Delivery[]> {
+    const reply = (await this.#readerCall(
+      'XREADGROUP',
+      ['GROUP', this.group, this.consumer, 'COUNT', this.#count, 'STREAMS', this.stream, after],
+    )) as [Buffer, RawEntry[]][] | null;
+    const entries = reply?.[0]?.[1] ?? [];
+    if (entries.length === 0) {
+      this.#pendingCursor = null;
+      return [];
+    }
+    this.#pendingCursor = entries[entries.length - 1]![0].toString('latin1');
+    return this.#deliveries(entries, await this.#deliveryCounts(entries));
+  }
+
+  async #claim(): Promise<Delivery[]> {
+    const reply = (await this.#readerCall('XAUTOCLAIM', [
+      this.stream,
+      this.group,
+      this.consumer,
+      this.#claimIdleMs,
+      this.#claimCursor,
+      'COUNT',
+      this.#count,
+    ])) as [Buffer, RawEntry[], Buffer[]?];
+    this.#claimCursor = reply[0].toString('latin1');
+    if (this.#claimCursor === '0-0') this.#nextClaimAt = Date.now() + this.#claimEveryMs;
+    const entries = reply[1].filter((entry) => !this.#inFlight.has(entry[0].toString('latin1')));
+    if (entries.length === 0) return [];
+    this.#log('info', `claimed ${entries.length} idle entries of the stream "${this.stream}"`, { group: this.group });
+    return this.#deliveries(entries, await this.#deliveryCounts(entries));
+  }
+
+  /** The delivery count of each entry (already counting this delivery), from this consumer's PEL. */
+  async #deliveryCounts(entries: readonly RawEntry[]): Promise<Map<string, number>> {
+    const first = entries[0]![0];
+    const last = entries[entries.length - 1]![0];
+    // The range may also hold entries in flight here, hence the larger count.
+    const rows = (await this.#commands!.xpending(
+      this.stream,
+      this.group,
+      first,
+      last,
+      entries.length + this.#inFlight.size,
+      this.consumer,
+    )) as [string, string, number, number][];
+    return new Map(rows.map((row) => [row[0], Number(row[3])]));
+  }
+
+  /**
+   * Sends one command on the reader connection, behind an XACK of every queued ack: one round trip for both. The
+   * XACK's own reply settles the acks as soon as it arrives, even while the read behind it still waits.
+   */
+  async #readerCall(command: string, args: (string | number | Buffer)[]): Promise<unknown> {
+    const acks = this.#acks.take();
+    if (!acks) return this.#reader!.callBuffer(command, args);
+    const pipeline: ChainableCommander = this.#reader!.pipeline();
+    pipeline.xack(this.stream, this.group, ...acks.ids, (error?: Error | null) => acks.settle(error ?? undefined));
+    pipeline.callBuffer(command, args);
+    const results = (await pipeline.exec()) ?? [];
+    const [error, reply] = results[results.length - 1] ?? [new Error('the connection closed before the reply')];
+    if (error) throw error;
+    return reply;
+  }
+
+  #scheduleAckFlush(): void {
+    if (this.#ackFlushScheduled) return;
+    this.#ackFlushScheduled = true;
+    setImmediate(() => {
+      this.#ackFlushScheduled = false;
+      void this.#flushAcks();
+    });
+  }
+
+  /** Sends the queued acks on the command connection; the promises handed out by `ack` carry any failure. */
+  async #flushAcks(): Promise<void> {
+    const acks = this.#acks.take();
+    if (!acks) return;
+    try {
+      await this.#commands!.xack(this.stream, this.group, ...acks.ids);
+      acks.settle();
+    } catch (error) {
+      acks.settle(error);
+    }
+  }
+
+  #deliveries(entries: readonly RawEntry[], counts: Map<string, number> | null): Delivery[] {
+    const out: Delivery[] = [];
+    for (const [rawId, fields] of entries) {
+      const id = rawId.toString('latin1');
+      if (fields === null) {
+        // Deleted from the stream while pending: nothing to deliver, only a PEL slot to free.
+        void this.#acks.add([id]).catch(() => {});
+        this.#scheduleAckFlush();
+        continue;
+      }
+      this.#inFlight.add(id);
+      out.push(this.#delivery(id, fields, counts?.get(id) ?? 1));
+    }
+    return out;
+  }
+
+  #delivery(id: string, fields: Buffer[], deliveryCount: number): Delivery {
+    let body: Buffer | undefined;
+    let headers: Record<string, string> | undefined;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      if (body === undefined && fields[i]!.equals(this.#field)) {
+        body = fields[i + 1]!;
+      } else {
+        (headers ??= {})[fields[i]!.toString()] = fields[i + 1]!.toString();
+      }
+    }
+    const meta: DeliveryMeta = {
+      source: this.#source,
+      stream: this.stream,
+      streamId: id,
+      deliveryCount,
+      headers: headers ?? EMPTY_HEADERS,
+    };
+    if (body === undefined) {
+      const names = Object.keys(headers ?? {}).join(', ') || 'none';
+      return {
+        body: Buffer.alloc(0),
+        id,
+        meta,
+        rejected: {
+          reason: MISSING_FIELD_REASON,
+          error: `entry ${id} has no field "${this.#field}" (--field); its fields: ${names}`,
+        },
+      };
+    }
+    if (deliveryCount > this.#maxDeliveries) {
+      return {
+        body,
+        id,
+        meta,
+        rejected: {
+          reason: TOO_MANY_DELIVERIES_REASON,
+          error: `delivered ${deliveryCount} times (--max-deliveries ${this.#maxDeliveries})`,
+        },
+      };
+    }
+    if (body.length > this.#maxMessageBytes) {
+      return {
+        body: Buffer.from(body.subarray(0, SAMPLE_BYTES)),
+        id,
+        meta,
+        rejected: {
+          reason: TOO_LARGE_REASON,
+          error: `entry ${id} is ${body.length} bytes, over the limit of ${this.#maxMessageBytes} bytes (--max-message-bytes)`,
+        },
+      };
+    }
+    return { body, id, meta };
+  }
+}
+
+/** Ack ids waiting to be sent, and the promise their senders wait on; taken all at once by whoever sends them. */
+class AckQueue {
+  #ids: string[] = [];
+  #resolve: (() => void) | undefined;
+  #reject: ((error: unknown) => void) | undefined;
+  #promise: Promise<void> | undefined;
+
+  /** Queues ids; resolves once the XACK that carries them is answered. */
+  add(ids: readonly string[]): Promise<void> {
+    for (const id of ids) this.#ids.push(id);
+    this.#promise ??= new Promise<void>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    return this.#promise;
+  }
+
+  /** Everything queued, and how to report its fate; null when nothing is queued. */
+  take(): { ids: string[]; settle: (error?: unknown) => void } | null {
+    if (this.#ids.length === 0) return null;
+    const ids = this.#ids;
+    const resolve = this.#resolve!;
+    const reject = this.#reject!;
+    this.#ids = [];
+    this.#promise = this.#resolve = this.#reject = undefined;
+    return { ids, settle: (error) => (error === undefined ? resolve() : reject(error)) };
+  }
+}
+
+/** `--adapter redis-streams`: a consumer group on one stream, at least once. */
+export const redisStreamsSpec: AdapterSpec = {
+  name: 'redis-streams',
+  summary:
+    'a Redis stream via a consumer group, at least once: XACK on ack, a nack stays pending and is claimed again ' +
+    'after --claim-idle, up to --max-deliveries',
+  flags: {
+    'redis-url': { type: 'string', default: DEFAULT_REDIS_URL, description: 'the Redis server (a password in it is never logged)' },
+    stream: { type: 'string', description: 'the stream key to consume (required)' },
+    group: { type: 'string', default: 'missive', description: 'the consumer group, created with the stream if missing' },
+    consumer: {
+      type: 'string',
+      default: '<hostname>-<pid>',
+      description: 'this consumer in the group; reuse the name after a restart to resume its pending entries',
+    },
+    field: { type: 'string', default: 'body', description: 'the entry field holding the body; other fields become headers' },
+    'claim-idle': {
+      type: 'string',
+      default: '30000',
+      description: 'ms an entry may stay unacked before it is claimed again (nacks, dead consumers)',
+    },
+    'max-deliveries': {
+      type: 'string',
+      default: '5',
+      description: 'an entry delivered more times becomes a dead letter "too many deliveries"',
+    },
+    block: { type: 'string', default: '1000', description: 'ms one read waits for new entries' },
+  },
+  create(values, common) {
+    const url = (values['redis-url'] as string | undefined) ?? DEFAULT_REDIS_URL;
+    const problem = redisUrlProblem(url);
+    if (problem) throw new UsageError(`--redis-url: ${problem}`);
+    const stream = values['stream'] as string | undefined;
+    if (!stream) throw new UsageError('--adapter redis-streams needs --stream KEY: the stream to consume');
+    const consumer = values['consumer'] as string | undefined;
+    return new RedisStreamsAdapter({
+      url,
+      stream,
+      group: (values['group'] as string | undefined) ?? 'missive',
+      consumer: consumer && consumer !== '<hostname>-<pid>' ? consumer : undefined,
+      field: (values['field'] as string | undefined) ?? 'body',
+      claimIdleMs: flagNumber(values, 'claim-idle', 30_000, 1),
+      maxDeliveries: flagNumber(values, 'max-deliveries', 5, 1),
+      blockMs: flagNumber(values, 'block', 1000, 1),
+      maxMessageBytes: common.maxMessageBytes,
+      log: common.log,
+    });
+  },
+};
+
+/** A whole-number flag, or a `UsageError` saying what was expected. */
+function flagNumber(values: Readonly<Record<string, unknown>>, name: string, fallback: number, min: number): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new UsageError(`--${name} must be a whole number of at least ${min}, got "${String(raw)}"`);
+  }
+  return value;
+}
+
+function wholeNumber(name: string, value: number, min: number): number {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new InvalidOptionError(`${name} must be a whole number of at least ${min}, got ${value}`);
+  }
+  return value;
+}
+
+function nonEmpty(name: string, value: string): string {
+  if (value === '') throw new InvalidOptionError(`${name} must not be empty`);
+  return value;
+}
