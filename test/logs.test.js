@@ -20,7 +20,7 @@ t.test('no body of a confidential message appears anywhere in the log output of 
       ['run', fixture('confidential-processor.js'), '--threads', threads, '--dlq', dlqPath, '--log-bodies', '--log-level', 'debug'],
       { input },
     );
-    t.equal(result.code, 0, result.stderr);
+    t.equal(result.code, 0, 'exits 0', { stderr: result.stderr.slice(-3000) });
     const output = result.stdout + result.stderr;
     t.notOk(output.includes(SECRET), `threads ${threads}: the card number is nowhere in the output`);
     t.ok(output.includes('visible-marker'), `threads ${threads}: --log-bodies does log a non-confidential body`);
@@ -48,7 +48,7 @@ t.test('a confidential message class keeps even undecodable bodies out of the lo
     ['run', fixture('secret-class-processor.js'), '--threads', '0', '--dlq', join(dir, 'd.duckdb'), '--log-bodies'],
     { input: `{"ok": true}\n{"pan": "${SECRET}", broken\n` },
   );
-  t.equal(result.code, 0, result.stderr);
+  t.equal(result.code, 0, 'exits 0', { stderr: result.stderr.slice(-3000) });
   t.notOk((result.stdout + result.stderr).includes(SECRET));
   t.match(result.stderr, /"reason":"decode failed"/);
 });

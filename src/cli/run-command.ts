@@ -13,6 +13,9 @@ import { describeFlags, intFlag, parseFlags, type FlagTable, type FlagValues } f
 import { loadProcessor } from './load-processor.js';
 import { LOG_LEVELS, createLogger } from './logger.js';
 import { printSummary, startProgress, writeStatsFile } from './report.js';
+import { serveMetrics } from './metrics-server.js';
+import { createMetrics } from '../metrics.js';
+import type { Server } from 'node:http';
 
 export const DEFAULT_DLQ_PATH = './missive-dlq.duckdb';
 
@@ -31,6 +34,8 @@ const RUN_FLAGS: FlagTable = {
   'stats-file': { type: 'string', description: 'write the final figures there as JSON' },
   'log-level': { type: 'string', default: 'info', description: LOG_LEVELS.join(', ') },
   'log-bodies': { type: 'boolean', description: 'put message bodies in dead-letter log lines (never confidential ones)' },
+  'metrics-port': { type: 'string', description: 'serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port)' },
+  'metrics-host': { type: 'string', default: '127.0.0.1', description: 'the address the metrics server listens on' },
   quiet: { type: 'boolean', description: 'no progress line and no summary' },
   help: { type: 'boolean', description: 'show this help' },
 };
@@ -89,6 +94,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       retries: setup.retries,
       timeoutMs: setup.timeoutMs,
       logBodies: values['log-bodies'] === true,
+      measure: setup.metricsPort !== undefined,
       log,
     });
   } catch (error) {
@@ -96,6 +102,22 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     // A bad --input is the user's typo, reported like any other usage error.
     if (error instanceof MissiveError && error.code === 'MISSIVE_ERR_INPUT') throw new UsageError(error.message);
     throw error;
+  }
+
+  let metricsServer: Server | undefined;
+  if (setup.metricsPort !== undefined) {
+    const registry = createMetrics(
+      {
+        stats: pipeline.stats,
+        timings: pipeline.timings,
+        handlerNames: processor.routes.map((route) => route.name),
+        utilization: () => pipeline.utilization(),
+      },
+      fingerprintOf(processor.name),
+    );
+    const served = await serveMetrics(registry, setup.metricsPort, setup.metricsHost);
+    metricsServer = served.server;
+    log('info', `metrics at ${served.url}`, { url: served.url });
   }
 
   let signals = 0;
@@ -129,6 +151,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       process.stderr.write(`missive: closing the dead-letter store failed: ${describe(error)}\n`);
     });
   }
+  metricsServer?.close();
   if (!quiet) printSummary(stats, dlqPath);
   if (typeof values['stats-file'] === 'string') await writeStatsFile(values['stats-file'], stats);
   return status;
@@ -147,6 +170,8 @@ interface RunSetup {
   readonly drainTimeoutMs: number;
   readonly retries: number;
   readonly timeoutMs: number;
+  readonly metricsPort: number | undefined;
+  readonly metricsHost: string;
   readonly logLevel: LogLevel;
 }
 
@@ -167,6 +192,8 @@ async function prepare(values: FlagValues, positionals: string[]): Promise<RunSe
   const drainTimeoutMs = intFlag(values, 'drain-timeout', 30_000, 0);
   const retries = intFlag(values, 'retries', 0, 0);
   const timeoutMs = intFlag(values, 'timeout', 0, 1);
+  const metricsPort = values['metrics-port'] === undefined ? undefined : intFlag(values, 'metrics-port', 0, 0);
+  const metricsHost = typeof values['metrics-host'] === 'string' ? values['metrics-host'] : '127.0.0.1';
   const maxMessageBytes = intFlag(values, 'max-message-bytes', DEFAULT_MAX_MESSAGE_BYTES, 1);
   const logLevel = (values['log-level'] ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--log-level takes one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'`);
@@ -191,7 +218,7 @@ async function prepare(values: FlagValues, positionals: string[]): Promise<RunSe
       throw new UsageError(describe(error));
     }
   }
-  return { processor, moduleUrl: url, adapter, dlq, dlqPath, threads, batchSize, lingerMs, maxInFlight, drainTimeoutMs, retries, timeoutMs, logLevel };
+  return { processor, moduleUrl: url, adapter, dlq, dlqPath, threads, batchSize, lingerMs, maxInFlight, drainTimeoutMs, retries, timeoutMs, metricsPort, metricsHost, logLevel };
 }
 
 function chooseAdapter(values: FlagValues): AdapterSpec {

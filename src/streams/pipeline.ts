@@ -15,6 +15,7 @@ import type { Executor } from '../workers/executor.js';
 import { InlineExecutor } from '../workers/inline.js';
 import { PoolExecutor } from '../workers/pool.js';
 import type { BatchResult, RunItem } from '../workers/runtime.js';
+import { Timings } from '../workers/timings.js';
 import { backoffDelay } from '../retry.js';
 import { Dispatcher, type Batch } from './dispatch.js';
 import { chooseRoute } from './match.js';
@@ -46,6 +47,8 @@ export interface PipelineOptions<M extends Message<unknown>> {
   readonly timeoutMs?: number;
   /** Put message bodies in dead-letter log lines (never for confidential ones). Default false. */
   readonly logBodies?: boolean;
+  /** Time every handler for the duration histogram (`pipeline.timings`). Default false: it costs a little. */
+  readonly measure?: boolean;
   readonly log?: Log;
 }
 
@@ -53,6 +56,10 @@ export interface PipelineOptions<M extends Message<unknown>> {
 export interface Pipeline {
   /** Live figures. */
   readonly stats: Stats;
+  /** Handler durations from every thread, when the run measures them. */
+  readonly timings: Timings;
+  /** How busy the worker threads have been, 0 to 1 (0 when handlers run inline). */
+  utilization(): number;
   /** Resolves when the run ends: end of input, `stop()`, or a failure (then it rejects). */
   readonly done: Promise<RunStats>;
   /** Stops reading, finishes what is in flight (bounded by the drain timeout), and resolves with the figures. */
@@ -73,6 +80,7 @@ export async function startPipeline<M extends Message<unknown>>(options: Pipelin
 
 class RunningPipeline<M extends Message<unknown>> implements Pipeline {
   readonly stats = new Stats();
+  readonly timings = new Timings();
   done!: Promise<RunStats>;
   readonly #adapter: Adapter;
   readonly #processor: Processor<M>;
@@ -121,11 +129,12 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
         routeCount: options.processor.routes.length,
         threads,
         defaultTimeoutMs: timeoutMs,
+        measure: options.measure ?? false,
         routeTimeouts: options.processor.routes.map((route) => route.options.timeout),
         onWorkerExit: (error) => this.#log('error', 'worker exited; its batch is recovered', { error: describe(error) }),
       });
     } else {
-      this.#executor = new InlineExecutor(options.processor, lateWarning, timeoutMs);
+      this.#executor = new InlineExecutor(options.processor, lateWarning, timeoutMs, options.measure ?? false);
     }
     this.#dispatcher = new Dispatcher({
       executor: this.#executor,
@@ -154,6 +163,10 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     this.done = this.#run(readable);
     // The caller may only look at `done` later; a failure must not count as unhandled meanwhile.
     this.done.catch(() => {});
+  }
+
+  utilization(): number {
+    return this.#executor instanceof PoolExecutor ? this.#executor.utilization : 0;
   }
 
   stop(): Promise<RunStats> {
@@ -249,6 +262,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
   #settleBatch(batch: Batch<M>, result: BatchResult): void {
     if (this.#gaveUp) return;
     for (const warning of result.warnings) this.#log('warn', warning.text, { id: warning.id });
+    if (result.timings) this.timings.merge(result.timings);
     const acks: Delivery[] = [];
     const nacks: Delivery[] = [];
     const dead: DeadLetterEntry[] = [];

@@ -2,6 +2,7 @@ import type { DeliveryMeta } from '../delivery.js';
 import type { Message } from '../message.js';
 import { ACK, NACK, deadLetter, type Outcome } from '../outcome.js';
 import type { BatchResult, RunItem, Warning } from './runtime.js';
+import type { HandlerTiming } from './timings.js';
 
 /**
  * The wire format of a batch between the main thread and a worker. Bodies travel as one buffer that is
@@ -28,6 +29,8 @@ export interface BatchTask {
   readonly progress: Int32Array;
   /** The run's timeout for handlers that set none, in ms; 0 for none. */
   readonly defaultTimeoutMs: number;
+  /** Whether to time the handlers (metrics are on). */
+  readonly measure: boolean;
 }
 
 /** Asks every worker to run `afterProcessing` (see `PoolExecutor.close`). */
@@ -50,6 +53,7 @@ export interface EncodedResult {
   readonly codes: Uint8Array;
   readonly failures: { i: number; reason: string; error: string | null; retryable: boolean }[];
   readonly warnings: Warning[];
+  readonly timings?: HandlerTiming[];
   /** Set when the worker could not run the batch at all (module or hook failure): the run must stop. */
   readonly fatal?: { readonly code: string; readonly message: string };
 }
@@ -60,6 +64,7 @@ export function encodeBatch<M extends Message<unknown>>(
   moduleUrl: string,
   routeCount: number,
   defaultTimeoutMs: number,
+  measure: boolean,
 ): { task: BatchTask; transfer: ArrayBuffer[] } {
   const n = items.length;
   const offsets = new Uint32Array(n + 1);
@@ -106,6 +111,7 @@ export function encodeBatch<M extends Message<unknown>>(
     metaIndex,
     progress,
     defaultTimeoutMs,
+    measure,
   };
   return { task, transfer: [bodies.buffer as ArrayBuffer, offsets.buffer as ArrayBuffer, idEnds.buffer as ArrayBuffer] };
 }
@@ -129,7 +135,7 @@ export function decodeBatch<M extends Message<unknown>>(
 }
 
 export function encodeResult(result: BatchResult): EncodedResult {
-  const { outcomes, warnings } = result;
+  const { outcomes, warnings, timings } = result;
   const codes = new Uint8Array(outcomes.length);
   const failures: EncodedResult['failures'] = [];
   for (let i = 0; i < outcomes.length; i++) {
@@ -141,13 +147,13 @@ export function encodeResult(result: BatchResult): EncodedResult {
       failures.push({ i, reason: outcome.reason, error: outcome.error, retryable: outcome.retryable });
     }
   }
-  return { codes, failures, warnings };
+  return { codes, failures, warnings, timings };
 }
 
 export function decodeResult(encoded: EncodedResult): BatchResult {
-  const { codes, failures, warnings } = encoded;
+  const { codes, failures, warnings, timings } = encoded;
   const outcomes: Outcome[] = new Array(codes.length);
   for (let i = 0; i < codes.length; i++) outcomes[i] = codes[i] === CODE_NACK ? NACK : ACK;
   for (const { i, reason, error, retryable } of failures) outcomes[i] = deadLetter(reason, error, retryable);
-  return { outcomes, warnings };
+  return { outcomes, warnings, timings };
 }

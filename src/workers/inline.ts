@@ -10,9 +10,10 @@ import { ThreadRuntime, type BatchResult, type RunItem, type Warning } from './r
 export class InlineExecutor<M extends Message<unknown>> implements Executor<M> {
   readonly #runtime: ThreadRuntime<M>;
 
-  constructor(processor: Processor<M>, onLateWarning: (warning: Warning) => void, defaultTimeoutMs = 0) {
+  constructor(processor: Processor<M>, onLateWarning: (warning: Warning) => void, defaultTimeoutMs = 0, measure = false) {
     this.#runtime = new ThreadRuntime(processor, 0, onLateWarning);
     this.#runtime.defaultTimeoutMs = defaultTimeoutMs;
+    this.#runtime.measure = measure;
   }
 
   /** Runs `beforeProcessing`, so a failing hook stops the run before any input is read. */

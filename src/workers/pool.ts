@@ -16,6 +16,8 @@ export interface PoolOptions {
   readonly threads: number;
   /** The run's timeout for handlers that set none, in ms; 0 for none. */
   readonly defaultTimeoutMs?: number;
+  /** Whether workers time the handlers (metrics are on). Default false. */
+  readonly measure?: boolean;
   /** Per route: its timeout option, so the watchdog knows how long a message may block its worker. */
   readonly routeTimeouts: readonly (number | undefined)[];
   /** Called when a worker dies and its batch is recovered. */
@@ -80,9 +82,14 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
     return this.#options.threads;
   }
 
+  /** How busy the workers have been, 0 to 1 (Piscina's measure). */
+  get utilization(): number {
+    return this.#pool.utilization;
+  }
+
   async run(items: readonly RunItem<M>[]): Promise<BatchResult> {
-    const { moduleUrl, routeCount, defaultTimeoutMs = 0 } = this.#options;
-    const { task, transfer } = encodeBatch(items, moduleUrl, routeCount, defaultTimeoutMs);
+    const { moduleUrl, routeCount, defaultTimeoutMs = 0, measure = false } = this.#options;
+    const { task, transfer } = encodeBatch(items, moduleUrl, routeCount, defaultTimeoutMs, measure);
     const watched = this.#watch(items, task.progress);
     let encoded: EncodedResult | null;
     try {

@@ -4,6 +4,7 @@ import type { Message } from '../message.js';
 import { ACK, timeoutReason, type Outcome } from '../outcome.js';
 import { isConfidential, type Processor } from '../processor.js';
 import { MessageContext, type ProcessingContext } from './context.js';
+import { Timings, type HandlerTiming } from './timings.js';
 import { handleMessage } from './handle.js';
 
 /** A report about one message that did not change its outcome (a second settle, an error after settling). */
@@ -16,6 +17,8 @@ export interface Warning {
 export interface BatchResult {
   readonly outcomes: Outcome[];
   readonly warnings: Warning[];
+  /** Handler durations, when the run measures them. */
+  readonly timings?: HandlerTiming[];
 }
 
 /** One routed message, ready to run. */
@@ -42,6 +45,8 @@ export class ThreadRuntime<M extends Message<unknown>> {
   readonly processing: ProcessingContext;
   /** The timeout for handlers that set none (`--timeout`), in ms; 0 for none. */
   defaultTimeoutMs = 0;
+  /** Whether to time every handler: only when metrics are served, as it costs two clock reads a message. */
+  measure = false;
   #started: Promise<void> | undefined;
   #stopped = false;
   readonly #onLateWarning: (warning: Warning) => void;
@@ -82,6 +87,7 @@ export class ThreadRuntime<M extends Message<unknown>> {
     const warnings: Warning[] = [];
     let returned = false;
     let pending: Promise<void>[] | undefined;
+    const timings = this.measure ? new Timings() : undefined;
     for (let i = 0; i < items.length; i++) {
       const { route, message, attempt } = items[i]!;
       const selected = routes[route]!;
@@ -93,17 +99,20 @@ export class ThreadRuntime<M extends Message<unknown>> {
       const confidential = this.#confidential[route] === true;
       const ctx = new MessageContext(this.processing, message.meta as DeliveryMeta, selected.name, attempt, warn, confidential);
       if (progress) progress[i] = PROGRESS_STARTED;
+      const started = timings ? performance.now() : 0;
       let outcome = handleMessage(hooks, selected, message, ctx);
       if (outcome instanceof Promise) {
         const timeoutMs = selected.options.timeout ?? this.defaultTimeoutMs;
         if (timeoutMs > 0) outcome = withTimeout(outcome, ctx, timeoutMs);
         (pending ??= []).push(
           outcome.then((settled) => {
+            timings?.record(route, (performance.now() - started) / 1000);
             outcomes[i] = settled;
             if (progress) progress[i] = settled === ACK ? PROGRESS_ACKED : PROGRESS_SETTLED;
           }),
         );
       } else {
+        timings?.record(route, (performance.now() - started) / 1000);
         outcomes[i] = outcome;
         if (progress) progress[i] = outcome === ACK ? PROGRESS_ACKED : PROGRESS_SETTLED;
       }
@@ -111,11 +120,11 @@ export class ThreadRuntime<M extends Message<unknown>> {
     if (pending) {
       return Promise.all(pending).then(() => {
         returned = true;
-        return { outcomes, warnings };
+        return { outcomes, warnings, timings: timings?.list() };
       });
     }
     returned = true;
-    return { outcomes, warnings };
+    return { outcomes, warnings, timings: timings?.list() };
   }
 
   async #runHooks(name: 'beforeProcessing' | 'afterProcessing'): Promise<void> {

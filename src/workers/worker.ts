@@ -29,6 +29,7 @@ export default async function runTask(task: WorkerTask): Promise<EncodedResult |
     );
   }
   runtime.defaultTimeoutMs = task.defaultTimeoutMs;
+  runtime.measure = task.measure;
   const result = await runtime.runBatch(decodeBatch(task, MessageClass), task.progress);
   return encodeResult(result);
 }
