@@ -260,6 +260,7 @@ t.test('the file is a plain table for any DuckDB client', async (t) => {
     fingerprint_host: 'VARCHAR',
     fingerprint_pid: 'INTEGER',
     fingerprint_version: 'VARCHAR',
+    confidential: 'BOOLEAN',
   });
 });
 
@@ -382,4 +383,18 @@ t.test('MemoryDlq and DuckDbDlq answer the same sequence the same way', async (t
   const memory = await play(new MemoryDlq());
   const duck = await play(await openStore(t, {}));
   for (const [i, [op]] of steps.entries()) t.same(duck[i], memory[i], `step ${i}: ${op}`);
+});
+
+t.test('the confidential mark survives a reopen, and defaults to false', async (t) => {
+  const path = join(t.testdir(), 'secret.duckdb');
+  const dlq = await DuckDbDlq.open(path);
+  await dlq.put([
+    { id: 'secret', body: Buffer.from('pan'), reason: 'handler failed', confidential: true },
+    { id: 'plain', body: Buffer.from('x'), reason: 'handler failed' },
+  ]);
+  await dlq.close();
+  const again = await DuckDbDlq.open(path);
+  t.teardown(() => again.close());
+  t.equal((await again.get('secret')).confidential, true);
+  t.equal((await again.get('plain')).confidential, false);
 });
