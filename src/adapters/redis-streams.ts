@@ -251,22 +251,14 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
     const block = Math.max(1, Math.min(this.#blockMs, this.#nextClaimAt - now));
     this.#blocking = true;
     try {
-      const reply = (await this.#readerCall(
-        'XREADGROUP',
-        ['GROUP', this.group, this.consumer, 'COUNT', this.#count, 'BLOCK', block, 'STREAMS', this.stream, '>'],
-      )) as [Buffer, RawEntry[]][] | null;
-      return reply === null ? [] : this.#deliveries(reply[0]![1], null);
+      return this.#deliveries(await this.#xreadgroup('>', block), null);
     } finally {
       this.#blocking = false;
     }
   }
 
   async #readOwnPending(after: string): Promise<Delivery[]> {
-    const reply = (await this.#readerCall(
-      'XREADGROUP',
-      ['GROUP', this.group, this.consumer, 'COUNT', this.#count, 'STREAMS', this.stream, after],
-    )) as [Buffer, RawEntry[]][] | null;
-    const entries = reply?.[0]?.[1] ?? [];
+    const entries = await this.#xreadgroup(after, null);
     if (entries.length === 0) {
       this.#pendingCursor = null;
       return [];
@@ -276,15 +268,13 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
   }
 
   async #claim(): Promise<Delivery[]> {
-    const reply = (await this.#readerCall('XAUTOCLAIM', [
-      this.stream,
-      this.group,
-      this.consumer,
-      this.#claimIdleMs,
-      this.#claimCursor,
-      'COUNT',
-      this.#count,
-    ])) as [Buffer, RawEntry[], Buffer[]?];
+    const args = [this.stream, this.group, this.consumer, this.#claimIdleMs, this.#claimCursor, 'COUNT', this.#count];
+    // No typed Buffer variant exists; the raw reply is already `[cursor, entries, deleted ids]`.
+    const reply = (await this.#readerCall((target) => target.callBuffer('XAUTOCLAIM', args))) as [
+      Buffer,
+      RawEntry[],
+      Buffer[]?,
+    ];
     this.#claimCursor = reply[0].toString('latin1');
     if (this.#claimCursor === '0-0') this.#nextClaimAt = Date.now() + this.#claimEveryMs;
     const entries = reply[1].filter((entry) => !this.#inFlight.has(entry[0].toString('latin1')));
@@ -313,16 +303,27 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
    * Sends one command on the reader connection, behind an XACK of every queued ack: one round trip for both. The
    * XACK's own reply settles the acks as soon as it arrives, even while the read behind it still waits.
    */
-  async #readerCall(command: string, args: (string | number | Buffer)[]): Promise<unknown> {
+  async #readerCall(send: (target: Redis | ChainableCommander) => unknown): Promise<unknown> {
     const acks = this.#acks.take();
-    if (!acks) return this.#reader!.callBuffer(command, args);
+    if (!acks) return send(this.#reader!);
     const pipeline: ChainableCommander = this.#reader!.pipeline();
     pipeline.xack(this.stream, this.group, ...acks.ids, (error?: Error | null) => acks.settle(error ?? undefined));
-    pipeline.callBuffer(command, args);
+    send(pipeline);
     const results = (await pipeline.exec()) ?? [];
     const [error, reply] = results[results.length - 1] ?? [new Error('the connection closed before the reply')];
     if (error) throw error;
     return reply;
+  }
+
+  /** XREADGROUP through the typed method: unlike a raw call, it keeps the reply shape RESP2 and RESP3 agree on. */
+  #xreadgroup(id: string, block: number | null): Promise<RawEntry[]> {
+    const { group, consumer, stream } = this;
+    const count = this.#count;
+    return this.#readerCall((target) =>
+      block === null
+        ? target.xreadgroupBuffer('GROUP', group, consumer, 'COUNT', count, 'STREAMS', stream, id)
+        : target.xreadgroupBuffer('GROUP', group, consumer, 'COUNT', count, 'BLOCK', block, 'STREAMS', stream, id),
+    ).then((reply) => (reply as [Buffer, RawEntry[]][] | null)?.[0]?.[1] ?? []);
   }
 
   #scheduleAckFlush(): void {
