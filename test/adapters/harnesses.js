@@ -1,0 +1,76 @@
+// One harness per adapter for the conformance suite: how to publish to the transport, build a fresh adapter, and
+// ask the transport what it still holds. `features` is the table of what each transport can do.
+import { PassThrough } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FileAdapter } from '../../dist/adapters/file.js';
+import { StdinAdapter } from '../../dist/adapters/stdin.js';
+import { REDIS_URL, needRedis } from '../helpers/brokers.js';
+
+export const harnesses = [
+  {
+    name: 'file',
+    features: { requeue: false, persistence: true, ordering: true, endsWithInput: true },
+    need: async () => ({}),
+    async setup(t) {
+      const path = join(t.testdir(), 'input.jsonl');
+      return {
+        publish: async (bodies) => writeFileSync(path, bodies.map((b) => `${b}\n`).join('')),
+        adapter: () => new FileAdapter([path]),
+        pending: async () => 0,
+        source: `file:${path}`,
+      };
+    },
+  },
+  {
+    name: 'stdin',
+    features: { requeue: false, persistence: false, ordering: true, endsWithInput: true },
+    need: async () => ({}),
+    async setup() {
+      const stream = new PassThrough();
+      return {
+        publish: async (bodies) => stream.end(bodies.map((b) => `${b}\n`).join('')),
+        adapter: () => new StdinAdapter({ stream }),
+        pending: async () => 0,
+        source: 'stdin',
+      };
+    },
+  },
+  {
+    name: 'redis-streams',
+    features: { requeue: true, persistence: true, ordering: false, endsWithInput: false },
+    need: needRedis,
+    async setup(t) {
+      const { Redis } = await import('ioredis');
+      const { RedisStreamsAdapter } = await import('../../dist/adapters/redis-streams.js');
+      const redis = new Redis(REDIS_URL);
+      const stream = `conformance-${randomUUID()}`;
+      t.teardown(async () => {
+        await redis.del(stream);
+        redis.disconnect();
+      });
+      return {
+        publish: async (bodies) => {
+          const pipeline = redis.pipeline();
+          for (const body of bodies) pipeline.xadd(stream, '*', 'body', body);
+          await pipeline.exec();
+        },
+        adapter: () => new RedisStreamsAdapter({ url: REDIS_URL, stream, group: 'conformance', consumer: 'c1', claimIdleMs: 300, blockMs: 100 }),
+        // Entries not acked: delivered and pending, plus not yet delivered (the group's lag).
+        pending: async () => {
+          const groups = await redis.xinfo('GROUPS', stream);
+          const group = groups.map((g) => Object.fromEntries(chunk(g))).find((g) => g.name === 'conformance');
+          return group ? Number(group.pending) + Number(group.lag ?? 0) : 0;
+        },
+        source: `redis-streams:${stream}`,
+      };
+    },
+  },
+];
+
+function chunk(flat) {
+  const pairs = [];
+  for (let i = 0; i < flat.length; i += 2) pairs.push([String(flat[i]), flat[i + 1]]);
+  return pairs;
+}
