@@ -117,14 +117,19 @@ export async function connectRedis(url: string, options: ConnectRedisOptions): P
   }
 }
 
-/** Closes a client politely (QUIT, so replies in flight arrive), or drops it if the server does not answer soon. */
+/**
+ * Closes a client politely (QUIT, so replies in flight arrive first) and resolves once it has ended; drops the
+ * connection instead if the server does not answer within `timeoutMs`.
+ */
 export async function closeRedis(client: Redis | undefined, timeoutMs = 2000): Promise<void> {
   if (!client || client.status === 'end') return;
+  let hasEnded = false;
+  const ended = new Promise<void>((resolve) => client.once('end', resolve)).then(() => (hasEnded = true));
+  client.quit().catch(() => client.disconnect());
   let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
-  await Promise.race([client.quit().then(() => undefined, () => undefined), timedOut]);
+  await Promise.race([ended, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
   clearTimeout(timer);
-  client.disconnect();
+  if (!hasEnded) client.disconnect();
 }
 
 function backoff(firstMs: number, maxMs: number): (attempt: number) => number {

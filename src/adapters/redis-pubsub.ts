@@ -1,0 +1,301 @@
+import { Readable } from 'node:stream';
+import type { Redis } from 'ioredis';
+import type { Delivery, DeliveryMeta } from '../delivery.js';
+import { InvalidOptionError, TransportError, UsageError, describe } from '../errors.js';
+import type { Adapter, AdapterOpenOptions } from './adapter.js';
+import { SAMPLE_BYTES, TOO_LARGE_REASON, resolveMaxMessageBytes } from './lines.js';
+import {
+  DEFAULT_REDIS_URL,
+  assertRedisUrl,
+  closeRedis,
+  connectRedis,
+  redactRedisUrl,
+  redisUrlProblem,
+  type RedisLog,
+  type RedisRetryOptions,
+} from './redis-connection.js';
+import type { AdapterSpec } from './spec.js';
+
+/** Options of a {@link RedisPubSubAdapter}. Only `channels` is required. */
+export interface RedisPubSubAdapterOptions extends RedisRetryOptions {
+  /** The server, `redis://[user:password@]host:port[/db]`. Default `redis://127.0.0.1:6379`. */
+  readonly url?: string;
+  /** Channels to subscribe to; one containing `*`, `?` or `[` is a pattern (PSUBSCRIBE). */
+  readonly channels: readonly string[];
+  /**
+   * Most messages held while the consumer is not reading. Past it, arriving messages are dropped and counted
+   * (see {@link RedisPubSubAdapter}). Default 10000.
+   */
+  readonly maxBuffered?: number;
+  /** Larger bodies become dead letters `message too large` (their first bytes kept). Default 1 MiB. */
+  readonly maxMessageBytes?: number;
+  /** Where drops and connection trouble are reported. Default: nowhere. */
+  readonly log?: RedisLog;
+}
+
+/** Most messages in one batch of the stream. */
+const MAX_BATCH = 1000;
+/** Distinct (pattern, channel) pairs whose meta object is kept for reuse; patterns can match unboundedly many. */
+const META_CACHE_SIZE = 1024;
+/** At most one "dropped" log line per this many ms while the buffer stays full. */
+const DROP_LOG_EVERY_MS = 1000;
+
+/** Whether a `--channel` value is a pattern, subscribed with PSUBSCRIBE. */
+export function isChannelPattern(channel: string): boolean {
+  return /[*?[]/.test(channel);
+}
+
+/**
+ * Subscribes to Redis Pub/Sub channels and patterns: **at most once**. Redis delivers a published message only to
+ * the clients subscribed at that moment and keeps no copy, so nothing can be acked (ack is a no-op) or redelivered
+ * (`canRequeue` is false: the pipeline stores a nacked message as a dead letter), and messages published while no
+ * subscriber runs are gone.
+ *
+ * Pub/Sub cannot push back on publishers either. Messages that arrive while the consumer is not reading are held
+ * up to `maxBuffered`; past that bound new messages are **dropped**, counted in {@link dropped}, and reported by a
+ * `warn` log line at most once a second. Dropping was chosen over unsubscribing while full because an unsubscribed
+ * client loses the same messages, later and less visibly, and Redis would otherwise cut a slow subscriber off at
+ * its `client-output-buffer-limit pubsub` anyway. A message matching both a channel and a pattern arrives twice,
+ * as Redis sends it twice.
+ *
+ * `meta` is `{ source: 'redis-pubsub:<channel>', channel, pattern? }`; messages have no transport id.
+ */
+export class RedisPubSubAdapter implements Adapter<Redis> {
+  /** @inheritdoc */
+  readonly name = 'redis-pubsub';
+  /** @inheritdoc */
+  readonly canRequeue = false;
+  /** Exact channel names, subscribed with SUBSCRIBE. */
+  readonly channels: readonly string[];
+  /** Patterns, subscribed with PSUBSCRIBE. */
+  readonly patterns: readonly string[];
+  readonly #url: string;
+  readonly #maxBuffered: number;
+  readonly #maxMessageBytes: number;
+  readonly #retry: RedisRetryOptions;
+  readonly #log: RedisLog;
+  #subscriber: Redis | undefined;
+  #readable: Readable | undefined;
+  #buffer: Delivery[] = [];
+  readonly #metas = new Map<string, DeliveryMeta>();
+  #wanted = false;
+  #flushScheduled = false;
+  #stopping = false;
+  /** Set once unsubscribed: whatever is buffered then is the last of it. */
+  #ending = false;
+  #dropped = 0;
+  #droppedUnreported = 0;
+  #lastDropLog = 0;
+
+  /** @param options The channels and patterns, and the buffer bound; see {@link RedisPubSubAdapterOptions}. */
+  constructor(options: RedisPubSubAdapterOptions) {
+    this.#url = options.url ?? DEFAULT_REDIS_URL;
+    assertRedisUrl(this.#url);
+    const names = [...new Set(options.channels)];
+    if (names.length === 0 || names.includes('')) {
+      throw new InvalidOptionError('give at least one channel or pattern to subscribe to (--channel), none empty');
+    }
+    this.channels = names.filter((name) => !isChannelPattern(name));
+    this.patterns = names.filter(isChannelPattern);
+    this.#maxBuffered = options.maxBuffered ?? 10_000;
+    if (!Number.isSafeInteger(this.#maxBuffered) || this.#maxBuffered < 1) {
+      throw new InvalidOptionError(`maxBuffered must be a whole number of at least 1, got ${options.maxBuffered}`);
+    }
+    this.#maxMessageBytes = resolveMaxMessageBytes(options.maxMessageBytes);
+    this.#retry = options;
+    this.#log = options.log ?? (() => {});
+  }
+
+  /** The subscriber connection; undefined until `open()`. It is in subscriber mode: only (un)subscribe commands work. */
+  get client(): Redis | undefined {
+    return this.#subscriber;
+  }
+
+  /** Messages dropped so far because the buffer was full. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Messages held, waiting for the consumer to read them. */
+  get buffered(): number {
+    return this.#buffer.length;
+  }
+
+  /** Connects (retrying, see {@link connectRedis}) and subscribes; messages are taken from then on. */
+  async open(_options?: AdapterOpenOptions): Promise<Readable> {
+    if (this.#subscriber) throw new InvalidOptionError(`the ${this.name} adapter is already open; open it once`);
+    const subscriber = await connectRedis(this.#url, {
+      ...this.#retry,
+      log: this.#log,
+      connectionName: 'missive:pubsub',
+    });
+    this.#subscriber = subscriber;
+    subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#receive(message, channel, undefined));
+    subscriber.on('pmessageBuffer', (pattern: Buffer | string, channel: Buffer, message: Buffer) =>
+      this.#receive(message, channel, String(pattern)),
+    );
+    this.#readable = new Readable({
+      objectMode: true,
+      highWaterMark: 1,
+      read: () => {
+        this.#wanted = true;
+        this.#flush();
+      },
+    });
+    try {
+      if (this.channels.length > 0) await subscriber.subscribe(...this.channels);
+      if (this.patterns.length > 0) await subscriber.psubscribe(...this.patterns);
+    } catch (error) {
+      await closeRedis(subscriber);
+      throw new TransportError(
+        `cannot subscribe to ${[...this.channels, ...this.patterns].join(', ')} at ${redactRedisUrl(this.#url)}: ` +
+          `${describe(error)}; check the channel names and the user's permissions`,
+        { cause: error },
+      );
+    }
+    return this.#readable;
+  }
+
+  /** No-op: Pub/Sub has nothing to acknowledge. */
+  ack(): void {}
+
+  /** No-op: never called, as Pub/Sub cannot redeliver (the pipeline dead-letters a nacked message instead). */
+  nack(): void {}
+
+  /** Unsubscribes, then ends the stream after the messages already held. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    const subscriber = this.#subscriber;
+    if (subscriber && subscriber.status === 'ready') {
+      await Promise.all([
+        this.channels.length > 0 ? subscriber.unsubscribe(...this.channels) : undefined,
+        this.patterns.length > 0 ? subscriber.punsubscribe(...this.patterns) : undefined,
+      ]).catch(() => {});
+    }
+    this.#ending = true;
+    this.#reportDrops(true);
+    const readable = this.#readable;
+    if (!readable || readable.destroyed) return;
+    // Past the high-water mark on purpose: these few are all that will ever come.
+    while (this.#buffer.length > 0) readable.push(this.#buffer.splice(0, MAX_BATCH));
+    readable.push(null);
+  }
+
+  /** Stops and closes the connection. */
+  async close(): Promise<void> {
+    await this.stop();
+    await closeRedis(this.#subscriber);
+  }
+
+  #receive(body: Buffer, channelBytes: Buffer, pattern: string | undefined): void {
+    if (this.#ending) return;
+    if (this.#buffer.length >= this.#maxBuffered) {
+      this.#dropped++;
+      this.#droppedUnreported++;
+      this.#reportDrops(false);
+      return;
+    }
+    const channel = channelBytes.toString();
+    const meta = this.#meta(channel, pattern);
+    if (body.length > this.#maxMessageBytes) {
+      this.#buffer.push({
+        body: Buffer.from(body.subarray(0, SAMPLE_BYTES)),
+        meta,
+        rejected: {
+          reason: TOO_LARGE_REASON,
+          error: `a message on ${channel} is ${body.length} bytes, over the limit of ${this.#maxMessageBytes} bytes (--max-message-bytes)`,
+        },
+      });
+    } else {
+      this.#buffer.push({ body, meta });
+    }
+    if (this.#wanted && !this.#flushScheduled) {
+      // Messages of one socket read arrive in one synchronous burst: wait for the end of it to push one batch.
+      this.#flushScheduled = true;
+      setImmediate(() => {
+        this.#flushScheduled = false;
+        this.#flush();
+      });
+    }
+  }
+
+  #flush(): void {
+    if (!this.#wanted || this.#buffer.length === 0 || this.#ending) return;
+    this.#wanted = false;
+    const batch = this.#buffer.length <= MAX_BATCH ? this.#buffer : this.#buffer.splice(0, MAX_BATCH);
+    if (batch === this.#buffer) this.#buffer = [];
+    this.#readable!.push(batch);
+  }
+
+  #meta(channel: string, pattern: string | undefined): DeliveryMeta {
+    const key = pattern === undefined ? channel : `${pattern}\u0000${channel}`;
+    let meta = this.#metas.get(key);
+    if (meta) return meta;
+    if (this.#metas.size >= META_CACHE_SIZE) this.#metas.clear();
+    meta = Object.freeze(
+      pattern === undefined
+        ? { source: `redis-pubsub:${channel}`, channel }
+        : { source: `redis-pubsub:${channel}`, channel, pattern },
+    );
+    this.#metas.set(key, meta);
+    return meta;
+  }
+
+  #reportDrops(final: boolean): void {
+    if (this.#droppedUnreported === 0) return;
+    const now = Date.now();
+    if (!final && now - this.#lastDropLog < DROP_LOG_EVERY_MS) return;
+    this.#lastDropLog = now;
+    this.#log(
+      'warn',
+      `redis-pubsub: buffer full (${this.#maxBuffered} messages), dropped ${this.#droppedUnreported} messages; ` +
+        'Pub/Sub is at most once and cannot slow publishers down: raise --max-buffered, make handlers faster, ' +
+        'or use Redis Streams for at-least-once delivery',
+      { dropped: this.#droppedUnreported, droppedTotal: this.#dropped },
+    );
+    this.#droppedUnreported = 0;
+  }
+}
+
+/** `--adapter redis-pubsub`: channels and patterns, at most once. */
+export const redisPubSubSpec: AdapterSpec = {
+  name: 'redis-pubsub',
+  summary:
+    'Redis Pub/Sub channels and patterns, at most once: no redelivery, and messages over --max-buffered while ' +
+    'the handlers are behind are dropped (counted, logged)',
+  flags: {
+    'redis-url': { type: 'string', default: DEFAULT_REDIS_URL, description: 'the Redis server (a password in it is never logged)' },
+    channel: {
+      type: 'string',
+      multiple: true,
+      description: 'a channel to subscribe to; with * ? or [ it is a pattern (PSUBSCRIBE); repeat for more',
+    },
+    'max-buffered': {
+      type: 'string',
+      default: '10000',
+      description: 'messages held while handlers are behind; past it new messages are dropped',
+    },
+  },
+  create(values, common) {
+    const url = (values['redis-url'] as string | undefined) ?? DEFAULT_REDIS_URL;
+    const problem = redisUrlProblem(url);
+    if (problem) throw new UsageError(`--redis-url: ${problem}`);
+    const channels = (values['channel'] as string[] | undefined) ?? [];
+    if (channels.length === 0 || channels.includes('')) {
+      throw new UsageError('--adapter redis-pubsub needs at least one --channel NAME (or a pattern like orders.*)');
+    }
+    const rawMax = values['max-buffered'];
+    const maxBuffered = rawMax === undefined ? 10_000 : Number(rawMax);
+    if (!Number.isSafeInteger(maxBuffered) || maxBuffered < 1) {
+      throw new UsageError(`--max-buffered must be a whole number of at least 1, got "${String(rawMax)}"`);
+    }
+    return new RedisPubSubAdapter({
+      url,
+      channels,
+      maxBuffered,
+      maxMessageBytes: common.maxMessageBytes,
+      log: common.log,
+    });
+  },
+};
