@@ -30,6 +30,7 @@ export const Reasons = Object.freeze({
   nacked: 'nacked',
   tooLarge: 'message too large',
   workerExited: 'worker exited',
+  replyFailed: 'reply failed',
 });
 
 /** The reason of a message whose handler ran past its timeout. */

@@ -58,6 +58,8 @@ export class TestClient<M extends Message<unknown>> {
   readonly deadLettered: TestDeadLetter<M>[] = [];
   /** Reports that did not change an outcome: a second `ack()`, an error thrown after settling... */
   readonly warnings: string[] = [];
+  /** Answers handlers gave with `ctx.reply`. */
+  readonly replies: { readonly message: M; readonly body: Buffer }[] = [];
   /** How many attempts each message took (retries included). */
   readonly attempts = new Map<M, number>();
   readonly #processor: Processor<M>;
@@ -85,6 +87,7 @@ export class TestClient<M extends Message<unknown>> {
       for (let attempt = 1; ; attempt++) {
         const result = await this.#runtime.runBatch([{ route, message, attempt }]);
         for (const warning of result.warnings) this.warnings.push(warning.text);
+        for (const reply of result.replies ?? []) this.replies.push({ message, body: reply.body });
         outcome = result.outcomes[0]!;
         if (outcome.kind !== 'dead-letter' || !outcome.retryable || attempt > (handlerOptions.retries ?? 0)) {
           this.attempts.set(message, attempt);

@@ -37,6 +37,11 @@ export interface Adapter<Client = unknown> {
   ack(deliveries: readonly Delivery[], kind: AckKind): Promise<void> | void;
   /** Asks the transport to deliver these again. Only called when `canRequeue` is true. */
   nack(deliveries: readonly Delivery[]): Promise<void> | void;
+  /**
+   * Answers a delivery (request/reply), for transports that can: AMQP publishes to the message's `replyTo` with
+   * its `correlationId`. Called before the delivery is acked. Absent on transports that cannot reply.
+   */
+  reply?(delivery: Delivery, body: Buffer): Promise<void> | void;
   /** Stops taking new messages: the stream ends soon after. Deliveries already read may still be settled. */
   stop(): Promise<void>;
   /** Releases the transport. Called once every delivery read has been settled, or given up on shutdown. */

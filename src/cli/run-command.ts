@@ -6,7 +6,7 @@ import type { Dlq } from '../dlq/dlq.js';
 import { DuckDbDlq } from '../dlq/duckdb.js';
 import { fingerprintOf } from '../dlq/fingerprint.js';
 import { MissiveError, UsageError, describe } from '../errors.js';
-import type { LogLevel } from '../log.js';
+import type { Log, LogLevel } from '../log.js';
 import { startPipeline } from '../streams/pipeline.js';
 import { ADAPTERS, adapterNamed } from './adapters.js';
 import { describeFlags, intFlag, parseFlags, type FlagTable, type FlagValues } from './flags.js';
@@ -75,8 +75,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const setup = await prepare(values, positionals);
-  const { processor, adapter, dlq, dlqPath } = setup;
-  const { log } = createLogger(setup.logLevel, fingerprintOf(processor.name));
+  const { processor, adapter, dlq, dlqPath, log } = setup;
   const quiet = values['quiet'] === true;
 
   let pipeline;
@@ -172,7 +171,7 @@ interface RunSetup {
   readonly timeoutMs: number;
   readonly metricsPort: number | undefined;
   readonly metricsHost: string;
-  readonly logLevel: LogLevel;
+  readonly log: Log;
 }
 
 /** Everything that can be wrong with the command line is found here, before a message is read. */
@@ -199,10 +198,8 @@ async function prepare(values: FlagValues, positionals: string[]): Promise<RunSe
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--log-level takes one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'`);
 
   const { processor, url } = await loadProcessor(positionals[0]!);
-  const adapter = spec.create(values, {
-    maxMessageBytes,
-    log: (level, message, fields) => process.stderr.write(`${JSON.stringify({ level, msg: message, ...fields })}\n`),
-  });
+  const { log } = createLogger(logLevel, fingerprintOf(processor.name));
+  const adapter = spec.create(values, { maxMessageBytes, log });
 
   // The module's own store wins unless --dlq says otherwise: it may be a MemoryDlq in a demo, or a shared file.
   const explicit = typeof values['dlq'] === 'string' ? values['dlq'] : undefined;
@@ -218,7 +215,7 @@ async function prepare(values: FlagValues, positionals: string[]): Promise<RunSe
       throw new UsageError(describe(error));
     }
   }
-  return { processor, moduleUrl: url, adapter, dlq, dlqPath, threads, batchSize, lingerMs, maxInFlight, drainTimeoutMs, retries, timeoutMs, metricsPort, metricsHost, logLevel };
+  return { processor, moduleUrl: url, adapter, dlq, dlqPath, threads, batchSize, lingerMs, maxInFlight, drainTimeoutMs, retries, timeoutMs, metricsPort, metricsHost, log };
 }
 
 function chooseAdapter(values: FlagValues): AdapterSpec {

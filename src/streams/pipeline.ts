@@ -263,6 +263,29 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     if (this.#gaveUp) return;
     for (const warning of result.warnings) this.#log('warn', warning.text, { id: warning.id });
     if (result.timings) this.timings.merge(result.timings);
+    if (result.replies) {
+      this.#replyThenSettle(batch, result);
+      return;
+    }
+    this.#settleOutcomes(batch, result);
+  }
+
+  /** Sends the handlers' answers first; a message whose answer cannot be sent becomes a dead letter. */
+  #replyThenSettle(batch: Batch<M>, result: BatchResult): void {
+    const outcomes = [...result.outcomes];
+    const sends = result.replies!.map(async ({ index, body }) => {
+      try {
+        if (!this.#adapter.reply) throw new Error(`the ${this.#adapter.name} adapter cannot send replies`);
+        await this.#adapter.reply(batch.deliveries[index]!, body);
+      } catch (error) {
+        outcomes[index] = deadLetter(Reasons.replyFailed, describe(error));
+      }
+    });
+    void Promise.all(sends).then(() => this.#settleOutcomes(batch, { ...result, outcomes }));
+  }
+
+  #settleOutcomes(batch: Batch<M>, result: BatchResult): void {
+    if (this.#gaveUp) return;
     const acks: Delivery[] = [];
     const nacks: Delivery[] = [];
     const dead: DeadLetterEntry[] = [];

@@ -1,7 +1,7 @@
 import type { DeliveryMeta } from '../delivery.js';
 import type { Message } from '../message.js';
 import { ACK, NACK, deadLetter, type Outcome } from '../outcome.js';
-import type { BatchResult, RunItem, Warning } from './runtime.js';
+import type { BatchResult, Reply, RunItem, Warning } from './runtime.js';
 import type { HandlerTiming } from './timings.js';
 
 /**
@@ -54,6 +54,7 @@ export interface EncodedResult {
   readonly failures: { i: number; reason: string; error: string | null; retryable: boolean }[];
   readonly warnings: Warning[];
   readonly timings?: HandlerTiming[];
+  readonly replies?: Reply[];
   /** Set when the worker could not run the batch at all (module or hook failure): the run must stop. */
   readonly fatal?: { readonly code: string; readonly message: string };
 }
@@ -135,7 +136,7 @@ export function decodeBatch<M extends Message<unknown>>(
 }
 
 export function encodeResult(result: BatchResult): EncodedResult {
-  const { outcomes, warnings, timings } = result;
+  const { outcomes, warnings, timings, replies } = result;
   const codes = new Uint8Array(outcomes.length);
   const failures: EncodedResult['failures'] = [];
   for (let i = 0; i < outcomes.length; i++) {
@@ -147,13 +148,15 @@ export function encodeResult(result: BatchResult): EncodedResult {
       failures.push({ i, reason: outcome.reason, error: outcome.error, retryable: outcome.retryable });
     }
   }
-  return { codes, failures, warnings, timings };
+  return { codes, failures, warnings, timings, replies };
 }
 
 export function decodeResult(encoded: EncodedResult): BatchResult {
-  const { codes, failures, warnings, timings } = encoded;
+  const { codes, failures, warnings, timings, replies } = encoded;
   const outcomes: Outcome[] = new Array(codes.length);
   for (let i = 0; i < codes.length; i++) outcomes[i] = codes[i] === CODE_NACK ? NACK : ACK;
   for (const { i, reason, error, retryable } of failures) outcomes[i] = deadLetter(reason, error, retryable);
-  return { outcomes, warnings, timings };
+  // Structured clone turns Buffers into plain Uint8Arrays.
+  const answers = replies?.map(({ index, body }) => ({ index, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength) }));
+  return { outcomes, warnings, timings, replies: answers };
 }

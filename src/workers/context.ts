@@ -16,6 +16,12 @@ export interface HandlerContext {
   ack(): void;
   /** Asks the transport to deliver the message again; where it cannot, the message becomes a dead letter `nacked`. */
   nack(): void;
+  /**
+   * Answers the message (request/reply), sent before it is acked: on RabbitMQ to its `replyTo` queue with its
+   * `correlationId`. A string is sent as UTF-8, an object as JSON. On a transport that cannot reply, the message
+   * becomes a dead letter `reply failed`.
+   */
+  reply(body: Buffer | string | object): void;
   /** Free-form state for this message, shared by the hooks and the handler. */
   readonly state: Record<string, unknown>;
   /** The thread's context, with the state opened by `beforeProcessing`. */
@@ -76,8 +82,20 @@ export class MessageContext implements HandlerContext {
     return (this.#controller ??= new AbortController()).signal;
   }
 
+  /** What the handler answered, in order. */
+  replies: Buffer[] | undefined;
+
   ack(): void {
     this.#settle(ACK);
+  }
+
+  reply(body: Buffer | string | object): void {
+    if (this.#sealed) {
+      this.#warn('reply() called after the handler returned; ignored');
+      return;
+    }
+    const bytes = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body), 'utf8');
+    (this.replies ??= []).push(bytes);
   }
 
   nack(): void {

@@ -19,6 +19,14 @@ export interface BatchResult {
   readonly warnings: Warning[];
   /** Handler durations, when the run measures them. */
   readonly timings?: HandlerTiming[];
+  /** Answers given with `ctx.reply`, by position in the batch. */
+  readonly replies?: Reply[];
+}
+
+/** One `ctx.reply` answer. */
+export interface Reply {
+  readonly index: number;
+  readonly body: Buffer;
 }
 
 /** One routed message, ready to run. */
@@ -88,6 +96,10 @@ export class ThreadRuntime<M extends Message<unknown>> {
     let returned = false;
     let pending: Promise<void>[] | undefined;
     const timings = this.measure ? new Timings() : undefined;
+    let replies: Reply[] | undefined;
+    const collect = (i: number, ctx: MessageContext) => {
+      if (ctx.replies) for (const body of ctx.replies) (replies ??= []).push({ index: i, body });
+    };
     for (let i = 0; i < items.length; i++) {
       const { route, message, attempt } = items[i]!;
       const selected = routes[route]!;
@@ -107,12 +119,14 @@ export class ThreadRuntime<M extends Message<unknown>> {
         (pending ??= []).push(
           outcome.then((settled) => {
             timings?.record(route, (performance.now() - started) / 1000);
+            collect(i, ctx);
             outcomes[i] = settled;
             if (progress) progress[i] = settled === ACK ? PROGRESS_ACKED : PROGRESS_SETTLED;
           }),
         );
       } else {
         timings?.record(route, (performance.now() - started) / 1000);
+        collect(i, ctx);
         outcomes[i] = outcome;
         if (progress) progress[i] = outcome === ACK ? PROGRESS_ACKED : PROGRESS_SETTLED;
       }
@@ -120,11 +134,11 @@ export class ThreadRuntime<M extends Message<unknown>> {
     if (pending) {
       return Promise.all(pending).then(() => {
         returned = true;
-        return { outcomes, warnings, timings: timings?.list() };
+        return { outcomes, warnings, timings: timings?.list(), replies };
       });
     }
     returned = true;
-    return { outcomes, warnings, timings: timings?.list() };
+    return { outcomes, warnings, timings: timings?.list(), replies };
   }
 
   async #runHooks(name: 'beforeProcessing' | 'afterProcessing'): Promise<void> {
