@@ -1,8 +1,9 @@
 import { fileSpec, stdinSpec } from '../adapters/lines-spec.js';
+import { redisStreamsSpec } from '../adapters/redis-streams.js';
 import type { AdapterSpec } from '../adapters/spec.js';
 
 /** Every adapter the CLI can run, by `--adapter` name. */
-export const ADAPTERS: readonly AdapterSpec[] = [stdinSpec, fileSpec];
+export const ADAPTERS: readonly AdapterSpec[] = [stdinSpec, fileSpec, redisStreamsSpec];
 
 export function adapterNamed(name: string): AdapterSpec | undefined {
   return ADAPTERS.find((spec) => spec.name === name);
