@@ -1,9 +1,10 @@
 import { fileSpec, stdinSpec } from '../adapters/lines-spec.js';
+import { redisPubSubSpec } from '../adapters/redis-pubsub.js';
 import { redisStreamsSpec } from '../adapters/redis-streams.js';
 import type { AdapterSpec } from '../adapters/spec.js';
 
 /** Every adapter the CLI can run, by `--adapter` name. */
-export const ADAPTERS: readonly AdapterSpec[] = [stdinSpec, fileSpec, redisStreamsSpec];
+export const ADAPTERS: readonly AdapterSpec[] = [stdinSpec, fileSpec, redisPubSubSpec, redisStreamsSpec];
 
 export function adapterNamed(name: string): AdapterSpec | undefined {
   return ADAPTERS.find((spec) => spec.name === name);

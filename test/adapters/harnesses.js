@@ -38,6 +38,29 @@ export const harnesses = [
     },
   },
   {
+    name: 'redis-pubsub',
+    features: { requeue: false, persistence: false, ordering: true, endsWithInput: false },
+    need: needRedis,
+    async setup(t) {
+      const { Redis } = await import('ioredis');
+      const { RedisPubSubAdapter } = await import('../../dist/adapters/redis-pubsub.js');
+      const redis = new Redis(REDIS_URL);
+      const channel = `conformance-${randomUUID()}`;
+      t.teardown(() => redis.disconnect());
+      return {
+        publish: async (bodies) => {
+          const pipeline = redis.pipeline();
+          for (const body of bodies) pipeline.publish(channel, body);
+          await pipeline.exec();
+        },
+        adapter: () => new RedisPubSubAdapter({ url: REDIS_URL, channels: [channel] }),
+        // At most once: nothing is kept, so nothing can be left behind.
+        pending: async () => 0,
+        source: `redis-pubsub:${channel}`,
+      };
+    },
+  },
+  {
     name: 'redis-streams',
     features: { requeue: true, persistence: true, ordering: false, endsWithInput: false },
     need: needRedis,
