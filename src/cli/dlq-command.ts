@@ -1,6 +1,447 @@
-import { UsageError } from '../errors.js';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import type { DlqFilter, Fingerprint } from '../dlq/dlq.js';
+import { DuckDbDlq } from '../dlq/duckdb.js';
+import { fingerprintOf } from '../dlq/fingerprint.js';
+import { matchesFilter } from '../dlq/letters.js';
+import { DlqLockedError, MissiveError, UsageError } from '../errors.js';
+import { letterRecord, renderLetter, renderTable } from './dlq-format.js';
+import { replay, replaySummary } from './dlq-replay.js';
+import { describeFlags, intFlag, parseFlags, type FlagTable, type FlagValues } from './flags.js';
+import { loadProcessor } from './load-processor.js';
+import { DEFAULT_DLQ_PATH } from './run-command.js';
 
-/** `missive dlq`: placeholder until the dead-letter tools land. */
-export async function dlqCommand(_argv: readonly string[]): Promise<number> {
-  throw new UsageError('missive dlq is not available in this build yet');
+/** There is no dead-letter file where `--dlq` points; read commands never create one. */
+class DlqFileMissingError extends MissiveError {
+  constructor(path: string) {
+    super(
+      'MISSIVE_ERR_DLQ_MISSING',
+      `no dead-letter file at ${path}; point --dlq at the file missive run wrote its dead letters to`,
+    );
+  }
+}
+
+/** A running processor holds the dead-letter file: DuckDB lets one process at a time open it. */
+class DlqInUseError extends MissiveError {
+  constructor(path: string, cause: unknown) {
+    super(
+      'MISSIVE_ERR_DLQ_LOCKED',
+      `the dead-letter file ${path} is in use by a running processor; stop that processor (or wait for it to ` +
+        'finish), then run this command again',
+      { cause },
+    );
+  }
+}
+
+/** One `missive dlq` action, declared as data so dispatch and `--help` come from one place. */
+interface Action {
+  /** `show <id>`, as the usage line and the overview show it. */
+  readonly synopsis: string;
+  /** One line for the overview. */
+  readonly summary: string;
+  /** A paragraph for the action's own `--help`. */
+  readonly details: string;
+  readonly flags: FlagTable;
+  run(values: FlagValues, positionals: readonly string[]): Promise<number>;
+}
+
+const FILE_FLAG: FlagTable = {
+  dlq: { type: 'string', default: DEFAULT_DLQ_PATH, description: 'the DuckDB file missive run wrote dead letters to' },
+};
+const FILTER_FLAGS: FlagTable = {
+  reason: { type: 'string', description: "only this reason; a value ending in * is a prefix ('timeout*')" },
+  handler: { type: 'string', description: 'only letters of this handler' },
+  since: {
+    type: 'string',
+    description: 'only letters last failed at or after this: an ISO date or time (2024-05-01T12:00Z) or an age (30m, 2d)',
+  },
+};
+const REVEAL_FLAG: FlagTable = {
+  reveal: { type: 'boolean', description: 'show the body and error of confidential letters instead of masking them' },
+};
+const HELP_FLAG: FlagTable = { help: { type: 'boolean', description: 'show this help' } };
+
+const ACTIONS: Record<string, Action> = {
+  count: {
+    synopsis: 'count',
+    summary: 'print how many dead letters the filters select',
+    details: 'Prints how many dead letters the filters select (all of them without filters), as a bare number.',
+    flags: { ...FILE_FLAG, ...FILTER_FLAGS, ...HELP_FLAG },
+    run: async (values, positionals) => {
+      noPositionals('count', positionals);
+      const filter = filterOf(values);
+      return withStore(values, async (dlq) => {
+        await write(`${await dlq.count(filter)}\n`);
+        return 0;
+      });
+    },
+  },
+  list: {
+    synopsis: 'list',
+    summary: 'list dead letters, oldest first failure first, as a table or JSON',
+    details:
+      'Lists dead letters, oldest first failure first: id, reason, handler, attempts, last failure (UTC) and the ' +
+      'start of the body, with non-printable characters escaped.',
+    flags: {
+      ...FILE_FLAG,
+      ...FILTER_FLAGS,
+      limit: { type: 'string', default: '50', description: 'the most letters to list' },
+      json: { type: 'boolean', description: 'print one JSON array of whole letters (bodies as in export) instead' },
+      ...REVEAL_FLAG,
+      ...HELP_FLAG,
+    },
+    run: async (values, positionals) => {
+      noPositionals('list', positionals);
+      const filter = filterOf(values);
+      const limit = intFlag(values, 'limit', 50, 1);
+      const reveal = values['reveal'] === true;
+      return withStore(values, async (dlq, path) => {
+        const letters = await dlq.list({ ...filter, limit });
+        if (values['json'] === true) {
+          await write(`${JSON.stringify(letters.map((letter) => letterRecord(letter, reveal)), null, 2)}\n`);
+          return 0;
+        }
+        if (letters.length === 0) {
+          await write(`no dead letters${isFiltered(filter) ? ' match the filters' : ''} in ${path}\n`);
+          return 0;
+        }
+        await write(`${renderTable(letters, reveal)}\n`);
+        if (letters.length === limit) {
+          const total = await dlq.count(filter);
+          if (total > limit) process.stderr.write(`missive: showing ${limit} of ${total}; raise --limit to see more\n`);
+        }
+        return 0;
+      });
+    },
+  },
+  show: {
+    synopsis: 'show <id>',
+    summary: 'print every field of one dead letter',
+    details:
+      'Prints every field of one dead letter: the body as text when it is UTF-8 (else base64, with a note), the ' +
+      'headers as JSON, the error with its stack. Exits 1 when no letter has that id.',
+    flags: {
+      ...FILE_FLAG,
+      json: { type: 'boolean', description: 'print the letter as one JSON object (bodies as in export) instead' },
+      ...REVEAL_FLAG,
+      ...HELP_FLAG,
+    },
+    run: async (values, positionals) => {
+      if (positionals.length !== 1) {
+        throw new UsageError(
+          positionals.length === 0
+            ? "dlq show needs the letter's id: missive dlq show ID (ids are in the first column of missive dlq list)"
+            : `dlq show takes one id, got ${positionals.length}: ${positionals.join(' ')}`,
+        );
+      }
+      const id = positionals[0]!;
+      const reveal = values['reveal'] === true;
+      return withStore(values, async (dlq, path) => {
+        const letter = await dlq.get(id);
+        if (!letter) {
+          process.stderr.write(`missive: no dead letter with id ${JSON.stringify(id)} in ${path}; see the ids with missive dlq list\n`);
+          return 1;
+        }
+        await write(values['json'] === true ? `${JSON.stringify(letterRecord(letter, reveal), null, 2)}\n` : renderLetter(letter, reveal));
+        return 0;
+      });
+    },
+  },
+  export: {
+    synopsis: 'export',
+    summary: 'write the selected dead letters to stdout as JSON lines',
+    details:
+      'Writes one JSON object per selected letter to stdout, oldest first failure first: the body as a UTF-8 ' +
+      'string ("body") when it is valid UTF-8, else as base64 ("bodyBase64"). The store is read a page at a time, ' +
+      'so any number of letters can be exported.',
+    flags: {
+      ...FILE_FLAG,
+      ...FILTER_FLAGS,
+      format: { type: 'string', default: 'jsonl', description: 'the output format; jsonl is the only one' },
+      ...REVEAL_FLAG,
+      ...HELP_FLAG,
+    },
+    run: async (values, positionals) => {
+      noPositionals('export', positionals);
+      const filter = filterOf(values);
+      const format = values['format'] ?? 'jsonl';
+      if (format !== 'jsonl') throw new UsageError(`--format takes jsonl (the only export format), got '${String(format)}'`);
+      const reveal = values['reveal'] === true;
+      return withStore(values, async (dlq) => {
+        for await (const letter of dlq) {
+          if (!matchesFilter(letter, filter)) continue;
+          if (!(await write(`${JSON.stringify(letterRecord(letter, reveal))}\n`))) break;
+        }
+        return 0;
+      });
+    },
+  },
+  purge: {
+    synopsis: 'purge',
+    summary: 'delete the selected dead letters (asks first, unless --yes)',
+    details:
+      'Deletes the dead letters the filters select (all of them without filters). On a terminal it asks first; ' +
+      'anywhere else it needs --yes.',
+    flags: {
+      ...FILE_FLAG,
+      ...FILTER_FLAGS,
+      yes: { type: 'boolean', description: 'delete without asking' },
+      ...HELP_FLAG,
+    },
+    run: async (values, positionals) => {
+      noPositionals('purge', positionals);
+      const filter = filterOf(values);
+      const yes = values['yes'] === true;
+      if (!yes && !process.stdin.isTTY) {
+        throw new UsageError('dlq purge asks before deleting, and there is no terminal to ask on; add --yes to delete without asking');
+      }
+      return withStore(values, async (dlq, path) => {
+        const selected = await dlq.count(filter);
+        if (selected === 0) {
+          await write(`no dead letters${isFiltered(filter) ? ' match the filters' : ''} in ${path}; nothing deleted\n`);
+          return 0;
+        }
+        if (!yes && !(await confirm(`delete ${deadLetters(selected)} from ${path}? [y/N] `))) {
+          await write('nothing deleted\n');
+          return 0;
+        }
+        let deleted = 0;
+        // Each page is deleted before the next is read, so the first page is always the next one to delete.
+        for (;;) {
+          const page = await dlq.list({ ...filter, limit: 1000 });
+          if (page.length === 0) break;
+          const n = await dlq.delete(page.map((letter) => letter.id));
+          deleted += n;
+          if (n === 0) break;
+        }
+        await write(`deleted ${deadLetters(deleted)} from ${path}\n`);
+        return 0;
+      });
+    },
+  },
+  replay: {
+    synopsis: 'replay <module>',
+    summary: "run the selected dead letters through a processor module's handlers again",
+    details:
+      "Runs the selected dead letters through the processor module's handlers, oldest first failure first. Those " +
+      'handled leave the store; those that fail again stay, with one more attempt and the new reason and error. ' +
+      'Letters go back to the --dlq file, not to a store the module sets. Prints a summary; exits 0 when the replay ' +
+      'ran to the end, whatever became of the letters. Ctrl-C stops reading and finishes what is in flight; letters ' +
+      'not read yet stay as they were.',
+    flags: {
+      ...FILE_FLAG,
+      ...FILTER_FLAGS,
+      limit: { type: 'string', default: 'every selected letter', description: 'the most letters to replay' },
+      threads: { type: 'string', default: '0', description: 'worker threads running handlers; 0 runs them in the main thread' },
+      ...HELP_FLAG,
+    },
+    run: async (values, positionals) => {
+      if (positionals.length !== 1) {
+        throw new UsageError(
+          positionals.length === 0
+            ? "dlq replay needs the processor module: missive dlq replay ./processor.js [options]; see 'missive dlq replay --help'"
+            : `dlq replay takes one processor module, got ${positionals.length}: ${positionals.join(' ')}`,
+        );
+      }
+      const filter = filterOf(values);
+      const threads = intFlag(values, 'threads', 0, 0);
+      const limit = values['limit'] === undefined ? undefined : intFlag(values, 'limit', 0, 1);
+      const { processor, url } = await loadProcessor(positionals[0]!);
+      return withStore(
+        values,
+        async (dlq) => {
+          const stats = await replay({ dlq, processor, moduleUrl: url, filter, limit, threads });
+          await write(`${replaySummary(stats)}\n`);
+          return 0;
+        },
+        fingerprintOf(processor.name),
+      );
+    },
+  },
+};
+
+function overview(): string {
+  const width = Math.max(...Object.values(ACTIONS).map((action) => action.synopsis.length)) + 3;
+  const lines = Object.values(ACTIONS).map((action) => `  ${action.synopsis.padEnd(width)}${action.summary}`);
+  return `Usage: missive dlq <action> [options]
+
+Inspects, exports, purges and replays the dead letters missive run stored in a DuckDB file
+(--dlq FILE, default ${DEFAULT_DLQ_PATH}).
+
+Actions:
+${lines.join('\n')}
+
+count, list, export, purge and replay take the same filters: --reason R (a prefix when it ends in *),
+--handler NAME, --since TIME. Run 'missive dlq <action> --help' for an action's options.
+
+While a processor runs with the file, DuckDB locks it to that process: stop the processor, or wait for it to
+finish, before using these commands on that file.
+`;
+}
+
+function actionHelp(action: Action): string {
+  return `Usage: missive dlq ${action.synopsis} [options]
+
+${wrap(action.details)}
+
+Options:
+${describeFlags(action.flags)}
+
+Exit status: 0 on success, 2 on a usage error, 1 when the file is missing, in use by a running processor, or cannot
+be read.
+`;
+}
+
+/**
+ * `missive dlq <action>`: resolves with the exit status. A problem with the file (missing, locked, not ours) is
+ * reported in one line and exits 1; a usage problem is thrown as a `UsageError` (exit 2).
+ */
+export async function dlqCommand(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(overview());
+    return name === undefined ? 2 : 0;
+  }
+  const action = Object.hasOwn(ACTIONS, name) ? ACTIONS[name] : undefined;
+  if (!action) {
+    throw new UsageError(`unknown dlq action '${name}'; the actions are ${Object.keys(ACTIONS).join(', ')} (see missive dlq --help)`);
+  }
+  const { values, positionals } = parseFlags(`dlq ${name}`, rest, action.flags);
+  if (values['help'] === true) {
+    process.stdout.write(actionHelp(action));
+    return 0;
+  }
+  try {
+    return await action.run(values, positionals);
+  } catch (error) {
+    if (error instanceof MissiveError && !(error instanceof UsageError)) {
+      process.stderr.write(`missive: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+/**
+ * Opens the file `--dlq` names, runs `body` with it, and closes it. A missing file is an error rather than an
+ * empty store: a typo in the path must not look like "no dead letters", nor leave a new file behind.
+ */
+async function withStore(
+  values: FlagValues,
+  body: (dlq: DuckDbDlq, path: string) => Promise<number>,
+  fingerprint?: Fingerprint,
+): Promise<number> {
+  const path = typeof values['dlq'] === 'string' ? values['dlq'] : DEFAULT_DLQ_PATH;
+  if (!existsSync(resolve(path))) throw new DlqFileMissingError(path);
+  let dlq: DuckDbDlq;
+  try {
+    dlq = await DuckDbDlq.open(path, fingerprint ? { fingerprint } : {});
+  } catch (error) {
+    throw error instanceof DlqLockedError ? new DlqInUseError(path, error) : error;
+  }
+  try {
+    return await body(dlq, path);
+  } finally {
+    await dlq.close();
+  }
+}
+
+function noPositionals(action: string, positionals: readonly string[]): void {
+  if (positionals.length > 0) {
+    throw new UsageError(`dlq ${action} takes no arguments besides options, got: ${positionals.join(' ')}; see 'missive dlq ${action} --help'`);
+  }
+}
+
+/** The filter from `--reason`, `--handler` and `--since`. */
+function filterOf(values: FlagValues): DlqFilter {
+  const reason = typeof values['reason'] === 'string' ? values['reason'] : undefined;
+  const handler = typeof values['handler'] === 'string' ? values['handler'] : undefined;
+  const since = typeof values['since'] === 'string' ? parseSince(values['since'], new Date()) : undefined;
+  return {
+    ...(reason === undefined ? {} : { reason }),
+    ...(handler === undefined ? {} : { handler }),
+    ...(since === undefined ? {} : { since }),
+  };
+}
+
+function deadLetters(n: number): string {
+  return n === 1 ? '1 dead letter' : `${n} dead letters`;
+}
+
+function isFiltered(filter: DlqFilter): boolean {
+  return Object.keys(filter).length > 0;
+}
+
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** `--since`: an age before `now` (`30m`, `2d`) or an ISO date or date-time. */
+function parseSince(raw: string, now: Date): Date {
+  const text = raw.trim();
+  const age = /^(\d+)\s*([smhdw])$/i.exec(text);
+  if (age) return new Date(now.getTime() - Number(age[1]) * UNIT_MS[age[2]!.toLowerCase()]!);
+  // Date.parse alone takes odd strings ("1", "May 1"); only ISO 8601 shapes are accepted, so a typo is reported.
+  const date = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/i.test(text) ? new Date(text) : undefined;
+  if (!date || Number.isNaN(date.getTime())) {
+    throw new UsageError(
+      `--since takes an ISO date or time (2024-05-01, 2024-05-01T12:00:00Z) or an age (90s, 30m, 1h, 2d, 1w), got '${raw}'`,
+    );
+  }
+  return date;
+}
+
+/** Asks a yes/no question on the terminal; anything but y or yes (or the input ending) is no. */
+async function confirm(question: string): Promise<boolean> {
+  const prompt = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await new Promise<string>((resolveAnswer) => {
+      prompt.once('close', () => resolveAnswer(''));
+      prompt.question(question).then(resolveAnswer, () => resolveAnswer(''));
+    });
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    prompt.close();
+  }
+}
+
+let stdoutClosed = false;
+let watchingStdout = false;
+
+/**
+ * Writes to stdout, waiting while its buffer is full so a large export stays in bounded memory. Resolves false once
+ * the reader has gone away (`missive dlq export | head`), so the caller stops producing instead of crashing on EPIPE.
+ */
+function write(text: string): Promise<boolean> {
+  const stdout = process.stdout;
+  if (!watchingStdout) {
+    watchingStdout = true;
+    stdout.on('error', () => (stdoutClosed = true));
+  }
+  if (stdoutClosed) return Promise.resolve(false);
+  if (stdout.write(text)) return Promise.resolve(true);
+  return new Promise((resolveWrite) => {
+    const finish = () => {
+      stdout.off('drain', finish);
+      stdout.off('close', finish);
+      stdout.off('error', finish);
+      resolveWrite(!stdoutClosed);
+    };
+    stdout.on('drain', finish);
+    stdout.on('close', finish);
+    stdout.on('error', finish);
+  });
+}
+
+/** Wraps a paragraph at 110 columns, like the rest of the help. */
+function wrap(text: string): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/)) {
+    if (line && line.length + 1 + word.length > 110) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines.join('\n');
 }
