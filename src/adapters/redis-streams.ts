@@ -51,6 +51,11 @@ export const TOO_MANY_DELIVERIES_REASON = 'too many deliveries';
 
 /** Most entries one read asks for, whatever the in-flight cap: a reply stays a few hundred kB at most. */
 const MAX_COUNT = 1000;
+/**
+ * How long acks held back for the next read may wait for it. A backlog read of 1000 entries takes a few ms; a read
+ * that instead waits for new entries (the backlog just ran out) must not hold acks for the whole BLOCK time.
+ */
+const ACK_LINGER_MS = 5;
 const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** `[id, [field, value, ...]]`; fields are null for an entry deleted while it was pending. */
@@ -63,8 +68,9 @@ type RawEntry = [id: Buffer, fields: Buffer[] | null];
  * it claims (XAUTOCLAIM) entries idle longer than `claimIdleMs`, from dead consumers or nacked here.
  *
  * Reads happen only as the stream is read, COUNT `min(maxInFlight, 1000)` at a time, so the PEL of this consumer
- * stays bounded by the pipeline's cap. Acks are queued and sent in the same round trip as the next read, or on the
- * command connection at the next turn of the event loop when no read goes out first. `nack` leaves the entry
+ * stays bounded by the pipeline's cap. Acks are queued: while the stream has a backlog they ride in the same round
+ * trip as the next read (or go alone after 5 ms if that read is slow to come); otherwise, and always on `stop()` and
+ * `close()`, they are sent on the command connection at the next turn of the event loop. `nack` leaves the entry
  * pending: it comes back after `claimIdleMs` with a higher `deliveryCount`, and past `maxDeliveries` as a rejected
  * delivery (a dead letter). Blocking reads use a second connection, which `stop()` unblocks (CLIENT UNBLOCK).
  */
@@ -98,12 +104,15 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
   readonly #inFlight = new Set<string>();
   readonly #acks = new AckQueue();
   #ackFlushScheduled = false;
+  #ackLinger: NodeJS.Timeout | undefined;
   /** Where re-reading this consumer's own pending entries has got to; null once they are all read. */
   #pendingCursor: string | null = '0';
   /** Where the current claim pass has got to: `0-0` starts a new pass. */
   #claimCursor = '0-0';
   #nextClaimAt = 0;
   #pumping = false;
+  /** The last read returned a full COUNT: the stream has a backlog, so the next read returns at once. */
+  #backlog = true;
   #blocking = false;
   #stopping = false;
   #ended = false;
@@ -146,6 +155,9 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
     try {
       this.#reader = await connect('reader');
       this.#readerId = await this.#reader.client('ID');
+      // A reconnected reader is a new client to Redis: stop() must unblock that one.
+      const reader = this.#reader;
+      reader.on('ready', () => void reader.client('ID').then((id) => (this.#readerId = id), () => {}));
       await this.#createGroup();
     } catch (error) {
       await Promise.all([closeRedis(this.#commands), closeRedis(this.#reader)]);
@@ -158,6 +170,7 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
 
   /** Queues XACKs for these entries; they go out with the next read, or on their own at the next event-loop turn. */
   ack(deliveries: readonly Delivery[]): Promise<void> {
+    if (deliveries.length === 0) return Promise.resolve();
     const ids = new Array<string>(deliveries.length);
     for (let i = 0; i < deliveries.length; i++) {
       const id = deliveries[i]!.id!;
@@ -218,7 +231,7 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
           if (batch.length === 0) continue;
           this.#pumping = false;
           this.#readable!.push(batch);
-          // Node asks again (`read`) when it wants more; until then nothing more is read from Redis.
+          // Node asks again (`read`) when it wants more; until then nothing is read from Redis.
           if (!this.#stopping) return;
         }
         this.#pumping = false;
@@ -232,6 +245,9 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
             { cause: error },
           ),
         );
+      } finally {
+        // No read is under way any more: acks held back for one must not wait for a read that may never come.
+        this.#scheduleAckFlush();
       }
     })();
   }
@@ -251,7 +267,9 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
     const block = Math.max(1, Math.min(this.#blockMs, this.#nextClaimAt - now));
     this.#blocking = true;
     try {
-      return this.#deliveries(await this.#xreadgroup('>', block), null);
+      const entries = await this.#xreadgroup('>', block);
+      this.#backlog = entries.length === this.#count;
+      return this.#deliveries(entries, null);
     } finally {
       this.#blocking = false;
     }
@@ -304,7 +322,7 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
    * XACK's own reply settles the acks as soon as it arrives, even while the read behind it still waits.
    */
   async #readerCall(send: (target: Redis | ChainableCommander) => unknown): Promise<unknown> {
-    const acks = this.#acks.take();
+    const acks = this.#takeAcks();
     if (!acks) return send(this.#reader!);
     const pipeline: ChainableCommander = this.#reader!.pipeline();
     pipeline.xack(this.stream, this.group, ...acks.ids, (error?: Error | null) => acks.settle(error ?? undefined));
@@ -326,18 +344,40 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
     ).then((reply) => (reply as [Buffer, RawEntry[]][] | null)?.[0]?.[1] ?? []);
   }
 
+  /**
+   * Sends queued acks at the next event-loop turn, unless a read that returns at once is under way: then the read
+   * after it takes them along, or they go on their own after {@link ACK_LINGER_MS}, whichever comes first.
+   */
   #scheduleAckFlush(): void {
+    if (this.#acks.size === 0) return;
+    if (this.#nextReadCarriesAcks()) {
+      this.#ackLinger ??= setTimeout(() => {
+        this.#ackLinger = undefined;
+        void this.#flushAcks();
+      }, ACK_LINGER_MS);
+      return;
+    }
     if (this.#ackFlushScheduled) return;
     this.#ackFlushScheduled = true;
     setImmediate(() => {
       this.#ackFlushScheduled = false;
-      void this.#flushAcks();
+      if (!this.#nextReadCarriesAcks()) void this.#flushAcks();
     });
+  }
+
+  #takeAcks(): ReturnType<AckQueue['take']> {
+    clearTimeout(this.#ackLinger);
+    this.#ackLinger = undefined;
+    return this.#acks.take();
+  }
+
+  #nextReadCarriesAcks(): boolean {
+    return this.#pumping && this.#backlog && !this.#stopping;
   }
 
   /** Sends the queued acks on the command connection; the promises handed out by `ack` carry any failure. */
   async #flushAcks(): Promise<void> {
-    const acks = this.#acks.take();
+    const acks = this.#takeAcks();
     if (!acks) return;
     try {
       await this.#commands!.xack(this.stream, this.group, ...acks.ids);
@@ -424,6 +464,11 @@ class AckQueue {
   #resolve: (() => void) | undefined;
   #reject: ((error: unknown) => void) | undefined;
   #promise: Promise<void> | undefined;
+
+  /** How many ids are queued. */
+  get size(): number {
+    return this.#ids.length;
+  }
 
   /** Queues ids; resolves once the XACK that carries them is answered. */
   add(ids: readonly string[]): Promise<void> {
