@@ -581,6 +581,13 @@ function closeQuietly(appender: DuckDBAppender): void {
   try {
     appender.closeSync();
   } catch {
-    // The transaction is rolled back by the caller either way.
+    // A close that fails (the rows broke the primary key) leaves the rows in the appender, and DuckDB flushes them
+    // when the garbage collector finalizes it, into whatever transaction the connection has open then. Drop them.
+    try {
+      appender.clear();
+      appender.closeSync();
+    } catch {
+      // Nothing left to flush; the caller rolls the transaction back either way.
+    }
   }
 }
