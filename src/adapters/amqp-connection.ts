@@ -1,0 +1,94 @@
+import { InvalidOptionError } from '../errors.js';
+
+/** Where the AMQP adapter connects when no URL is given: a local RabbitMQ with its default user. */
+export const DEFAULT_AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
+
+/** How hard the AMQP adapter tries to reach the broker, at open and after losing it. */
+export interface AmqpRetryOptions {
+  /** Connection attempts at open before giving up with a `TransportError`. Default 8 (about 18 s in all). */
+  readonly connectAttempts?: number;
+  /** Attempts after a lost connection before the stream fails with a `TransportError`. Default: no limit. */
+  readonly reconnectAttempts?: number;
+  /** Delay before the first retry in ms, doubled for each further one. Default 250. */
+  readonly retryDelayMs?: number;
+  /** Longest delay between two attempts in ms. Default 5000. */
+  readonly maxRetryDelayMs?: number;
+  /** How long one attempt may take to open the socket and finish the handshake, in ms. Default 10000. */
+  readonly connectTimeoutMs?: number;
+}
+
+/** {@link AmqpRetryOptions} checked, with their defaults applied. */
+export interface ResolvedAmqpRetry {
+  readonly connectAttempts: number;
+  readonly reconnectAttempts: number;
+  readonly connectTimeoutMs: number;
+  /** The delay before retry number `attempt` (1 for the first). */
+  readonly delayFor: (attempt: number) => number;
+}
+
+/** Checks the retry options and applies the defaults. */
+export function resolveAmqpRetry(options: AmqpRetryOptions): ResolvedAmqpRetry {
+  const first = options.retryDelayMs ?? 250;
+  const max = options.maxRetryDelayMs ?? 5000;
+  if (!(first >= 0) || !(max >= 0)) {
+    throw new InvalidOptionError(`retry delays must be 0 ms or more, got ${first} and ${max}`);
+  }
+  const reconnectAttempts = options.reconnectAttempts ?? Infinity;
+  if (reconnectAttempts !== Infinity) atLeastOne('reconnectAttempts', reconnectAttempts);
+  return {
+    connectAttempts: atLeastOne('connectAttempts', options.connectAttempts ?? 8),
+    reconnectAttempts,
+    connectTimeoutMs: atLeastOne('connectTimeoutMs', options.connectTimeoutMs ?? 10_000),
+    delayFor: (attempt) => Math.min(max, first * 2 ** Math.min(attempt - 1, 20)),
+  };
+}
+
+/**
+ * Why `url` cannot be an AMQP URL, or null when it can. The constructor and the spec share it, so a typo is
+ * reported before anything connects.
+ */
+export function amqpUrlProblem(url: string): string | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `"${redactAmqpUrl(url)}" is not a URL; give one like ${DEFAULT_AMQP_URL}`;
+  }
+  if (parsed.protocol !== 'amqp:' && parsed.protocol !== 'amqps:') {
+    return `${redactAmqpUrl(url)} is not an AMQP URL; it must start with amqp:// (or amqps:// for TLS)`;
+  }
+  return null;
+}
+
+/** `url` with its password replaced by `***`, fit for logs and error messages. */
+export function redactAmqpUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    // Not a URL: it may still hold a secret before an "@", so show only what comes after it.
+    return url.includes('@') ? `***@${url.slice(url.lastIndexOf('@') + 1)}` : url;
+  }
+}
+
+/** AMQP reply codes that retrying cannot fix: access refused, not found, precondition failed. */
+const PERMANENT_CODES = new Set([403, 404, 406]);
+
+/**
+ * Whether an error from amqplib says the setup is wrong (a missing queue, a user without permission, a queue
+ * declared with other arguments) rather than that the broker could not be reached: those fail at once at open.
+ */
+export function isPermanentAmqpError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'number' && PERMANENT_CODES.has(code)) return true;
+  // A refused login closes the handshake: amqplib reports it only in the message.
+  return error instanceof Error && /ACCESS[-_]REFUSED/.test(error.message);
+}
+
+function atLeastOne(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidOptionError(`${name} must be a whole number of at least 1, got ${value}`);
+  }
+  return value;
+}

@@ -1,0 +1,569 @@
+import { hostname } from 'node:os';
+import type { Readable } from 'node:stream';
+import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Message } from 'amqplib';
+import type { Delivery, DeliveryMeta } from '../delivery.js';
+import { InvalidOptionError, TransportError, UsageError, describe } from '../errors.js';
+import type { Adapter, AdapterOpenOptions } from './adapter.js';
+import { DeliveryTags } from './amqp-acks.js';
+import {
+  DEFAULT_AMQP_URL,
+  amqpUrlProblem,
+  isPermanentAmqpError,
+  redactAmqpUrl,
+  resolveAmqpRetry,
+  type AmqpRetryOptions,
+  type ResolvedAmqpRetry,
+} from './amqp-connection.js';
+import { declareTopology, type AmqpTopology } from './amqp-topology.js';
+import { SAMPLE_BYTES, TOO_LARGE_REASON, resolveMaxMessageBytes } from './lines.js';
+import type { AdapterSpec, CommonAdapterOptions } from './spec.js';
+import { TickBatches } from './tick-batches.js';
+
+/** Options of an {@link AmqpAdapter}. Only `queues` is required. */
+export interface AmqpAdapterOptions extends AmqpRetryOptions {
+  /** The broker, `amqp://user:password@host:port/vhost`. Default `amqp://guest:guest@127.0.0.1:5672`. */
+  readonly url?: string;
+  /** Queues to consume, all on one channel. */
+  readonly queues: readonly string[];
+  /** Only check that the queues exist (a missing one fails `open()`); declare nothing. Default false: declare durable. */
+  readonly passive?: boolean;
+  /** An existing exchange to bind every queue to, once per routing key. */
+  readonly exchange?: string;
+  /** Binding keys for `exchange`; none binds with the empty key. */
+  readonly routingKeys?: readonly string[];
+  /** The connection's name in RabbitMQ (`connection_name`), shown in its management tools. Default `missive:<host>-<pid>`. */
+  readonly connectionName?: string;
+  /** Larger bodies become dead letters `message too large` (their first bytes kept). Default 1 MiB. */
+  readonly maxMessageBytes?: number;
+  /** Where connection trouble is reported. Default: nowhere. */
+  readonly log?: CommonAdapterOptions['log'];
+}
+
+/** Transport metadata of an AMQP delivery, as `ctx.delivery` shows it. */
+export interface AmqpDeliveryMeta extends DeliveryMeta {
+  readonly source: string;
+  readonly queue: string;
+  readonly exchange: string;
+  readonly routingKey: string;
+  /** Whether the broker delivered this message before (to this consumer or another) without an ack. */
+  readonly redelivered: boolean;
+  /**
+   * Deliveries so far, this one included: 1 when not `redelivered`; else from the `x-delivery-count` header (quorum
+   * queues count earlier deliveries) plus one; undefined when the broker does not say (classic queues).
+   */
+  readonly deliveryCount: number | undefined;
+  readonly headers: Readonly<Record<string, unknown>>;
+  readonly contentType: string | undefined;
+  readonly correlationId: string | undefined;
+  readonly replyTo: string | undefined;
+}
+
+/** The AMQP prefetch count is a 16-bit field. */
+const MAX_PREFETCH = 65_535;
+const EMPTY_HEADERS: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/** One connection and its consumer channel. Delivery tags mean something only on the channel that issued them. */
+interface Generation {
+  readonly number: number;
+  readonly model: ChannelModel;
+  readonly channel: Channel;
+  readonly tags: DeliveryTags;
+  readonly consumerTags: string[];
+  alive: boolean;
+  /** The confirm channel replies go out on, opened at the first reply. */
+  replies?: Promise<ConfirmChannel>;
+}
+
+/** What settles one delivery: its tag, on the channel generation that delivered it. */
+interface AmqpHandle {
+  readonly generation: Generation;
+  readonly tag: number;
+}
+
+/**
+ * Consumes RabbitMQ queues (AMQP 0-9-1, amqplib), at least once: a message leaves its queue when it is acked.
+ *
+ * The prefetch count is the pipeline's in-flight cap (split between the queues, as RabbitMQ counts it per consumer),
+ * so the broker never sends more than the pipeline may hold, and the stream holds at most that window. Acks are
+ * grouped into `multiple` frames where that is safe (see {@link DeliveryTags}); nacks requeue.
+ *
+ * A lost connection or channel is recovered: reconnect with exponential backoff (a `warn` line each attempt),
+ * declare the topology again, consume again, on the same stream. Delivery tags belong to the channel that issued
+ * them, so settles for deliveries of a lost channel are dropped (with a `warn` line): RabbitMQ has requeued those
+ * messages and delivers them again, `redelivered` set.
+ */
+export class AmqpAdapter implements Adapter<Channel> {
+  /** @inheritdoc */
+  readonly name = 'amqp';
+  /** @inheritdoc */
+  readonly canRequeue = true;
+  /** The queues consumed. */
+  readonly queues: readonly string[];
+  /** This adapter's connection name in RabbitMQ (`rabbitmqctl list_connections client_properties`). */
+  readonly connectionName: string;
+  readonly #url: string;
+  readonly #safeUrl: string;
+  readonly #topology: AmqpTopology;
+  readonly #retry: ResolvedAmqpRetry;
+  readonly #maxMessageBytes: number;
+  readonly #log: CommonAdapterOptions['log'];
+  readonly #sources: ReadonlyMap<string, string>;
+  #batches: TickBatches | undefined;
+  #prefetch = 1;
+  #generations = 0;
+  #current: Generation | undefined;
+  #reconnecting: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #stopping = false;
+  #stopped: Promise<void> | undefined;
+  #closing = false;
+  #reconnects = 0;
+  #frames = 0;
+
+  /** @param options The queues, and how to reach and set them up; see {@link AmqpAdapterOptions}. */
+  constructor(options: AmqpAdapterOptions) {
+    this.#url = options.url ?? DEFAULT_AMQP_URL;
+    const problem = amqpUrlProblem(this.#url);
+    if (problem) throw new InvalidOptionError(problem);
+    this.#safeUrl = redactAmqpUrl(this.#url);
+    const queues = [...new Set(options.queues)];
+    if (queues.length === 0 || queues.includes('')) {
+      throw new InvalidOptionError('give at least one queue to consume (--queue), none empty');
+    }
+    const routingKeys = options.routingKeys ?? [];
+    if (routingKeys.length > 0 && options.exchange === undefined) {
+      throw new InvalidOptionError('routing keys bind queues to an exchange: give the exchange too (--exchange)');
+    }
+    if (options.passive && options.exchange !== undefined) {
+      throw new InvalidOptionError(
+        'passive only checks that queues exist and declares nothing, bindings included: drop the exchange, or passive',
+      );
+    }
+    this.queues = queues;
+    this.#topology = { queues, passive: options.passive ?? false, exchange: options.exchange, routingKeys };
+    this.connectionName = options.connectionName ?? `missive:${hostname()}-${process.pid}`;
+    this.#retry = resolveAmqpRetry(options);
+    this.#maxMessageBytes = resolveMaxMessageBytes(options.maxMessageBytes);
+    this.#log = options.log ?? (() => {});
+    this.#sources = new Map(queues.map((queue) => [queue, `amqp:${queue}`]));
+  }
+
+  /** The consumer channel; undefined until `open()`, while reconnecting, and after `close()`. */
+  get client(): Channel | undefined {
+    return this.#current?.alive ? this.#current.channel : undefined;
+  }
+
+  /** The prefetch count of each consumer, set at `open()`. */
+  get prefetch(): number {
+    return this.#prefetch;
+  }
+
+  /** How many times the connection was re-established after a loss. */
+  get reconnects(): number {
+    return this.#reconnects;
+  }
+
+  /** Ack and nack frames sent so far, on every channel: with settles in delivery order, far fewer than messages. */
+  get settleFrames(): number {
+    return this.#frames + (this.#current?.tags.frames ?? 0);
+  }
+
+  /**
+   * Connects (retrying with backoff, a `warn` line per failed attempt), declares or checks the topology, and
+   * starts consuming. Fails with a `TransportError` naming the URL (password hidden) when the broker cannot be
+   * reached, or at once when it refuses the topology (a missing queue under `passive`).
+   */
+  async open(options?: AdapterOpenOptions): Promise<Readable> {
+    if (this.#batches) throw new InvalidOptionError(`the ${this.name} adapter is already open; open it once`);
+    const window = Math.max(1, options?.maxInFlight ?? 1000);
+    this.#prefetch = Math.min(MAX_PREFETCH, Math.max(1, Math.floor(window / this.queues.length)));
+    const batches = new TickBatches((unwanted) => this.#giveBack(unwanted));
+    this.#batches = batches;
+    let lastError: unknown;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.#current = await this.#establish();
+        // A reader that goes away (the stream destroyed) must not leave the consumers running: their deliveries
+        // could only be requeued, over and over.
+        batches.readable.once('close', () => void this.stop());
+        return batches.readable;
+      } catch (error) {
+        lastError = error;
+        if (isPermanentAmqpError(error) || error instanceof TransportError || attempt >= this.#retry.connectAttempts) break;
+        const delay = this.#retry.delayFor(attempt);
+        this.#log('warn', `cannot connect to RabbitMQ at ${this.#safeUrl} (${describe(error)}); retrying in ${delay} ms`, {
+          connection: this.connectionName,
+          attempt,
+          of: this.#retry.connectAttempts,
+        });
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+    // Nobody reads the stream yet: end it quietly (an error event would have no listener), and allow another open.
+    this.#batches = undefined;
+    batches.readable.destroy();
+    if (lastError instanceof TransportError) throw lastError;
+    const attempts = this.#retry.connectAttempts;
+    throw new TransportError(
+      isPermanentAmqpError(lastError)
+        ? `RabbitMQ at ${this.#safeUrl} refused the connection: ${describe(lastError)}; check the user, password and vhost in --amqp-url`
+        : `cannot connect to RabbitMQ at ${this.#safeUrl} (${describe(lastError)}) after ${attempts} attempt` +
+          `${attempts === 1 ? '' : 's'}; check that RabbitMQ is running there and that --amqp-url is right`,
+      { cause: lastError },
+    );
+  }
+
+  /** Acks on the channel that delivered them, in as few frames as is safe; settles for a lost channel are dropped. */
+  ack(deliveries: readonly Delivery[]): void {
+    this.#settle(deliveries, 'ack');
+  }
+
+  /** Nacks with requeue: RabbitMQ delivers them again, `redelivered` set. */
+  nack(deliveries: readonly Delivery[]): void {
+    this.#settle(deliveries, 'nack');
+  }
+
+  /**
+   * Publishes `body` to the delivery's `replyTo` queue (through the default exchange) with its `correlationId`, on
+   * a confirm channel: resolves once RabbitMQ has taken the reply, so the request is acked only after that. While
+   * reconnecting it waits for the new connection. Fails with a `TransportError` when the message has no `replyTo`.
+   */
+  async reply(delivery: Delivery, body: Buffer): Promise<void> {
+    const meta = delivery.meta as Partial<AmqpDeliveryMeta> | undefined;
+    const replyTo = meta?.replyTo;
+    if (typeof replyTo !== 'string' || replyTo === '') {
+      throw new TransportError(
+        `message ${delivery.id ?? '(no id)'} from ${meta?.source ?? 'amqp'} has no replyTo property, so there is ` +
+          'nowhere to send the reply; its sender must set replyTo (and correlationId) to get one',
+      );
+    }
+    const generation = await this.#ready();
+    generation.replies ??= this.#openReplyChannel(generation);
+    const channel = await generation.replies;
+    await new Promise<void>((resolve, reject) => {
+      const failed = (error: unknown) =>
+        reject(new TransportError(`RabbitMQ did not take the reply to ${replyTo}: ${describe(error)}`, { cause: error }));
+      try {
+        channel.publish('', replyTo, body, { correlationId: meta?.correlationId }, (error: unknown) =>
+          error ? failed(error) : resolve(),
+        );
+      } catch (error) {
+        // The channel closed between the lookup and the publish.
+        failed(error);
+      }
+    });
+  }
+
+  /** Cancels the consumers; the stream ends once RabbitMQ confirms, after what they delivered until then. */
+  stop(): Promise<void> {
+    this.#stopped ??= (async () => {
+      this.#stopping = true;
+      this.#wake?.();
+      await this.#reconnecting;
+      const generation = this.#current;
+      if (generation?.alive) {
+        await Promise.all(generation.consumerTags.map((tag) => generation.channel.cancel(tag).catch(() => {})));
+      }
+      this.#batches?.end();
+    })();
+    return this.#stopped;
+  }
+
+  /** Stops, then closes the channel and the connection: RabbitMQ requeues whatever is still unacked. */
+  async close(): Promise<void> {
+    await this.stop();
+    this.#closing = true;
+    const generation = this.#current;
+    this.#current = undefined;
+    if (!generation) return;
+    if (generation.alive) this.#bury(generation);
+    await generation.model.close().catch(() => {});
+  }
+
+  /** One connection attempt: connect, declare, consume. Anything that fails closes the connection again. */
+  async #establish(): Promise<Generation> {
+    const model = await connect(this.#url, {
+      clientProperties: { connection_name: this.connectionName },
+      timeout: this.#retry.connectTimeoutMs,
+    });
+    let lastError: unknown;
+    // Without listeners, an 'error' event would crash the process; the 'close' that follows reports it.
+    model.on('error', (error: unknown) => (lastError = error));
+    model.on('blocked', (reason: string) =>
+      this.#log('warn', `RabbitMQ at ${this.#safeUrl} blocked the connection (${reason}); replies wait until it unblocks`),
+    );
+    let generation: Generation | undefined;
+    try {
+      const channel = await model.createChannel();
+      channel.on('error', (error: unknown) => (lastError = error));
+      await declareTopology(channel, this.#topology, this.#safeUrl);
+      await channel.prefetch(this.#prefetch);
+      const current: Generation = {
+        number: ++this.#generations,
+        model,
+        channel,
+        tags: new DeliveryTags(),
+        consumerTags: [],
+        alive: true,
+      };
+      generation = current;
+      model.on('close', (error?: Error) => this.#lost(current, error ?? lastError ?? 'the connection closed'));
+      channel.on('close', () => this.#lost(current, lastError ?? 'the channel closed'));
+      for (const queue of this.queues) {
+        const { consumerTag } = await channel.consume(queue, (message) => this.#receive(current, queue, message));
+        current.consumerTags.push(consumerTag);
+      }
+      if (!current.alive) throw lastError ?? new Error('the connection closed while consuming started');
+      return current;
+    } catch (error) {
+      if (generation) this.#bury(generation);
+      await model.close().catch(() => {});
+      throw error;
+    }
+  }
+
+  #receive(generation: Generation, queue: string, message: ConsumeMessage | null): void {
+    if (message === null) {
+      // RabbitMQ cancels a consumer whose queue was deleted: start over, which declares (or checks) it again.
+      this.#log('warn', `RabbitMQ cancelled the consumer of the queue "${queue}" (was it deleted?); reconnecting`);
+      void generation.model.close().catch(() => {});
+      return;
+    }
+    if (!generation.alive) return;
+    const tag = message.fields.deliveryTag;
+    generation.tags.add(tag);
+    this.#batches!.add(this.#delivery(generation, queue, message, tag));
+  }
+
+  #delivery(generation: Generation, queue: string, message: ConsumeMessage, tag: number): Delivery {
+    const { fields, properties, content } = message;
+    const headers = (properties.headers as Record<string, unknown> | undefined) ?? EMPTY_HEADERS;
+    const earlier = headers['x-delivery-count'];
+    const meta: AmqpDeliveryMeta = {
+      source: this.#sources.get(queue)!,
+      queue,
+      exchange: fields.exchange,
+      routingKey: fields.routingKey,
+      redelivered: fields.redelivered,
+      deliveryCount: typeof earlier === 'number' ? earlier + 1 : fields.redelivered ? undefined : 1,
+      headers,
+      contentType: properties.contentType,
+      correlationId: properties.correlationId,
+      replyTo: properties.replyTo,
+    };
+    const handle: AmqpHandle = { generation, tag };
+    const id = typeof properties.messageId === 'string' && properties.messageId !== '' ? properties.messageId : undefined;
+    if (content.length > this.#maxMessageBytes) {
+      return {
+        body: Buffer.from(content.subarray(0, SAMPLE_BYTES)),
+        id,
+        meta,
+        handle,
+        rejected: {
+          reason: TOO_LARGE_REASON,
+          error: `a message on the queue "${queue}" is ${content.length} bytes, over the limit of ${this.#maxMessageBytes} bytes (--max-message-bytes)`,
+        },
+      };
+    }
+    return { body: content, id, meta, handle };
+  }
+
+  #settle(deliveries: readonly Delivery[], kind: 'ack' | 'nack'): void {
+    let start = 0;
+    // Deliveries of one call nearly always share a channel; a reconnect in between splits them into runs.
+    while (start < deliveries.length) {
+      const generation = (deliveries[start]!.handle as AmqpHandle).generation;
+      let end = start + 1;
+      while (end < deliveries.length && (deliveries[end]!.handle as AmqpHandle).generation === generation) end++;
+      const tags = new Array<number>(end - start);
+      for (let i = start; i < end; i++) tags[i - start] = (deliveries[i]!.handle as AmqpHandle).tag;
+      this.#settleOn(generation, tags, kind);
+      start = end;
+    }
+  }
+
+  #settleOn(generation: Generation, tags: number[], kind: 'ack' | 'nack'): void {
+    if (!generation.alive) {
+      this.#log(
+        'warn',
+        `dropped ${tags.length} ${kind}${tags.length === 1 ? '' : 's'} for messages of a lost RabbitMQ channel; ` +
+          'RabbitMQ has requeued them and delivers them again',
+        { queues: this.queues, generation: generation.number },
+      );
+      return;
+    }
+    const { channel } = generation;
+    const send =
+      kind === 'ack'
+        ? (tag: number, multiple: boolean) => channel.ack(tagOnly(tag), multiple)
+        : (tag: number, multiple: boolean) => channel.nack(tagOnly(tag), multiple, true);
+    try {
+      const skipped = generation.tags.settle(tags, send);
+      if (skipped > 0) {
+        this.#log('warn', `ignored ${skipped} ${kind}${skipped === 1 ? '' : 's'} of messages already settled`, {
+          queues: this.queues,
+        });
+      }
+    } catch (error) {
+      // The channel closed under us: its 'close' event marks the generation dead; RabbitMQ requeues the messages.
+      this.#log('warn', `could not ${kind} ${tags.length} messages: ${describe(error)}; RabbitMQ delivers them again`);
+    }
+  }
+
+  /** Deliveries the stream could not take (it ended first): requeued at once. */
+  #giveBack(deliveries: Delivery[]): void {
+    this.#settle(deliveries, 'nack');
+  }
+
+  #lost(generation: Generation, why: unknown): void {
+    if (!generation.alive) return;
+    this.#bury(generation);
+    if (generation !== this.#current) return;
+    this.#current = undefined;
+    // A channel lost alone takes its connection along: one way back for both.
+    void generation.model.close().catch(() => {});
+    if (this.#closing) return;
+    if (this.#stopping) {
+      this.#batches?.end();
+      return;
+    }
+    this.#log('warn', `lost the connection to RabbitMQ at ${this.#safeUrl} (${describe(why)}); reconnecting`, {
+      connection: this.connectionName,
+      unacked: generation.tags.size,
+    });
+    this.#reconnecting = this.#reconnect().finally(() => (this.#reconnecting = undefined));
+  }
+
+  /** Marks a generation dead: its queued deliveries are dropped, and RabbitMQ delivers them again. */
+  #bury(generation: Generation): void {
+    generation.alive = false;
+    this.#frames += generation.tags.frames;
+    this.#batches?.discard((delivery) => (delivery.handle as AmqpHandle).generation === generation);
+  }
+
+  async #reconnect(): Promise<void> {
+    let why = '';
+    for (let attempt = 1; ; attempt++) {
+      const delay = this.#retry.delayFor(attempt);
+      this.#log('warn', `reconnecting to RabbitMQ at ${this.#safeUrl} in ${delay} ms (attempt ${attempt})${why}`, {
+        connection: this.connectionName,
+        attempt,
+      });
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
+      if (this.#stopping || this.#closing) return;
+      try {
+        const generation = await this.#establish();
+        if (this.#stopping || this.#closing) {
+          this.#bury(generation);
+          await generation.model.close().catch(() => {});
+          return;
+        }
+        this.#current = generation;
+        this.#reconnects++;
+        this.#log('info', `reconnected to RabbitMQ at ${this.#safeUrl}; consuming again`, {
+          connection: this.connectionName,
+          attempt,
+        });
+        return;
+      } catch (error) {
+        why = `; the last attempt failed: ${describe(error)}`;
+        if (attempt >= this.#retry.reconnectAttempts) {
+          this.#batches?.fail(
+            new TransportError(
+              `lost the connection to RabbitMQ at ${this.#safeUrl} and could not reconnect after ${attempt} attempts ` +
+                `(${describe(error)}); check that RabbitMQ is running and that the queues can be declared`,
+              { cause: error },
+            ),
+          );
+          return;
+        }
+      }
+    }
+  }
+
+  /** The live generation, waiting for a reconnect under way. */
+  async #ready(): Promise<Generation> {
+    for (;;) {
+      const generation = this.#current;
+      if (generation?.alive) return generation;
+      if (!this.#reconnecting || this.#closing) {
+        throw new TransportError(`not connected to RabbitMQ at ${this.#safeUrl}: the adapter is not open, or stopped`);
+      }
+      await this.#reconnecting;
+    }
+  }
+
+  async #openReplyChannel(generation: Generation): Promise<ConfirmChannel> {
+    const channel = await generation.model.createConfirmChannel();
+    channel.on('error', (error: unknown) =>
+      this.#log('warn', `the RabbitMQ reply channel failed: ${describe(error)}`, { connection: this.connectionName }),
+    );
+    // A reply channel that dies alone (a publish the broker refused) is opened again for the next reply.
+    channel.on('close', () => {
+      if (generation.replies) generation.replies = undefined;
+    });
+    return channel;
+  }
+}
+
+/** amqplib reads only the delivery tag of the message it is given to settle. */
+function tagOnly(deliveryTag: number): Message {
+  return { fields: { deliveryTag } } as unknown as Message;
+}
+
+/** `--adapter amqp`: RabbitMQ queues, at least once. */
+export const amqpSpec: AdapterSpec = {
+  name: 'amqp',
+  summary:
+    'RabbitMQ queues (AMQP 0-9-1), at least once: ack on success, a nack requeues; prefetch is the in-flight cap; ' +
+    'reconnects by itself',
+  flags: {
+    'amqp-url': { type: 'string', default: DEFAULT_AMQP_URL, description: 'the broker (a password in it is never logged)' },
+    queue: { type: 'string', multiple: true, description: 'a queue to consume (required; repeat for more)' },
+    passive: {
+      type: 'boolean',
+      default: false,
+      description: 'only check that the queues exist; without it they are declared durable when missing',
+    },
+    exchange: { type: 'string', description: 'an existing exchange to bind the queues to' },
+    'routing-key': {
+      type: 'string',
+      multiple: true,
+      description: 'bind each queue to --exchange with this key (repeat for more; none binds with the empty key)',
+    },
+  },
+  create(values, common) {
+    const url = (values['amqp-url'] as string | undefined) ?? DEFAULT_AMQP_URL;
+    const problem = amqpUrlProblem(url);
+    if (problem) throw new UsageError(`--amqp-url: ${problem}`);
+    const queues = (values['queue'] as string[] | undefined) ?? [];
+    if (queues.length === 0 || queues.includes('')) {
+      throw new UsageError('--adapter amqp needs at least one --queue NAME: the queue to consume');
+    }
+    const exchange = values['exchange'] as string | undefined;
+    const routingKeys = (values['routing-key'] as string[] | undefined) ?? [];
+    const passive = values['passive'] === true;
+    if (routingKeys.length > 0 && exchange === undefined) {
+      throw new UsageError('--routing-key binds the queues to an exchange: give --exchange NAME too');
+    }
+    if (passive && exchange !== undefined) {
+      throw new UsageError('--passive declares nothing, bindings included: drop --exchange/--routing-key, or --passive');
+    }
+    return new AmqpAdapter({
+      url,
+      queues,
+      passive,
+      exchange,
+      routingKeys,
+      maxMessageBytes: common.maxMessageBytes,
+      log: common.log,
+    });
+  },
+};

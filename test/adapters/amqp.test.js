@@ -1,0 +1,402 @@
+// The RabbitMQ adapter against a real broker, driven through the Adapter interface (open → read → ack/nack):
+// delivery metadata, acks and nacks as the broker sees them, prefetch as the window, bindings, passive checks,
+// replies, a forcibly closed connection, and an unreachable broker. The ack grouping is checked without a broker.
+import t from 'tap';
+import { randomUUID } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import amqp from 'amqplib';
+import { AmqpAdapter, amqpSpec } from '../../dist/adapters/amqp.js';
+import { DeliveryTags } from '../../dist/adapters/amqp-acks.js';
+import { AMQP_URL, needAmqp } from '../helpers/brokers.js';
+
+const run = promisify(execFile);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const common = { maxMessageBytes: 1024 * 1024, log: () => {} };
+
+/** An admin connection, fresh queue names deleted after, and adapters closed after. */
+async function setup(t) {
+  const connection = await amqp.connect(AMQP_URL);
+  const channel = await connection.createConfirmChannel();
+  const queues = [];
+  const exchanges = [];
+  const adapters = [];
+  t.teardown(async () => {
+    await Promise.all(adapters.map((adapter) => adapter.close().catch(() => {})));
+    for (const queue of queues) await channel.deleteQueue(queue).catch(() => {});
+    for (const exchange of exchanges) await channel.deleteExchange(exchange).catch(() => {});
+    await connection.close().catch(() => {});
+  });
+  return {
+    channel,
+    /** A fresh queue name, declared durable (as the adapter declares it) unless `declare` is false. */
+    async queue(prefix = 'q', { declare = true, ...options } = {}) {
+      const name = `missive-test-${prefix}-${randomUUID()}`;
+      queues.push(name);
+      if (declare) await channel.assertQueue(name, { durable: true, ...options });
+      return name;
+    },
+    exchange() {
+      const name = `missive-test-x-${randomUUID()}`;
+      exchanges.push(name);
+      return name;
+    },
+    adapter(options) {
+      const logs = [];
+      const adapter = new AmqpAdapter({
+        url: AMQP_URL,
+        connectionName: `missive-test-${randomUUID()}`,
+        retryDelayMs: 20,
+        maxRetryDelayMs: 200,
+        log: (level, message, fields) => logs.push({ level, message, fields }),
+        ...options,
+      });
+      adapter.logs = logs;
+      adapters.push(adapter);
+      return adapter;
+    },
+    async publish(queue, count, options = (i) => ({ messageId: `m-${i}` })) {
+      for (let i = 0; i < count; i++) channel.sendToQueue(queue, Buffer.from(`body-${i}`), options(i));
+      await channel.waitForConfirms();
+    },
+  };
+}
+
+/** Collects every delivery the stream emits, without ending it. */
+function collect(readable) {
+  const deliveries = [];
+  let batches = 0;
+  readable.on('data', (batch) => {
+    batches++;
+    deliveries.push(...batch);
+  });
+  return {
+    deliveries,
+    get batches() {
+      return batches;
+    },
+    /** Waits until at least `count` deliveries arrived in all. */
+    async until(count, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (deliveries.length < count) {
+        if (Date.now() > deadline) throw new Error(`${deliveries.length} deliveries, expected ${count}`);
+        await sleep(10);
+      }
+      return deliveries.splice(0, deliveries.length);
+    },
+  };
+}
+
+/** Ready and unacked counts of a queue, as RabbitMQ reports them. */
+async function counts(queue) {
+  const { stdout } = await run('rabbitmqctl', ['list_queues', 'name', 'messages_ready', 'messages_unacknowledged', '--formatter', 'json', '-q']);
+  const row = JSON.parse(stdout).find((entry) => entry.name === queue);
+  return row ? { ready: row.messages_ready, unacked: row.messages_unacknowledged } : null;
+}
+
+/** Waits until the broker's counts of `queue` are `expected` (its figures follow acks within milliseconds). */
+async function countsBecome(queue, expected, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await counts(queue);
+    if (last && last.ready === expected.ready && last.unacked === expected.unacked) return last;
+    await sleep(100);
+  }
+  return last;
+}
+
+/** Forcibly closes the connections named `name` (others' test connections are left alone). */
+async function closeConnectionsNamed(name) {
+  // The plain table prints pids as close_connection takes them (`<rabbit@host.1.2.0>`); JSON does not.
+  const { stdout } = await run('rabbitmqctl', ['list_connections', 'pid', 'client_properties', '-q', '-s']);
+  const pids = stdout
+    .split('\n')
+    .filter((line) => line.includes(`{"connection_name","${name}"}`))
+    .map((line) => line.split('\t')[0]);
+  for (const pid of pids) await run('rabbitmqctl', ['close_connection', pid, 'missive test: forced close']);
+  return pids.length;
+}
+
+t.test('ack grouping: multiple only when every older unsettled tag is settled with it', async (t) => {
+  const frames = (tags, settle) => {
+    const sent = [];
+    const skipped = tags.settle(settle, (tag, multiple) => sent.push([tag, multiple]));
+    return { sent, skipped };
+  };
+  const tags = new DeliveryTags();
+  for (let tag = 1; tag <= 10; tag++) tags.add(tag);
+  t.same(frames(tags, [3, 1, 2]).sent, [[3, true]], 'the oldest three in any order: one multiple frame');
+  t.same(frames(tags, [6, 7]).sent, [[6, false], [7, false]], 'tags 4 and 5 are still out: one frame each');
+  t.same(frames(tags, [5, 4]).sent, [[5, true]], 'tags below the settled 6 and 7 are covered by a multiple up to 5');
+  t.same(frames(tags, [8]).sent, [[8, false]], 'a single tag is never sent as multiple');
+  t.same(frames(tags, [8, 9]), { sent: [[9, false]], skipped: 1 }, 'a tag settled twice is skipped, not sent');
+  t.same(frames(tags, [10]).sent, [[10, false]]);
+  t.equal(tags.size, 0);
+  t.equal(tags.frames, 7);
+});
+
+t.test('the spec declares the flags and checks them before connecting', async (t) => {
+  t.same(Object.keys(amqpSpec.flags).sort(), ['amqp-url', 'exchange', 'passive', 'queue', 'routing-key']);
+  t.equal(amqpSpec.flags['amqp-url'].default, 'amqp://guest:guest@127.0.0.1:5672');
+  t.throws(() => amqpSpec.create({}, common), { code: 'MISSIVE_ERR_USAGE', message: /--queue/ });
+  t.throws(() => amqpSpec.create({ queue: ['a'], 'routing-key': ['k'] }, common), { code: 'MISSIVE_ERR_USAGE', message: /--exchange/ });
+  t.throws(() => amqpSpec.create({ queue: ['a'], passive: true, exchange: 'x' }, common), { code: 'MISSIVE_ERR_USAGE' });
+  t.throws(() => amqpSpec.create({ queue: ['a'], 'amqp-url': 'http://x' }, common), { code: 'MISSIVE_ERR_USAGE', message: /amqp:\/\// });
+  const adapter = amqpSpec.create({ queue: ['a', 'b'], exchange: 'x', 'routing-key': ['k'] }, common);
+  t.ok(adapter instanceof AmqpAdapter);
+  t.same(adapter.queues, ['a', 'b']);
+});
+
+t.test('with RabbitMQ', await needAmqp(), async (t) => {
+  t.test('a delivery carries the body, messageId and metadata; ack removes it from the queue', async (t) => {
+    const env = await setup(t);
+    const queue = await env.queue();
+    const adapter = env.adapter({ queues: [queue] });
+    const stream = collect(await adapter.open({ maxInFlight: 10 }));
+    t.equal(typeof adapter.client.consume, 'function', 'client is the amqplib channel');
+    env.channel.sendToQueue(queue, Buffer.from('{"order":1}'), {
+      messageId: 'order-1',
+      headers: { tenant: 'acme', attempt: 3 },
+      contentType: 'application/json',
+      correlationId: 'corr-1',
+      replyTo: 'answers',
+    });
+    env.channel.sendToQueue(queue, Buffer.from('no id'));
+    await env.channel.waitForConfirms();
+    const [first, second] = await stream.until(2);
+    t.equal(first.body.toString(), '{"order":1}');
+    t.equal(first.id, 'order-1');
+    t.same(first.meta, {
+      source: `amqp:${queue}`,
+      queue,
+      exchange: '',
+      routingKey: queue,
+      redelivered: false,
+      deliveryCount: 1,
+      headers: { tenant: 'acme', attempt: 3 },
+      contentType: 'application/json',
+      correlationId: 'corr-1',
+      replyTo: 'answers',
+    });
+    t.same(structuredClone(first.meta), first.meta, 'meta is structured-cloneable');
+    t.equal(second.id, undefined, 'no messageId: the pipeline makes one up');
+    t.same(second.meta.headers, {});
+    t.same(await counts(queue), { ready: 0, unacked: 2 });
+    adapter.ack([first, second], 'handled');
+    t.same(await countsBecome(queue, { ready: 0, unacked: 0 }), { ready: 0, unacked: 0 }, 'acked: gone from the queue');
+    await adapter.stop();
+    await adapter.close();
+    t.equal((await env.channel.checkQueue(queue)).messageCount, 0);
+  });
+
+  t.test('acks in delivery order go out as a few multiple frames; out of order stays correct', async (t) => {
+    const env = await setup(t);
+    const queue = await env.queue();
+    await env.publish(queue, 600);
+    const adapter = env.adapter({ queues: [queue] });
+    const stream = collect(await adapter.open({ maxInFlight: 600 }));
+    const all = await stream.until(600);
+    t.ok(stream.batches < 600 / 4, `deliveries arrive grouped (${stream.batches} batches for 600)`);
+    // The newer half first (each frame single, older tags are still out), then the older half in ten batches.
+    adapter.ack(all.slice(300, 310), 'handled');
+    for (let i = 0; i < 300; i += 30) adapter.ack(all.slice(i, i + 30), 'handled');
+    adapter.ack(all.slice(310), 'handled');
+    t.equal(adapter.settleFrames, 10 + 10 + 1, '10 singles, then one multiple frame per batch');
+    t.same(await countsBecome(queue, { ready: 0, unacked: 0 }), { ready: 0, unacked: 0 });
+    adapter.ack(all.slice(0, 5), 'handled');
+    t.match(adapter.logs.at(-1), { level: 'warn', message: /ignored 5 acks of messages already settled/ });
+    t.equal(adapter.client === undefined, false, 'a double ack is caught before it could close the channel');
+  });
+
+  t.test('nack requeues: the message comes back redelivered', async (t) => {
+    const env = await setup(t);
+    const queue = await env.queue();
+    await env.publish(queue, 3);
+    const adapter = env.adapter({ queues: [queue] });
+    const stream = collect(await adapter.open({ maxInFlight: 10 }));
+    const first = await stream.until(3);
+    t.same(first.map((d) => d.meta.redelivered), [false, false, false]);
+    adapter.nack(first);
+    const again = await stream.until(3);
+    t.same(again.map((d) => d.id).sort(), ['m-0', 'm-1', 'm-2']);
+    t.same(again.map((d) => d.meta.redelivered), [true, true, true]);
+    t.same(again.map((d) => d.meta.deliveryCount), [undefined, undefined, undefined], 'a classic queue does not count');
+    adapter.ack(again, 'handled');
+    t.same(await countsBecome(queue, { ready: 0, unacked: 0 }), { ready: 0, unacked: 0 });
+  });
+
+  t.test('a quorum queue counts deliveries (x-delivery-count); passive uses it as declared', async (t) => {
+    const env = await setup(t);
+    const queue = await env.queue('quorum', { arguments: { 'x-queue-type': 'quorum' } });
+    await env.publish(queue, 1);
+    const adapter = env.adapter({ queues: [queue], passive: true });
+    const stream = collect(await adapter.open({ maxInFlight: 10 }));
+    const [first] = await stream.until(1);
+    t.equal(first.meta.deliveryCount, 1);
+    adapter.nack([first]);
+    const [second] = await stream.until(1);
+    t.equal(second.meta.deliveryCount, 2);
+    t.equal(second.meta.headers['x-delivery-count'], 1);
+    adapter.ack([second], 'handled');
+  });
+
+  t.test('prefetch is the window: never more unsettled than maxInFlight', async (t) => {
+    const env = await setup(t);
+    const queue = await env.queue();
+    await env.publish(queue, 5000);
+    const adapter = env.adapter({ queues: [queue] });
+    const stream = collect(await adapter.open({ maxInFlight: 100 }));
+    t.equal(adapter.prefetch, 100);
+    const window = await stream.until(100);
+    await sleep(300);
+    t.equal(stream.deliveries.length, 0, 'nothing past the window while none is settled');
+    t.same(await counts(queue), { ready: 4900, unacked: 100 });
+    adapter.ack(window.slice(0, 40), 'handled');
+    await stream.until(40);
+    await sleep(200);
+    t.equal(stream.deliveries.length, 0, 'settling 40 lets exactly 40 more in');
+  });
+
+  t.test('queues are bound to an existing exchange with each routing key', async (t) => {
+    const env = await setup(t);
+    const exchange = env.exchange();
+    await env.channel.assertExchange(exchange, 'topic', { durable: false });
+    const orders = await env.queue('orders');
+    const adapter = env.adapter({ queues: [orders], exchange, routingKeys: ['orders.*', 'refunds.#'] });
+    const stream = collect(await adapter.open({ maxInFlight: 10 }));
+    for (const key of ['orders.created', 'refunds.eu.full', 'stock.low']) env.channel.publish(exchange, key, Buffer.from(key));
+    await env.channel.waitForConfirms();
+    const got = await stream.until(2);
+    await sleep(200);
+    t.equal(stream.deliveries.length, 0, 'an unbound key is not delivered');
+    t.same(got.map((d) => [d.meta.exchange, d.meta.routingKey, d.body.toString()]), [
+      [exchange, 'orders.created', 'orders.created'],
+      [exchange, 'refunds.eu.full', 'refunds.eu.full'],
+    ]);
+    adapter.ack(got, 'handled');
+  });
+
+  t.test('a missing exchange, a missing queue under passive, a queue with other settings: clear errors at once', async (t) => {
+    const env = await setup(t);
+    const started = Date.now();
+    const missing = await env.queue('missing', { declare: false });
+    await t.rejects(env.adapter({ queues: [missing], passive: true }).open({ maxInFlight: 10 }), {
+      code: 'MISSIVE_ERR_TRANSPORT',
+      message: new RegExp(`the queue "${missing}" does not exist .*--passive`),
+    });
+    await t.rejects(env.adapter({ queues: [await env.queue()], exchange: env.exchange() }).open({ maxInFlight: 10 }), {
+      code: 'MISSIVE_ERR_TRANSPORT',
+      message: /exchange .* does not exist .*declare it first/,
+    });
+    const limited = await env.queue('limited', { arguments: { 'x-max-length': 10 } });
+    await t.rejects(env.adapter({ queues: [limited] }).open({ maxInFlight: 10 }), {
+      code: 'MISSIVE_ERR_TRANSPORT',
+      message: /exists .* with other settings .*--passive/,
+    });
+    t.ok(Date.now() - started < 3000, 'refusals are not retried');
+  });
+
+  t.test('reply() publishes to replyTo with the correlationId', async (t) => {
+    const env = await setup(t);
+    const queue = await env.queue();
+    const answers = await env.queue('answers', { durable: false });
+    const adapter = env.adapter({ queues: [queue] });
+    const stream = collect(await adapter.open({ maxInFlight: 10 }));
+    env.channel.sendToQueue(queue, Buffer.from('ping'), { replyTo: answers, correlationId: 'req-42' });
+    env.channel.sendToQueue(queue, Buffer.from('no reply wanted'));
+    await env.channel.waitForConfirms();
+    const [request, plain] = await stream.until(2);
+    await adapter.reply(request, Buffer.from('pong'));
+    await t.rejects(adapter.reply(plain, Buffer.from('x')), { code: 'MISSIVE_ERR_TRANSPORT', message: /no replyTo/ });
+    adapter.ack([request, plain], 'handled');
+    const answer = await env.channel.get(answers, { noAck: true });
+    t.equal(answer.content.toString(), 'pong');
+    t.equal(answer.properties.correlationId, 'req-42');
+  });
+
+  t.test('stop() cancels the consumers and ends the stream; close() returns the unacked', async (t) => {
+    const env = await setup(t);
+    const queue = await env.queue();
+    await env.publish(queue, 20);
+    const adapter = env.adapter({ queues: [queue] });
+    const readable = await adapter.open({ maxInFlight: 10 });
+    const stream = collect(readable);
+    const ended = new Promise((resolve) => readable.once('end', resolve));
+    const got = await stream.until(10);
+    adapter.ack(got.slice(0, 4), 'handled');
+    await stream.until(4);
+    await adapter.stop();
+    await ended;
+    await sleep(200);
+    t.equal(stream.deliveries.length, 0, 'nothing after the end');
+    await adapter.close();
+    t.equal(adapter.client, undefined);
+    t.same(await countsBecome(queue, { ready: 16, unacked: 0 }), { ready: 16, unacked: 0 }, 'the 6 unacked went back');
+  });
+
+  t.test('a forcibly closed connection: reconnect, drop settles of the dead channel, deliver everything', async (t) => {
+    const env = await setup(t);
+    const queue = await env.queue();
+    const total = 2000;
+    await env.publish(queue, total);
+    const adapter = env.adapter({ queues: [queue] });
+    const stream = collect(await adapter.open({ maxInFlight: 50 }));
+    const seen = new Set();
+    let held = [];
+    let acked = 0;
+    const consume = async (until) => {
+      while (acked < until) {
+        const batch = await stream.until(1);
+        for (const d of batch) seen.add(d.id);
+        adapter.ack(batch, 'handled');
+        acked += batch.length;
+      }
+    };
+    await consume(500);
+    held = await stream.until(1);
+    t.equal(await closeConnectionsNamed(adapter.connectionName), 1, 'closed our own connection only');
+    while (adapter.reconnects === 0) await sleep(20);
+    adapter.ack(held, 'handled');
+    const messages = adapter.logs.map((l) => l.message);
+    for (const line of [/lost the connection to RabbitMQ at amqp:\/\/guest:\*\*\*@/, /reconnecting .* \(attempt 1\)/, /reconnected/]) {
+      t.ok(messages.some((m) => line.test(m)), `logged ${line}`);
+    }
+    t.match(adapter.logs.at(-1), { level: 'warn', message: /dropped \d+ acks for messages of a lost RabbitMQ channel/ });
+    await consume(total - 100);
+    const redelivered = [];
+    while (seen.size < total) {
+      const batch = await stream.until(1);
+      for (const d of batch) {
+        seen.add(d.id);
+        if (d.meta.redelivered) redelivered.push(d.id);
+      }
+      adapter.ack(batch, 'handled');
+    }
+    t.equal(seen.size, total, 'every message delivered');
+    t.ok(held.every((d) => seen.has(d.id)), 'the held ones among them');
+    t.same(await countsBecome(queue, { ready: 0, unacked: 0 }), { ready: 0, unacked: 0 }, 'all acked, once');
+    t.notOk(adapter.logs.some((l) => /PRECONDITION|unknown delivery tag/i.test(l.message)), 'no channel error');
+    t.notOk(JSON.stringify(adapter.logs).includes(':guest@'), 'the password is never logged');
+  });
+
+  t.test('an unreachable broker: retries with a log line each, then a TransportError without the password', async (t) => {
+    const logs = [];
+    const adapter = new AmqpAdapter({
+      url: 'amqp://user:s3cret@127.0.0.1:1/vhost',
+      queues: ['q'],
+      connectAttempts: 3,
+      retryDelayMs: 10,
+      log: (level, message) => logs.push({ level, message }),
+    });
+    const error = await adapter.open({ maxInFlight: 10 }).then(
+      () => null,
+      (e) => e,
+    );
+    t.equal(error?.code, 'MISSIVE_ERR_TRANSPORT');
+    t.match(error.message, /cannot connect to RabbitMQ at amqp:\/\/user:\*\*\*@127\.0\.0\.1:1\/vhost .*after 3 attempts/);
+    t.equal(logs.length, 2);
+    t.match(logs[0], { level: 'warn', message: /retrying in 10 ms/ });
+    t.notOk(JSON.stringify({ m: error.message, logs }).includes('s3cret'));
+  });
+});
