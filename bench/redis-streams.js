@@ -1,0 +1,231 @@
+// Consuming a Redis stream: the bare ioredis loop, the RedisStreamsAdapter, BullMQ and the full pipeline, in one run,
+// each on a fresh stream (or queue) filled beforehand so only consumption is timed.
+// Run: node bench/redis-streams.js [--entries 200000] [--runs 3] [--redis-url redis://127.0.0.1:6379]
+// (after `npx tsc -p .`). Prints msgs/s (median of the runs) and ratios; writes bench/results/redis-streams.json.
+import { randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
+import { Redis } from 'ioredis';
+import { RedisStreamsAdapter } from '../dist/adapters/redis-streams.js';
+import { MemoryDlq, Processor } from '../dist/index.js';
+import { startPipeline } from '../dist/streams/pipeline.js';
+
+const COUNT = 500;
+const FILL_BATCH = 1000;
+const BULLMQ_CONCURRENCY = 50;
+
+/** A body shaped like a real event: about 80 bytes of JSON. */
+const bodyOf = (i) => `{"type":"order.placed","order":{"id":${i},"totalCents":${1000 + (i % 97)}}}`;
+
+async function fill(redis, stream, entries) {
+  for (let start = 0; start < entries; start += FILL_BATCH) {
+    const pipeline = redis.pipeline();
+    for (let i = start; i < Math.min(entries, start + FILL_BATCH); i++) pipeline.xadd(stream, '*', 'body', bodyOf(i));
+    await pipeline.exec();
+  }
+}
+
+async function pendingOf(redis, stream, group) {
+  return Number((await redis.xpending(stream, group))[0]);
+}
+
+/** The baseline: XREADGROUP COUNT 500, each batch's XACK pipelined with the next read; no framework. */
+async function raw({ url, entries }) {
+  const redis = new Redis(url);
+  const stream = `missive-bench:raw:${randomUUID()}`;
+  try {
+    await fill(redis, stream, entries);
+    await redis.xgroup('CREATE', stream, 'bench', '0');
+    const started = performance.now();
+    let read = 0;
+    let acks = [];
+    while (read < entries) {
+      const pipeline = redis.pipeline();
+      if (acks.length > 0) pipeline.xack(stream, 'bench', ...acks);
+      pipeline.xreadgroupBuffer('GROUP', 'bench', 'c', 'COUNT', COUNT, 'STREAMS', stream, '>');
+      const results = await pipeline.exec();
+      const [error, reply] = results[results.length - 1];
+      if (error) throw error;
+      const batch = reply?.[0]?.[1] ?? [];
+      acks = batch.map(([id]) => id.toString('latin1'));
+      read += batch.length;
+    }
+    await redis.xack(stream, 'bench', ...acks);
+    const seconds = (performance.now() - started) / 1000;
+    const pending = await pendingOf(redis, stream, 'bench');
+    if (pending !== 0) throw new Error(`raw: ${pending} entries left pending`);
+    return { read, seconds };
+  } finally {
+    await redis.del(stream);
+    redis.disconnect();
+  }
+}
+
+/** The adapter alone: open, read its batches, ack each one, close (which sends the last acks). */
+async function adapter({ url, entries }) {
+  const redis = new Redis(url);
+  const stream = `missive-bench:adapter:${randomUUID()}`;
+  try {
+    await fill(redis, stream, entries);
+    const streams = new RedisStreamsAdapter({ url, stream, group: 'bench', consumer: 'c' });
+    const started = performance.now();
+    const readable = await streams.open({ maxInFlight: COUNT });
+    let read = 0;
+    for await (const batch of readable) {
+      read += batch.length;
+      streams.ack(batch, 'handled');
+      if (read >= entries) break;
+    }
+    await streams.close();
+    const seconds = (performance.now() - started) / 1000;
+    const pending = await pendingOf(redis, stream, 'bench');
+    if (pending !== 0) throw new Error(`adapter: ${pending} entries left pending`);
+    return { read, seconds };
+  } finally {
+    await redis.del(stream);
+    redis.disconnect();
+  }
+}
+
+/** The whole run: adapter → match → dispatch → settle, a no-op handler, handlers in this thread. */
+async function pipeline({ url, entries }) {
+  const redis = new Redis(url);
+  const stream = `missive-bench:pipeline:${randomUUID()}`;
+  try {
+    await fill(redis, stream, entries);
+    const processor = new Processor(undefined, { name: 'bench-noop' });
+    processor.handleFor(() => true, () => {});
+    const streams = new RedisStreamsAdapter({ url, stream, group: 'bench', consumer: 'c' });
+    const started = performance.now();
+    const run = await startPipeline({ adapter: streams, processor, dlq: new MemoryDlq(), threads: 0 });
+    await new Promise((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (run.stats.acked >= entries) resolve();
+      }, 1);
+      run.done.then(resolve, reject).finally(() => clearInterval(timer));
+      setTimeout(() => clearInterval(timer), 600_000).unref();
+    });
+    const stats = await run.stop();
+    const seconds = (performance.now() - started) / 1000;
+    if (stats.acked !== entries) throw new Error(`pipeline: ${stats.acked} acked of ${entries}`);
+    const pending = await pendingOf(redis, stream, 'bench');
+    if (pending !== 0) throw new Error(`pipeline: ${pending} entries left pending`);
+    return { read: stats.received, seconds };
+  } finally {
+    await redis.del(stream);
+    redis.disconnect();
+  }
+}
+
+/** BullMQ: N no-op jobs added with addBulk beforehand, processed by one Worker at concurrency 50. */
+async function bullmq({ url, entries }) {
+  const { Queue, Worker } = await import('bullmq');
+  const { hostname, port } = new URL(url);
+  const connection = { host: hostname, port: Number(port || 6379), maxRetriesPerRequest: null };
+  const name = `missive-bench-${randomUUID()}`;
+  const queue = new Queue(name, { connection });
+  try {
+    for (let start = 0; start < entries; start += FILL_BATCH) {
+      const jobs = [];
+      for (let i = start; i < Math.min(entries, start + FILL_BATCH); i++) {
+        jobs.push({ name: 'e', data: bodyOf(i), opts: { removeOnComplete: true } });
+      }
+      await queue.addBulk(jobs);
+    }
+    let done = 0;
+    let finish;
+    const finished = new Promise((resolve) => (finish = resolve));
+    const started = performance.now();
+    const worker = new Worker(
+      name,
+      async () => {
+        if (++done === entries) finish();
+      },
+      { connection, concurrency: BULLMQ_CONCURRENCY },
+    );
+    await finished;
+    // The last job is marked completed only after its processor returns.
+    while ((await queue.getJobCounts('wait', 'active')).active > 0) await new Promise((r) => setTimeout(r, 1));
+    const seconds = (performance.now() - started) / 1000;
+    await worker.close();
+    return { read: done, seconds };
+  } finally {
+    await queue.obliterate({ force: true }).catch(() => {});
+    await queue.close();
+  }
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Runs every case `runs` times, alternating, and writes bench/results/redis-streams.json. */
+export async function main(argv = process.argv.slice(2)) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      entries: { type: 'string', default: '200000' },
+      runs: { type: 'string', default: '3' },
+      'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
+    },
+  });
+  const entries = Number(values.entries);
+  const runs = Number(values.runs);
+  if (!Number.isSafeInteger(entries) || entries < COUNT) throw new Error(`--entries must be an integer >= ${COUNT}`);
+  const options = { url: values['redis-url'], entries };
+  const cases = [
+    { key: 'raw', name: `raw ioredis: XREADGROUP COUNT ${COUNT} + XACK pipelined`, run: raw },
+    { key: 'adapter', name: 'RedisStreamsAdapter: read batches, ack each', run: adapter },
+    { key: 'bullmq', name: `BullMQ Worker, concurrency ${BULLMQ_CONCURRENCY}, no-op jobs`, run: bullmq },
+    { key: 'pipeline', name: 'startPipeline, no-op handler, threads: 0', run: pipeline },
+  ];
+  const samples = Object.fromEntries(cases.map((c) => [c.key, []]));
+  const errors = {};
+  for (let repeat = 0; repeat < runs; repeat++) {
+    for (const c of cases) {
+      if (errors[c.key]) continue;
+      try {
+        const { read, seconds } = await c.run(options);
+        if (read !== entries) throw new Error(`${c.name}: read ${read} of ${entries}`);
+        samples[c.key].push(entries / seconds);
+        console.error(`run ${repeat + 1}: ${c.key} ${Math.round(entries / seconds)} msgs/s`);
+      } catch (error) {
+        // BullMQ is optional here: a failure is reported in the results rather than ending the comparison.
+        if (c.key !== 'bullmq') throw error;
+        errors[c.key] = String(error?.message ?? error);
+        console.error(`${c.key} failed: ${errors[c.key]}`);
+      }
+    }
+  }
+  const rate = (key) => (samples[key].length > 0 ? median(samples[key]) : null);
+  const ratio = (a, b) => (rate(a) && rate(b) ? Number((rate(a) / rate(b)).toFixed(2)) : null);
+  const results = cases.map((c) => ({
+    name: c.name,
+    msgsPerSecond: rate(c.key) && Math.round(rate(c.key)),
+    samples: samples[c.key].map(Math.round),
+    ...(errors[c.key] ? { error: errors[c.key] } : {}),
+  }));
+  const ratios = {
+    adapterToRaw: ratio('adapter', 'raw'),
+    adapterToBullmq: ratio('adapter', 'bullmq'),
+    pipelineToRaw: ratio('pipeline', 'raw'),
+  };
+  const targets = { adapterToRaw: 0.8, adapterToBullmq: 5 };
+  console.log(`Redis Streams consumption, ${entries} entries, median of ${runs} alternating runs`);
+  console.table(Object.fromEntries(results.map((r) => [r.name, { 'msgs/s': r.msgsPerSecond ?? r.error }])));
+  console.log(`adapter/raw ${ratios.adapterToRaw} (target >= ${targets.adapterToRaw}), ` +
+    `adapter/BullMQ ${ratios.adapterToBullmq} (target >= ${targets.adapterToBullmq}), pipeline/raw ${ratios.pipelineToRaw}`);
+  // Other processes on the machine (Redis among them) move these figures: the load is recorded with them.
+  const machine = { cpus: cpus().length, loadAverage: loadavg().map((l) => Number(l.toFixed(2))) };
+  const report = { benchmark: 'redis-streams', entries, runs, node: process.version, machine, results, ratios, targets };
+  const out = new URL('./results/', import.meta.url);
+  await mkdir(out, { recursive: true });
+  await writeFile(new URL('redis-streams.json', out), `${JSON.stringify(report, null, 2)}\n`);
+  return report;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) await main();
