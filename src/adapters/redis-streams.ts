@@ -63,9 +63,11 @@ type RawEntry = [id: Buffer, fields: Buffer[] | null];
 
 /**
  * Consumes a Redis stream through a consumer group, at least once: an entry leaves the group's pending list (PEL)
- * only when it is acked (XACK). At open it creates the group if needed, then re-reads this consumer's own pending
- * entries (a restart under the same `consumer` name resumes them), then reads new entries; every half `claimIdleMs`
- * it claims (XAUTOCLAIM) entries idle longer than `claimIdleMs`, from dead consumers or nacked here.
+ * only when it is acked (XACK). At open it creates the group if needed, at the start of the stream (id 0), so entries
+ * already there are consumed too; it then re-reads this consumer's own pending entries (a restart under the same
+ * `consumer` name resumes them), then reads new entries. Every `claimIdleMs / 2` (at least every 10 s) it claims
+ * (XAUTOCLAIM) entries idle longer than `claimIdleMs`, from dead consumers or nacked here; a claimed entry this
+ * adapter still has in flight (a slow handler) is not delivered twice, but another consumer may take it.
  *
  * Reads happen only as the stream is read, COUNT `min(maxInFlight, 1000)` at a time, so the PEL of this consumer
  * stays bounded by the pipeline's cap. Acks are queued: while the stream has a backlog they ride in the same round
