@@ -194,7 +194,7 @@ t.test('with RabbitMQ', await needAmqp(), async (t) => {
     const env = await setup(t);
     const queue = await env.queue();
     await env.publish(queue, 600);
-    const adapter = env.adapter({ queues: [queue] });
+    const adapter = env.adapter({ queues: [queue], ackLingerMs: 0 });
     const stream = collect(await adapter.open({ maxInFlight: 600 }));
     const all = await stream.until(600);
     t.ok(stream.batches < 600 / 4, `deliveries arrive grouped (${stream.batches} batches for 600)`);
@@ -207,6 +207,35 @@ t.test('with RabbitMQ', await needAmqp(), async (t) => {
     adapter.ack(all.slice(0, 5), 'handled');
     t.match(adapter.logs.at(-1), { level: 'warn', message: /ignored 5 acks of messages already settled/ });
     t.equal(adapter.client === undefined, false, 'a double ack is caught before it could close the channel');
+  });
+
+  t.test('acks linger a moment to go out together: one frame for many small acks', async (t) => {
+    const env = await setup(t);
+    const queue = await env.queue();
+    await env.publish(queue, 100);
+    const adapter = env.adapter({ queues: [queue], ackLingerMs: 20 });
+    const stream = collect(await adapter.open({ maxInFlight: 1000 }));
+    const all = await stream.until(100);
+    for (let i = 0; i < 100; i += 10) adapter.ack(all.slice(i, i + 10), 'handled');
+    t.equal(adapter.settleFrames, 0, 'nothing sent yet');
+    t.same(await countsBecome(queue, { ready: 0, unacked: 0 }), { ready: 0, unacked: 0 }, 'sent within the linger');
+    t.equal(adapter.settleFrames, 1, 'ten ack() calls, one multiple frame');
+  });
+
+  t.test('acks sent just before close() reach the broker (the channel closes before the connection)', async (t) => {
+    const env = await setup(t);
+    for (let round = 0; round < 3; round++) {
+      const queue = await env.queue();
+      await env.publish(queue, 1000);
+      const adapter = env.adapter({ queues: [queue] });
+      const stream = collect(await adapter.open({ maxInFlight: 1000 }));
+      const all = await stream.until(1000);
+      // As the pipeline does: stop reading, settle what is in flight, close.
+      await adapter.stop();
+      adapter.ack(all, 'handled');
+      await adapter.close();
+      t.equal((await env.channel.checkQueue(queue)).messageCount, 0, `round ${round + 1}: nothing requeued`);
+    }
   });
 
   t.test('nack requeues: the message comes back redelivered', async (t) => {

@@ -1,0 +1,228 @@
+// Consuming a RabbitMQ queue: the bare amqplib loop, the AmqpAdapter, and the full pipeline, in one run, each on a
+// fresh queue filled beforehand so only consumption is timed. Same prefetch everywhere.
+// Run: node bench/amqp.js [--messages 100000] [--prefetch 1000] [--ack-every 250] [--runs 3]
+//      [--amqp-url amqp://guest:guest@127.0.0.1:5672]   (after `npx tsc -p .`)
+// Prints msgs/s and this process's CPU time per message (medians of the runs) and ratios; writes
+// bench/results/amqp.json. RabbitMQ on the same machine is usually the bottleneck, so msgs/s moves with its load;
+// CPU µs/msg is the steadier measure of what the client side costs.
+import { randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
+import amqp from 'amqplib';
+import { AmqpAdapter } from '../dist/adapters/amqp.js';
+import { MemoryDlq, Processor } from '../dist/index.js';
+import { startPipeline } from '../dist/streams/pipeline.js';
+
+const FILL_BATCH = 5000;
+const SETTLE_MS = 1000;
+
+/** A body shaped like a real event: about 80 bytes of JSON. */
+const bodyOf = (i) => `{"type":"order.placed","order":{"id":${i},"totalCents":${1000 + (i % 97)}}}`;
+
+/** A fresh durable queue (as the adapter declares it) holding `messages` messages; returns its name. */
+async function fill(url, messages, label) {
+  const connection = await amqp.connect(url);
+  try {
+    const channel = await connection.createConfirmChannel();
+    const queue = `missive-bench-${label}-${randomUUID()}`;
+    await channel.assertQueue(queue, { durable: true });
+    for (let start = 0; start < messages; start += FILL_BATCH) {
+      for (let i = start; i < Math.min(messages, start + FILL_BATCH); i++) {
+        channel.sendToQueue(queue, Buffer.from(bodyOf(i)), { messageId: `m-${i}` });
+      }
+      await channel.waitForConfirms();
+    }
+    return queue;
+  } finally {
+    await connection.close();
+    // Let the broker finish with the burst of publishes (confirms, queue index) before the timed part starts.
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+  }
+}
+
+/** Deletes the queue after checking that nothing was left in it (acked means gone, ready or unacked). */
+async function drop(url, queue, label) {
+  const connection = await amqp.connect(url);
+  try {
+    const channel = await connection.createChannel();
+    const { messageCount } = await channel.checkQueue(queue);
+    await channel.deleteQueue(queue);
+    if (messageCount !== 0) throw new Error(`${label}: ${messageCount} messages left in the queue`);
+  } finally {
+    await connection.close();
+  }
+}
+
+/** The baseline: consume with prefetch P, ack with allUpTo every K messages (and the rest at the end); no framework. */
+async function raw({ url, messages, prefetch, ackEvery }) {
+  const queue = await fill(url, messages, 'raw');
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  const connection = await amqp.connect(url);
+  let read = 0;
+  try {
+    const channel = await connection.createChannel();
+    await channel.prefetch(prefetch);
+    await new Promise((resolve, reject) => {
+      channel.on('close', () => reject(new Error('raw: the channel closed')));
+      let unacked = 0;
+      channel.consume(queue, (message) => {
+        read++;
+        if (++unacked >= ackEvery || read === messages) {
+          channel.ack(message, true);
+          unacked = 0;
+        }
+        if (read === messages) resolve();
+      });
+    });
+    const seconds = (performance.now() - started) / 1000;
+    const cpuSeconds = cpuSince(cpu);
+    // The channel first: a connection close can overtake acks still queued on the channel (amqplib muxes them).
+    await channel.close();
+    await connection.close();
+    await drop(url, queue, 'raw');
+    return { read, seconds, cpuSeconds };
+  } catch (error) {
+    await connection.close().catch(() => {});
+    throw error;
+  }
+}
+
+/** The adapter alone: open, read its batches, ack each one, close. */
+async function adapter({ url, messages, prefetch }) {
+  const queue = await fill(url, messages, 'adapter');
+  const consumer = new AmqpAdapter({ url, queues: [queue] });
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  const readable = await consumer.open({ maxInFlight: prefetch });
+  let read = 0;
+  let batches = 0;
+  for await (const batch of readable) {
+    read += batch.length;
+    batches++;
+    consumer.ack(batch, 'handled');
+    if (read >= messages) break;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const cpuSeconds = cpuSince(cpu);
+  const frames = consumer.settleFrames;
+  await consumer.close();
+  await drop(url, queue, 'adapter');
+  return { read, seconds, cpuSeconds, batches, frames };
+}
+
+/** The whole run: adapter → match → dispatch → settle, a no-op handler, handlers in this thread. */
+async function pipeline({ url, messages, prefetch }) {
+  const queue = await fill(url, messages, 'pipeline');
+  const processor = new Processor(undefined, { name: 'bench-noop' });
+  processor.handleFor(() => true, () => {});
+  const consumer = new AmqpAdapter({ url, queues: [queue] });
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  const run = await startPipeline({ adapter: consumer, processor, dlq: new MemoryDlq(), threads: 0, maxInFlight: prefetch });
+  await new Promise((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (run.stats.acked >= messages) resolve();
+    }, 1);
+    run.done.then(resolve, reject).finally(() => clearInterval(timer));
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const cpuSeconds = cpuSince(cpu);
+  const stats = await run.stop();
+  if (stats.acked !== messages) throw new Error(`pipeline: ${stats.acked} acked of ${messages}`);
+  await drop(url, queue, 'pipeline');
+  return { read: stats.received, seconds, cpuSeconds };
+}
+
+/** CPU time this process used since `start` (user + system), in seconds. */
+function cpuSince(start) {
+  const { user, system } = process.cpuUsage(start);
+  return (user + system) / 1e6;
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Runs every case `runs` times, alternating, and writes bench/results/amqp.json. */
+export async function main(argv = process.argv.slice(2)) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      messages: { type: 'string', default: '100000' },
+      prefetch: { type: 'string', default: '1000' },
+      'ack-every': { type: 'string', default: '250' },
+      runs: { type: 'string', default: '3' },
+      'amqp-url': { type: 'string', default: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672' },
+    },
+  });
+  const messages = Number(values.messages);
+  const prefetch = Number(values.prefetch);
+  const ackEvery = Number(values['ack-every']);
+  const runs = Number(values.runs);
+  for (const [name, value] of Object.entries({ messages, prefetch, 'ack-every': ackEvery, runs })) {
+    if (!Number.isSafeInteger(value) || value < 1) throw new Error(`--${name} must be a whole number of at least 1`);
+  }
+  if (ackEvery > prefetch) throw new Error('--ack-every must not exceed --prefetch, or the raw loop stalls');
+  const options = { url: values['amqp-url'], messages, prefetch, ackEvery };
+  const cases = [
+    { key: 'raw', name: `raw amqplib: prefetch ${prefetch}, ack allUpTo every ${ackEvery}`, run: raw },
+    { key: 'adapter', name: `AmqpAdapter: prefetch ${prefetch}, read batches, ack each`, run: adapter },
+    { key: 'pipeline', name: `startPipeline, no-op handler, threads: 0, maxInFlight ${prefetch}`, run: pipeline },
+  ];
+  const samples = Object.fromEntries(cases.map((c) => [c.key, []]));
+  const cpuSamples = Object.fromEntries(cases.map((c) => [c.key, []]));
+  const details = [];
+  for (let repeat = 0; repeat < runs; repeat++) {
+    for (const c of cases) {
+      const result = await c.run(options);
+      if (result.read !== messages) throw new Error(`${c.name}: read ${result.read} of ${messages}`);
+      samples[c.key].push(messages / result.seconds);
+      cpuSamples[c.key].push((result.cpuSeconds * 1e6) / messages);
+      const extra = result.frames ? ` (${result.batches} batches, ${result.frames} ack frames)` : '';
+      if (result.frames) details.push({ batches: result.batches, ackFrames: result.frames });
+      const cpu = ((result.cpuSeconds * 1e6) / messages).toFixed(2);
+      console.error(`run ${repeat + 1}: ${c.key} ${Math.round(messages / result.seconds)} msgs/s, ${cpu} CPU µs/msg${extra}`);
+    }
+  }
+  const rate = (key) => median(samples[key]);
+  const ratio = (a, b) => Number((rate(a) / rate(b)).toFixed(2));
+  const results = cases.map((c) => ({
+    name: c.name,
+    msgsPerSecond: Math.round(rate(c.key)),
+    samples: samples[c.key].map(Math.round),
+    cpuMicrosPerMessage: Number(median(cpuSamples[c.key]).toFixed(2)),
+  }));
+  const ratios = { adapterToRaw: ratio('adapter', 'raw'), pipelineToRaw: ratio('pipeline', 'raw') };
+  const targets = { adapterToRaw: 0.8 };
+  console.log(`RabbitMQ consumption, ${messages} messages, prefetch ${prefetch}, median of ${runs} alternating runs`);
+  console.table(
+    Object.fromEntries(results.map((r) => [r.name, { 'msgs/s': r.msgsPerSecond, 'CPU µs/msg': r.cpuMicrosPerMessage }])),
+  );
+  console.log(`adapter/raw ${ratios.adapterToRaw} (target >= ${targets.adapterToRaw}), pipeline/raw ${ratios.pipelineToRaw}`);
+  // RabbitMQ runs on the same machine and competes for its cores: the load is recorded with the figures.
+  const machine = { cpus: cpus().length, loadAverage: loadavg().map((l) => Number(l.toFixed(2))) };
+  const report = {
+    benchmark: 'amqp',
+    messages,
+    prefetch,
+    ackEvery,
+    runs,
+    node: process.version,
+    machine,
+    results,
+    adapterAcks: details,
+    ratios,
+    targets,
+  };
+  const out = new URL('./results/', import.meta.url);
+  await mkdir(out, { recursive: true });
+  await writeFile(new URL('amqp.json', out), `${JSON.stringify(report, null, 2)}\n`);
+  return report;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) await main();
