@@ -83,6 +83,8 @@ export class HttpAdapter implements Adapter<Server> {
   /** Requests handed to the pipeline and not yet answered. */
   readonly #waiting = new Set<PendingRequest>();
   #stopping = false;
+  /** Resolves once the server has closed, every connection included. */
+  #closed: Promise<void> | undefined;
   #busyRefusals = 0;
 
   /** @param options Where to listen and what to accept; see {@link HttpAdapterOptions}. */
@@ -176,9 +178,12 @@ export class HttpAdapter implements Adapter<Server> {
   async stop(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
-    // Refuses new connections; open keep-alive ones close once their last answer is sent (Connection: close).
-    this.#server?.close();
-    this.#server?.closeIdleConnections();
+    const server = this.#server;
+    if (server) {
+      // Refuses new connections and closes idle ones; busy ones close after their answer (Connection: close).
+      this.#closed = new Promise((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+    }
     this.#batches?.end();
   }
 
@@ -191,16 +196,12 @@ export class HttpAdapter implements Adapter<Server> {
       this.#answer(pending, 503, '{"result":"nack"}', { 'retry-after': this.#retryAfter });
     }
     const server = this.#server;
-    if (!server) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => server.closeAllConnections(), 1000);
-      timer.unref();
-      server.close(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-      server.closeIdleConnections();
-    });
+    if (!server || !this.#closed) return;
+    server.closeIdleConnections();
+    // Answers just sent still have to reach their clients; a connection that lingers past that is cut.
+    const timer = setTimeout(() => server.closeAllConnections(), 1000);
+    await this.#closed;
+    clearTimeout(timer);
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
