@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileAdapter } from '../../dist/adapters/file.js';
 import { StdinAdapter } from '../../dist/adapters/stdin.js';
-import { REDIS_URL, needRedis } from '../helpers/brokers.js';
+import { AMQP_URL, REDIS_URL, needAmqp, needRedis } from '../helpers/brokers.js';
 
 export const harnesses = [
   {
@@ -87,6 +87,71 @@ export const harnesses = [
           return group ? Number(group.pending) + Number(group.lag ?? 0) : 0;
         },
         source: `redis-streams:${stream}`,
+      };
+    },
+  },
+  {
+    name: 'amqp',
+    features: { requeue: true, persistence: true, ordering: false, endsWithInput: false },
+    need: needAmqp,
+    async setup(t) {
+      const amqp = await import('amqplib');
+      const { AmqpAdapter } = await import('../../dist/adapters/amqp.js');
+      const connection = await amqp.connect(AMQP_URL);
+      const channel = await connection.createChannel();
+      const queue = `conformance-${randomUUID()}`;
+      await channel.assertQueue(queue);
+      t.teardown(async () => {
+        await channel.deleteQueue(queue);
+        await connection.close();
+      });
+      return {
+        publish: async (bodies) => {
+          for (const body of bodies) channel.sendToQueue(queue, Buffer.from(body));
+          await channel.checkQueue(queue); // a round trip: everything sent before it has arrived
+        },
+        adapter: () => new AmqpAdapter({ url: AMQP_URL, queues: [queue] }),
+        // Called once the adapter is closed, when unacked messages are ready again.
+        pending: async () => (await channel.checkQueue(queue)).messageCount,
+        source: `amqp:${queue}`,
+      };
+    },
+  },
+  {
+    name: 'http',
+    // A webhook sender that retries on 503 (nack, or the server is full) is what makes requeue hold.
+    features: { requeue: true, persistence: false, ordering: false, endsWithInput: false },
+    need: async () => ({}),
+    async setup(t) {
+      const { HttpAdapter } = await import('../../dist/adapters/http.js');
+      let adapter;
+      let stopped = false;
+      const outstanding = new Set();
+      t.teardown(() => {
+        stopped = true;
+      });
+      const send = async (body) => {
+        for (let attempt = 0; attempt < 200 && !stopped; attempt++) {
+          try {
+            const response = await fetch(`http://127.0.0.1:${adapter.port}/`, { method: 'POST', body });
+            await response.text();
+            if (response.status === 200) return;
+          } catch {
+            // the server stopped: the sender keeps the message
+          }
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      };
+      return {
+        publish: async (bodies) => {
+          for (const body of bodies) {
+            const sending = send(body).finally(() => outstanding.delete(sending));
+            outstanding.add(sending);
+          }
+        },
+        adapter: () => (adapter = new HttpAdapter({ port: 0 })),
+        pending: async () => outstanding.size,
+        source: 'http:/',
       };
     },
   },
