@@ -6,8 +6,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { REDIS_URL, needRedis } from './helpers/brokers.js';
+import { AMQP_URL, REDIS_URL, needAmqp, needRedis } from './helpers/brokers.js';
 import { fixture, startCli } from './helpers/cli.js';
+import { execFile } from 'node:child_process';
+import { hostname } from 'node:os';
+import { promisify } from 'node:util';
+import amqp from 'amqplib';
+
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const recorded = (file) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
@@ -101,4 +106,114 @@ t.test('Redis Streams: two processes in one consumer group share the messages, e
   t.ok(a.length > 0 && b.length > 0, `both got a share (${a.length} and ${b.length})`);
   t.equal(a.length + b.length, N, 'each message handled exactly once');
   t.equal(new Set([...a, ...b]).size, N);
+});
+
+// ---- RabbitMQ ----------------------------------------------------------------------------------------------
+
+
+const exec = promisify(execFile);
+
+async function withQueue(t) {
+  const connection = await amqp.connect(AMQP_URL);
+  const channel = await connection.createChannel();
+  const queue = `runs-${randomUUID()}`;
+  await channel.assertQueue(queue);
+  t.teardown(async () => {
+    await channel.deleteQueue(queue);
+    await connection.close();
+  });
+  const publish = async (n) => {
+    for (let i = 0; i < n; i++) {
+      if (!channel.sendToQueue(queue, Buffer.from(`m-${i}`))) await new Promise((resolve) => channel.once('drain', resolve));
+    }
+    await channel.checkQueue(queue);
+  };
+  const depth = async () => (await channel.checkQueue(queue)).messageCount;
+  return { queue, publish, depth };
+}
+
+/** Ready and unacknowledged counts as RabbitMQ itself reports them. */
+async function queueCounts(queue) {
+  const { stdout } = await exec('rabbitmqctl', ['list_queues', 'name', 'messages_ready', 'messages_unacknowledged', '-q', '-s']);
+  const line = stdout.split('\n').find((l) => l.split('\t')[0] === queue);
+  const [, ready, unacked] = line.split('\t');
+  return { ready: Number(ready), unacked: Number(unacked) };
+}
+
+const amqpArgs = (queue, dir, extra = []) => [
+  'run', fixture('record-processor.js'), '--adapter', 'amqp', '--amqp-url', AMQP_URL, '--queue', queue,
+  '--threads', '1', '--dlq', join(dir, `${randomUUID()}.duckdb`), ...extra,
+];
+
+t.test('RabbitMQ: 50,000 messages, SIGKILL half way, start again: all handled, nothing ready or unacked', await needAmqp(), async (t) => {
+  const dir = t.testdir();
+  const { queue, publish } = await withQueue(t);
+  const N = 50_000;
+  await publish(N);
+  const record = join(dir, 'handled');
+  const env = { RECORD_FILE: record };
+  const first = startCli(amqpArgs(queue, dir), { env });
+  await until(() => recorded(record).length >= N / 2, 'half handled');
+  first.child.kill('SIGKILL');
+  t.equal((await first.done).signal, 'SIGKILL');
+  t.ok(new Set(recorded(record)).size < N, 'killed part-way');
+
+  const second = startCli(amqpArgs(queue, dir), { env });
+  await until(async () => new Set(recorded(record)).size === N, 'every message handled', 90000);
+  await until(async () => {
+    const { ready, unacked } = await queueCounts(queue);
+    return ready === 0 && unacked === 0;
+  }, 'the queue drained and acked');
+  second.child.kill('SIGTERM');
+  const stopped = await second.done;
+  t.equal(stopped.code, 0, 'the restarted run stops cleanly', { stderr: stopped.stderr.slice(-2000) });
+  const handled = recorded(record);
+  t.equal(new Set(handled).size, N, 'none missing');
+  t.ok(handled.length >= N, `at least once (${handled.length - N} handled twice: unacked at the kill)`);
+  t.same(await queueCounts(queue), { ready: 0, unacked: 0 });
+});
+
+t.test('RabbitMQ: two processes on one queue share the messages, each handled exactly once', await needAmqp(), async (t) => {
+  const dir = t.testdir();
+  const { queue, publish, depth } = await withQueue(t);
+  const N = 20_000;
+  const records = [join(dir, 'a'), join(dir, 'b')];
+  const runs = records.map((record) => startCli(amqpArgs(queue, dir), { env: { RECORD_FILE: record, HANDLE_MS: '1' } }));
+  await sleep(1500);
+  await publish(N);
+  const all = () => records.flatMap(recorded);
+  await until(async () => all().length >= N && (await depth()) === 0, 'all handled', 90000);
+  for (const run of runs) run.child.kill('SIGTERM');
+  const results = await Promise.all(runs.map((run) => run.done));
+  for (const result of results) t.equal(result.code, 0, 'exits 0', { stderr: result.stderr.slice(-2000) });
+  const [a, b] = records.map(recorded);
+  t.ok(a.length > 0 && b.length > 0, `both got a share (${a.length} and ${b.length})`);
+  t.equal(a.length + b.length, N, 'each message handled exactly once');
+  t.equal(new Set([...a, ...b]).size, N);
+});
+
+t.test('RabbitMQ: the connection is forcibly closed during a run; the processor carries on by itself', await needAmqp(), async (t) => {
+  const dir = t.testdir();
+  const { queue, publish } = await withQueue(t);
+  const N = 5000;
+  const record = join(dir, 'handled');
+  const run = startCli(amqpArgs(queue, dir, ['--log-level', 'info']), { env: { RECORD_FILE: record, HANDLE_MS: '1' } });
+  await sleep(1500);
+  await publish(N);
+  await until(() => recorded(record).length >= 500, 'some handled');
+  const name = `missive:${hostname()}-${run.child.pid}`;
+  const { stdout } = await exec('rabbitmqctl', ['list_connections', 'pid', 'client_properties', '-q', '-s']);
+  const pids = stdout.split('\n').filter((l) => l.includes(`{"connection_name","${name}"}`)).map((l) => l.split('\t')[0]);
+  t.equal(pids.length, 1, 'found the processor’s connection');
+  await exec('rabbitmqctl', ['close_connection', pids[0], 'missive test: forced close']);
+  await until(() => new Set(recorded(record)).size === N, 'every message handled after the reconnect', 90000);
+  await until(async () => {
+    const { ready, unacked } = await queueCounts(queue);
+    return ready === 0 && unacked === 0;
+  }, 'nothing left on the queue');
+  run.child.kill('SIGTERM');
+  const result = await run.done;
+  t.equal(result.code, 0, 'exits 0', { stderr: result.stderr.slice(-2000) });
+  t.match(result.stderr, /reconnect/i, 'the reconnect was logged');
+  t.equal(new Set(recorded(record)).size, N, 'none missing');
 });

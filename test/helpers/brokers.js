@@ -25,7 +25,9 @@ function reachable(url, defaultPort) {
  */
 async function need(name, url, defaultPort) {
   if (await reachable(url, defaultPort)) return {};
-  const reason = `${name} is not reachable at ${url} (start it, or set ${name === 'Redis' ? 'REDIS_URL' : 'AMQP_URL'})`;
+  const shown = new URL(url);
+  if (shown.password) shown.password = '***';
+  const reason = `${name} is not reachable at ${shown} (start it, or set ${name === 'Redis' ? 'REDIS_URL' : 'AMQP_URL'})`;
   if (process.env.CI === 'true') throw new Error(`CI=true and ${reason}`);
   return { skip: reason };
 }
