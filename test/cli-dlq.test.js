@@ -443,3 +443,22 @@ function hasScript() {
 function shellQuote(arg) {
   return `'${arg.replaceAll("'", "'\\''")}'`;
 }
+
+t.test('sql runs a read-only query on the dead_letters table', async (t) => {
+  const path = await sampleFile(t);
+  const expected = new Map();
+  for (const letter of sampleLetters()) expected.set(letter.reason, (expected.get(letter.reason) ?? 0) + 1);
+  const json = await dlqCli(['sql', 'SELECT reason, count(*) AS n FROM dead_letters GROUP BY reason', '--json', '--dlq', path]);
+  t.equal(json.code, 0, 'exits 0', { stderr: json.stderr });
+  const rows = JSON.parse(json.stdout);
+  t.same(new Map(rows.map((r) => [r.reason, Number(r.n)])), expected, 'counts by reason, straight from SQL');
+  const table = await dlqCli(['sql', 'SELECT id FROM dead_letters ORDER BY id LIMIT 1', '--dlq', path]);
+  t.match(table.stdout, /^id\n-+\n\S+\n\(1 row\)\n$/);
+  const before = (await stored(path)).size;
+  const write = await dlqCli(['sql', 'DELETE FROM dead_letters', '--dlq', path]);
+  t.equal(write.code, 1);
+  t.match(write.stderr, /read-only/);
+  t.equal((await stored(path)).size, before, "nothing deleted");
+  const usage = await dlqCli(['sql', '--dlq', path]);
+  t.equal(usage.code, 2);
+});

@@ -6,7 +6,8 @@ import { DuckDbDlq } from '../dlq/duckdb.js';
 import { fingerprintOf } from '../dlq/fingerprint.js';
 import { matchesFilter } from '../dlq/letters.js';
 import { DlqLockedError, MissiveError, UsageError } from '../errors.js';
-import { letterRecord, renderLetter, renderTable } from './dlq-format.js';
+import { letterRecord, renderLetter, renderRows, renderTable } from './dlq-format.js';
+import { queryDeadLetters } from '../dlq/duckdb-sql.js';
 import { replay, replaySummary } from './dlq-replay.js';
 import { describeFlags, intFlag, parseFlags, type FlagTable, type FlagValues } from './flags.js';
 import { loadProcessor } from './load-processor.js';
@@ -257,6 +258,38 @@ const ACTIONS: Record<string, Action> = {
         },
         fingerprintOf(processor.name),
       );
+    },
+  },
+  sql: {
+    synopsis: 'sql <query>',
+    summary: 'run a read-only SQL query on the dead_letters table',
+    details:
+      'Runs one SQL query against the file, opened read-only, and prints the result as a table (or JSON). For ' +
+      'example: missive dlq sql "SELECT reason, count(*) AS n FROM dead_letters GROUP BY reason".',
+    flags: {
+      ...FILE_FLAG,
+      json: { type: 'boolean', description: 'print the rows as a JSON array of objects instead' },
+      ...HELP_FLAG,
+    },
+    run: async (values, positionals) => {
+      if (positionals.length !== 1) {
+        throw new UsageError("dlq sql takes one query, quoted: missive dlq sql \"SELECT count(*) FROM dead_letters\"");
+      }
+      const path = typeof values['dlq'] === 'string' ? values['dlq'] : DEFAULT_DLQ_PATH;
+      if (!existsSync(resolve(path))) throw new DlqFileMissingError(path);
+      let result;
+      try {
+        result = await queryDeadLetters(path, positionals[0]!);
+      } catch (error) {
+        throw error instanceof DlqLockedError ? new DlqInUseError(path, error) : error;
+      }
+      if (values['json'] === true) {
+        const objects = result.rows.map((row) => Object.fromEntries(result.columns.map((column, i) => [column, row[i]])));
+        await write(`${JSON.stringify(objects, null, 2)}\n`);
+      } else {
+        await write(`${renderRows(result.columns, result.rows)}\n`);
+      }
+      return 0;
     },
   },
 };

@@ -173,3 +173,12 @@ function escapeByte(byte: number): string {
 function shortTime(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
+
+/** Any query result as an aligned text table; values shown as JSON, except plain strings. */
+export function renderRows(columns: readonly string[], rows: readonly (readonly unknown[])[]): string {
+  const cells = [columns.map(String), ...rows.map((row) => row.map((v) => (typeof v === 'string' ? v : JSON.stringify(v) ?? 'NULL')))];
+  const widths = columns.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? '').length)));
+  const lines = cells.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  return `${lines.join('\n')}\n(${rows.length} row${rows.length === 1 ? '' : 's'})`;
+}

@@ -72,7 +72,8 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
       // handler left running after it returned (fire-and-forget timers) waits for the next task. Handlers that
       // await their work, as they should, are unaffected.
       atomics: 'sync',
-      recordTiming: false,
+      // Piscina's utilization figure (the worker-utilization gauge) is computed from task timings.
+      recordTiming: true,
     });
     // A worker that fails between tasks must not take the process down; batches in flight are recovered in run().
     this.#pool.on('error', (error: unknown) => options.onWorkerExit?.(error));
