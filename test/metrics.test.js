@@ -65,6 +65,8 @@ t.test('/metrics parses as Prometheus text and its counters match the stats file
     t.equal(value(parsed, 'missive_dead_letters_total', { reason }), n, `dead letters "${reason}"`);
   }
   t.equal(value(parsed, 'missive_in_flight'), 0);
+  const utilization = value(parsed, 'missive_worker_utilization');
+  t.ok(utilization > 0 && utilization <= 1, `worker utilization is a fraction (${utilization})`);
   // Durations come from the worker threads, merged: one observation per handled message.
   const okCount = value(parsed, 'missive_handler_duration_seconds_count', { handler: 'ok' });
   const boomCount = value(parsed, 'missive_handler_duration_seconds_count', { handler: 'boom' });

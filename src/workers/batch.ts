@@ -55,6 +55,8 @@ export interface EncodedResult {
   readonly warnings: Warning[];
   readonly timings?: HandlerTiming[];
   readonly replies?: Reply[];
+  /** How long the worker spent on the batch, in ms. */
+  busyMs?: number;
   /** Set when the worker could not run the batch at all (module or hook failure): the run must stop. */
   readonly fatal?: { readonly code: string; readonly message: string };
 }

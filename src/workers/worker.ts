@@ -30,8 +30,10 @@ export default async function runTask(task: WorkerTask): Promise<EncodedResult |
   }
   runtime.defaultTimeoutMs = task.defaultTimeoutMs;
   runtime.measure = task.measure;
-  const result = await runtime.runBatch(decodeBatch(task, MessageClass), task.progress);
-  return encodeResult(result);
+  const started = performance.now();
+  const encoded = encodeResult(await runtime.runBatch(decodeBatch(task, MessageClass), task.progress));
+  encoded.busyMs = performance.now() - started;
+  return encoded;
 }
 
 /** Imports the module and runs `beforeProcessing`, once per module in this thread. */
