@@ -25,7 +25,7 @@ const RUN_FLAGS: FlagTable = {
   threads: { type: 'string', default: 'available cores', description: 'worker threads running handlers; 0 runs them in the main thread' },
   'batch-size': { type: 'string', default: '1000', description: 'messages per worker task' },
   linger: { type: 'string', default: '2', description: 'ms a partial batch waits for more messages' },
-  'max-in-flight': { type: 'string', default: '4 x batch size x threads', description: 'messages read and not yet settled; reading pauses at the cap' },
+  'max-in-flight': { type: 'string', default: '2 x batch size x threads', description: 'messages read and not yet settled; reading pauses at the cap' },
   'max-message-bytes': { type: 'string', default: String(DEFAULT_MAX_MESSAGE_BYTES), description: 'larger messages become dead letters "message too large"' },
   retries: { type: 'string', default: '0', description: 'retries for handlers that set none (exponential backoff with jitter)' },
   timeout: { type: 'string', default: 'none', description: 'ms a handler may run, for handlers that set none; then a dead letter "timeout after N ms"' },

@@ -37,7 +37,7 @@ export interface PipelineOptions<M extends Message<unknown>> {
   readonly batchSize?: number;
   /** How long a partial batch waits for more messages, in ms. Default 2. */
   readonly lingerMs?: number;
-  /** Most messages read and not yet settled; reading pauses at the cap. Default 4 × batchSize × threads. */
+  /** Most messages read and not yet settled; reading pauses at the cap. Default 2 × batchSize × threads. */
   readonly maxInFlight?: number;
   /** On stop, how long in-flight messages may take before they are given back, in ms. Default 30000. */
   readonly drainTimeoutMs?: number;
@@ -112,7 +112,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     this.#processor = options.processor;
     this.#log = options.log ?? silentLog;
     this.#fingerprint = fingerprintOf(options.processor.name);
-    this.#maxInFlight = options.maxInFlight ?? 4 * batchSize * Math.max(1, threads);
+    this.#maxInFlight = options.maxInFlight ?? 2 * batchSize * Math.max(1, threads);
     assertCount('maxInFlight', this.#maxInFlight, 1);
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
     this.#defaultRetries = options.retries ?? 0;
