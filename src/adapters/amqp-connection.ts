@@ -1,3 +1,4 @@
+import { brokerUrlProblem, redactUrl } from './broker-url.js';
 import { InvalidOptionError } from '../errors.js';
 
 /** Where the AMQP adapter connects when no URL is given: a local RabbitMQ with its default user. */
@@ -43,34 +44,13 @@ export function resolveAmqpRetry(options: AmqpRetryOptions): ResolvedAmqpRetry {
   };
 }
 
-/**
- * Why `url` cannot be an AMQP URL, or null when it can. The constructor and the spec share it, so a typo is
- * reported before anything connects.
- */
+/** Why `url` cannot be an AMQP URL, or null when it can. */
 export function amqpUrlProblem(url: string): string | null {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return `"${redactAmqpUrl(url)}" is not a URL; give one like ${DEFAULT_AMQP_URL}`;
-  }
-  if (parsed.protocol !== 'amqp:' && parsed.protocol !== 'amqps:') {
-    return `${redactAmqpUrl(url)} is not an AMQP URL; it must start with amqp:// (or amqps:// for TLS)`;
-  }
-  return null;
+  return brokerUrlProblem(url, { kind: 'AMQP', protocols: ['amqp:', 'amqps:'], example: DEFAULT_AMQP_URL });
 }
 
 /** `url` with its password replaced by `***`, fit for logs and error messages. */
-export function redactAmqpUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    // Not a URL: it may still hold a secret before an "@", so show only what comes after it.
-    return url.includes('@') ? `***@${url.slice(url.lastIndexOf('@') + 1)}` : url;
-  }
-}
+export const redactAmqpUrl = redactUrl;
 
 /** AMQP reply codes that retrying cannot fix: access refused, not found, precondition failed. */
 const PERMANENT_CODES = new Set([403, 404, 406]);

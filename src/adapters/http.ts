@@ -6,7 +6,7 @@ import type { Delivery, DeliveryMeta } from '../delivery.js';
 import { InvalidOptionError, TransportError, UsageError, describe } from '../errors.js';
 import type { Adapter, AckKind, AdapterOpenOptions } from './adapter.js';
 import { resolveMaxMessageBytes } from './lines.js';
-import type { AdapterSpec, CommonAdapterOptions } from './spec.js';
+import { wholeNumberFlag, type AdapterSpec, type CommonAdapterOptions } from './spec.js';
 import { TickBatches } from './tick-batches.js';
 
 /** Options of an {@link HttpAdapter}. All have defaults. */
@@ -356,11 +356,7 @@ export const httpSpec: AdapterSpec = {
     },
   },
   create(values, common) {
-    const rawPort = values['port'] ?? '8080';
-    const port = Number(rawPort);
-    if (!Number.isSafeInteger(port) || port < 0 || port > 65_535) {
-      throw new UsageError(`--port must be a whole number from 0 to 65535 (0 picks a free one), got "${String(rawPort)}"`);
-    }
+    const port = wholeNumberFlag(values, 'port', 8080, 0, 65_535);
     const path = (values['path'] as string | undefined) ?? '/';
     if (!path.startsWith('/') || path.includes('?')) {
       throw new UsageError(`--path must start with "/" and hold no query string, got "${path}"`);

@@ -1,3 +1,4 @@
+import { brokerUrlProblem, redactUrl } from './broker-url.js';
 import { Redis } from 'ioredis';
 import { InvalidOptionError, TransportError, describe } from '../errors.js';
 import type { CommonAdapterOptions } from './spec.js';
@@ -25,21 +26,9 @@ export interface ConnectRedisOptions extends RedisRetryOptions {
   readonly log: RedisLog;
 }
 
-/**
- * Why `url` cannot be a Redis URL, or null when it can. The adapters' constructors and specs share it, so a typo is
- * reported before anything connects.
- */
+/** Why `url` cannot be a Redis URL, or null when it can. */
 export function redisUrlProblem(url: string): string | null {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return `"${redactRedisUrl(url)}" is not a URL; give one like ${DEFAULT_REDIS_URL}`;
-  }
-  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    return `${redactRedisUrl(url)} is not a Redis URL; it must start with redis:// (or rediss:// for TLS)`;
-  }
-  return null;
+  return brokerUrlProblem(url, { kind: 'Redis', protocols: ['redis:', 'rediss:'], example: DEFAULT_REDIS_URL });
 }
 
 /** Throws an `InvalidOptionError` unless `url` is a Redis URL. */
@@ -49,16 +38,7 @@ export function assertRedisUrl(url: string): void {
 }
 
 /** `url` with its password replaced by `***`, fit for logs and error messages. */
-export function redactRedisUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    // Not a URL: it may still hold a secret after an "@", so show only what cannot be one.
-    return url.includes('@') ? `***@${url.slice(url.lastIndexOf('@') + 1)}` : url;
-  }
-}
+export const redactRedisUrl = redactUrl;
 
 /**
  * Connects one ioredis client, retrying with exponential backoff and a `warn` log line per failed attempt; after

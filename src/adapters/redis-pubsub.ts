@@ -14,7 +14,7 @@ import {
   type RedisLog,
   type RedisRetryOptions,
 } from './redis-connection.js';
-import type { AdapterSpec } from './spec.js';
+import { wholeNumberFlag, type AdapterSpec } from './spec.js';
 
 /** Options of a {@link RedisPubSubAdapter}. Only `channels` is required. */
 export interface RedisPubSubAdapterOptions extends RedisRetryOptions {
@@ -285,11 +285,7 @@ export const redisPubSubSpec: AdapterSpec = {
     if (channels.length === 0 || channels.includes('')) {
       throw new UsageError('--adapter redis-pubsub needs at least one --channel NAME (or a pattern like orders.*)');
     }
-    const rawMax = values['max-buffered'];
-    const maxBuffered = rawMax === undefined ? 10_000 : Number(rawMax);
-    if (!Number.isSafeInteger(maxBuffered) || maxBuffered < 1) {
-      throw new UsageError(`--max-buffered must be a whole number of at least 1, got "${String(rawMax)}"`);
-    }
+    const maxBuffered = wholeNumberFlag(values, 'max-buffered', 10_000, 1);
     return new RedisPubSubAdapter({
       url,
       channels,

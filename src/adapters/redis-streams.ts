@@ -15,7 +15,7 @@ import {
   type RedisLog,
   type RedisRetryOptions,
 } from './redis-connection.js';
-import type { AdapterSpec } from './spec.js';
+import { wholeNumberFlag, type AdapterSpec } from './spec.js';
 
 /** Options of a {@link RedisStreamsAdapter}. Only `stream` is required. */
 export interface RedisStreamsAdapterOptions extends RedisRetryOptions {
@@ -535,25 +535,14 @@ export const redisStreamsSpec: AdapterSpec = {
       group: (values['group'] as string | undefined) ?? 'missive',
       consumer: consumer && consumer !== '<hostname>-<pid>' ? consumer : undefined,
       field: (values['field'] as string | undefined) ?? 'body',
-      claimIdleMs: flagNumber(values, 'claim-idle', 30_000, 1),
-      maxDeliveries: flagNumber(values, 'max-deliveries', 5, 1),
-      blockMs: flagNumber(values, 'block', 1000, 1),
+      claimIdleMs: wholeNumberFlag(values, 'claim-idle', 30_000, 1),
+      maxDeliveries: wholeNumberFlag(values, 'max-deliveries', 5, 1),
+      blockMs: wholeNumberFlag(values, 'block', 1000, 1),
       maxMessageBytes: common.maxMessageBytes,
       log: common.log,
     });
   },
 };
-
-/** A whole-number flag, or a `UsageError` saying what was expected. */
-function flagNumber(values: Readonly<Record<string, unknown>>, name: string, fallback: number, min: number): number {
-  const raw = values[name];
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new UsageError(`--${name} must be a whole number of at least ${min}, got "${String(raw)}"`);
-  }
-  return value;
-}
 
 function wholeNumber(name: string, value: number, min: number): number {
   if (!Number.isSafeInteger(value) || value < min) {

@@ -1,3 +1,4 @@
+import { UsageError } from '../errors.js';
 import type { Adapter } from './adapter.js';
 
 /** One command-line flag an adapter takes, declared as data so `--help` and parsing come from one place. */
@@ -33,4 +34,25 @@ export interface AdapterSpec {
    * `UsageError` for a missing or invalid flag; must not connect (that is `open`'s job).
    */
   create(values: Readonly<Record<string, unknown>>, common: CommonAdapterOptions): Adapter;
+}
+
+/**
+ * A flag's value as a whole number from `min` to `max`, or `fallback` when the flag is absent. Anything else is a
+ * `UsageError` that names the flag and what it takes.
+ */
+export function wholeNumberFlag(
+  values: Readonly<Record<string, unknown>>,
+  name: string,
+  fallback: number,
+  min = 0,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (typeof raw !== 'string' || !/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;
+    throw new UsageError(`--${name} takes a whole number ${range}, got '${String(raw)}'`);
+  }
+  return value;
 }

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import type { FlagSpec } from '../adapters/spec.js';
+import { wholeNumberFlag, type FlagSpec } from '../adapters/spec.js';
 import { UsageError } from '../errors.js';
 
 export type FlagTable = Readonly<Record<string, FlagSpec>>;
@@ -25,15 +25,9 @@ export function parseFlags(
   }
 }
 
-/** A flag's value as a whole number within bounds, or its default. */
+/** A flag's value as a whole number of at least `min`, or its default. */
 export function intFlag(values: FlagValues, name: string, fallback: number, min = 0): number {
-  const raw = values[name];
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (typeof raw !== 'string' || !/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min) {
-    throw new UsageError(`--${name} takes a whole number of at least ${min}, got '${String(raw)}'`);
-  }
-  return value;
+  return wholeNumberFlag(values, name, fallback, min);
 }
 
 /** Help lines for a table of flags: `--name VALUE  description (default: x)`. */

@@ -150,7 +150,11 @@ export const harnesses = [
           }
         },
         adapter: () => (adapter = new HttpAdapter({ port: 0 })),
-        pending: async () => outstanding.size,
+        // Answers already sent may still be on their way to the client: give them a moment to arrive.
+        pending: async () => {
+          await Promise.race([Promise.allSettled([...outstanding]), new Promise((resolve) => setTimeout(resolve, 2000))]);
+          return outstanding.size;
+        },
         source: 'http:/',
       };
     },
