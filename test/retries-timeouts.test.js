@@ -126,3 +126,17 @@ t.test('a hanging async handler and a while(true) handler both end as dead lette
   t.equal(byBody.spin.reason, 'timeout after 300 ms');
   t.match(byBody.spin.error, /blocked its thread/);
 });
+
+t.test('an adapter that fails to open leaves no worker threads behind', async (t) => {
+  const processor = new Processor();
+  processor.handleFor(() => true, () => {});
+  const adapter = new ArrayAdapter([]);
+  adapter.open = async () => {
+    throw new Error('broker unreachable');
+  };
+  const moduleUrl = new URL('./fixtures/reply-processor.js', import.meta.url).href;
+  await t.rejects(startPipeline({ adapter, processor, dlq: new MemoryDlq(), threads: 2, moduleUrl }), /broker unreachable/);
+  // Piscina's threads have exited once close() resolved: the event loop has nothing of theirs left.
+  const handles = process.getActiveResourcesInfo().filter((kind) => kind === 'MessagePort' || kind === 'Worker');
+  t.same(handles, [], 'no worker handles remain');
+});

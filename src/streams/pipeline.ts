@@ -159,7 +159,14 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
 
   async start(): Promise<void> {
     if (this.#executor instanceof InlineExecutor) await this.#executor.start();
-    const readable = await this.#adapter.open({ maxInFlight: this.#maxInFlight });
+    let readable: Readable;
+    try {
+      readable = await this.#adapter.open({ maxInFlight: this.#maxInFlight });
+    } catch (error) {
+      // Nothing was read, but the worker threads exist: release them, or they keep an embedding process alive.
+      await this.#executor.close().catch(() => {});
+      throw error;
+    }
     this.done = this.#run(readable);
     // The caller may only look at `done` later; a failure must not count as unhandled meanwhile.
     this.done.catch(() => {});
