@@ -14,6 +14,7 @@ import amqp from 'amqplib';
 import { AmqpAdapter } from '../dist/adapters/amqp.js';
 import { MemoryDlq, Processor } from '../dist/index.js';
 import { startPipeline } from '../dist/streams/pipeline.js';
+import { median } from './median.js';
 
 const FILL_BATCH = 5000;
 const SETTLE_MS = 1000;
@@ -142,11 +143,6 @@ function cpuSince(start) {
   return (user + system) / 1e6;
 }
 
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 /** Runs every case `runs` times, alternating, and writes bench/results/amqp.json. */
 export async function main(argv = process.argv.slice(2)) {

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { DuckDBBlobValue, DuckDBDataChunk, DuckDBInstance, DuckDBTimestampTZValue } from '@duckdb/node-api';
 import { DuckDbDlq } from '../dist/dlq/duckdb.js';
+import { median } from './median.js';
 
 const REPEATS = 5;
 const BATCH = 1000;
@@ -114,11 +115,6 @@ async function concurrentPuts(file, letters) {
   return { seconds, count };
 }
 
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 /** Runs the comparison and writes bench/results/dlq.json; returns the results. */
 export async function main(argv = process.argv.slice(2)) {

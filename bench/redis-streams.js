@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { RedisStreamsAdapter } from '../dist/adapters/redis-streams.js';
 import { MemoryDlq, Processor } from '../dist/index.js';
 import { startPipeline } from '../dist/streams/pipeline.js';
+import { median } from './median.js';
 
 const COUNT = 500;
 const FILL_BATCH = 1000;
@@ -157,11 +158,6 @@ async function bullmq({ url, entries }) {
   }
 }
 
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 /** Runs every case `runs` times, alternating, and writes bench/results/redis-streams.json. */
 export async function main(argv = process.argv.slice(2)) {
