@@ -3,7 +3,8 @@ import t from 'tap';
 import { readFileSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDbDlq } from '../dist/dlq/duckdb.js';
-import { fixture, runCli, startCli, waitForOutput } from './helpers/cli.js';
+import { spawnSync } from 'node:child_process';
+import { CLI, fixture, runCli, startCli, waitForOutput } from './helpers/cli.js';
 
 async function deadLetters(path) {
   const dlq = await DuckDbDlq.open(path);
@@ -209,3 +210,20 @@ t.test('the example runs through npm start as the README says', async (t) => {
   t.equal(stats.received, 2003);
   t.same(stats.deadLetteredByReason, { 'decode failed': 1, 'no matching handler': 1, 'handler failed': 1 });
 });
+
+t.test('on a terminal, a progress line shows the rate, acked and dead letters', { skip: !hasScript() && 'script(1) is not installed' }, async (t) => {
+  const dir = t.testdir();
+  const input = join(dir, 'in.txt');
+  writeFileSync(input, Array.from({ length: 300 }, (_, i) => `m${i}`).join('\n'));
+  const command = [process.execPath, CLI, 'run', fixture('slow-processor.js'), '--input', input, '--threads', '0',
+    '--batch-size', '5', '--dlq', join(dir, 'd.duckdb')].map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(' ');
+  // script(1) gives the CLI a real terminal, so it draws the line it draws for a person.
+  const result = spawnSync('script', ['-qec', command, '/dev/null'], { env: { ...process.env, SLOW_MS: '50' }, encoding: 'utf8' });
+  t.equal(result.status, 0, 'exits 0', { output: result.stdout.slice(-2000) });
+  t.match(result.stdout, /\r\x1b\[K[\d,]+ msg\/s · acked [\d,]+ · dead letters 0 · in flight \d+/, 'the progress line');
+  t.match(result.stdout, /300 received · 300 acked/, 'then the summary');
+});
+
+function hasScript() {
+  return spawnSync('script', ['--version']).status === 0;
+}
