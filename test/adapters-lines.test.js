@@ -1,13 +1,11 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { once } from 'node:events';
-import {
-  LineSplitter,
-  DEFAULT_MAX_MESSAGE_BYTES,
-  SAMPLE_BYTES,
-  TOO_LARGE_REASON,
-  newRunPrefix,
-} from '../dist/adapters/lines.js';
+import { LineSplitter, DEFAULT_MAX_MESSAGE_BYTES, newRunPrefix } from '../dist/adapters/lines.js';
+import { SAMPLE_BYTES } from '../dist/adapters/too-large.js';
+import { Reasons } from '../dist/outcome.js';
+
+const TOO_LARGE_REASON = Reasons.tooLarge;
 
 /** Writes `chunks` into a fresh splitter and collects every batch it emits. */
 async function split(chunks, options = {}) {

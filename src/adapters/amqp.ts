@@ -15,7 +15,8 @@ import {
   type ResolvedAmqpRetry,
 } from './amqp-connection.js';
 import { declareTopology, type AmqpTopology } from './amqp-topology.js';
-import { SAMPLE_BYTES, TOO_LARGE_REASON, resolveMaxMessageBytes } from './lines.js';
+import { resolveMaxMessageBytes } from './lines.js';
+import { tooLarge } from './too-large.js';
 import type { AdapterSpec, CommonAdapterOptions } from './spec.js';
 import { TickBatches } from './tick-batches.js';
 
@@ -384,16 +385,7 @@ export class AmqpAdapter implements Adapter<Channel> {
     const handle: AmqpHandle = { generation, tag };
     const id = typeof properties.messageId === 'string' && properties.messageId !== '' ? properties.messageId : undefined;
     if (content.length > this.#maxMessageBytes) {
-      return {
-        body: Buffer.from(content.subarray(0, SAMPLE_BYTES)),
-        id,
-        meta,
-        handle,
-        rejected: {
-          reason: TOO_LARGE_REASON,
-          error: `a message on the queue "${queue}" is ${content.length} bytes, over the limit of ${this.#maxMessageBytes} bytes (--max-message-bytes)`,
-        },
-      };
+      return tooLarge({ body: content, id, meta, handle }, `a message on the queue "${queue}"`, content.length, this.#maxMessageBytes);
     }
     return { body: content, id, meta, handle };
   }

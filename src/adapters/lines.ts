@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Delivery, DeliveryMeta } from '../delivery.js';
 import { InvalidOptionError } from '../errors.js';
+import { SAMPLE_BYTES, tooLarge } from './too-large.js';
 
 /** Options shared by the line-delimited adapters (stdin, files). */
 export interface LineAdapterOptions {
@@ -16,11 +17,6 @@ export interface LineAdapterOptions {
 /** Default for {@link LineAdapterOptions.maxMessageBytes}: 1 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
 
-/** How many leading bytes of a line over the limit are kept as the body of its dead letter. */
-export const SAMPLE_BYTES = 1024;
-
-/** Dead-letter reason of a line over {@link LineAdapterOptions.maxMessageBytes}. */
-export const TOO_LARGE_REASON = 'message too large';
 
 /** Options of a {@link LineSplitter}. */
 export interface LineSplitterOptions extends LineAdapterOptions {
@@ -242,15 +238,7 @@ export class LineSplitter extends Transform {
 
   /** Adds the dead letter of a line over the limit, with its sample as body. */
   #pushTooLarge(sample: Buffer, length: number, line: number, batch: Delivery[]): void {
-    batch.push({
-      body: sample,
-      id: this.#id(line),
-      meta: this.#meta,
-      rejected: {
-        reason: TOO_LARGE_REASON,
-        error: `line ${line} is ${length} bytes, over the limit of ${this.#max} bytes (--max-message-bytes)`,
-      },
-    });
+    batch.push(tooLarge({ body: sample, id: this.#id(line), meta: this.#meta }, `line ${line}`, length, this.#max));
   }
 
   /**

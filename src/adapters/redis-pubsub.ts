@@ -3,7 +3,8 @@ import type { Redis } from 'ioredis';
 import type { Delivery, DeliveryMeta } from '../delivery.js';
 import { InvalidOptionError, TransportError, UsageError, describe } from '../errors.js';
 import type { Adapter, AdapterOpenOptions } from './adapter.js';
-import { SAMPLE_BYTES, TOO_LARGE_REASON, resolveMaxMessageBytes } from './lines.js';
+import { resolveMaxMessageBytes } from './lines.js';
+import { tooLarge } from './too-large.js';
 import {
   DEFAULT_REDIS_URL,
   assertRedisUrl,
@@ -198,18 +199,11 @@ export class RedisPubSubAdapter implements Adapter<Redis> {
     }
     const channel = channelBytes.toString();
     const meta = this.#meta(channel, pattern);
-    if (body.length > this.#maxMessageBytes) {
-      this.#buffer.push({
-        body: Buffer.from(body.subarray(0, SAMPLE_BYTES)),
-        meta,
-        rejected: {
-          reason: TOO_LARGE_REASON,
-          error: `a message on ${channel} is ${body.length} bytes, over the limit of ${this.#maxMessageBytes} bytes (--max-message-bytes)`,
-        },
-      });
-    } else {
-      this.#buffer.push({ body, meta });
-    }
+    this.#buffer.push(
+      body.length > this.#maxMessageBytes
+        ? tooLarge({ body, meta }, `a message on ${channel}`, body.length, this.#maxMessageBytes)
+        : { body, meta },
+    );
     if (this.#wanted && !this.#flushScheduled) {
       // Messages of one socket read arrive in one synchronous burst: wait for the end of it to push one batch.
       this.#flushScheduled = true;

@@ -4,7 +4,8 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import type { Delivery, DeliveryMeta } from '../delivery.js';
 import { InvalidOptionError, TransportError, UsageError, describe } from '../errors.js';
 import type { Adapter, AdapterOpenOptions } from './adapter.js';
-import { SAMPLE_BYTES, TOO_LARGE_REASON, resolveMaxMessageBytes } from './lines.js';
+import { resolveMaxMessageBytes } from './lines.js';
+import { tooLarge } from './too-large.js';
 import {
   DEFAULT_REDIS_URL,
   assertRedisUrl,
@@ -446,15 +447,7 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
       };
     }
     if (body.length > this.#maxMessageBytes) {
-      return {
-        body: Buffer.from(body.subarray(0, SAMPLE_BYTES)),
-        id,
-        meta,
-        rejected: {
-          reason: TOO_LARGE_REASON,
-          error: `entry ${id} is ${body.length} bytes, over the limit of ${this.#maxMessageBytes} bytes (--max-message-bytes)`,
-        },
-      };
+      return tooLarge({ body, id, meta }, `entry ${id}`, body.length, this.#maxMessageBytes);
     }
     return { body, id, meta };
   }
