@@ -75,8 +75,8 @@ export class DlqLockedError extends MissiveError {
   constructor(path: string, options?: { cause?: unknown }) {
     super(
       'MISSIVE_ERR_DLQ_LOCKED',
-      `the dead-letter file ${path} is in use by another process; stop that process (or wait for it to finish), ` +
-        'or give this one its own file with --dlq',
+      `the dead-letter file ${path} is in use by a running processor; stop that processor (or wait for it to ` +
+        'finish) and try again; missive run can also be given a file of its own with --dlq',
       options,
     );
     this.path = path;

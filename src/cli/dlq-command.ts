@@ -5,7 +5,7 @@ import type { DlqFilter, Fingerprint } from '../dlq/dlq.js';
 import { DuckDbDlq } from '../dlq/duckdb.js';
 import { fingerprintOf } from '../dlq/fingerprint.js';
 import { matchesFilter } from '../dlq/letters.js';
-import { DlqLockedError, MissiveError, UsageError } from '../errors.js';
+import { MissiveError, UsageError } from '../errors.js';
 import { letterRecord, renderLetter, renderRows, renderTable } from './dlq-format.js';
 import { queryDeadLetters } from '../dlq/duckdb-sql.js';
 import { replay, replaySummary } from './dlq-replay.js';
@@ -19,18 +19,6 @@ class DlqFileMissingError extends MissiveError {
     super(
       'MISSIVE_ERR_DLQ_MISSING',
       `no dead-letter file at ${path}; point --dlq at the file missive run wrote its dead letters to`,
-    );
-  }
-}
-
-/** A running processor holds the dead-letter file: DuckDB lets one process at a time open it. */
-class DlqInUseError extends MissiveError {
-  constructor(path: string, cause: unknown) {
-    super(
-      'MISSIVE_ERR_DLQ_LOCKED',
-      `the dead-letter file ${path} is in use by a running processor; stop that processor (or wait for it to ` +
-        'finish), then run this command again',
-      { cause },
     );
   }
 }
@@ -277,12 +265,7 @@ const ACTIONS: Record<string, Action> = {
       }
       const path = typeof values['dlq'] === 'string' ? values['dlq'] : DEFAULT_DLQ_PATH;
       if (!existsSync(resolve(path))) throw new DlqFileMissingError(path);
-      let result;
-      try {
-        result = await queryDeadLetters(path, positionals[0]!);
-      } catch (error) {
-        throw error instanceof DlqLockedError ? new DlqInUseError(path, error) : error;
-      }
+      const result = await queryDeadLetters(path, positionals[0]!);
       if (values['json'] === true) {
         const objects = result.rows.map((row) => Object.fromEntries(result.columns.map((column, i) => [column, row[i]])));
         await write(`${JSON.stringify(objects, null, 2)}\n`);
@@ -367,12 +350,7 @@ async function withStore(
 ): Promise<number> {
   const path = typeof values['dlq'] === 'string' ? values['dlq'] : DEFAULT_DLQ_PATH;
   if (!existsSync(resolve(path))) throw new DlqFileMissingError(path);
-  let dlq: DuckDbDlq;
-  try {
-    dlq = await DuckDbDlq.open(path, fingerprint ? { fingerprint } : {});
-  } catch (error) {
-    throw error instanceof DlqLockedError ? new DlqInUseError(path, error) : error;
-  }
+  const dlq = await DuckDbDlq.open(path, fingerprint ? { fingerprint } : {});
   try {
     return await body(dlq, path);
   } finally {

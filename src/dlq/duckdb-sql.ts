@@ -1,5 +1,6 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import { DlqError, DlqLockedError, describe } from '../errors.js';
+import { isLockConflict } from './duckdb.js';
 
 /** The result of a query: column names and rows of plain JSON-friendly values. */
 export interface SqlResult {
@@ -16,7 +17,7 @@ export async function queryDeadLetters(path: string, sql: string): Promise<SqlRe
   try {
     instance = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' });
   } catch (error) {
-    if (/Could not set lock on file/i.test(describe(error))) throw new DlqLockedError(path, { cause: error });
+    if (isLockConflict(error)) throw new DlqLockedError(path, { cause: error });
     throw new DlqError(`cannot open the dead-letter file ${path}: ${describe(error)}`, { cause: error });
   }
   const connection = await instance.connect();

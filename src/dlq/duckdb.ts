@@ -413,9 +413,14 @@ async function checkColumns(file: string, connection: DuckDBConnection): Promise
   }
 }
 
+/** Whether DuckDB refused to open a file because another process holds its lock. */
+export function isLockConflict(error: unknown): boolean {
+  return /Could not set lock on file/i.test(describe(error));
+}
+
 function openError(file: string, error: unknown): Error {
   if (error instanceof DlqError) return error;
-  if (/Could not set lock on file/i.test(describe(error))) return new DlqLockedError(file, { cause: error });
+  if (isLockConflict(error)) return new DlqLockedError(file, { cause: error });
   return new DlqError(
     `cannot open the dead-letter file ${file}: ${describe(error)}; check that it is a DuckDB database ` +
       'written by missive-node, or choose another path',
