@@ -89,6 +89,8 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
   readonly #maxInFlight: number;
   readonly #drainTimeoutMs: number;
   readonly #executor: Executor<M>;
+  /** The worker pool, when handlers run in workers (`threads` > 0). */
+  readonly #pool: PoolExecutor<M> | undefined;
   readonly #dispatcher: Dispatcher<M>;
   readonly #settler: Settler;
   readonly #idPrefix = randomBytes(4).toString('hex');
@@ -124,7 +126,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       if (!options.moduleUrl) {
         throw new InvalidOptionError('threads > 0 needs moduleUrl: the processor module workers import (or set threads: 0)');
       }
-      this.#executor = new PoolExecutor<M>({
+      this.#executor = this.#pool = new PoolExecutor<M>({
         moduleUrl: options.moduleUrl,
         routeCount: options.processor.routes.length,
         threads,
@@ -173,7 +175,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
   }
 
   utilization(): number {
-    return this.#executor instanceof PoolExecutor ? this.#executor.utilization : 0;
+    return this.#pool?.utilization ?? 0;
   }
 
   stop(): Promise<RunStats> {
@@ -193,7 +195,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     const unsettled = this.stats.inFlight;
     this.#gaveUp = true;
     this.stats.unsettled += unsettled;
-    if (this.#executor instanceof PoolExecutor) void this.#executor.destroy();
+    void this.#pool?.destroy();
     this.#capacity?.();
     this.#drained?.();
     return unsettled;
@@ -225,7 +227,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     await this.#drain();
     clearTimeout(this.#drainTimer);
     if (this.#gaveUp) {
-      if (this.#executor instanceof PoolExecutor) await this.#executor.destroy();
+      await this.#pool?.destroy();
     } else {
       await this.#executor.close().catch((error: unknown) => this.#fail(error, []));
     }
@@ -239,6 +241,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
   /** Routes one chunk of deliveries: to the dispatcher, or straight to the dead-letter store. */
   #accept(deliveries: readonly Delivery[]): void {
     const { MessageClass, routes } = this.#processor;
+    const offThread = this.#pool !== undefined;
     const dead: DeadLetterEntry[] = [];
     this.stats.received += deliveries.length;
     for (const delivery of deliveries) {
@@ -257,7 +260,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       }
       const route = chooseRoute(routes, message);
       if (typeof route === 'number') {
-        if (this.#executor instanceof PoolExecutor) forgetDecoded(message);
+        if (offThread) forgetDecoded(message);
         this.#dispatcher.push(delivery, { route, message, attempt: delivery.meta?.deliveryCount ?? 1 });
       } else {
         dead.push(this.#entry(delivery, id, route, null));
