@@ -25,6 +25,17 @@ async function until(condition, what, timeoutMs = 60000) {
   }
 }
 
+/** A fresh stream name and a client, both cleaned up after the test. */
+function withStream(t) {
+  const redis = new Redis(REDIS_URL);
+  const stream = `runs-${randomUUID()}`;
+  t.teardown(async () => {
+    await redis.del(stream);
+    redis.disconnect();
+  });
+  return { redis, stream };
+}
+
 async function fillStream(redis, stream, n) {
   for (let start = 0; start < n; start += 5000) {
     const pipeline = redis.pipeline();
@@ -50,12 +61,7 @@ const streamsArgs = (stream, dir, extra = []) => [
 
 t.test('Redis Streams: 50,000 messages, SIGKILL half way, start again: all handled, none pending', await needRedis(), async (t) => {
   const dir = t.testdir();
-  const redis = new Redis(REDIS_URL);
-  const stream = `kill-${randomUUID()}`;
-  t.teardown(async () => {
-    await redis.del(stream);
-    redis.disconnect();
-  });
+  const { redis, stream } = withStream(t);
   const N = 50_000;
   await fillStream(redis, stream, N);
   const record = join(dir, 'handled');
@@ -83,17 +89,14 @@ t.test('Redis Streams: 50,000 messages, SIGKILL half way, start again: all handl
 
 t.test('Redis Streams: two processes in one consumer group share the messages, each handled exactly once', await needRedis(), async (t) => {
   const dir = t.testdir();
-  const redis = new Redis(REDIS_URL);
-  const stream = `share-${randomUUID()}`;
-  t.teardown(async () => {
-    await redis.del(stream);
-    redis.disconnect();
-  });
+  const { redis, stream } = withStream(t);
   const N = 20_000;
   const records = [join(dir, 'a'), join(dir, 'b')];
   // Both consumers join before the messages arrive, so both get a share.
   const runs = records.map((record, i) =>
-    startCli(streamsArgs(stream, dir, ['--consumer', `c${i}`]), { env: { RECORD_FILE: record, HANDLE_MS: '1' } }),
+    // The default claim-idle: a 1 s one lets a busy consumer's entries be claimed by the other, which at-least-once
+    // allows but this exactly-once check must not see.
+    startCli(streamsArgs(stream, dir, ['--consumer', `c${i}`, '--claim-idle', '30000']), { env: { RECORD_FILE: record, HANDLE_MS: '1' } }),
   );
   await sleep(1500);
   await fillStream(redis, stream, N);

@@ -2,20 +2,9 @@
 import t from 'tap';
 import { readFileSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { DuckDbDlq } from '../dist/dlq/duckdb.js';
 import { spawnSync } from 'node:child_process';
-import { CLI, fixture, runCli, startCli, waitForOutput } from './helpers/cli.js';
+import { CLI, fixture, readDeadLetters, readStats, runCli, startCli, waitForOutput } from './helpers/cli.js';
 
-async function deadLetters(path) {
-  const dlq = await DuckDbDlq.open(path);
-  try {
-    return await dlq.list({ limit: 100000 });
-  } finally {
-    await dlq.close();
-  }
-}
-
-const readStats = (path) => JSON.parse(readFileSync(path, 'utf8'));
 
 t.test('every line of a mixed input ends acked or in the DuckDB file with the right reason', async (t) => {
   const dir = t.testdir();
@@ -52,7 +41,7 @@ t.test('every line of a mixed input ends acked or in the DuckDB file with the ri
   ]);
   t.equal(result.code, 0, 'exits 0', { stderr: result.stderr.slice(-3000) });
   const stats = readStats(statsPath);
-  const letters = await deadLetters(dlqPath);
+  const letters = await readDeadLetters(dlqPath);
   t.equal(stats.received, 3000);
   t.equal(stats.deadLettered, expected.size);
   t.equal(stats.acked, 3000 - expected.size);
@@ -85,7 +74,7 @@ t.test('stdin and several files in one run, inline threads', async (t) => {
   t.equal(stats.acked, 4);
   t.equal(stats.deadLettered, 1);
   t.match(result.stderr, /5 received · 4 acked · 0 nacked · 1 dead letters \(no matching handler: 1\)/, 'summary line');
-  const [letter] = await deadLetters(join(dir, 'd.duckdb'));
+  const [letter] = await readDeadLetters(join(dir, 'd.duckdb'));
   t.equal(letter.source, 'stdin');
 });
 
@@ -98,8 +87,9 @@ t.test('SIGTERM in the middle of a slow run: exit 0, every message read is acked
       '--dlq', join(dir, 'd.duckdb'), '--stats-file', statsPath, '--log-level', 'info'],
     { input: lines, env: { SLOW_MS: '20' } },
   );
-  // Let it get going, then stop it.
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  // Once its signal handlers are in place, let it get going, then stop it.
+  await waitForOutput(run, /"msg":"running"/);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
   run.child.kill('SIGTERM');
   const result = await run.done;
   t.equal(result.code, 0, 'exits 0', { stderr: result.stderr.slice(-3000) });
@@ -119,7 +109,8 @@ t.test('a second signal exits at once and says how many were not settled', async
       '--dlq', join(dir, 'd.duckdb'), '--drain-timeout', '60000'],
     { input: Array.from({ length: 1000 }, (_, i) => `m${i}`).join('\n'), env: { SLOW_MS: '2000' } },
   );
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  await waitForOutput(run, /"msg":"running"/);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
   run.child.kill('SIGINT');
   await waitForOutput(run, /SIGINT: stopping/);
   run.child.kill('SIGINT');
@@ -142,7 +133,7 @@ t.test('a handler that kills its worker costs exactly one dead letter; every oth
   t.equal(stats.received, 5000);
   t.equal(stats.acked, 4999);
   t.equal(stats.deadLettered, 1);
-  const letters = await deadLetters(dlqPath);
+  const letters = await readDeadLetters(dlqPath);
   t.equal(letters.length, 1);
   t.equal(letters[0].body.toString(), 'kill');
   t.equal(letters[0].reason, 'worker exited');

@@ -133,6 +133,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  log('info', 'running', { adapter: adapter.name, threads: setup.threads, dlq: dlqPath ?? 'set by the module' });
 
   const stopProgress = quiet ? () => {} : startProgress(pipeline.stats);
   let status = 0;
