@@ -1,7 +1,6 @@
 import t from 'tap';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fixture, startCli, waitForOutput } from './helpers/cli.js';
+import { fixture, readStats, startCli, waitForOutput } from './helpers/cli.js';
 
 /** Parses Prometheus text format strictly enough to reject anything malformed. */
 function parsePrometheus(text) {
@@ -53,7 +52,7 @@ t.test('/metrics parses as Prometheus text and its counters match the stats file
   run.child.stdin.end();
   const result = await run.done;
   t.equal(result.code, 0, 'exits 0', { stderr: result.stderr.slice(-3000) });
-  const stats = JSON.parse(readFileSync(statsPath, 'utf8'));
+  const stats = readStats(statsPath);
 
   t.equal(parsed.types.get('missive_messages_received_total'), 'counter');
   t.equal(parsed.types.get('missive_handler_duration_seconds'), 'histogram');

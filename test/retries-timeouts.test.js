@@ -1,11 +1,9 @@
 import t from 'tap';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Processor, JsonMessage, MemoryDlq, PermanentError } from 'missive-node';
 import { startPipeline } from '../dist/streams/pipeline.js';
-import { DuckDbDlq } from '../dist/dlq/duckdb.js';
 import { ArrayAdapter } from './helpers/array-adapter.js';
-import { fixture, runCli } from './helpers/cli.js';
+import { fixture, readDeadLetters, readStats, runCli } from './helpers/cli.js';
 
 t.test('a handler that fails twice then succeeds is acked after 3 attempts while other messages flow', async (t) => {
   const processor = new Processor(JsonMessage);
@@ -113,13 +111,11 @@ t.test('a hanging async handler and a while(true) handler both end as dead lette
     { input: lines.join('\n') },
   );
   t.equal(result.code, 0, 'exits 0', { stderr: result.stderr.slice(-3000) });
-  const stats = JSON.parse(readFileSync(statsPath, 'utf8'));
+  const stats = readStats(statsPath);
   t.equal(stats.received, 3000);
   t.equal(stats.acked, 2998, 'every other message was handled');
   t.equal(stats.deadLettered, 2);
-  const dlq = await DuckDbDlq.open(dlqPath);
-  const letters = await dlq.list();
-  await dlq.close();
+  const letters = await readDeadLetters(dlqPath);
   const byBody = Object.fromEntries(letters.map((l) => [l.body.toString(), l]));
   t.equal(byBody.hang.reason, 'timeout after 300 ms');
   t.match(byBody.hang.error, /MISSIVE_ERR_TIMEOUT|ran longer than 300 ms/);

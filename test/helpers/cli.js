@@ -1,5 +1,7 @@
 // Runs the real `missive` CLI as a child process.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { DuckDbDlq } from '../../dist/dlq/duckdb.js';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -46,4 +48,19 @@ export function waitForOutput(started, pattern, timeoutMs = 20000) {
     started.child.stderr.on('data', check);
     check();
   });
+}
+
+/** The figures a run wrote with --stats-file. */
+export function readStats(path) {
+  return JSON.parse(readFileSync(path, 'utf8'));
+}
+
+/** Every dead letter in a DuckDB file, oldest first; the file is closed again, so a later run can open it. */
+export async function readDeadLetters(path) {
+  const dlq = await DuckDbDlq.open(path);
+  try {
+    return await dlq.list({ limit: 1_000_000 });
+  } finally {
+    await dlq.close();
+  }
 }
