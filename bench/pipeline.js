@@ -40,7 +40,7 @@ function bare(workload, input) {
   return { rate: messages / seconds, seconds, peakRssMb };
 }
 
-function missive(workload, input, threads) {
+function missive(workload, input, threads, matchInWorkers = false) {
   const dir = join(tmpdir(), `missive-bench-${process.pid}`);
   mkdirSync(dir, { recursive: true });
   const stats = join(dir, 'stats.json');
@@ -50,7 +50,7 @@ function missive(workload, input, threads) {
   execFileSync(process.execPath, [
     join(root, 'dist/cli/main.js'), 'run', join(root, `bench/processors/${workload}.js`), '--input', input,
     '--threads', String(threads), '--dlq', dlq, '--stats-file', stats, '--quiet', '--log-level', 'error',
-  ]);
+  ], { env: { ...process.env, BENCH_MATCH_IN_WORKERS: matchInWorkers ? '1' : '0' } });
   const wall = Number(process.hrtime.bigint() - started) / 1e9;
   const figures = JSON.parse(readFileSync(stats, 'utf8'));
   if (figures.acked !== figures.received) throw new Error(`not every message was acked: ${JSON.stringify(figures)}`);
@@ -61,8 +61,23 @@ const fmt = (n) => Math.round(n).toLocaleString('en-US');
 
 const input = await inputFile(lines);
 const plans = [
-  { workload: 'trivial', variants: [{ name: 'missive --threads 2', threads: 2 }, { name: 'missive --threads 0', threads: 0 }] },
-  { workload: 'cpu', variants: [{ name: 'missive --threads 1', threads: 1 }, { name: 'missive --threads 2', threads: 2 }] },
+  {
+    workload: 'trivial',
+    variants: [
+      { name: 'missive --threads 2', threads: 2 },
+      { name: 'missive --threads 0', threads: 0 },
+      { name: 'matchInWorkers, --threads 2', threads: 2, matchInWorkers: true },
+    ],
+  },
+  {
+    workload: 'cpu',
+    variants: [
+      { name: 'missive --threads 1', threads: 1 },
+      { name: 'missive --threads 2', threads: 2 },
+      { name: 'matchInWorkers, --threads 1', threads: 1, matchInWorkers: true },
+      { name: 'matchInWorkers, --threads 2', threads: 2, matchInWorkers: true },
+    ],
+  },
 ];
 const results = { lines, runs, machine: { cores: (await import('node:os')).availableParallelism(), node: process.version }, workloads: {} };
 for (const { workload, variants } of plans) {
@@ -71,7 +86,7 @@ for (const { workload, variants } of plans) {
   for (let r = 0; r < runs; r++) {
     // Alternate within each round so drift on a noisy machine hits every contender alike.
     samples.bare.push(bare(workload, input));
-    for (const v of variants) samples[v.name].push(missive(workload, input, v.threads));
+    for (const v of variants) samples[v.name].push(missive(workload, input, v.threads, v.matchInWorkers));
   }
   const bareRate = median(samples.bare.map((s) => s.rate));
   const rows = {};
@@ -81,14 +96,19 @@ for (const { workload, variants } of plans) {
   }
   if (workload === 'cpu') {
     rows.speedup2over1 = Number((rows['missive --threads 2'].medianRate / rows['missive --threads 1'].medianRate).toFixed(3));
+    rows.speedup2over1MatchInWorkers = Number(
+      (rows['matchInWorkers, --threads 2'].medianRate / rows['matchInWorkers, --threads 1'].medianRate).toFixed(3),
+    );
   }
   results.workloads[workload] = rows;
   console.log(`\n${workload} handler, ${fmt(lines)} lines, median of ${runs}:`);
   for (const [name, row] of Object.entries(rows)) {
     if (typeof row !== 'object') continue;
-    console.log(`  ${name.padEnd(22)} ${fmt(row.medianRate).padStart(10)} msg/s   ${row.ratioToBare.toFixed(2)}x bare   peak RSS ${row.peakRssMb} MB`);
+    console.log(`  ${name.padEnd(30)} ${fmt(row.medianRate).padStart(10)} msg/s   ${row.ratioToBare.toFixed(2)}x bare   peak RSS ${row.peakRssMb} MB`);
   }
-  if (rows.speedup2over1) console.log(`  --threads 2 / --threads 1: ${rows.speedup2over1.toFixed(2)}x`);
+  if (rows.speedup2over1) {
+    console.log(`  --threads 2 / --threads 1: ${rows.speedup2over1.toFixed(2)}x (matchInWorkers: ${rows.speedup2over1MatchInWorkers.toFixed(2)}x)`);
+  }
 }
 
 if (rssLines > 0) {

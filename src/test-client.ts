@@ -7,7 +7,7 @@ import { Message } from './message.js';
 import { Reasons, deadLetter, type Outcome } from './outcome.js';
 import { backoffDelay } from './retry.js';
 import { isConfidential, type Processor } from './processor.js';
-import { chooseRoute } from './streams/match.js';
+import { chooseRoute } from './routing.js';
 import { ThreadRuntime } from './workers/runtime.js';
 
 /** Options for a test client. */

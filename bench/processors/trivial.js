@@ -9,7 +9,9 @@ export const handle = () => {
   handled++;
 };
 
-const processor = new Processor(JsonMessage, { name: 'bench-trivial' });
+// bench/pipeline.js runs each workload with the matchers in the main thread (the default) and in the workers.
+const matchInWorkers = process.env.BENCH_MATCH_IN_WORKERS === '1';
+const processor = new Processor(JsonMessage, { name: 'bench-trivial', matchInWorkers });
 processor.handleFor((m) => isPlaced(m.getJson()), (m) => handle(m.getJson()));
 processor.handleFor((m) => isOther(m.getJson()), (m) => handle(m.getJson()));
 export default processor;

@@ -14,11 +14,11 @@ import { isConfidential, type Processor } from '../processor.js';
 import type { Executor } from '../workers/executor.js';
 import { InlineExecutor } from '../workers/inline.js';
 import { PoolExecutor } from '../workers/pool.js';
-import type { BatchResult, RunItem } from '../workers/runtime.js';
+import { ROUTE_FAILED, type BatchResult, type RunItem } from '../workers/runtime.js';
 import { Timings } from '../workers/timings.js';
 import { backoffDelay } from '../retry.js';
 import { Dispatcher, type Batch } from './dispatch.js';
-import { chooseRoute } from './match.js';
+import { UNROUTED, chooseRoute } from '../routing.js';
 import { Settler, type DeadLetterEntry } from './settle.js';
 import { Stats, type RunStats } from './stats.js';
 
@@ -242,6 +242,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
   #accept(deliveries: readonly Delivery[]): void {
     const { MessageClass, routes } = this.#processor;
     const offThread = this.#pool !== undefined;
+    const routeHere = !(offThread && this.#processor.matchInWorkers);
     const dead: DeadLetterEntry[] = [];
     this.stats.received += deliveries.length;
     for (const delivery of deliveries) {
@@ -258,7 +259,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
         dead.push(this.#entry(delivery, id, deadLetter(Reasons.decodeFailed, describe(error)), null));
         continue;
       }
-      const route = chooseRoute(routes, message);
+      const route = routeHere ? chooseRoute(routes, message) : UNROUTED;
       if (typeof route === 'number') {
         if (offThread) forgetDecoded(message);
         this.#dispatcher.push(delivery, { route, message, attempt: delivery.meta?.deliveryCount ?? 1 });
@@ -307,10 +308,14 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
         continue;
       }
       const item = batch.items[i]!;
-      const { message, route } = item;
+      // Routed in the worker: the route it took; none when routing failed (the outcome is that dead letter).
+      const taken = item.route === UNROUTED ? (result.routes?.[i] ?? ROUTE_FAILED) : item.route;
+      const route = taken >= 0 ? taken : null;
+      const { message } = item;
       if (outcome.kind === 'nack' && this.#adapter.canRequeue) nacks.push(delivery);
-      else if (outcome.kind === 'dead-letter' && this.#shouldRetry(outcome, item)) this.#retry(delivery, item);
-      else {
+      else if (outcome.kind === 'dead-letter' && route !== null && this.#shouldRetry(outcome, route, item.attempt)) {
+        this.#retry(delivery, { ...item, route });
+      } else {
         const failed = outcome.kind === 'nack' ? deadLetter(Reasons.nacked, null) : outcome;
         dead.push(this.#entry(delivery, message.id, failed, route, message.meta, item.attempt));
       }
@@ -320,10 +325,10 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     this.#settler.deadLetter(dead);
   }
 
-  #shouldRetry(outcome: DeadLetterOutcome, item: RunItem<M>): boolean {
+  #shouldRetry(outcome: DeadLetterOutcome, route: number, attempt: number): boolean {
     if (!outcome.retryable) return false;
-    const retries = this.#processor.routes[item.route]!.options.retries ?? this.#defaultRetries;
-    return item.attempt <= retries;
+    const retries = this.#processor.routes[route]!.options.retries ?? this.#defaultRetries;
+    return attempt <= retries;
   }
 
   /** Tries a failed message again after its backoff, without holding back the messages behind it. */

@@ -1,7 +1,8 @@
 import type { DeliveryMeta } from '../delivery.js';
 import type { Message } from '../message.js';
 import { ACK, NACK, deadLetter, type Outcome } from '../outcome.js';
-import type { BatchResult, Reply, RunItem, Warning } from './runtime.js';
+import { UNROUTED } from '../routing.js';
+import { ROUTE_PENDING, type BatchResult, type Reply, type RunItem, type Warning } from './runtime.js';
 import type { HandlerTiming } from './timings.js';
 
 /**
@@ -27,6 +28,8 @@ export interface BatchTask {
   readonly metaIndex: Uint32Array;
   /** Shared progress marks, one per message (see `PROGRESS_*`). */
   readonly progress: Int32Array;
+  /** Shared, when messages come `UNROUTED`: the route the worker picked for each (see `ROUTE_*`). */
+  readonly routed?: Int32Array;
   /** The run's timeout for handlers that set none, in ms; 0 for none. */
   readonly defaultTimeoutMs: number;
   /** Whether to time the handlers (metrics are on). */
@@ -86,10 +89,12 @@ export function encodeBatch<M extends Message<unknown>>(
   const metas: DeliveryMeta[] = [];
   const metaIndex = new Uint32Array(n);
   let lastMeta: DeliveryMeta | undefined;
+  let unrouted = false;
   for (let i = 0; i < n; i++) {
     const { message, route, attempt } = items[i]!;
     bodies.set(message.rawData, offsets[i]!);
     routes[i] = route;
+    if (route === UNROUTED) unrouted = true;
     attempts[i] = attempt;
     ids[i] = message.id;
     idEnds[i] = idLength += message.id.length;
@@ -100,6 +105,7 @@ export function encodeBatch<M extends Message<unknown>>(
     metaIndex[i] = metas.length - 1;
   }
   const progress = new Int32Array(new SharedArrayBuffer(4 * Math.max(n, 1)));
+  const routed = unrouted ? new Int32Array(new SharedArrayBuffer(4 * n)).fill(ROUTE_PENDING) : undefined;
   const task: BatchTask = {
     kind: 'batch',
     moduleUrl,
@@ -113,6 +119,7 @@ export function encodeBatch<M extends Message<unknown>>(
     metas,
     metaIndex,
     progress,
+    routed,
     defaultTimeoutMs,
     measure,
   };
@@ -153,12 +160,13 @@ export function encodeResult(result: BatchResult): EncodedResult {
   return { codes, failures, warnings, timings, replies };
 }
 
-export function decodeResult(encoded: EncodedResult): BatchResult {
+/** Rebuilds a worker's answer; `routed` is the batch's shared route array, when its messages came unrouted. */
+export function decodeResult(encoded: EncodedResult, routed?: Int32Array): BatchResult {
   const { codes, failures, warnings, timings, replies } = encoded;
   const outcomes: Outcome[] = new Array(codes.length);
   for (let i = 0; i < codes.length; i++) outcomes[i] = codes[i] === CODE_NACK ? NACK : ACK;
   for (const { i, reason, error, retryable } of failures) outcomes[i] = deadLetter(reason, error, retryable);
   // Structured clone turns Buffers into plain Uint8Arrays.
   const answers = replies?.map(({ index, body }) => ({ index, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength) }));
-  return { outcomes, warnings, timings, replies: answers };
+  return { outcomes, warnings, timings, replies: answers, routes: routed };
 }

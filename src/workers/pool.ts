@@ -2,9 +2,18 @@ import { Piscina } from 'piscina';
 import { MissiveError, describe } from '../errors.js';
 import type { Message } from '../message.js';
 import { ACK, Reasons, deadLetter, timeoutReason, type Outcome } from '../outcome.js';
-import { decodeResult, encodeBatch, type EncodedResult, type StopTask, type WorkerTask } from './batch.js';
+import { UNROUTED } from '../routing.js';
+import { decodeResult, encodeBatch, type BatchTask, type EncodedResult, type StopTask, type WorkerTask } from './batch.js';
 import type { Executor } from './executor.js';
-import { PROGRESS_ACKED, PROGRESS_STARTED, type BatchResult, type RunItem, type Warning } from './runtime.js';
+import {
+  PROGRESS_ACKED,
+  PROGRESS_STARTED,
+  ROUTE_FAILED,
+  ROUTE_PENDING,
+  type BatchResult,
+  type RunItem,
+  type Warning,
+} from './runtime.js';
 
 /** Options for a worker pool. */
 export interface PoolOptions {
@@ -31,7 +40,9 @@ const WATCHDOG_TICK_MS = 100;
 /** A running batch the watchdog looks after. */
 interface Watched {
   readonly progress: Int32Array;
+  /** Per message, ms; NaN until a message routed in the worker has its route. */
   readonly timeouts: Float64Array;
+  readonly routed: Int32Array | undefined;
   /** When the watchdog first saw each message running (0 = not yet). */
   readonly seen: Float64Array;
   readonly controller: AbortController;
@@ -62,9 +73,12 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
   #destroyed = false;
   #busyMs = 0;
   readonly #startedAt = performance.now();
+  /** Whether any handler can time out, so messages routed in the workers need watching. */
+  readonly #anyTimeout: boolean;
 
   constructor(options: PoolOptions) {
     this.#options = options;
+    this.#anyTimeout = (options.defaultTimeoutMs ?? 0) > 0 || options.routeTimeouts.some((timeout) => (timeout ?? 0) > 0);
     this.#pool = new Piscina({
       filename: new URL('./worker.js', import.meta.url).href,
       minThreads: options.threads,
@@ -99,16 +113,16 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
   async run(items: readonly RunItem<M>[]): Promise<BatchResult> {
     const { moduleUrl, routeCount, defaultTimeoutMs = 0, measure = false } = this.#options;
     const { task, transfer } = encodeBatch(items, moduleUrl, routeCount, defaultTimeoutMs, measure);
-    const watched = this.#watch(items, task.progress);
+    const watched = this.#watch(items, task.progress, task.routed);
     let encoded: EncodedResult | null;
     try {
       encoded = await this.#pool.run(task, { transferList: transfer, signal: watched?.controller.signal ?? null });
     } catch (error) {
       // Terminated on purpose (a forced shutdown): nothing to recover, the run is over.
       if (this.#destroyed) throw error;
-      if (watched?.culprit) return this.#recover(items, task.progress, error, watched.culprit);
+      if (watched?.culprit) return this.#recover(items, task, error, watched.culprit);
       this.#options.onWorkerExit?.(error);
-      return this.#recover(items, task.progress, error);
+      return this.#recover(items, task, error);
     } finally {
       if (watched) this.#unwatch(watched);
     }
@@ -116,7 +130,7 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
       throw new WorkerSetupError(encoded?.fatal?.code ?? 'MISSIVE_ERR_WORKER', encoded?.fatal?.message ?? 'no result');
     }
     this.#busyMs += encoded.busyMs ?? 0;
-    return decodeResult(encoded);
+    return decodeResult(encoded, task.routed);
   }
 
   async close(): Promise<void> {
@@ -137,16 +151,16 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
    * Puts a batch under the watchdog when any of its handlers has a timeout. An async handler past its timeout is
    * settled by the worker itself; one that blocks its thread cannot be, so the watchdog ends that worker.
    */
-  #watch(items: readonly RunItem<M>[], progress: Int32Array): Watched | undefined {
-    const { routeTimeouts, defaultTimeoutMs = 0 } = this.#options;
+  #watch(items: readonly RunItem<M>[], progress: Int32Array, routed: Int32Array | undefined): Watched | undefined {
     let any = false;
     const timeouts = new Float64Array(items.length);
     for (let i = 0; i < items.length; i++) {
-      timeouts[i] = routeTimeouts[items[i]!.route] ?? defaultTimeoutMs;
-      if (timeouts[i]! > 0) any = true;
+      const route = items[i]!.route;
+      timeouts[i] = route === UNROUTED ? (this.#anyTimeout ? NaN : 0) : this.#timeoutOf(route);
+      if (timeouts[i] !== 0) any = true;
     }
     if (!any) return undefined;
-    const watched: Watched = { progress, timeouts, seen: new Float64Array(items.length), controller: new AbortController() };
+    const watched: Watched = { progress, timeouts, routed, seen: new Float64Array(items.length), controller: new AbortController() };
     this.#watched.add(watched);
     this.#watchdog ??= setInterval(() => this.#inspect(), WATCHDOG_TICK_MS);
     return watched;
@@ -160,12 +174,23 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
     }
   }
 
+  #timeoutOf(route: number): number {
+    return this.#options.routeTimeouts[route] ?? this.#options.defaultTimeoutMs ?? 0;
+  }
+
   #inspect(): void {
     const now = Date.now();
     for (const watched of this.#watched) {
-      const { progress, timeouts, seen } = watched;
+      const { progress, timeouts, seen, routed } = watched;
       for (let i = 0; i < progress.length && !watched.culprit; i++) {
-        if (progress[i] !== PROGRESS_STARTED || timeouts[i] === 0) continue;
+        if (progress[i] !== PROGRESS_STARTED) continue;
+        if (Number.isNaN(timeouts[i]) && routed) {
+          // Routed in the worker: its timeout is known once its matchers have picked the route.
+          const route = routed[i]!;
+          if (route === ROUTE_PENDING) continue;
+          timeouts[i] = route === ROUTE_FAILED ? 0 : this.#timeoutOf(route);
+        }
+        if (timeouts[i] === 0) continue;
         if (seen[i] === 0) seen[i] = now;
         else if (now - seen[i]! > timeouts[i]! + WATCHDOG_GRACE_MS) {
           watched.culprit = { index: i, timeoutMs: timeouts[i]! };
@@ -177,10 +202,13 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
 
   async #recover(
     items: readonly RunItem<M>[],
-    progress: Int32Array,
+    task: BatchTask,
     error: unknown,
     blocked?: { index: number; timeoutMs: number },
   ): Promise<BatchResult> {
+    const { progress } = task;
+    // Routes picked in the dead worker stand; messages run again get theirs from the new run.
+    const routes = task.routed ? Int32Array.from(task.routed) : undefined;
     const outcomes: Outcome[] = new Array(items.length);
     const running: number[] = [];
     const again: number[] = [];
@@ -218,9 +246,12 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
     const groups = [...alone.map((i) => [i]), ...(together.length > 0 ? [together] : [])];
     for (const group of groups) {
       const result = await this.run(group.map((i) => items[i]!));
-      group.forEach((i, k) => (outcomes[i] = result.outcomes[k]!));
+      group.forEach((i, k) => {
+        outcomes[i] = result.outcomes[k]!;
+        if (routes && result.routes) routes[i] = result.routes[k]!;
+      });
       warnings.push(...result.warnings);
     }
-    return { outcomes, warnings };
+    return { outcomes, warnings, routes };
   }
 }

@@ -3,6 +3,7 @@ import { ProcessingHookError, TimeoutError } from '../errors.js';
 import type { Message } from '../message.js';
 import { ACK, timeoutReason, type Outcome } from '../outcome.js';
 import { isConfidential, type Processor } from '../processor.js';
+import { UNROUTED, chooseRoute } from '../routing.js';
 import { MessageContext, type ProcessingContext } from './context.js';
 import { Timings, type HandlerTiming } from './timings.js';
 import { handleMessage } from './handle.js';
@@ -21,6 +22,11 @@ export interface BatchResult {
   readonly timings?: HandlerTiming[];
   /** Answers given with `ctx.reply`, by position in the batch. */
   readonly replies?: Reply[];
+  /**
+   * Where messages sent `UNROUTED` were routed in this thread: the route index, or `ROUTE_FAILED` (the message's
+   * outcome is then the routing dead letter). Absent when every message came routed.
+   */
+  readonly routes?: Int32Array;
 }
 
 /** One `ctx.reply` answer. */
@@ -29,8 +35,9 @@ export interface Reply {
   readonly body: Buffer;
 }
 
-/** One routed message, ready to run. */
+/** One message, ready to run. */
 export interface RunItem<M> {
+  /** The route's index, or `UNROUTED`: the thread that runs the message picks its route. */
   readonly route: number;
   readonly message: M;
   readonly attempt: number;
@@ -43,6 +50,10 @@ export interface RunItem<M> {
 export const PROGRESS_STARTED = 1;
 export const PROGRESS_ACKED = 2;
 export const PROGRESS_SETTLED = 3;
+
+/** Marks in a batch's `routes`: routing failed (a dead letter), or not routed yet (its matchers may be running). */
+export const ROUTE_FAILED = -1;
+export const ROUTE_PENDING = -2;
 
 /**
  * Everything that runs handlers in one thread (a worker, or the main thread with `threads: 0` and in the test
@@ -87,9 +98,10 @@ export class ThreadRuntime<M extends Message<unknown>> {
   /**
    * Runs every message of a batch. Synchronous handlers run one after another; asynchronous ones overlap, so
    * a batch of I/O-bound messages waits about as long as its slowest message. `progress`, when given, gets a
-   * mark per message as it starts and ends.
+   * mark per message as it starts and ends. Messages sent `UNROUTED` are routed here first, their routes written
+   * to `routed` (shared with the main thread, so its watchdog and crash recovery see them) or a new array.
    */
-  runBatch(items: readonly RunItem<M>[], progress?: Int32Array): BatchResult | Promise<BatchResult> {
+  runBatch(items: readonly RunItem<M>[], progress?: Int32Array, routed?: Int32Array): BatchResult | Promise<BatchResult> {
     const { routes, hooks } = this.processor;
     const outcomes: Outcome[] = new Array(items.length);
     const warnings: Warning[] = [];
@@ -101,7 +113,20 @@ export class ThreadRuntime<M extends Message<unknown>> {
       if (ctx.replies) for (const body of ctx.replies) (replies ??= []).push({ index: i, body });
     };
     for (let i = 0; i < items.length; i++) {
-      const { route, message, attempt } = items[i]!;
+      const { message, attempt } = items[i]!;
+      let { route } = items[i]!;
+      if (progress) progress[i] = PROGRESS_STARTED;
+      if (route === UNROUTED) {
+        routed ??= new Int32Array(items.length).fill(ROUTE_PENDING);
+        const chosen = chooseRoute(routes, message);
+        if (typeof chosen !== 'number') {
+          routed[i] = ROUTE_FAILED;
+          outcomes[i] = chosen;
+          if (progress) progress[i] = PROGRESS_SETTLED;
+          continue;
+        }
+        routed[i] = route = chosen;
+      }
       const selected = routes[route]!;
       const warn = (text: string) => {
         const warning = { id: message.id, text: `${selected.name}: ${text}` };
@@ -110,7 +135,6 @@ export class ThreadRuntime<M extends Message<unknown>> {
       };
       const confidential = this.#confidential[route] === true;
       const ctx = new MessageContext(this.processing, message.meta as DeliveryMeta, selected.name, attempt, warn, confidential);
-      if (progress) progress[i] = PROGRESS_STARTED;
       const started = timings ? performance.now() : 0;
       let outcome = handleMessage(hooks, selected, message, ctx);
       if (outcome instanceof Promise) {
@@ -134,11 +158,11 @@ export class ThreadRuntime<M extends Message<unknown>> {
     if (pending) {
       return Promise.all(pending).then(() => {
         returned = true;
-        return { outcomes, warnings, timings: timings?.list(), replies };
+        return { outcomes, warnings, timings: timings?.list(), replies, routes: routed };
       });
     }
     returned = true;
-    return { outcomes, warnings, timings: timings?.list(), replies };
+    return { outcomes, warnings, timings: timings?.list(), replies, routes: routed };
   }
 
   async #runHooks(name: 'beforeProcessing' | 'afterProcessing'): Promise<void> {

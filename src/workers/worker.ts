@@ -31,7 +31,7 @@ export default async function runTask(task: WorkerTask): Promise<EncodedResult |
   runtime.defaultTimeoutMs = task.defaultTimeoutMs;
   runtime.measure = task.measure;
   const started = performance.now();
-  const encoded = encodeResult(await runtime.runBatch(decodeBatch(task, MessageClass), task.progress));
+  const encoded = encodeResult(await runtime.runBatch(decodeBatch(task, MessageClass), task.progress, task.routed));
   encoded.busyMs = performance.now() - started;
   return encoded;
 }

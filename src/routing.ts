@@ -1,11 +1,18 @@
-import { DecodeError, describe, describeWithStack } from '../errors.js';
-import type { Message } from '../message.js';
-import { Reasons, deadLetter, type DeadLetterOutcome } from '../outcome.js';
-import type { Route } from '../processor.js';
+import { DecodeError, describe, describeWithStack } from './errors.js';
+import type { Message } from './message.js';
+import { Reasons, deadLetter, type DeadLetterOutcome } from './outcome.js';
+import type { Route } from './processor.js';
 
 /**
- * Picks the one route for a message, in the main thread: the index of the only route whose matcher accepts it,
- * or the dead letter it becomes (no match, several matches, a matcher or the decoder threw). Never throws.
+ * The route of a message not routed yet: the thread that runs it picks the route (a processor with
+ * `matchInWorkers`). Fits the batch wire format's 16-bit route numbers.
+ */
+export const UNROUTED = 0xffff;
+
+/**
+ * Picks the one route for a message: the index of the only route whose matcher accepts it, or the dead letter it
+ * becomes (no match, several matches, a matcher or the decoder threw). Never throws. Runs in the main thread, or in
+ * the worker next to the handler when the processor sets `matchInWorkers`.
  */
 export function chooseRoute<M extends Message<unknown>>(
   routes: readonly Route<M>[],
