@@ -18,7 +18,8 @@ class DlqFileMissingError extends MissiveError {
   constructor(path: string) {
     super(
       'MISSIVE_ERR_DLQ_MISSING',
-      `no dead-letter file at ${path}; point --dlq at the file missive run wrote its dead letters to`,
+      `no dead-letter file at ${path}: missive run creates it at the first dead letter, so either nothing has ` +
+        'failed there yet, or --dlq should point at the file given to missive run',
     );
   }
 }

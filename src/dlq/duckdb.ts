@@ -1,6 +1,4 @@
-import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import {
   DuckDBBlobValue,
@@ -14,6 +12,7 @@ import {
 } from '@duckdb/node-api';
 import { DlqError, DlqLockedError, InvalidOptionError, describe } from '../errors.js';
 import type { DeadLetter, DeadLetterInput, Dlq, DlqFilter, DlqListOptions, Fingerprint } from './dlq.js';
+import { checkLocation } from './duckdb-file.js';
 
 /** Options for `DuckDbDlq.open`. */
 export interface DuckDbDlqOptions {
@@ -366,35 +365,6 @@ export class DuckDbDlq implements Dlq {
   #closedError(): DlqError {
     return new DlqError(`the dead-letter store ${this.path} is closed; open it again with DuckDbDlq.open`);
   }
-}
-
-/** Fails with our own message, before DuckDB tries, when the file cannot be created or written where it is. */
-async function checkLocation(file: string): Promise<void> {
-  const dir = dirname(file);
-  const cannot = (why: string, what: string) =>
-    new DlqError(`cannot open the dead-letter file ${file}: ${why}; ${what}`);
-  const dirStat = await stat(dir).catch(() => undefined);
-  if (!dirStat?.isDirectory()) {
-    throw cannot(
-      `the directory ${dir} ${dirStat ? 'is not a directory' : 'does not exist'}`,
-      `create it (mkdir -p ${dir}) or choose a path in an existing directory`,
-    );
-  }
-  const fileStat = await stat(file).catch(() => undefined);
-  if (fileStat?.isDirectory()) throw cannot('it is a directory', 'choose a file path');
-  // DuckDB writes a write-ahead log beside the file, so the directory must be writable even when the file exists.
-  const fix = `choose a writable path, or fix the permissions (DuckDB writes ${basename(file)} and its .wal)`;
-  if (!(await allows(dir, constants.W_OK | constants.X_OK))) throw cannot(`the directory ${dir} is not writable`, fix);
-  if (fileStat && !(await allows(file, constants.R_OK | constants.W_OK))) {
-    throw cannot('the file is not writable', fix);
-  }
-}
-
-function allows(path: string, mode: number): Promise<boolean> {
-  return access(path, mode).then(
-    () => true,
-    () => false,
-  );
 }
 
 /** Refuses a `dead_letters` table made by something else, since rows are appended by column position. */

@@ -1,0 +1,62 @@
+import type { DeadLetter, DeadLetterInput, Dlq, DlqFilter, DlqListOptions } from './dlq.js';
+
+/**
+ * A store opened on first use: `missive run` checks its file at start (see `checkDuckDbFile`) and loads DuckDB
+ * only when a message first fails, so a run without dead letters never pays for the engine. Failing to open
+ * fails that first call, which the pipeline treats as any store failure: the message is not acked.
+ */
+export class LazyDlq implements Dlq {
+  readonly #open: () => Promise<Dlq>;
+  #store: Promise<Dlq> | undefined;
+  #closed = false;
+
+  constructor(open: () => Promise<Dlq>) {
+    this.#open = open;
+  }
+
+  /** Whether the store has been opened (a dead letter arrived, or it was read). */
+  get opened(): boolean {
+    return this.#store !== undefined;
+  }
+
+  #get(): Promise<Dlq> {
+    return (this.#store ??= this.#open());
+  }
+
+  put(letters: readonly DeadLetterInput[]): Promise<void> {
+    if (letters.length === 0 && !this.#store) return Promise.resolve();
+    return this.#get().then((store) => store.put(letters));
+  }
+
+  async get(id: string): Promise<DeadLetter | undefined> {
+    return (await this.#get()).get(id);
+  }
+
+  async delete(ids: string | readonly string[]): Promise<number> {
+    return (await this.#get()).delete(ids);
+  }
+
+  async count(filter?: DlqFilter): Promise<number> {
+    return (await this.#get()).count(filter);
+  }
+
+  async list(options?: DlqListOptions): Promise<DeadLetter[]> {
+    return (await this.#get()).list(options);
+  }
+
+  async oldest(): Promise<DeadLetter | undefined> {
+    return (await this.#get()).oldest();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<DeadLetter> {
+    yield* await this.#get();
+  }
+
+  /** Closes the store if it was opened; an open that failed has nothing to close. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const store = await this.#store?.catch(() => undefined);
+    await store?.close();
+  }
+}
