@@ -4,7 +4,7 @@ import { basename, dirname } from 'node:path';
 import { DlqError, DlqLockedError } from '../errors.js';
 
 /**
- * Checks a dead-letter file without loading DuckDB, whose engine costs a run ~50 MB of memory even when no message
+ * Checks a dead-letter file without loading DuckDB, whose engine costs a run ~40 MB of memory even when no message
  * fails: so `missive run` can refuse a bad `--dlq` before reading any input, and open the store only at the first
  * dead letter. Finds what can be found from outside: a missing or read-only location, a file that is not a DuckDB
  * database, and (on Linux) a file another process holds open.
