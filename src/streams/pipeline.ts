@@ -192,13 +192,13 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
   }
 
   kill(): number {
-    const unsettled = this.stats.inFlight;
+    // After a drain timeout the messages still out are already counted as unsettled.
+    if (!this.#gaveUp) this.stats.unsettled += this.stats.inFlight;
     this.#gaveUp = true;
-    this.stats.unsettled += unsettled;
     void this.#pool?.destroy();
     this.#capacity?.();
     this.#drained?.();
-    return unsettled;
+    return this.stats.unsettled;
   }
 
   async #run(readable: Readable): Promise<RunStats> {
@@ -400,7 +400,8 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       await new Promise<void>((resolve) => (this.#drained = resolve));
       this.#drained = undefined;
     }
-    await this.#dispatcher.idle().then(undefined, () => {});
+    // Having given up, never wait for the batches: a handler that never returns would hold the run forever.
+    if (!this.#gaveUp) await this.#dispatcher.idle().then(undefined, () => {});
   }
 
   /**

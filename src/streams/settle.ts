@@ -53,7 +53,7 @@ export class Settler {
   /** Acks handled deliveries. */
   ack(deliveries: readonly Delivery[]): void {
     if (deliveries.length === 0) return;
-    this.#stats.acked += deliveries.length;
+    this.#stats.countAcked(deliveries.length);
     this.#track(() => this.#adapter.ack(deliveries, 'handled'), 'ack');
     this.#onProgress();
   }
@@ -61,7 +61,7 @@ export class Settler {
   /** Hands deliveries back for redelivery. Only for adapters that can requeue. */
   nack(deliveries: readonly Delivery[]): void {
     if (deliveries.length === 0) return;
-    this.#stats.nacked += deliveries.length;
+    this.#stats.countNacked(deliveries.length);
     this.#track(() => this.#adapter.nack(deliveries), 'nack');
     this.#onProgress();
   }

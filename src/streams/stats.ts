@@ -33,9 +33,30 @@ export class Stats {
     return this.received - this.acked - this.nacked - this.deadLettered - this.unsettled;
   }
 
+  countAcked(count: number): void {
+    this.#reclaim(count);
+    this.acked += count;
+  }
+
+  countNacked(count: number): void {
+    this.#reclaim(count);
+    this.nacked += count;
+  }
+
   countDeadLetter(reason: string): void {
+    this.#reclaim(1);
     this.deadLettered++;
     this.#byReason.set(reason, (this.#byReason.get(reason) ?? 0) + 1);
+  }
+
+  /**
+   * A run that gives up counts everything in flight as unsettled, yet a dead-letter write already under way can
+   * still commit and ack its messages. Settling more than is in flight means exactly that: those messages move
+   * from `unsettled` to where they ended, so the figures still add up to `received`.
+   */
+  #reclaim(count: number): void {
+    const late = Math.min(count - this.inFlight, this.unsettled);
+    if (late > 0) this.unsettled -= late;
   }
 
   snapshot(): RunStats {
