@@ -71,12 +71,18 @@ t.test('missive run without dead letters leaves no DuckDB file; the first dead l
 });
 
 t.test('missive run refuses a --dlq that is not a DuckDB file, before reading input, and leaves it alone', async (t) => {
-  const dir = t.testdir({ 'notes.duckdb': 'my notes\n' });
-  const path = join(dir, 'notes.duckdb');
-  const result = await startCli(['run', fixture('mixed-processor.js'), '--dlq', path], { keepStdinOpen: true, input: '{"type":"ok"}\n' }).done;
-  t.equal(result.code, 2);
-  t.match(result.stderr, /notes\.duckdb: it is not a DuckDB database; choose another path/);
-  t.equal(readFileSync(path, 'utf8'), 'my notes\n');
+  const dir = t.testdir({ 'notes.duckdb': 'my notes\n', 'empty.duckdb': '' });
+  const cases = [
+    ['notes.duckdb', 'my notes\n', /notes\.duckdb: it is not a DuckDB database; choose another path/],
+    ['empty.duckdb', '', /empty\.duckdb: it is empty, not a DuckDB database; choose another path/],
+  ];
+  for (const [name, content, message] of cases) {
+    const path = join(dir, name);
+    const result = await startCli(['run', fixture('mixed-processor.js'), '--dlq', path], { keepStdinOpen: true, input: '{"type":"ok"}\n' }).done;
+    t.equal(result.code, 2, `${name}: exit 2`);
+    t.match(result.stderr, message);
+    t.equal(readFileSync(path, 'utf8'), content, `${name} left alone`);
+  }
 });
 
 t.test('missive run refuses a --dlq another process holds, before reading input', { skip: process.platform !== 'linux' && 'the early check reads /proc/locks (Linux)' }, async (t) => {

@@ -50,15 +50,14 @@ const MAGIC_OFFSET = 8;
 
 async function checkHeader(file: string): Promise<void> {
   const handle = await open(file, 'r').catch(() => undefined);
-  if (!handle) return; // not there yet: DuckDB creates it
+  if (!handle) return; // not there yet: DuckDB creates it at the first dead letter
   try {
     const head = Buffer.alloc(MAGIC_OFFSET + MAGIC.length);
     const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    if (bytesRead === 0) return;
     if (bytesRead < head.length || !head.subarray(MAGIC_OFFSET).equals(MAGIC)) {
-      throw new DlqError(
-        `cannot open the dead-letter file ${file}: it is not a DuckDB database; choose another path (the file is left alone)`,
-      );
+      // DuckDB refuses an empty file too, so it gets the same answer.
+      const what = bytesRead === 0 ? 'it is empty, not a DuckDB database' : 'it is not a DuckDB database';
+      throw new DlqError(`cannot open the dead-letter file ${file}: ${what}; choose another path (the file is left alone)`);
     }
   } finally {
     await handle.close();
