@@ -56,9 +56,9 @@ export interface ProcessorOptions {
   readonly name?: string;
   /**
    * Run the matchers in the worker threads, next to the handlers, instead of in the main thread. A message whose
-   * matchers decode it (`getJson()`) is then decoded once instead of twice, and the main thread only reads and
-   * settles: with CPU-bound handlers on few cores, throughput scales with the worker threads instead of stopping
-   * at the main thread. Routing failures become the same dead letters either way.
+   * matchers decode it (`getJson()`) is then decoded once instead of twice, and the main thread only reads, batches
+   * and settles, so it limits throughput much later (the README's Performance section has figures). Routing
+   * failures become the same dead letters either way.
    *
    * Turn it on only for matchers that are pure functions of the message: each thread has its own copy of the
    * module, so a matcher that reads state the main thread changes at run time would see the worker's copy.
