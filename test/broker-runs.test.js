@@ -143,6 +143,14 @@ async function queueCounts(queue) {
   return { ready: Number(ready), unacked: Number(unacked) };
 }
 
+/** Waits until the queue holds no message, ready or delivered and unacked. */
+function untilQueueEmpty(queue, what) {
+  return until(async () => {
+    const { ready, unacked } = await queueCounts(queue);
+    return ready === 0 && unacked === 0;
+  }, what);
+}
+
 const amqpArgs = (queue, dir, extra = []) => [
   'run', fixture('record-processor.js'), '--adapter', 'amqp', '--amqp-url', AMQP_URL, '--queue', queue,
   '--threads', '1', '--dlq', join(dir, `${randomUUID()}.duckdb`), ...extra,
@@ -163,10 +171,7 @@ t.test('RabbitMQ: 50,000 messages, SIGKILL half way, start again: all handled, n
 
   const second = startCli(amqpArgs(queue, dir), { env });
   await until(async () => new Set(recorded(record)).size === N, 'every message handled', 90000);
-  await until(async () => {
-    const { ready, unacked } = await queueCounts(queue);
-    return ready === 0 && unacked === 0;
-  }, 'the queue drained and acked');
+  await untilQueueEmpty(queue, 'the queue drained and acked');
   second.child.kill('SIGTERM');
   const stopped = await second.done;
   t.equal(stopped.code, 0, 'the restarted run stops cleanly', { stderr: stopped.stderr.slice(-2000) });
@@ -210,10 +215,7 @@ t.test('RabbitMQ: the connection is forcibly closed during a run; the processor 
   t.equal(pids.length, 1, 'found the processor’s connection');
   await exec('rabbitmqctl', ['close_connection', pids[0], 'missive test: forced close']);
   await until(() => new Set(recorded(record)).size === N, 'every message handled after the reconnect', 90000);
-  await until(async () => {
-    const { ready, unacked } = await queueCounts(queue);
-    return ready === 0 && unacked === 0;
-  }, 'nothing left on the queue');
+  await untilQueueEmpty(queue, 'nothing left on the queue');
   run.child.kill('SIGTERM');
   const result = await run.done;
   t.equal(result.code, 0, 'exits 0', { stderr: result.stderr.slice(-2000) });
