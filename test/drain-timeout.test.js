@@ -35,6 +35,7 @@ t.test('the drain timeout ends a run whose handler never returns', async (t) => 
   t.equal(ended.acked, 2);
   t.equal(ended.unsettled, 1, 'the hanging message is reported as unsettled');
   t.equal(pipeline.stats.inFlight, 0);
+  t.equal(pipeline.kill(), 1, 'a second signal after the give-up still reports the unsettled message');
 });
 
 t.test('a dead letter committed after the run gave up counts as dead-lettered, not unsettled', async (t) => {
