@@ -5,7 +5,7 @@ import { letterFor } from './dlq/letter-for.js';
 import { UnprocessableMessageError } from './errors.js';
 import { Message } from './message.js';
 import { Reasons, deadLetter, type Outcome } from './outcome.js';
-import { backoffDelay } from './retry.js';
+import { backoffDelay, shouldRetry } from './retry.js';
 import { isConfidential, type Processor } from './processor.js';
 import { chooseRoute } from './routing.js';
 import { ThreadRuntime } from './workers/runtime.js';
@@ -89,7 +89,7 @@ export class TestClient<M extends Message<unknown>> {
         for (const warning of result.warnings) this.warnings.push(warning.text);
         for (const reply of result.replies ?? []) this.replies.push({ message, body: reply.body });
         outcome = result.outcomes[0]!;
-        if (outcome.kind !== 'dead-letter' || !outcome.retryable || attempt > (handlerOptions.retries ?? 0)) {
+        if (!shouldRetry(outcome, attempt, handlerOptions.retries ?? 0)) {
           this.attempts.set(message, attempt);
           break;
         }

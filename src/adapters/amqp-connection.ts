@@ -1,5 +1,6 @@
 import { brokerUrlProblem, redactUrl } from './broker-url.js';
 import { InvalidOptionError } from '../errors.js';
+import type { BackoffOptions } from '../retry.js';
 
 /** Where the AMQP adapter connects when no URL is given: a local RabbitMQ with its default user. */
 export const DEFAULT_AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
@@ -10,7 +11,11 @@ export interface AmqpRetryOptions {
   readonly connectAttempts?: number;
   /** Attempts after a lost connection before the stream fails with a `TransportError`. Default: no limit. */
   readonly reconnectAttempts?: number;
-  /** Delay before the first retry in ms, doubled for each further one. Default 250. */
+  /**
+   * Delay before the first retry in ms, doubled for each further one up to `maxRetryDelayMs`. Default 250. At open
+   * these are the exact waits; after a lost connection each wait is a random time between 0 and that delay (full
+   * jitter), so the consumers that lost the same broker do not all come back at the same moment.
+   */
   readonly retryDelayMs?: number;
   /** Longest delay between two attempts in ms. Default 5000. */
   readonly maxRetryDelayMs?: number;
@@ -23,8 +28,10 @@ export interface ResolvedAmqpRetry {
   readonly connectAttempts: number;
   readonly reconnectAttempts: number;
   readonly connectTimeoutMs: number;
-  /** The delay before retry number `attempt` (1 for the first). */
-  readonly delayFor: (attempt: number) => number;
+  /** The waits between attempts at open, for `backoffDelay`: exact. */
+  readonly connectBackoff: BackoffOptions;
+  /** The waits before each attempt after a lost connection, for `backoffDelay`: the same, with full jitter. */
+  readonly reconnectBackoff: BackoffOptions;
 }
 
 /** Checks the retry options and applies the defaults. */
@@ -36,11 +43,13 @@ export function resolveAmqpRetry(options: AmqpRetryOptions): ResolvedAmqpRetry {
   }
   const reconnectAttempts = options.reconnectAttempts ?? Infinity;
   if (reconnectAttempts !== Infinity) atLeastOne('reconnectAttempts', reconnectAttempts);
+  const connectBackoff: BackoffOptions = { initialMs: first, factor: 2, maxMs: max, jitter: false };
   return {
     connectAttempts: atLeastOne('connectAttempts', options.connectAttempts ?? 8),
     reconnectAttempts,
     connectTimeoutMs: atLeastOne('connectTimeoutMs', options.connectTimeoutMs ?? 10_000),
-    delayFor: (attempt) => Math.min(max, first * 2 ** Math.min(attempt - 1, 20)),
+    connectBackoff,
+    reconnectBackoff: { ...connectBackoff, jitter: true },
   };
 }
 

@@ -1,6 +1,7 @@
 import { brokerUrlProblem, redactUrl } from './broker-url.js';
 import { Redis } from 'ioredis';
 import { InvalidOptionError, TransportError, describe } from '../errors.js';
+import { backoffDelay, type BackoffOptions } from '../retry.js';
 import type { CommonAdapterOptions } from './spec.js';
 
 /** Where the Redis adapters connect when no URL is given. */
@@ -13,7 +14,11 @@ export type RedisLog = CommonAdapterOptions['log'];
 export interface RedisRetryOptions {
   /** Connection attempts at open before giving up with a `TransportError`. Default 8 (about 18 s in all). */
   readonly connectAttempts?: number;
-  /** Delay before the first retry in ms, doubled for each further one. Default 250. */
+  /**
+   * Delay before the first retry in ms, doubled for each further one up to `maxRetryDelayMs`. Default 250. At open
+   * these are the exact waits; after a lost connection each wait is a random time between 0 and that delay (full
+   * jitter), so the consumers that lost the same server do not all come back at the same moment.
+   */
   readonly retryDelayMs?: number;
   /** Longest delay between two attempts in ms. Default 5000. */
   readonly maxRetryDelayMs?: number;
@@ -43,12 +48,14 @@ export const redactRedisUrl = redactUrl;
 /**
  * Connects one ioredis client, retrying with exponential backoff and a `warn` log line per failed attempt; after
  * `connectAttempts` failures it rejects with a `TransportError` naming the URL (password hidden). Once connected,
- * a lost connection is retried the same way, without limit, each attempt logged; commands wait for it up to
- * ioredis's `maxRetriesPerRequest` and then fail, which the adapters report as a `TransportError`.
+ * a lost connection is retried the same way (with jitter, see {@link RedisRetryOptions.retryDelayMs}), without
+ * limit, each attempt logged; commands wait for it up to ioredis's `maxRetriesPerRequest` and then fail, which the
+ * adapters report as a `TransportError`.
  */
 export async function connectRedis(url: string, options: ConnectRedisOptions): Promise<Redis> {
   const attempts = positiveInteger('connectAttempts', options.connectAttempts ?? 8);
-  const delayFor = backoff(options.retryDelayMs ?? 250, options.maxRetryDelayMs ?? 5000);
+  const connecting = backoffFrom(options.retryDelayMs ?? 250, options.maxRetryDelayMs ?? 5000);
+  const reconnecting: BackoffOptions = { ...connecting, jitter: true };
   const safeUrl = redactRedisUrl(url);
   const { log, connectionName } = options;
   let established = false;
@@ -59,7 +66,7 @@ export async function connectRedis(url: string, options: ConnectRedisOptions): P
     // The first connection is retried by the loop below, so it can give up with our error; later ones by ioredis.
     retryStrategy: (times) => {
       if (!established) return null;
-      const delay = delayFor(times);
+      const delay = Math.round(backoffDelay(reconnecting, times));
       log('warn', `lost the connection to Redis at ${safeUrl}; reconnecting in ${delay} ms`, {
         connection: connectionName,
         attempt: times,
@@ -86,7 +93,7 @@ export async function connectRedis(url: string, options: ConnectRedisOptions): P
           { cause: lastError ?? error },
         );
       }
-      const delay = delayFor(attempt);
+      const delay = Math.round(backoffDelay(connecting, attempt));
       log('warn', `cannot connect to Redis at ${safeUrl} (${reason}); retrying in ${delay} ms`, {
         connection: connectionName,
         attempt,
@@ -112,11 +119,12 @@ export async function closeRedis(client: Redis | undefined, timeoutMs = 2000): P
   if (!hasEnded) client.disconnect();
 }
 
-function backoff(firstMs: number, maxMs: number): (attempt: number) => number {
+/** Checks `retryDelayMs` and `maxRetryDelayMs`; the backoff at open, exact (no jitter). */
+function backoffFrom(firstMs: number, maxMs: number): BackoffOptions {
   if (!(firstMs >= 0) || !(maxMs >= 0)) {
     throw new InvalidOptionError(`retry delays must be 0 ms or more, got ${firstMs} and ${maxMs}`);
   }
-  return (attempt) => Math.min(maxMs, firstMs * 2 ** Math.min(attempt - 1, 20));
+  return { initialMs: firstMs, factor: 2, maxMs, jitter: false };
 }
 
 function positiveInteger(name: string, value: number): number {
