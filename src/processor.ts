@@ -13,8 +13,8 @@ import { TestClient, type TestClientOptions } from './test-client.js';
 import type { HandlerContext } from './workers/context.js';
 
 /**
- * Decides whether a handler is for a message. Runs in the main thread, in registration order (in the worker that
- * runs the handler when the processor sets `matchInWorkers`).
+ * Decides whether a handler is for a message. Runs in registration order, in the thread that runs the handler (in
+ * the main thread when the processor sets `matchInWorkers: false`).
  */
 export type Matcher<M extends Message<unknown>> = (message: M) => boolean;
 
@@ -55,15 +55,15 @@ export interface ProcessorOptions {
   /** Names this processor in logs and in dead letters' fingerprint. Default `missive`. */
   readonly name?: string;
   /**
-   * Run the matchers in the worker threads, next to the handlers, instead of in the main thread. A message whose
-   * matchers decode it (`getJson()`) is then decoded once instead of twice, and the main thread only reads, batches
-   * and settles, so it limits throughput much later (the README's Performance section has figures). Routing
-   * failures become the same dead letters either way.
+   * Run the matchers in the worker threads, next to the handlers (the default). A message is then decoded once,
+   * where it is handled, and the main thread only reads, hands over and settles: line input goes to the workers
+   * as blocks of bytes, so the main thread never visits a line and stops bounding how many cores a run can use.
    *
-   * Turn it on only for matchers that are pure functions of the message: each thread has its own copy of the
-   * module, so a matcher that reads state the main thread changes at run time would see the worker's copy.
-   * Without worker threads (`threads: 0`, the test client) matchers run in the calling thread regardless.
-   * Default false.
+   * Set it to false for matchers that read state the main thread changes at run time: each thread has its own
+   * copy of the module, so such a matcher would see the worker's copy. Routing then happens in the main thread,
+   * line input is split there, and a run is slower (the README's Performance section has figures). Routing
+   * failures become the same dead letters either way. Without worker threads (`threads: 0`, the test client)
+   * matchers run in the calling thread regardless. Default true.
    */
   readonly matchInWorkers?: boolean;
 }
@@ -97,7 +97,7 @@ export class Processor<M extends Message<unknown> = RawMessage> {
     if (options.matchInWorkers !== undefined && typeof options.matchInWorkers !== 'boolean') {
       throw new InvalidOptionError(`new Processor(..., { matchInWorkers }): must be true or false, got ${String(options.matchInWorkers)}`);
     }
-    this.matchInWorkers = options.matchInWorkers ?? false;
+    this.matchInWorkers = options.matchInWorkers ?? true;
     (this as Record<symbol, unknown>)[PROCESSOR_BRAND] = true;
   }
 

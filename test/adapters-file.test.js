@@ -6,13 +6,14 @@ import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FileAdapter, InputError } from '../dist/adapters/file.js';
 import { StdinAdapter } from '../dist/adapters/stdin.js';
+import { deliveriesOfBlock, isLineBlock } from '../dist/line-block.js';
 
 const OPEN = { maxInFlight: 100 };
 
 /** Reads a whole adapter stream into one array of deliveries. */
 async function readAll(stream) {
   const out = [];
-  for await (const batch of stream) out.push(...batch);
+  for await (const batch of stream) out.push(...(isLineBlock(batch) ? deliveriesOfBlock(batch) : batch));
   return out;
 }
 

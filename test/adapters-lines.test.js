@@ -2,10 +2,14 @@ import t from 'tap';
 import fc from 'fast-check';
 import { once } from 'node:events';
 import { LineSplitter, DEFAULT_MAX_MESSAGE_BYTES, newRunPrefix } from '../dist/adapters/lines.js';
-import { SAMPLE_BYTES } from '../dist/adapters/too-large.js';
+import { SAMPLE_BYTES } from '../dist/too-large.js';
+import { deliveriesOfBlock, isLineBlock } from '../dist/line-block.js';
 import { Reasons } from '../dist/outcome.js';
 
 const TOO_LARGE_REASON = Reasons.tooLarge;
+
+/** A splitter's chunk as deliveries: blocks are split as a processor that routes in the main thread splits them. */
+const asDeliveries = (chunk) => (isLineBlock(chunk) ? deliveriesOfBlock(chunk) : chunk);
 
 /** Writes `chunks` into a fresh splitter and collects every batch it emits. */
 async function split(chunks, options = {}) {
@@ -15,7 +19,7 @@ async function split(chunks, options = {}) {
   for (const chunk of chunks) splitter.write(chunk);
   splitter.end();
   await once(splitter, 'end');
-  return { splitter, batches, deliveries: batches.flat() };
+  return { splitter, batches, deliveries: batches.flatMap(asDeliveries) };
 }
 
 const text = (deliveries) => deliveries.map((d) => d.body.toString('latin1'));
@@ -109,11 +113,22 @@ t.test('ids are unique, in line order, and exact past the thousands', async (t) 
   t.equal(prefixes.size, 1000, 'random prefixes do not repeat');
 });
 
-t.test('meta is small and shared: { source }', async (t) => {
-  const { deliveries } = await split([Buffer.from('a\nb\n')], { source: 'file:x.jsonl' });
-  t.same(deliveries[0].meta, { source: 'file:x.jsonl' });
-  t.equal(deliveries[0].meta, deliveries[1].meta);
-  t.ok(Object.isFrozen(deliveries[0].meta));
+t.test('meta says where a line came from: { source, line }', async (t) => {
+  const { deliveries } = await split([Buffer.from('a\n\nb\n')], { source: 'file:x.jsonl' });
+  t.same(deliveries.map((d) => d.meta), [{ source: 'file:x.jsonl', line: 1 }, { source: 'file:x.jsonl', line: 3 }]);
+});
+
+t.test('lines come out as blocks of shared memory, one per chunk, counted without visiting the lines', async (t) => {
+  const { batches } = await split([Buffer.from('a\nb'), Buffer.from('c\n\r\nd\n'), Buffer.from('e')], { idPrefix: 'p' });
+  t.same(
+    batches.map((b) => [b.kind, b.firstLine, b.lines, Buffer.from(b.bytes).toString()]),
+    [
+      ['lines', 1, 1, 'a\n'],
+      ['lines', 2, 3, 'bc\n\r\nd\n'],
+      ['lines', 5, 1, 'e'],
+    ],
+  );
+  t.ok(batches.every((b) => b.bytes.buffer instanceof SharedArrayBuffer), 'a worker reads them without a copy');
 });
 
 t.test('a 5 MiB line over a 1 KiB limit: one dead letter, neighbours intact, never buffered whole', async (t) => {
@@ -123,7 +138,7 @@ t.test('a 5 MiB line over a 1 KiB limit: one dead letter, neighbours intact, nev
   const input = Buffer.concat([Buffer.from('before\n'), huge, Buffer.from('\r\nafter\n')]);
   const splitter = new LineSplitter({ source: 'test', maxMessageBytes: limit });
   const deliveries = [];
-  splitter.on('data', (batch) => deliveries.push(...batch));
+  splitter.on('data', (batch) => deliveries.push(...asDeliveries(batch)));
   let maxBuffered = 0;
   for (let off = 0; off < input.length; off += 64 * 1024) {
     splitter.write(input.subarray(off, off + 64 * 1024));

@@ -83,6 +83,11 @@ t.test('without worker threads the option changes nothing: the calling thread ma
   t.equal((await dlq.list())[0].reason, 'no matching handler');
 });
 
+t.test('matchers run in the workers unless the processor opts out', async (t) => {
+  t.equal(new Processor(JsonMessage).matchInWorkers, true);
+  t.equal(new Processor(JsonMessage, { matchInWorkers: false }).matchInWorkers, false);
+});
+
 t.test('matchInWorkers must be a boolean', async (t) => {
   t.throws(() => new Processor(JsonMessage, { matchInWorkers: 'yes' }), { code: 'MISSIVE_ERR_INVALID_OPTION' });
   t.throws(() => new Processor(JsonMessage, { matchInWorkers: 'yes' }), /matchInWorkers.*true or false/);

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Message } from 'amqplib';
 import type { Delivery, DeliveryMeta } from '../delivery.js';
 import { InvalidOptionError, TransportError, UsageError, describe } from '../errors.js';
+import { backoffDelay } from '../retry.js';
 import type { Adapter, AdapterOpenOptions } from './adapter.js';
 import { DeliveryTags } from './amqp-acks.js';
 import {
@@ -16,7 +17,7 @@ import {
 } from './amqp-connection.js';
 import { declareTopology, type AmqpTopology } from './amqp-topology.js';
 import { resolveMaxMessageBytes } from './lines.js';
-import { tooLarge } from './too-large.js';
+import { tooLarge } from '../too-large.js';
 import type { AdapterSpec, CommonAdapterOptions } from './spec.js';
 import { TickBatches } from './tick-batches.js';
 
@@ -97,10 +98,10 @@ interface AmqpHandle {
  * `ackLingerMs` to go out together, grouped into `multiple` frames where that is safe (see {@link DeliveryTags});
  * nacks requeue, at once.
  *
- * A lost connection or channel is recovered: reconnect with exponential backoff (a `warn` line each attempt),
- * declare the topology again, consume again, on the same stream. Delivery tags belong to the channel that issued
- * them, so settles for deliveries of a lost channel are dropped (with a `warn` line): RabbitMQ has requeued those
- * messages and delivers them again, `redelivered` set.
+ * A lost connection or channel is recovered: reconnect with exponential backoff and jitter (a `warn` line each
+ * attempt), declare the topology again, consume again, on the same stream. Delivery tags belong to the channel that
+ * issued them, so settles for deliveries of a lost channel are dropped (with a `warn` line): RabbitMQ has requeued
+ * those messages and delivers them again, `redelivered` set.
  */
 export class AmqpAdapter implements Adapter<Channel> {
   /** @inheritdoc */
@@ -208,7 +209,7 @@ export class AmqpAdapter implements Adapter<Channel> {
       } catch (error) {
         lastError = error;
         if (isPermanentAmqpError(error) || error instanceof TransportError || attempt >= this.#retry.connectAttempts) break;
-        const delay = this.#retry.delayFor(attempt);
+        const delay = Math.round(backoffDelay(this.#retry.connectBackoff, attempt));
         this.#log('warn', `cannot connect to RabbitMQ at ${this.#safeUrl} (${describe(error)}); retrying in ${delay} ms`, {
           connection: this.connectionName,
           attempt,
@@ -495,7 +496,7 @@ export class AmqpAdapter implements Adapter<Channel> {
   async #reconnect(): Promise<void> {
     let why = '';
     for (let attempt = 1; ; attempt++) {
-      const delay = this.#retry.delayFor(attempt);
+      const delay = Math.round(backoffDelay(this.#retry.reconnectBackoff, attempt));
       this.#log('warn', `reconnecting to RabbitMQ at ${this.#safeUrl} in ${delay} ms (attempt ${attempt})${why}`, {
         connection: this.connectionName,
         attempt,

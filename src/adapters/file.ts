@@ -2,9 +2,10 @@ import { constants, createReadStream } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { pipeline, Readable } from 'node:stream';
 import type { Delivery } from '../delivery.js';
+import type { LineBlock } from '../line-block.js';
 import { InvalidOptionError, MissiveError, describe } from '../errors.js';
 import type { Adapter, AdapterOpenOptions } from './adapter.js';
-import { LineSplitter, resolveMaxMessageBytes, type LineAdapterOptions } from './lines.js';
+import { LineSplitter, resolveBlockBytes, resolveMaxMessageBytes, type LineAdapterOptions } from './lines.js';
 
 /**
  * An input file cannot be read: missing, unreadable, a directory, or failing mid-read. Raised by `open()` before
@@ -49,6 +50,7 @@ export class FileAdapter implements Adapter<undefined> {
   readonly #paths: readonly string[];
   readonly #stdin: Readable | undefined;
   readonly #maxMessageBytes: number;
+  readonly #blockBytes: number;
   #stopped = false;
   #opened = false;
   /** The splitter of the input being read, destroyed by stop() to wake a read that waits for data. */
@@ -67,6 +69,7 @@ export class FileAdapter implements Adapter<undefined> {
     this.#paths = [...paths];
     this.#stdin = options.stdin;
     this.#maxMessageBytes = resolveMaxMessageBytes(options.maxMessageBytes);
+    this.#blockBytes = resolveBlockBytes(options.blockBytes);
   }
 
   /** The inputs, in reading order. */
@@ -80,8 +83,8 @@ export class FileAdapter implements Adapter<undefined> {
     this.#opened = true;
     // All up front: a typo in the third path must not surface after the first two files were processed.
     await Promise.all(this.#paths.map((path) => (path === STDIN_PATH ? undefined : checkReadable(path))));
-    // A batch is a chunk's worth of lines: a few batches of read-ahead keep the reader busy and memory flat.
-    this.#output = Readable.from(this.#batches(), { objectMode: true, highWaterMark: 4 });
+    // A block is a read's worth of lines: a block of read-ahead keeps the reader busy and memory flat.
+    this.#output = Readable.from(this.#batches(), { objectMode: true, highWaterMark: 1 });
     return this.#output;
   }
 
@@ -104,13 +107,13 @@ export class FileAdapter implements Adapter<undefined> {
     this.#output?.destroy();
   }
 
-  async *#batches(): AsyncGenerator<Delivery[]> {
+  async *#batches(): AsyncGenerator<Delivery[] | LineBlock> {
     for (const path of this.#paths) {
       if (this.#stopped) return;
       const splitter = this.#read(path);
       this.#current = splitter;
       try {
-        for await (const batch of splitter as AsyncIterable<Delivery[]>) {
+        for await (const batch of splitter as AsyncIterable<Delivery[] | LineBlock>) {
           if (this.#stopped) return;
           yield batch;
         }
@@ -126,12 +129,12 @@ export class FileAdapter implements Adapter<undefined> {
   /** Starts reading one input into a fresh splitter; the source pauses whenever the splitter is full. */
   #read(path: string): LineSplitter {
     if (path !== STDIN_PATH) {
-      const splitter = new LineSplitter({ source: `file:${path}`, maxMessageBytes: this.#maxMessageBytes });
-      // pipeline, not pipe: a read error or an early stop also closes the file.
-      pipeline(createReadStream(path), splitter, () => {});
+      const splitter = new LineSplitter({ source: `file:${path}`, maxMessageBytes: this.#maxMessageBytes, blockBytes: this.#blockBytes });
+      // pipeline, not pipe: a read error or an early stop also closes the file. One read is one block.
+      pipeline(createReadStream(path, { highWaterMark: this.#blockBytes }), splitter, () => {});
       return splitter;
     }
-    const splitter = new LineSplitter({ source: 'stdin', maxMessageBytes: this.#maxMessageBytes });
+    const splitter = new LineSplitter({ source: 'stdin', maxMessageBytes: this.#maxMessageBytes, blockBytes: this.#blockBytes });
     const stdin = this.#stdin ?? process.stdin;
     // pipe, not pipeline: standard input is not ours to destroy, only to stop reading.
     const onError = (error: unknown) => splitter.destroy(new InputError(STDIN_PATH, error));

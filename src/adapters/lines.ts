@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import type { Delivery, DeliveryMeta } from '../delivery.js';
+import type { Delivery } from '../delivery.js';
 import { InvalidOptionError } from '../errors.js';
-import { SAMPLE_BYTES, tooLarge } from './too-large.js';
+import { linesIn, LineIds, type LineBlock } from '../line-block.js';
+import { SAMPLE_BYTES, tooLarge } from '../too-large.js';
 
 /** Options shared by the line-delimited adapters (stdin, files). */
 export interface LineAdapterOptions {
@@ -12,10 +13,20 @@ export interface LineAdapterOptions {
    * Default {@link DEFAULT_MAX_MESSAGE_BYTES} (1 MiB). CLI: `--max-message-bytes`.
    */
   readonly maxMessageBytes?: number;
+  /**
+   * The most input bytes read into one block, the unit handed to a worker (which splits it into lines). Larger
+   * blocks cost less per message; smaller ones spread a short input over more threads. Standard input gives what
+   * each read returns (a pipe holds 64 KiB), up to this. Default {@link DEFAULT_BLOCK_BYTES} (1 MiB).
+   * CLI: `--block-bytes`.
+   */
+  readonly blockBytes?: number;
 }
 
 /** Default for {@link LineAdapterOptions.maxMessageBytes}: 1 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
+
+/** Default for {@link LineAdapterOptions.blockBytes}: 1 MiB, about 30,000 short JSON lines. */
+export const DEFAULT_BLOCK_BYTES = 1024 * 1024;
 
 
 /** Options of a {@link LineSplitter}. */
@@ -34,6 +45,15 @@ export function newRunPrefix(): string {
   return randomBytes(5).readUIntBE(0, 5).toString(36).padStart(8, '0');
 }
 
+/** Checks a `blockBytes` option and applies the default. */
+export function resolveBlockBytes(value: number | undefined): number {
+  if (value === undefined) return DEFAULT_BLOCK_BYTES;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidOptionError(`--block-bytes must be a whole number of bytes above 0, got ${String(value)}`);
+  }
+  return value;
+}
+
 /** Checks a `maxMessageBytes` option and applies the default. */
 export function resolveMaxMessageBytes(value: number | undefined): number {
   if (value === undefined) return DEFAULT_MAX_MESSAGE_BYTES;
@@ -45,42 +65,37 @@ export function resolveMaxMessageBytes(value: number | undefined): number {
   return value;
 }
 
-/** `'0'`..`'999'` and `'000'`..`'999'`, for {@link LineSplitter} ids. */
-const UNPADDED = Array.from({ length: 1000 }, (_, i) => String(i));
-const PADDED = UNPADDED.map((digits) => digits.padStart(3, '0'));
-
 const LF = 0x0a;
+const EMPTY = Buffer.alloc(0);
 const CR = 0x0d;
 /** A carry buffer grown past this for one long line is dropped afterwards instead of being kept for reuse. */
 const CARRY_KEEP_BYTES = 64 * 1024;
 
 /**
- * Splits a byte stream into lines: Buffer chunks in, one object-mode `Delivery[]` per input chunk out (batches keep
- * the per-line cost of the stream machinery at zero).
+ * Cuts a byte stream at line boundaries: Buffer chunks in, object-mode chunks out, each a {@link LineBlock} of the
+ * whole lines a chunk completes. The lines themselves are split where they are handled (a worker), so the cost
+ * here is one copy and one count per chunk, never a visit per line.
  *
  * `\n` and `\r\n` end a line; one trailing `\r` is dropped from every line, the last one included. Blank lines are
  * skipped but counted, so the number in an id is the line's number in the input. A final line without a newline is
- * kept. A line over `maxMessageBytes` is never held whole: once it passes the limit only its first
- * {@link SAMPLE_BYTES} bytes are kept, the rest is skipped up to the next newline, and it is emitted with
- * `rejected` set so the pipeline stores it as a dead letter.
+ * kept. A line over `maxMessageBytes` is never held whole: a partial line that passes the limit keeps only its first
+ * {@link SAMPLE_BYTES} bytes, the rest is skipped up to the next newline, and it comes out as a one-delivery batch
+ * with `rejected` set, so the pipeline stores it as a dead letter; a line over the limit that sits inside one
+ * chunk is found by whoever splits its block.
  *
- * Bodies are never views of the input chunks: the lines of one batch are copied once into one buffer made for that
- * batch (never from Node's shared pool), and each body is a slice of it; only the sample of a line over the limit
- * that spanned chunks has a small buffer of its own. That costs one memcpy per chunk and keeps a message from
- * pinning unrelated memory (a partial line, Node's pool).
- * All deliveries of one splitter share one frozen `meta` object (`{ source }`): the line number is in the id.
+ * Blocks are never views of the input chunks: each is a copy into shared memory made for it, so a worker reads it
+ * without another copy, and a message never pins unrelated memory (a partial line, Node's pool).
  */
 export class LineSplitter extends Transform {
   readonly #max: number;
+  readonly #blockBytes: number;
   /** The longest partial line kept before giving up on it: one more than the limit, for a `\r` of a `\r\n`. */
   readonly #carryLimit: number;
   /** `<prefix>:`, the start of every id. */
   readonly #idStart: string;
-  readonly #meta: DeliveryMeta;
+  readonly #ids: LineIds;
+  readonly #source: string;
   #line = 0;
-  /** `<prefix>:<line / 1000>` for the current thousand lines, so an id costs one concatenation. */
-  #thousandPrefix = '';
-  #thousand = -1;
   /** Bytes of the current partial line, valid up to #carryLen. */
   #carry: Buffer | null = null;
   #carryLen = 0;
@@ -91,12 +106,14 @@ export class LineSplitter extends Transform {
   #skippedLast = 0;
 
   constructor(options: LineSplitterOptions) {
-    // Batches are large (a chunk's worth of lines), so a few of them are plenty of read-ahead.
-    super({ readableObjectMode: true, readableHighWaterMark: 4 });
+    // Blocks are large (a chunk's worth of lines), so a few of them are plenty of read-ahead.
+    super({ readableObjectMode: true, readableHighWaterMark: 2 });
     this.#max = resolveMaxMessageBytes(options.maxMessageBytes);
+    this.#blockBytes = resolveBlockBytes(options.blockBytes);
     this.#carryLimit = this.#max + 1;
     this.#idStart = `${options.idPrefix ?? newRunPrefix()}:`;
-    this.#meta = Object.freeze({ source: options.source });
+    this.#ids = new LineIds(this.#idStart);
+    this.#source = options.source;
   }
 
   /** Lines seen so far, blank ones included. */
@@ -113,72 +130,58 @@ export class LineSplitter extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const size = this.#blockBytes;
+    if (chunk.length <= size) this.#cut(chunk);
+    else for (let at = 0; at < chunk.length; at += size) this.#cut(chunk.subarray(at, at + size));
+    callback();
+  }
+
+  /** Emits the lines `chunk` completes as a block, and keeps its partial last line. */
+  #cut(chunk: Buffer): void {
     const first = chunk.indexOf(LF);
     if (first === -1) {
       this.#extendPartial(chunk, 0, chunk.length);
-      callback();
       return;
     }
-    const batch: Delivery[] = [];
     let start = 0;
     if (this.#sample) {
       this.#extendPartial(chunk, 0, first);
-      this.#finishSkipped(batch);
+      this.#finishSkipped();
       start = first + 1;
     }
     const last = chunk.lastIndexOf(LF);
-    if (start <= last) this.#splitComplete(chunk, start, last, batch);
+    if (start <= last) this.#pushBlock(chunk, start, last + 1);
     this.#extendPartial(chunk, last + 1, chunk.length);
-    if (batch.length > 0) this.push(batch);
-    callback();
   }
 
   override _flush(callback: TransformCallback): void {
-    const batch: Delivery[] = [];
-    if (this.#sample) {
-      this.#finishSkipped(batch);
-    } else if (this.#carryLen > 0) {
-      const bytes = Buffer.allocUnsafeSlow(this.#carryLen);
-      this.#takeCarry(bytes);
-      this.#scan(bytes, batch);
-    }
+    if (this.#sample) this.#finishSkipped();
+    else if (this.#carryLen > 0) this.#pushBlock(EMPTY, 0, 0);
     this.#carry = null;
-    if (batch.length > 0) this.push(batch);
     callback();
   }
 
-  /**
-   * Emits the lines ending in `chunk[start..last]` (`chunk[last]` is a newline), with the carried partial line in
-   * front of the first, after one copy into a fresh batch buffer.
-   */
-  #splitComplete(chunk: Buffer, start: number, last: number, batch: Delivery[]): void {
+  /** Emits the block of the carried partial line followed by `chunk[start..end)`, after one copy into shared memory. */
+  #pushBlock(chunk: Buffer, start: number, end: number): void {
     const carried = this.#carryLen;
-    const bytes = Buffer.allocUnsafeSlow(carried + last + 1 - start);
-    if (carried > 0) this.#takeCarry(bytes);
-    chunk.copy(bytes, carried, start, last + 1);
-    this.#scan(bytes, batch);
-  }
-
-  /** Emits every line of `bytes`; the last one may lack its newline. */
-  #scan(bytes: Buffer, batch: Delivery[]): void {
-    const max = this.#max;
-    const meta = this.#meta;
-    const to = bytes.length;
-    let pos = 0;
-    while (pos < to) {
-      let end = bytes.indexOf(LF, pos);
-      if (end === -1) end = to;
-      const next = end + 1;
-      const line = ++this.#line;
-      if (end > pos && bytes[end - 1] === CR) end--;
-      const length = end - pos;
-      if (length > max) {
-        this.#pushTooLarge(bytes.subarray(pos, Math.min(end, pos + SAMPLE_BYTES)), length, line, batch);
-      } else if (length > 0) {
-        batch.push({ body: bytes.subarray(pos, end), id: this.#id(line), meta });
-      }
-      pos = next;
+    const bytes = new Uint8Array(new SharedArrayBuffer(carried + end - start));
+    if (carried > 0) {
+      bytes.set(this.#carry!.subarray(0, carried));
+      this.#releaseCarry();
     }
+    bytes.set(chunk.subarray(start, end), carried);
+    const lines = linesIn(bytes);
+    const block: LineBlock = {
+      kind: 'lines',
+      bytes,
+      firstLine: this.#line + 1,
+      lines,
+      idStart: this.#idStart,
+      source: this.#source,
+      maxMessageBytes: this.#max,
+    };
+    this.#line += lines;
+    this.push(block);
   }
 
   /** Adds `chunk[from..to)` (no newline in it) to the partial line, giving up on keeping it past the limit. */
@@ -226,39 +229,16 @@ export class LineSplitter extends Transform {
   }
 
   /** The skipped line has ended (at a newline or the end of input): emit its dead letter. */
-  #finishSkipped(batch: Delivery[]): void {
+  #finishSkipped(): void {
     const length = this.#skippedLen - (this.#skippedLast === CR ? 1 : 0);
     // A sample holding the whole line must not keep the `\r` of its `\r\n`.
     const sample = this.#sample!.subarray(0, Math.min(this.#sampleLen, length));
     this.#sample = null;
     this.#sampleLen = 0;
     this.#skippedLen = 0;
-    this.#pushTooLarge(sample, length, ++this.#line, batch);
-  }
-
-  /** Adds the dead letter of a line over the limit, with its sample as body. */
-  #pushTooLarge(sample: Buffer, length: number, line: number, batch: Delivery[]): void {
-    batch.push(tooLarge({ body: sample, id: this.#id(line), meta: this.#meta }, `line ${line}`, length, this.#max));
-  }
-
-  /**
-   * `<prefix>:<line>`. Formatting a fresh number per line was a third of the splitter's cost, so the thousands are
-   * formatted once per thousand lines and the rest comes from a table.
-   */
-  #id(line: number): string {
-    if (line < 1000) return this.#idStart + UNPADDED[line];
-    const thousand = Math.floor(line / 1000);
-    if (thousand !== this.#thousand) {
-      this.#thousand = thousand;
-      this.#thousandPrefix = this.#idStart + thousand;
-    }
-    return this.#thousandPrefix + PADDED[line - thousand * 1000];
-  }
-
-  /** Copies the partial line to the front of `target` and forgets it. */
-  #takeCarry(target: Buffer): void {
-    this.#carry!.copy(target, 0, 0, this.#carryLen);
-    this.#releaseCarry();
+    const line = ++this.#line;
+    const delivery: Delivery = { body: sample, id: this.#ids.of(line), meta: { source: this.#source, line } };
+    this.push([tooLarge(delivery, `line ${line}`, length, this.#max)]);
   }
 
   /** Empties the partial line; a carry grown for one long line is let go rather than kept for the next. */

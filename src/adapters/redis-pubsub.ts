@@ -4,7 +4,7 @@ import type { Delivery, DeliveryMeta } from '../delivery.js';
 import { InvalidOptionError, TransportError, UsageError, describe } from '../errors.js';
 import type { Adapter, AdapterOpenOptions } from './adapter.js';
 import { resolveMaxMessageBytes } from './lines.js';
-import { tooLarge } from './too-large.js';
+import { tooLarge } from '../too-large.js';
 import {
   DEFAULT_REDIS_URL,
   assertRedisUrl,

@@ -26,7 +26,7 @@ export class StdinAdapter implements Adapter<undefined> {
 
   /** @param options The stream to read (default `process.stdin`) and the line options. */
   constructor(options: StdinAdapterOptions = {}) {
-    this.#reader = new FileAdapter([STDIN_PATH], { stdin: options.stream, maxMessageBytes: options.maxMessageBytes });
+    this.#reader = new FileAdapter([STDIN_PATH], { ...options, stdin: options.stream });
   }
 
   /** Starts reading. */

@@ -50,11 +50,25 @@ export function printSummary(stats: RunStats, dlqPath: string | undefined): void
   process.stderr.write(`${lines.join('\n')}\n`);
 }
 
-/** Writes the summary as JSON for scripts (`--stats-file`). */
-export async function writeStatsFile(path: string, stats: RunStats): Promise<void> {
-  const { received, acked, nacked, deadLettered, unsettled, deadLetteredByReason, seconds } = stats;
-  // Peak RSS covers the worker threads too (one process); benchmarks read it from here.
+/**
+ * Writes the summary as JSON for scripts (`--stats-file`).
+ * @param mainThreadBusyMs how long the main thread's event loop was busy during the run, in ms.
+ */
+export async function writeStatsFile(path: string, stats: RunStats, mainThreadBusyMs: number): Promise<void> {
+  const { received, acked, nacked, deadLettered, unsettled, retries, deadLetteredByReason, seconds } = stats;
+  // Peak RSS covers the worker threads too (one process); benchmarks read it and the busy time from here.
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
-  const json = { received, acked, nacked, deadLettered, unsettled, deadLetteredByReason, seconds, peakRssMb };
+  const json = {
+    received,
+    acked,
+    nacked,
+    deadLettered,
+    unsettled,
+    retries,
+    deadLetteredByReason,
+    seconds,
+    peakRssMb,
+    mainThreadBusyMs: Math.round(mainThreadBusyMs),
+  };
   await writeFile(path, `${JSON.stringify(json, null, 2)}\n`);
 }

@@ -28,6 +28,7 @@ const RUN_FLAGS: FlagTable = {
   'batch-size': { type: 'string', default: '1000', description: 'messages per worker task' },
   linger: { type: 'string', default: '2', description: 'ms a partial batch waits for more messages' },
   'max-in-flight': { type: 'string', default: '2 x batch size x threads', description: 'messages read and not yet settled; reading pauses at the cap' },
+  'max-in-flight-blocks': { type: 'string', default: '2 x threads', description: 'line input: blocks handed to workers and not yet answered' },
   'max-message-bytes': { type: 'string', default: String(DEFAULT_MAX_MESSAGE_BYTES), description: 'larger messages become dead letters "message too large"' },
   retries: { type: 'string', default: '0', description: 'retries for handlers that set none (exponential backoff with jitter)' },
   timeout: { type: 'string', default: 'none', description: 'ms a handler may run, for handlers that set none; then a dead letter "timeout after N ms"' },
@@ -80,6 +81,8 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const { processor, adapter, dlq, dlqPath, log } = setup;
   const quiet = values['quiet'] === true;
 
+  // The main thread's busy time is what bounds how many cores a run can feed; benchmarks read it from --stats-file.
+  const busyAtStart = performance.eventLoopUtilization();
   let pipeline;
   try {
     pipeline = await startPipeline({
@@ -91,6 +94,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       batchSize: setup.batchSize,
       lingerMs: setup.lingerMs,
       maxInFlight: setup.maxInFlight,
+      maxInFlightBlocks: setup.maxInFlightBlocks,
       drainTimeoutMs: setup.drainTimeoutMs,
       retries: setup.retries,
       timeoutMs: setup.timeoutMs,
@@ -155,7 +159,9 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   }
   metricsServer?.close();
   if (!quiet) printSummary(stats, dlqPath);
-  if (typeof values['stats-file'] === 'string') await writeStatsFile(values['stats-file'], stats);
+  if (typeof values['stats-file'] === 'string') {
+    await writeStatsFile(values['stats-file'], stats, performance.eventLoopUtilization(busyAtStart).active);
+  }
   return status;
 }
 
@@ -169,6 +175,7 @@ interface RunSetup {
   readonly batchSize: number;
   readonly lingerMs: number;
   readonly maxInFlight: number | undefined;
+  readonly maxInFlightBlocks: number | undefined;
   readonly drainTimeoutMs: number;
   readonly retries: number;
   readonly timeoutMs: number;
@@ -191,6 +198,7 @@ async function prepare(values: FlagValues, positionals: string[]): Promise<RunSe
   const batchSize = intFlag(values, 'batch-size', 1000, 1);
   const lingerMs = intFlag(values, 'linger', 2, 0);
   const maxInFlight = values['max-in-flight'] === undefined ? undefined : intFlag(values, 'max-in-flight', 0, 1);
+  const maxInFlightBlocks = values['max-in-flight-blocks'] === undefined ? undefined : intFlag(values, 'max-in-flight-blocks', 0, 1);
   const drainTimeoutMs = intFlag(values, 'drain-timeout', 30_000, 0);
   const retries = intFlag(values, 'retries', 0, 0);
   const timeoutMs = intFlag(values, 'timeout', 0, 1);
@@ -222,7 +230,7 @@ async function prepare(values: FlagValues, positionals: string[]): Promise<RunSe
     const fingerprint = fingerprintOf(processor.name);
     dlq = new LazyDlq(async () => (await import('../dlq/duckdb.js')).DuckDbDlq.open(path, { fingerprint }));
   }
-  return { processor, moduleUrl: url, adapter, dlq, dlqPath, threads, batchSize, lingerMs, maxInFlight, drainTimeoutMs, retries, timeoutMs, metricsPort, metricsHost, log };
+  return { processor, moduleUrl: url, adapter, dlq, dlqPath, threads, batchSize, lingerMs, maxInFlight, maxInFlightBlocks, drainTimeoutMs, retries, timeoutMs, metricsPort, metricsHost, log };
 }
 
 function chooseAdapter(values: FlagValues): AdapterSpec {

@@ -1,5 +1,7 @@
 import type { Delivery } from '../delivery.js';
 import type { Message } from '../message.js';
+import type { LineBlock } from '../line-block.js';
+import type { BlockResult } from '../workers/block.js';
 import type { Executor } from '../workers/executor.js';
 import type { BatchResult, RunItem } from '../workers/runtime.js';
 
@@ -10,8 +12,8 @@ export interface Batch<M extends Message<unknown>> {
 }
 
 /**
- * Groups routed messages into batches for the executor: a full batch goes at once, a partial one after a short
- * linger, so a trickle of messages is not held back waiting for company.
+ * Hands work to the executor: blocks of lines as they come, and messages grouped into batches, a full batch at
+ * once and a partial one after a short linger, so a trickle of messages is not held back waiting for company.
  */
 export class Dispatcher<M extends Message<unknown>> {
   readonly #executor: Executor<M>;
@@ -19,6 +21,9 @@ export class Dispatcher<M extends Message<unknown>> {
   readonly #lingerMs: number;
   readonly #onResult: (batch: Batch<M>, result: BatchResult) => void;
   readonly #onError: (batch: Batch<M>, error: unknown) => void;
+  readonly #onBlockResult: (block: LineBlock, result: BlockResult) => void;
+  readonly #onBlockError: (block: LineBlock, error: unknown) => void;
+  readonly #runningBlocks = new Set<LineBlock>();
   #current: Batch<M> = { deliveries: [], items: [] };
   #timer: NodeJS.Timeout | undefined;
   readonly #running = new Set<Batch<M>>();
@@ -31,12 +36,31 @@ export class Dispatcher<M extends Message<unknown>> {
     onResult: (batch: Batch<M>, result: BatchResult) => void;
     /** The executor could not run the batch at all (a worker's setup failed). */
     onError: (batch: Batch<M>, error: unknown) => void;
+    onBlockResult: (block: LineBlock, result: BlockResult) => void;
+    onBlockError: (block: LineBlock, error: unknown) => void;
   }) {
     this.#executor = options.executor;
     this.#batchSize = options.batchSize;
     this.#lingerMs = options.lingerMs;
     this.#onResult = options.onResult;
     this.#onError = options.onError;
+    this.#onBlockResult = options.onBlockResult;
+    this.#onBlockError = options.onBlockError;
+  }
+
+  /** Sends a block of lines to the executor, which splits it where its handlers run. */
+  pushBlock(block: LineBlock): void {
+    this.#runningBlocks.add(block);
+    this.#executor
+      .runBlock(block)
+      .then(
+        (result) => this.#onBlockResult(block, result),
+        (error: unknown) => this.#onBlockError(block, error),
+      )
+      .finally(() => {
+        this.#runningBlocks.delete(block);
+        this.#checkIdle();
+      });
   }
 
   push(delivery: Delivery, item: RunItem<M>): void {
@@ -65,8 +89,12 @@ export class Dispatcher<M extends Message<unknown>> {
       )
       .finally(() => {
         this.#running.delete(batch);
-        if (this.#running.size === 0) for (const resolve of this.#idle.splice(0)) resolve();
+        this.#checkIdle();
       });
+  }
+
+  #checkIdle(): void {
+    if (this.#running.size === 0 && this.#runningBlocks.size === 0) for (const resolve of this.#idle.splice(0)) resolve();
   }
 
   /** Batches sent and not finished: what a forced shutdown gives back to the transport. */
@@ -74,9 +102,14 @@ export class Dispatcher<M extends Message<unknown>> {
     return this.#running;
   }
 
-  /** Resolves when no batch is running. */
+  /** Blocks sent and not answered. */
+  get runningBlocks(): ReadonlySet<LineBlock> {
+    return this.#runningBlocks;
+  }
+
+  /** Resolves when no batch or block is running. */
   idle(): Promise<void> {
-    if (this.#running.size === 0) return Promise.resolve();
+    if (this.#running.size === 0 && this.#runningBlocks.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 }

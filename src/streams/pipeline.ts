@@ -3,23 +3,25 @@ import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import type { Adapter } from '../adapters/adapter.js';
 import type { Delivery } from '../delivery.js';
-import type { Dlq, Fingerprint } from '../dlq/dlq.js';
+import type { Dlq } from '../dlq/dlq.js';
 import { fingerprintOf } from '../dlq/fingerprint.js';
-import { letterFor } from '../dlq/letter-for.js';
 import { InvalidOptionError, describe } from '../errors.js';
+import { deliveriesOfBlock, isLineBlock, messagesIn, type LineBlock } from '../line-block.js';
 import { silentLog, type Log } from '../log.js';
 import { forgetDecoded, type Message } from '../message.js';
-import { Reasons, deadLetter, type DeadLetterOutcome } from '../outcome.js';
-import { isConfidential, type Processor } from '../processor.js';
+import { Reasons, deadLetter } from '../outcome.js';
+import type { Processor } from '../processor.js';
+import { UNROUTED, chooseRoute } from '../routing.js';
+import type { BlockResult } from '../workers/block.js';
 import type { Executor } from '../workers/executor.js';
 import { InlineExecutor } from '../workers/inline.js';
 import { PoolExecutor } from '../workers/pool.js';
-import { ROUTE_FAILED, type BatchResult, type RunItem } from '../workers/runtime.js';
 import { Timings } from '../workers/timings.js';
-import { backoffDelay } from '../retry.js';
-import { Dispatcher, type Batch } from './dispatch.js';
-import { UNROUTED, chooseRoute } from '../routing.js';
+import { Admission } from './admission.js';
+import { Dispatcher } from './dispatch.js';
+import { Outcomes } from './outcomes.js';
 import { Settler, type DeadLetterEntry } from './settle.js';
+import { Shutdown } from './shutdown.js';
 import { Stats, type RunStats } from './stats.js';
 
 /** How a run is set up. Every option but the first three has a default that suits most runs. */
@@ -33,12 +35,17 @@ export interface PipelineOptions<M extends Message<unknown>> {
   readonly moduleUrl?: string;
   /** Worker threads running handlers. Default: the available parallelism; 0 runs handlers in this thread. */
   readonly threads?: number;
-  /** Messages per worker task. Default 1000. */
+  /** Messages per worker task, and how many messages of a block of lines run at once. Default 1000. */
   readonly batchSize?: number;
   /** How long a partial batch waits for more messages, in ms. Default 2. */
   readonly lingerMs?: number;
   /** Most messages read and not yet settled; reading pauses at the cap. Default 2 × batchSize × threads. */
   readonly maxInFlight?: number;
+  /**
+   * Most blocks of lines (line input) handed to the workers and not yet answered: one running and one waiting
+   * per thread keeps every worker busy. Default 2 × threads (at least 2). Memory: this many blocks of bytes.
+   */
+  readonly maxInFlightBlocks?: number;
   /** On stop, how long in-flight messages may take before they are given back, in ms. Default 30000. */
   readonly drainTimeoutMs?: number;
   /** Retries for handlers that set none (`handleFor(..., { retries })`). Default 0. */
@@ -71,7 +78,11 @@ export interface Pipeline {
   kill(): number;
 }
 
-/** Opens the adapter and starts moving messages: adapter → match → dispatch → settle. */
+/**
+ * Opens the adapter and starts moving messages: adapter → admission → dispatch → executor → outcomes → settle.
+ * Blocks of lines go to the executor whole; batches of deliveries are routed here first unless the workers route
+ * them (`matchInWorkers`).
+ */
 export async function startPipeline<M extends Message<unknown>>(options: PipelineOptions<M>): Promise<Pipeline> {
   const pipeline = new RunningPipeline(options);
   await pipeline.start();
@@ -85,77 +96,120 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
   readonly #adapter: Adapter;
   readonly #processor: Processor<M>;
   readonly #log: Log;
-  readonly #fingerprint: Fingerprint;
-  readonly #maxInFlight: number;
-  readonly #drainTimeoutMs: number;
   readonly #executor: Executor<M>;
   /** The worker pool, when handlers run in workers (`threads` > 0). */
   readonly #pool: PoolExecutor<M> | undefined;
+  /** Whether this thread runs the matchers: no workers, or a processor that keeps them in the main thread. */
+  readonly #routeHere: boolean;
+  readonly #maxInFlight: number;
+  readonly #admission: Admission;
   readonly #dispatcher: Dispatcher<M>;
   readonly #settler: Settler;
+  readonly #outcomes: Outcomes<M>;
+  readonly #shutdown: Shutdown;
   readonly #idPrefix = randomBytes(4).toString('hex');
   #nextId = 0;
-  #capacity: (() => void) | undefined;
-  #stopping = false;
-  #gaveUp = false;
-  #failure: unknown;
-  #drainTimer: NodeJS.Timeout | undefined;
-  #drained: (() => void) | undefined;
-  readonly #defaultRetries: number;
-  /** Messages waiting to be tried again: still in flight, so they count against the cap. */
-  readonly #retrying = new Map<NodeJS.Timeout, { delivery: Delivery; item: RunItem<M> }>();
+  /** Running blocks whose blank lines were already taken out of `received` (a give-up counts them early). */
+  readonly #counted = new WeakSet<LineBlock>();
 
   constructor(options: PipelineOptions<M>) {
     const threads = options.threads ?? availableParallelism();
     const batchSize = options.batchSize ?? 1000;
     assertCount('threads', threads, 0);
     assertCount('batchSize', batchSize, 1);
+    const log = (this.#log = options.log ?? silentLog);
     this.#adapter = options.adapter;
     this.#processor = options.processor;
-    this.#log = options.log ?? silentLog;
-    this.#fingerprint = fingerprintOf(options.processor.name);
     this.#maxInFlight = options.maxInFlight ?? 2 * batchSize * Math.max(1, threads);
     assertCount('maxInFlight', this.#maxInFlight, 1);
-    this.#drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
-    this.#defaultRetries = options.retries ?? 0;
+    const maxInFlightBlocks = options.maxInFlightBlocks ?? Math.max(2, 2 * threads);
+    assertCount('maxInFlightBlocks', maxInFlightBlocks, 1);
+    const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
+    const defaultRetries = options.retries ?? 0;
     const timeoutMs = options.timeoutMs ?? 0;
-    assertCount('retries', this.#defaultRetries, 0);
+    assertCount('retries', defaultRetries, 0);
     assertCount('timeoutMs', timeoutMs, 0);
-    const lateWarning = (warning: { id: string; text: string }) => this.#log('warn', warning.text, { id: warning.id });
+    const lateWarning = (warning: { id: string; text: string }) => log('warn', warning.text, { id: warning.id });
     if (threads > 0) {
       if (!options.moduleUrl) {
         throw new InvalidOptionError('threads > 0 needs moduleUrl: the processor module workers import (or set threads: 0)');
       }
       this.#executor = this.#pool = new PoolExecutor<M>({
         moduleUrl: options.moduleUrl,
+        messageClass: options.processor.MessageClass,
         routeCount: options.processor.routes.length,
         threads,
+        batchSize,
         defaultTimeoutMs: timeoutMs,
         measure: options.measure ?? false,
         routeTimeouts: options.processor.routes.map((route) => route.options.timeout),
-        onWorkerExit: (error) => this.#log('error', 'worker exited; its batch is recovered', { error: describe(error) }),
+        onWorkerExit: (error) => log('error', 'worker exited; its batch is recovered', { error: describe(error) }),
       });
     } else {
-      this.#executor = new InlineExecutor(options.processor, lateWarning, timeoutMs, options.measure ?? false);
+      this.#executor = new InlineExecutor(options.processor, lateWarning, { defaultTimeoutMs: timeoutMs, measure: options.measure, batchSize });
     }
+    this.#routeHere = !(this.#pool && options.processor.matchInWorkers);
+    this.#admission = new Admission(this.stats, { maxMessages: this.#maxInFlight, maxBlocks: maxInFlightBlocks });
     this.#dispatcher = new Dispatcher({
       executor: this.#executor,
       batchSize,
       lingerMs: options.lingerMs ?? 2,
-      onResult: (batch, result) => this.#settleBatch(batch, result),
+      onResult: (batch, result) => {
+        if (result.timings) this.timings.merge(result.timings);
+        this.#outcomes.settleBatch(batch, result);
+      },
       onError: (batch, error) => {
         // After giving up, a batch cut short by terminating the pool is already counted as unsettled.
-        if (!this.#gaveUp) this.#fail(error, batch.deliveries);
+        if (!this.#shutdown.gaveUp) this.#shutdown.fail(error, batch.deliveries);
+      },
+      onBlockResult: (block, result) => this.#blockAnswered(block, result),
+      onBlockError: (block, error) => {
+        if (this.#shutdown.gaveUp) return;
+        const messages = messagesIn(block);
+        this.#releaseBlock(block, messages);
+        // A block cannot be handed back to its input: its messages are unsettled.
+        this.stats.unsettled += messages;
+        this.#shutdown.fail(error, []);
       },
     });
     this.#settler = new Settler({
       adapter: this.#adapter,
       dlq: options.dlq,
       stats: this.stats,
-      log: this.#log,
+      log,
       logBodies: options.logBodies ?? false,
-      onDlqFailure: (error, entries) => this.#fail(error, entries.map((entry) => entry.delivery)),
-      onProgress: () => this.#progress(),
+      onDlqFailure: (error, entries) => this.#shutdown.fail(error, entries.map((entry) => entry.delivery)),
+      onProgress: () => {
+        this.#admission.progress();
+        this.#shutdown.progress();
+      },
+    });
+    this.#outcomes = new Outcomes({
+      adapter: this.#adapter,
+      processor: this.#processor,
+      settler: this.#settler,
+      stats: this.stats,
+      log,
+      fingerprint: fingerprintOf(options.processor.name),
+      defaultRetries,
+      retry: (delivery, item) => this.#dispatcher.push(delivery, item),
+      stopping: () => this.#shutdown.stopping,
+      gaveUp: () => this.#shutdown.gaveUp,
+    });
+    this.#shutdown = new Shutdown({
+      adapter: this.#adapter,
+      settler: this.#settler,
+      stats: this.stats,
+      admission: this.#admission,
+      log,
+      drainTimeoutMs,
+      nackRetries: () => this.#outcomes.nackRetries(),
+      running: () => [...this.#dispatcher.running].flatMap((batch) => batch.deliveries),
+      settleCounts: () => {
+        for (const block of this.#dispatcher.runningBlocks) this.#countBlank(block, messagesIn(block));
+      },
+      idle: () => this.#dispatcher.idle(),
+      destroyWorkers: () => void this.#pool?.destroy(),
     });
   }
 
@@ -179,84 +233,93 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
   }
 
   stop(): Promise<RunStats> {
-    if (!this.#stopping) {
-      this.#stopping = true;
-      this.#log('info', 'stopping: no new messages, finishing those in flight', { inFlight: this.stats.inFlight });
-      void this.#adapter.stop().catch((error: unknown) => this.#log('warn', 'adapter stop failed', { error: describe(error) }));
-      this.#nackRetries();
-      this.#drainTimer = setTimeout(() => this.#giveUp('drain timeout'), this.#drainTimeoutMs);
-      this.#drainTimer.unref();
-      this.#capacity?.();
-    }
+    this.#shutdown.stop();
     return this.done;
   }
 
   kill(): number {
-    // After a drain timeout the messages still out are already counted as unsettled.
-    if (!this.#gaveUp) this.stats.unsettled += this.stats.inFlight;
-    this.#gaveUp = true;
-    void this.#pool?.destroy();
-    this.#capacity?.();
-    this.#drained?.();
-    return this.stats.unsettled;
+    return this.#shutdown.kill();
   }
 
   async #run(readable: Readable): Promise<RunStats> {
+    const shutdown = this.#shutdown;
     try {
-      reading: for await (const chunk of readable as AsyncIterable<Delivery[]>) {
-        // A chunk can hold thousands of short lines: take only as many as the cap has room for, then wait.
-        for (let start = 0; start < chunk.length; ) {
-          const room = this.#maxInFlight - this.stats.inFlight;
-          if (room <= 0) {
-            // Nothing more is read until something settles: a partial batch must not sit out its linger.
-            this.#dispatcher.flush();
-            await new Promise<void>((resolve) => (this.#capacity = resolve));
-            if (this.#stopping || this.#gaveUp) break reading;
-            continue;
-          }
-          const end = Math.min(chunk.length, start + room);
-          this.#accept(start === 0 && end === chunk.length ? chunk : chunk.slice(start, end));
-          start = end;
-        }
-        if (this.#stopping || this.#gaveUp || this.#failure !== undefined) break;
+      for await (const chunk of readable as AsyncIterable<Delivery[] | LineBlock>) {
+        if (isLineBlock(chunk)) await this.#admitBlock(chunk);
+        else await this.#admitDeliveries(chunk);
+        if (shutdown.stopping || shutdown.gaveUp || shutdown.failed) break;
       }
     } catch (error) {
-      this.#fail(error, []);
+      shutdown.fail(error, []);
     }
     this.#dispatcher.flush();
-    await this.#drain();
-    clearTimeout(this.#drainTimer);
-    if (this.#gaveUp) {
+    await shutdown.drain();
+    if (shutdown.gaveUp) {
       await this.#pool?.destroy();
     } else {
-      await this.#executor.close().catch((error: unknown) => this.#fail(error, []));
+      await this.#executor.close().catch((error: unknown) => shutdown.fail(error, []));
     }
     await this.#settler.idle();
     await this.#adapter.close().catch((error: unknown) => this.#log('warn', 'adapter close failed', { error: describe(error) }));
     const stats = this.stats.snapshot();
-    if (this.#failure !== undefined) throw this.#failure;
+    if (shutdown.failed) throw shutdown.failure;
     return stats;
+  }
+
+  /** Waits until the cap has room (or the run stops); false when the run stopped meanwhile. */
+  async #waitForRoom(): Promise<boolean> {
+    // Nothing more is read until something settles: a partial batch must not sit out its linger.
+    this.#dispatcher.flush();
+    await this.#admission.waitForRoom();
+    return !(this.#shutdown.stopping || this.#shutdown.gaveUp);
+  }
+
+  /** A block goes to the executor whole, or, when this thread routes, as one delivery per line. */
+  async #admitBlock(block: LineBlock): Promise<void> {
+    if (this.#routeHere && this.#pool) {
+      await this.#admitDeliveries(deliveriesOfBlock(block));
+      return;
+    }
+    while (!this.#admission.hasRoomForBlock()) if (!(await this.#waitForRoom())) return;
+    // Counted by its lines until the answer says how many were blank.
+    this.stats.received += block.lines;
+    this.#admission.takeBlock(block.lines);
+    this.#dispatcher.pushBlock(block);
+  }
+
+  /** A chunk can hold thousands of short lines: take only as many as the cap has room for, then wait. */
+  async #admitDeliveries(chunk: readonly Delivery[]): Promise<void> {
+    for (let start = 0; start < chunk.length; ) {
+      const room = this.#admission.roomForMessages();
+      if (room <= 0) {
+        if (!(await this.#waitForRoom())) return;
+        continue;
+      }
+      const end = Math.min(chunk.length, start + room);
+      this.#accept(start === 0 && end === chunk.length ? chunk : chunk.slice(start, end));
+      start = end;
+    }
   }
 
   /** Routes one chunk of deliveries: to the dispatcher, or straight to the dead-letter store. */
   #accept(deliveries: readonly Delivery[]): void {
     const { MessageClass, routes } = this.#processor;
     const offThread = this.#pool !== undefined;
-    const routeHere = !(offThread && this.#processor.matchInWorkers);
+    const routeHere = this.#routeHere;
     const dead: DeadLetterEntry[] = [];
     this.stats.received += deliveries.length;
     for (const delivery of deliveries) {
       const id = delivery.id ?? `${this.#idPrefix}-${this.#nextId++}`;
       if (delivery.rejected) {
         const outcome = deadLetter(delivery.rejected.reason, delivery.rejected.error ?? null);
-        dead.push(this.#entry(delivery, id, outcome, null));
+        dead.push(this.#outcomes.entry(delivery, id, outcome, null));
         continue;
       }
       let message: M;
       try {
         message = new MessageClass(delivery.body, id, delivery.meta);
       } catch (error) {
-        dead.push(this.#entry(delivery, id, deadLetter(Reasons.decodeFailed, describe(error)), null));
+        dead.push(this.#outcomes.entry(delivery, id, deadLetter(Reasons.decodeFailed, describe(error)), null));
         continue;
       }
       const route = routeHere ? chooseRoute(routes, message) : UNROUTED;
@@ -264,177 +327,30 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
         if (offThread) forgetDecoded(message);
         this.#dispatcher.push(delivery, { route, message, attempt: delivery.meta?.deliveryCount ?? 1 });
       } else {
-        dead.push(this.#entry(delivery, id, route, null));
+        dead.push(this.#outcomes.entry(delivery, id, route, null));
       }
     }
     this.#settler.deadLetter(dead);
   }
 
-  #settleBatch(batch: Batch<M>, result: BatchResult): void {
-    if (this.#gaveUp) return;
-    for (const warning of result.warnings) this.#log('warn', warning.text, { id: warning.id });
+  #blockAnswered(block: LineBlock, result: BlockResult): void {
+    if (this.#shutdown.gaveUp) return;
     if (result.timings) this.timings.merge(result.timings);
-    if (result.replies) {
-      this.#replyThenSettle(batch, result);
-      return;
-    }
-    this.#settleOutcomes(batch, result);
+    this.#releaseBlock(block, result.messages);
+    this.#outcomes.settleBlock(block, result);
   }
 
-  /** Sends the handlers' answers first; a message whose answer cannot be sent becomes a dead letter. */
-  #replyThenSettle(batch: Batch<M>, result: BatchResult): void {
-    const outcomes = [...result.outcomes];
-    const sends = result.replies!.map(async ({ index, body }) => {
-      try {
-        if (!this.#adapter.reply) throw new Error(`the ${this.#adapter.name} adapter cannot send replies`);
-        await this.#adapter.reply(batch.deliveries[index]!, body);
-      } catch (error) {
-        outcomes[index] = deadLetter(Reasons.replyFailed, describe(error));
-      }
-    });
-    void Promise.all(sends).then(() => this.#settleOutcomes(batch, { ...result, outcomes }));
+  /** The block is no longer capped as a block; its messages, until settled, count as messages. */
+  #releaseBlock(block: LineBlock, messages: number): void {
+    this.#countBlank(block, messages);
+    this.#admission.releaseBlock(block.lines);
   }
 
-  #settleOutcomes(batch: Batch<M>, result: BatchResult): void {
-    if (this.#gaveUp) return;
-    const acks: Delivery[] = [];
-    const nacks: Delivery[] = [];
-    const dead: DeadLetterEntry[] = [];
-    for (let i = 0; i < result.outcomes.length; i++) {
-      const outcome = result.outcomes[i]!;
-      const delivery = batch.deliveries[i]!;
-      if (outcome.kind === 'ack') {
-        acks.push(delivery);
-        continue;
-      }
-      const item = batch.items[i]!;
-      // Routed in the worker: the route it took; none when routing failed (the outcome is that dead letter).
-      const taken = item.route === UNROUTED ? (result.routes?.[i] ?? ROUTE_FAILED) : item.route;
-      const route = taken >= 0 ? taken : null;
-      const { message } = item;
-      if (outcome.kind === 'nack' && this.#adapter.canRequeue) nacks.push(delivery);
-      else if (outcome.kind === 'dead-letter' && route !== null && this.#shouldRetry(outcome, route, item.attempt)) {
-        this.#retry(delivery, { ...item, route });
-      } else {
-        const failed = outcome.kind === 'nack' ? deadLetter(Reasons.nacked, null) : outcome;
-        dead.push(this.#entry(delivery, message.id, failed, route, message.meta, item.attempt));
-      }
-    }
-    this.#settler.ack(acks);
-    this.#settler.nack(nacks);
-    this.#settler.deadLetter(dead);
-  }
-
-  #shouldRetry(outcome: DeadLetterOutcome, route: number, attempt: number): boolean {
-    if (!outcome.retryable) return false;
-    const retries = this.#processor.routes[route]!.options.retries ?? this.#defaultRetries;
-    return attempt <= retries;
-  }
-
-  /** Tries a failed message again after its backoff, without holding back the messages behind it. */
-  #retry(delivery: Delivery, item: RunItem<M>): void {
-    if (this.#stopping) {
-      // No new attempts once stopping: the transport gets it back, as with any unfinished message.
-      this.#handBack([{ delivery, item }]);
-      return;
-    }
-    const { options, name } = this.#processor.routes[item.route]!;
-    const delay = backoffDelay(options.backoff, item.attempt);
-    this.stats.retries++;
-    this.#log('info', 'retrying', { id: item.message.id, handler: name, attempt: item.attempt + 1, delayMs: Math.round(delay) });
-    const timer = setTimeout(() => {
-      this.#retrying.delete(timer);
-      this.#dispatcher.push(delivery, { ...item, attempt: item.attempt + 1 });
-    }, delay);
-    this.#retrying.set(timer, { delivery, item });
-  }
-
-  /** On shutdown, retries still waiting are handed back to the transport. */
-  #nackRetries(): void {
-    for (const timer of this.#retrying.keys()) clearTimeout(timer);
-    const waiting = [...this.#retrying.values()];
-    this.#retrying.clear();
-    this.#handBack(waiting);
-  }
-
-  /** Nacks messages: requeued where the transport can, else stored as dead letters `nacked` so none is lost. */
-  #handBack(entries: readonly { delivery: Delivery; item: RunItem<M> }[]): void {
-    const nacks: Delivery[] = [];
-    const dead: DeadLetterEntry[] = [];
-    for (const { delivery, item } of entries) {
-      if (this.#adapter.canRequeue) nacks.push(delivery);
-      else {
-        dead.push(this.#entry(delivery, item.message.id, deadLetter(Reasons.nacked, null), item.route, item.message.meta, item.attempt));
-      }
-    }
-    this.#settler.nack(nacks);
-    this.#settler.deadLetter(dead);
-  }
-
-  #entry(
-    delivery: Delivery,
-    id: string,
-    outcome: DeadLetterOutcome,
-    route: number | null,
-    meta = delivery.meta,
-    attempts = meta?.deliveryCount ?? 1,
-  ): DeadLetterEntry {
-    const handler = route === null ? null : this.#processor.routes[route]!.name;
-    const confidential = isConfidential(this.#processor, route);
-    const letter = letterFor({ id, body: delivery.body, meta }, outcome, handler, this.#fingerprint, attempts, confidential);
-    return { delivery, letter };
-  }
-
-  #progress(): void {
-    if (this.#capacity && this.stats.inFlight < this.#maxInFlight) {
-      const resume = this.#capacity;
-      this.#capacity = undefined;
-      resume();
-    }
-    if (this.#drained && this.stats.inFlight === 0) this.#drained();
-  }
-
-  /** Waits until every message read is settled, or the run gives up. */
-  async #drain(): Promise<void> {
-    while (this.stats.inFlight > 0 && !this.#gaveUp) {
-      await new Promise<void>((resolve) => (this.#drained = resolve));
-      this.#drained = undefined;
-    }
-    // Having given up, never wait for the batches: a handler that never returns would hold the run forever.
-    if (!this.#gaveUp) await this.#dispatcher.idle().then(undefined, () => {});
-  }
-
-  /**
-   * Stops waiting for in-flight messages: those a transport can redeliver are nacked, the rest are counted as
-   * unsettled and reported. Never dead-letters: they did not fail, the run ran out of time.
-   */
-  #giveUp(why: string): void {
-    if (this.#gaveUp) return;
-    const pending = [...this.#dispatcher.running].flatMap((batch) => batch.deliveries);
-    this.#gaveUp = true;
-    this.#log('warn', `${why}: giving up on ${this.stats.inFlight} in-flight messages`, {
-      requeued: this.#adapter.canRequeue ? pending.length : 0,
-    });
-    if (this.#adapter.canRequeue) this.#settler.nack(pending);
-    this.stats.unsettled += this.stats.inFlight;
-    this.#capacity?.();
-    this.#drained?.();
-  }
-
-  /** Something the run cannot go on after: stop reading, give back what can be given back, and report. */
-  #fail(error: unknown, deliveries: readonly Delivery[]): void {
-    this.#log('error', 'run failed', { error: describe(error) });
-    this.#failure ??= error;
-    if (this.#adapter.canRequeue) this.#settler.nack(deliveries);
-    else this.stats.unsettled += deliveries.length;
-    if (!this.#stopping) {
-      this.#stopping = true;
-      void this.#adapter.stop().catch(() => {});
-      this.#drainTimer = setTimeout(() => this.#giveUp('failure'), Math.min(this.#drainTimeoutMs, 5000));
-      this.#drainTimer.unref();
-    }
-    this.#capacity?.();
-    this.#progress();
+  /** Takes a block's blank lines out of `received`, once: they were counted as messages until now. */
+  #countBlank(block: LineBlock, messages: number): void {
+    if (this.#counted.has(block)) return;
+    this.#counted.add(block);
+    this.stats.received -= block.lines - messages;
   }
 }
 

@@ -58,6 +58,16 @@ export class Settler {
     this.#onProgress();
   }
 
+  /**
+   * Counts the plain acks of a block of lines. A line adapter has nothing to ack (its input cannot redeliver), so
+   * the count is all there is to do.
+   */
+  countBlockAcks(count: number): void {
+    if (count === 0) return;
+    this.#stats.countAcked(count);
+    this.#onProgress();
+  }
+
   /** Hands deliveries back for redelivery. Only for adapters that can requeue. */
   nack(deliveries: readonly Delivery[]): void {
     if (deliveries.length === 0) return;

@@ -2,67 +2,12 @@ import type { DeliveryMeta } from '../delivery.js';
 import type { Message } from '../message.js';
 import { ACK, NACK, deadLetter, type Outcome } from '../outcome.js';
 import { UNROUTED } from '../routing.js';
-import { ROUTE_PENDING, type BatchResult, type Reply, type RunItem, type Warning } from './runtime.js';
-import type { HandlerTiming } from './timings.js';
-
-/**
- * The wire format of a batch between the main thread and a worker. Bodies travel as one buffer that is
- * transferred, not copied; metadata objects that repeat (every line of stdin shares one) travel once.
- */
-export interface BatchTask {
-  readonly kind: 'batch';
-  readonly moduleUrl: string;
-  /** How many routes the main thread saw: a worker whose import registers a different set refuses the batch. */
-  readonly routeCount: number;
-  readonly bodies: Uint8Array;
-  /** Body i is `bodies[offsets[i]..offsets[i+1]]`. */
-  readonly offsets: Uint32Array;
-  readonly routes: Uint16Array;
-  readonly attempts: Uint16Array;
-  /** All ids joined: one string clones far faster than hundreds of small ones. */
-  readonly ids: string;
-  /** Id i is `ids.slice(idEnds[i-1], idEnds[i])`. */
-  readonly idEnds: Uint32Array;
-  readonly metas: DeliveryMeta[];
-  /** Index into `metas` per message. */
-  readonly metaIndex: Uint32Array;
-  /** Shared progress marks, one per message (see `PROGRESS_*`). */
-  readonly progress: Int32Array;
-  /** Shared, when messages come `UNROUTED`: the route the worker picked for each (see `ROUTE_*`). */
-  readonly routed?: Int32Array;
-  /** The run's timeout for handlers that set none, in ms; 0 for none. */
-  readonly defaultTimeoutMs: number;
-  /** Whether to time the handlers (metrics are on). */
-  readonly measure: boolean;
-}
-
-/** Asks every worker to run `afterProcessing` (see `PoolExecutor.close`). */
-export interface StopTask {
-  readonly kind: 'stop';
-  readonly moduleUrl: string;
-  /** A shared counter used as a barrier, so each worker takes exactly one stop task. */
-  readonly barrier: Int32Array;
-  readonly workers: number;
-}
-
-export type WorkerTask = BatchTask | StopTask;
+import { ROUTE_PENDING, type BatchResult, type RunItem } from './runtime.js';
+import type { BatchTask, EncodedResult } from './tasks.js';
 
 const CODE_ACK = 0;
 const CODE_NACK = 1;
 const CODE_DEAD = 2;
-
-/** A worker's answer. Acks, the common case, are one byte each; failures are listed separately. */
-export interface EncodedResult {
-  readonly codes: Uint8Array;
-  readonly failures: { i: number; reason: string; error: string | null; retryable: boolean }[];
-  readonly warnings: Warning[];
-  readonly timings?: HandlerTiming[];
-  readonly replies?: Reply[];
-  /** How long the worker spent on the batch, in ms. */
-  busyMs?: number;
-  /** Set when the worker could not run the batch at all (module or hook failure): the run must stop. */
-  readonly fatal?: { readonly code: string; readonly message: string };
-}
 
 /** Packs routed messages into a task, copying each body once into a single transferable buffer. */
 export function encodeBatch<M extends Message<unknown>>(

@@ -1,4 +1,6 @@
 import type { Message } from '../message.js';
+import type { LineBlock } from '../line-block.js';
+import type { BlockResult } from './block.js';
 import type { BatchResult, RunItem } from './runtime.js';
 
 /**
@@ -8,6 +10,11 @@ import type { BatchResult, RunItem } from './runtime.js';
 export interface Executor<M extends Message<unknown>> {
   /** Runs a batch and resolves with one outcome per message, in order. Never rejects for a handler's failure. */
   run(items: readonly RunItem<M>[]): Promise<BatchResult>;
+  /**
+   * Splits a block of lines into messages, routes and runs them, and resolves with the count and whatever is not
+   * a plain ack. Never rejects for a handler's failure.
+   */
+  runBlock(block: LineBlock): Promise<BlockResult>;
   /** Runs `afterProcessing` where processing started, then releases the threads. */
   close(): Promise<void>;
 }

@@ -1,5 +1,7 @@
 import type { Message } from '../message.js';
 import type { Processor } from '../processor.js';
+import type { LineBlock } from '../line-block.js';
+import { blockResultOf, messagesOfBlock, runInSlices, type BlockResult } from './block.js';
 import type { Executor } from './executor.js';
 import { ThreadRuntime, type BatchResult, type RunItem, type Warning } from './runtime.js';
 
@@ -10,8 +12,16 @@ import { ThreadRuntime, type BatchResult, type RunItem, type Warning } from './r
 export class InlineExecutor<M extends Message<unknown>> implements Executor<M> {
   readonly #runtime: ThreadRuntime<M>;
 
-  constructor(processor: Processor<M>, onLateWarning: (warning: Warning) => void, defaultTimeoutMs = 0, measure = false) {
+  readonly #batchSize: number;
+
+  constructor(
+    processor: Processor<M>,
+    onLateWarning: (warning: Warning) => void,
+    options: { defaultTimeoutMs?: number; measure?: boolean; batchSize?: number } = {},
+  ) {
+    const { defaultTimeoutMs = 0, measure = false, batchSize = 1000 } = options;
     this.#runtime = new ThreadRuntime(processor, 0, onLateWarning);
+    this.#batchSize = batchSize;
     this.#runtime.defaultTimeoutMs = defaultTimeoutMs;
     this.#runtime.measure = measure;
   }
@@ -23,6 +33,11 @@ export class InlineExecutor<M extends Message<unknown>> implements Executor<M> {
 
   async run(items: readonly RunItem<M>[]): Promise<BatchResult> {
     return this.#runtime.runBatch(items);
+  }
+
+  async runBlock(block: LineBlock): Promise<BlockResult> {
+    const found = messagesOfBlock(block, this.#runtime.processor.MessageClass);
+    return blockResultOf(found, await runInSlices(this.#runtime, found.items, this.#batchSize));
   }
 
   async close(): Promise<void> {

@@ -3,8 +3,12 @@ import { MissiveError, describe } from '../errors.js';
 import type { Message } from '../message.js';
 import { ACK, Reasons, deadLetter, timeoutReason, type Outcome } from '../outcome.js';
 import { UNROUTED } from '../routing.js';
-import { decodeResult, encodeBatch, type BatchTask, type EncodedResult, type StopTask, type WorkerTask } from './batch.js';
+import type { LineBlock } from '../line-block.js';
+import type { MessageClass } from '../message.js';
+import { decodeResult, encodeBatch } from './batch.js';
+import { blockResultOf, messagesOfBlock, type BlockResult } from './block.js';
 import type { Executor } from './executor.js';
+import type { BlockAnswer, BlockTask, EncodedResult, StopTask, WorkerTask } from './tasks.js';
 import {
   PROGRESS_ACKED,
   PROGRESS_STARTED,
@@ -16,11 +20,15 @@ import {
 } from './runtime.js';
 
 /** Options for a worker pool. */
-export interface PoolOptions {
+export interface PoolOptions<M extends Message<unknown> = Message<unknown>> {
   /** The processor module, as a URL every worker can import. */
   readonly moduleUrl: string;
+  /** The processor's message class, to rebuild a block's messages here when its worker dies. */
+  readonly messageClass: MessageClass<M>;
   /** How many routes the main thread registered, so workers can check they see the same. */
   readonly routeCount: number;
+  /** How many messages of a block run at once. Default 1000. */
+  readonly batchSize?: number;
   /** Worker threads; at least 1. */
   readonly threads: number;
   /** The run's timeout for handlers that set none, in ms; 0 for none. */
@@ -65,8 +73,8 @@ export class WorkerSetupError extends MissiveError {
  * message was running, messages it had acked stay acked, and the rest of the batch runs again.
  */
 export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
-  readonly #pool: Piscina<WorkerTask, EncodedResult | null>;
-  readonly #options: PoolOptions;
+  readonly #pool: Piscina<WorkerTask, EncodedResult | BlockAnswer | null>;
+  readonly #options: PoolOptions<M>;
   readonly #crashes = new WeakMap<M, number>();
   readonly #watched = new Set<Watched>();
   #watchdog: NodeJS.Timeout | undefined;
@@ -76,7 +84,7 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
   /** Whether any handler can time out, so messages routed in the workers need watching. */
   readonly #anyTimeout: boolean;
 
-  constructor(options: PoolOptions) {
+  constructor(options: PoolOptions<M>) {
     this.#options = options;
     this.#anyTimeout = (options.defaultTimeoutMs ?? 0) > 0 || options.routeTimeouts.some((timeout) => (timeout ?? 0) > 0);
     this.#pool = new Piscina({
@@ -113,10 +121,10 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
   async run(items: readonly RunItem<M>[]): Promise<BatchResult> {
     const { moduleUrl, routeCount, defaultTimeoutMs = 0, measure = false } = this.#options;
     const { task, transfer } = encodeBatch(items, moduleUrl, routeCount, defaultTimeoutMs, measure);
-    const watched = this.#watch(items, task.progress, task.routed);
+    const watched = this.#watch(items.length, (i) => items[i]!.route, task.progress, task.routed);
     let encoded: EncodedResult | null;
     try {
-      encoded = await this.#pool.run(task, { transferList: transfer, signal: watched?.controller.signal ?? null });
+      encoded = (await this.#pool.run(task, { transferList: transfer, signal: watched?.controller.signal ?? null })) as EncodedResult | null;
     } catch (error) {
       // Terminated on purpose (a forced shutdown): nothing to recover, the run is over.
       if (this.#destroyed) throw error;
@@ -131,6 +139,35 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
     }
     this.#busyMs += encoded.busyMs ?? 0;
     return decodeResult(encoded, task.routed);
+  }
+
+  async runBlock(block: LineBlock): Promise<BlockResult> {
+    const { moduleUrl, routeCount, defaultTimeoutMs = 0, measure = false, batchSize = 1000 } = this.#options;
+    const size = Math.max(1, block.lines);
+    const progress = new Int32Array(new SharedArrayBuffer(4 * size));
+    const routed = new Int32Array(new SharedArrayBuffer(4 * size)).fill(ROUTE_PENDING);
+    const task: BlockTask = { kind: 'block', moduleUrl, routeCount, block, batchSize, progress, routed, defaultTimeoutMs, measure };
+    const watched = this.#watch(size, () => UNROUTED, progress, routed);
+    let answer: BlockAnswer | null;
+    try {
+      answer = (await this.#pool.run(task, { signal: watched?.controller.signal ?? null })) as BlockAnswer | null;
+    } catch (error) {
+      if (this.#destroyed) throw error;
+      // The block's bytes are shared, so they outlive the worker: split them here and recover as for a batch.
+      const found = messagesOfBlock(block, this.#options.messageClass);
+      if (!watched?.culprit) this.#options.onWorkerExit?.(error);
+      return blockResultOf(found, await this.#recover(found.items, { progress, routed }, error, watched?.culprit));
+    } finally {
+      if (watched) this.#unwatch(watched);
+    }
+    if (!answer?.result || answer.fatal) {
+      throw new WorkerSetupError(answer?.fatal?.code ?? 'MISSIVE_ERR_WORKER', answer?.fatal?.message ?? 'no result');
+    }
+    this.#busyMs += answer.busyMs;
+    const { result } = answer;
+    // Structured clone turns Buffers into plain Uint8Arrays.
+    const replies = result.replies?.map(({ index, body }) => ({ index, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength) }));
+    return replies ? { ...result, replies } : result;
   }
 
   async close(): Promise<void> {
@@ -151,16 +188,16 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
    * Puts a batch under the watchdog when any of its handlers has a timeout. An async handler past its timeout is
    * settled by the worker itself; one that blocks its thread cannot be, so the watchdog ends that worker.
    */
-  #watch(items: readonly RunItem<M>[], progress: Int32Array, routed: Int32Array | undefined): Watched | undefined {
+  #watch(count: number, routeOf: (i: number) => number, progress: Int32Array, routed: Int32Array | undefined): Watched | undefined {
     let any = false;
-    const timeouts = new Float64Array(items.length);
-    for (let i = 0; i < items.length; i++) {
-      const route = items[i]!.route;
+    const timeouts = new Float64Array(count);
+    for (let i = 0; i < count; i++) {
+      const route = routeOf(i);
       timeouts[i] = route === UNROUTED ? (this.#anyTimeout ? NaN : 0) : this.#timeoutOf(route);
       if (timeouts[i] !== 0) any = true;
     }
     if (!any) return undefined;
-    const watched: Watched = { progress, timeouts, routed, seen: new Float64Array(items.length), controller: new AbortController() };
+    const watched: Watched = { progress, timeouts, routed, seen: new Float64Array(count), controller: new AbortController() };
     this.#watched.add(watched);
     this.#watchdog ??= setInterval(() => this.#inspect(), WATCHDOG_TICK_MS);
     return watched;
@@ -202,7 +239,7 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
 
   async #recover(
     items: readonly RunItem<M>[],
-    task: BatchTask,
+    task: { readonly progress: Int32Array; readonly routed?: Int32Array },
     error: unknown,
     blocked?: { index: number; timeoutMs: number },
   ): Promise<BatchResult> {
@@ -213,7 +250,11 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
     const running: number[] = [];
     const again: number[] = [];
     for (let i = 0; i < items.length; i++) {
-      if (progress[i] === PROGRESS_ACKED) outcomes[i] = ACK;
+      const { rejected } = items[i]!;
+      if (rejected) {
+        outcomes[i] = rejected;
+        if (routes) routes[i] = ROUTE_FAILED;
+      } else if (progress[i] === PROGRESS_ACKED) outcomes[i] = ACK;
       else if (progress[i] === PROGRESS_STARTED) running.push(i);
       else again.push(i);
     }

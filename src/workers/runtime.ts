@@ -1,7 +1,7 @@
 import type { DeliveryMeta } from '../delivery.js';
 import { ProcessingHookError, TimeoutError } from '../errors.js';
 import type { Message } from '../message.js';
-import { ACK, timeoutReason, type Outcome } from '../outcome.js';
+import { ACK, timeoutReason, type DeadLetterOutcome, type Outcome } from '../outcome.js';
 import { isConfidential, type Processor } from '../processor.js';
 import { UNROUTED, chooseRoute } from '../routing.js';
 import { MessageContext, type ProcessingContext } from './context.js';
@@ -41,6 +41,8 @@ export interface RunItem<M> {
   readonly route: number;
   readonly message: M;
   readonly attempt: number;
+  /** Set when the message is already known to be a dead letter (a line over the size limit): nothing runs. */
+  readonly rejected?: DeadLetterOutcome;
 }
 
 /**
@@ -115,6 +117,13 @@ export class ThreadRuntime<M extends Message<unknown>> {
     for (let i = 0; i < items.length; i++) {
       const { message, attempt } = items[i]!;
       let { route } = items[i]!;
+      const { rejected } = items[i]!;
+      if (rejected) {
+        if (route === UNROUTED) (routed ??= new Int32Array(items.length).fill(ROUTE_PENDING))[i] = ROUTE_FAILED;
+        outcomes[i] = rejected;
+        if (progress) progress[i] = PROGRESS_SETTLED;
+        continue;
+      }
       if (progress) progress[i] = PROGRESS_STARTED;
       if (route === UNROUTED) {
         routed ??= new Int32Array(items.length).fill(ROUTE_PENDING);

@@ -6,12 +6,14 @@ import { threadId } from 'node:worker_threads';
 import { MissiveError, ProcessorModuleError, describe } from '../errors.js';
 import type { Message } from '../message.js';
 import { isProcessor, type Processor } from '../processor.js';
-import { decodeBatch, encodeResult, type EncodedResult, type StopTask, type WorkerTask } from './batch.js';
+import { decodeBatch, encodeResult } from './batch.js';
+import { blockResultOf, messagesOfBlock, runInSlices } from './block.js';
 import { ThreadRuntime, type Warning } from './runtime.js';
+import type { BlockAnswer, EncodedResult, StopTask, WorkerTask } from './tasks.js';
 
 const runtimes = new Map<string, Promise<ThreadRuntime<Message<unknown>>>>();
 
-export default async function runTask(task: WorkerTask): Promise<EncodedResult | null> {
+export default async function runTask(task: WorkerTask): Promise<EncodedResult | BlockAnswer | null> {
   if (task.kind === 'stop') return stopThread(task);
   let runtime: ThreadRuntime<Message<unknown>>;
   try {
@@ -31,6 +33,11 @@ export default async function runTask(task: WorkerTask): Promise<EncodedResult |
   runtime.defaultTimeoutMs = task.defaultTimeoutMs;
   runtime.measure = task.measure;
   const started = performance.now();
+  if (task.kind === 'block') {
+    const found = messagesOfBlock(task.block, MessageClass);
+    const result = blockResultOf(found, await runInSlices(runtime, found.items, task.batchSize, task.progress, task.routed));
+    return { result, busyMs: performance.now() - started };
+  }
   const encoded = encodeResult(await runtime.runBatch(decodeBatch(task, MessageClass), task.progress, task.routed));
   encoded.busyMs = performance.now() - started;
   return encoded;
