@@ -10,10 +10,13 @@ import { deliveriesOfBlock, isLineBlock } from '../dist/line-block.js';
 
 const OPEN = { maxInFlight: 100 };
 
+/** One chunk of an adapter stream as deliveries: blocks split as the main thread splits them. */
+const deliveriesOf = (chunk) => (isLineBlock(chunk) ? deliveriesOfBlock(chunk) : chunk);
+
 /** Reads a whole adapter stream into one array of deliveries. */
 async function readAll(stream) {
   const out = [];
-  for await (const batch of stream) out.push(...(isLineBlock(batch) ? deliveriesOfBlock(batch) : batch));
+  for await (const batch of stream) out.push(...deliveriesOf(batch));
   return out;
 }
 
@@ -66,7 +69,7 @@ t.test('StdinAdapter reads lines from its stream', async (t) => {
   const deliveries = await readAll(await opened);
   t.same(bodies(deliveries), ['ok', 'too long', 'la']);
   t.equal(deliveries[1].rejected.reason, 'message too large');
-  t.same(deliveries[0].meta, { source: 'stdin' });
+  t.same(deliveries[0].meta, { source: 'stdin', line: 1 });
   t.equal(adapter.ack(deliveries, 'handled'), undefined);
   t.equal(adapter.nack(deliveries), undefined);
   await adapter.close();
@@ -107,7 +110,7 @@ t.test('stop() ends the stream early', async (t) => {
     stream.write('one\ntwo\npart');
     const iterator = out[Symbol.asyncIterator]();
     const first = await iterator.next();
-    t.same(bodies(first.value), ['one', 'two']);
+    t.same(bodies(deliveriesOf(first.value)), ['one', 'two']);
     await adapter.stop();
     const next = await Promise.race([iterator.next(), sleep(2000, 'timeout')]);
     t.same(next, { done: true, value: undefined }, 'the stream ended; the partial line was not emitted');
@@ -120,7 +123,8 @@ t.test('stop() ends the stream early', async (t) => {
     writeFileSync(big, 'x'.repeat(99).concat('\n').repeat(200_000));
     const adapter = new FileAdapter([big, join(dir, 'b.jsonl')]);
     let count = 0;
-    for await (const batch of await adapter.open(OPEN)) {
+    for await (const chunk of await adapter.open(OPEN)) {
+      const batch = deliveriesOf(chunk);
       if (count === 0) await adapter.stop();
       count += batch.length;
       t.notOk(batch.some((d) => d.body.toString() === 'b'));
@@ -149,7 +153,7 @@ t.test('backpressure: a slow reader pauses the file read, memory stays flat', { 
   const line = `{"pad":"${'p'.repeat(88)}"}\n`; // 100 bytes
   const block = Buffer.from(line.repeat(10_000)); // 1 MB
   const writer = createWriteStream(path);
-  for (let i = 0; i < 50; i++) if (!writer.write(block)) await once(writer, 'drain');
+  for (let i = 0; i < 150; i++) if (!writer.write(block)) await once(writer, 'drain');
   writer.end();
   await once(writer, 'finish');
 
@@ -159,8 +163,8 @@ t.test('backpressure: a slow reader pauses the file read, memory stays flat', { 
   let maxAhead = 0;
   let rssMax = 0;
   let batches = 0;
-  for await (const batch of await new FileAdapter([path]).open(OPEN)) {
-    consumed += batch.length * line.length;
+  for await (const chunk of await new FileAdapter([path]).open(OPEN)) {
+    consumed += chunk.bytes.length;
     batches++;
     if (batches % 20 === 0) {
       await sleep(5); // a slow reader: the file must wait for it
@@ -169,10 +173,12 @@ t.test('backpressure: a slow reader pauses the file read, memory stays flat', { 
       rssMax = Math.max(rssMax, process.memoryUsage().rss);
     }
   }
-  t.equal(consumed, 50 * block.length, 'every line arrived');
+  t.equal(consumed, 150 * block.length, 'every line arrived');
   t.ok(maxAhead > 0, 'the read position was observed');
   t.ok(maxAhead < 4 * 1024 * 1024, `the file read ran at most ${(maxAhead / 1024).toFixed(0)} KiB ahead of the reader`);
-  t.ok(rssMax - rssBefore < 40 * 1024 * 1024, `RSS grew by ${((rssMax - rssBefore) / 1048576).toFixed(1)} MiB for 50 MB`);
+  // Blocks live in shared memory that V8 frees at its next collection, which it runs once enough has piled up: the
+  // growth is that threshold, the same for any file size, not the file.
+  t.ok(rssMax - rssBefore < 100 * 1024 * 1024, `RSS grew by ${((rssMax - rssBefore) / 1048576).toFixed(1)} MiB for 150 MB`);
 });
 
 t.test('a read failure after open() errors the stream with an InputError; open() works once', async (t) => {

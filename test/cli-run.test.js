@@ -83,7 +83,7 @@ t.test('SIGTERM in the middle of a slow run: exit 0, every message read is acked
   const lines = Array.from({ length: 20000 }, (_, i) => `m${i}`).join('\n');
   const statsPath = join(dir, 'stats.json');
   const run = startCli(
-    ['run', fixture('slow-processor.js'), '--threads', '1', '--batch-size', '20', '--block-bytes', '600',
+    ['run', fixture('slow-processor.js'), '--threads', '1', '--batch-size', '20', '--max-in-flight', '100',
       '--dlq', join(dir, 'd.duckdb'), '--stats-file', statsPath, '--log-level', 'info'],
     { input: lines, env: { SLOW_MS: '20' } },
   );
@@ -98,9 +98,8 @@ t.test('SIGTERM in the middle of a slow run: exit 0, every message read is acked
   t.ok(stats.received > 0 && stats.received < 20000, `stopped part-way (${stats.received} read)`);
   t.equal(stats.acked + stats.deadLettered, stats.received, 'acked + dead letters = messages read');
   t.equal(stats.unsettled, 0);
-  // One worker settles about 20 messages per 20 ms, a block of ~100 lines in 100 ms; without the cap of two blocks in
-  // flight all 20,000 lines would be read at once.
-  t.ok(stats.received <= 2500, `the in-flight cap of 2 blocks held reading back (${stats.received} read in 1.5 s)`);
+  // One worker settles about 20 messages per 20 ms; without the cap all 20,000 lines (two chunks) are read at once.
+  t.ok(stats.received <= 2500, `the in-flight cap of 100 held reading back (${stats.received} read in 1.5 s)`);
 });
 
 t.test('a second signal exits at once and says how many were not settled', async (t) => {

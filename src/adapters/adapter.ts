@@ -8,6 +8,11 @@ export interface AdapterOpenOptions {
    * (AMQP prefetch, Redis COUNT); the others rely on stream backpressure.
    */
   readonly maxInFlight: number;
+  /**
+   * For adapters that hand over blocks of lines: the most lines one block may hold. Set when the run was given an
+   * in-flight cap smaller than a block would hold; absent, blocks are cut by bytes only.
+   */
+  readonly maxBlockLines?: number;
 }
 
 /** How a delivery was settled when it is acked, for transports that answer differently (HTTP). */
@@ -29,7 +34,10 @@ export interface Adapter<Client = unknown> {
   readonly client: Client | undefined;
   /**
    * Connects and starts consuming. Resolves with an object-mode Readable whose chunks are `Delivery[]` (batches, so
-   * the stream costs little per message). The adapter reads from its transport only as fast as the stream is read.
+   * the stream costs little per message) or, for line input, `LineBlock`s: whole lines as bytes, which the
+   * workers split, so the main thread never visits a line. A block's messages are not acked one by one: blocks
+   * are for inputs with nothing to ack and no redelivery (`canRequeue` false). The adapter reads from its
+   * transport only as fast as the stream is read.
    * The stream ends at the end of input, or after `stop()`. Fails with a clear error naming what could not be reached.
    */
   open(options: AdapterOpenOptions): Promise<Readable>;

@@ -51,6 +51,7 @@ export class FileAdapter implements Adapter<undefined> {
   readonly #stdin: Readable | undefined;
   readonly #maxMessageBytes: number;
   readonly #blockBytes: number;
+  #maxBlockLines: number | undefined;
   #stopped = false;
   #opened = false;
   /** The splitter of the input being read, destroyed by stop() to wake a read that waits for data. */
@@ -78,9 +79,10 @@ export class FileAdapter implements Adapter<undefined> {
   }
 
   /** Checks every input is readable, then starts reading the first. Fails with an {@link InputError} naming it. */
-  async open(_options?: AdapterOpenOptions): Promise<Readable> {
+  async open(options?: AdapterOpenOptions): Promise<Readable> {
     if (this.#opened) throw new InvalidOptionError(`the ${this.name} adapter is already open; open it once`);
     this.#opened = true;
+    this.#maxBlockLines = options?.maxBlockLines;
     // All up front: a typo in the third path must not surface after the first two files were processed.
     await Promise.all(this.#paths.map((path) => (path === STDIN_PATH ? undefined : checkReadable(path))));
     // A block is a read's worth of lines: a block of read-ahead keeps the reader busy and memory flat.
@@ -126,15 +128,19 @@ export class FileAdapter implements Adapter<undefined> {
     }
   }
 
+  #splitter(source: string): LineSplitter {
+    return new LineSplitter({ source, maxMessageBytes: this.#maxMessageBytes, blockBytes: this.#blockBytes, maxBlockLines: this.#maxBlockLines });
+  }
+
   /** Starts reading one input into a fresh splitter; the source pauses whenever the splitter is full. */
   #read(path: string): LineSplitter {
     if (path !== STDIN_PATH) {
-      const splitter = new LineSplitter({ source: `file:${path}`, maxMessageBytes: this.#maxMessageBytes, blockBytes: this.#blockBytes });
+      const splitter = this.#splitter(`file:${path}`);
       // pipeline, not pipe: a read error or an early stop also closes the file. One read is one block.
       pipeline(createReadStream(path, { highWaterMark: this.#blockBytes }), splitter, () => {});
       return splitter;
     }
-    const splitter = new LineSplitter({ source: 'stdin', maxMessageBytes: this.#maxMessageBytes, blockBytes: this.#blockBytes });
+    const splitter = this.#splitter('stdin');
     const stdin = this.#stdin ?? process.stdin;
     // pipe, not pipeline: standard input is not ours to destroy, only to stop reading.
     const onError = (error: unknown) => splitter.destroy(new InputError(STDIN_PATH, error));

@@ -35,6 +35,8 @@ export interface LineSplitterOptions extends LineAdapterOptions {
   readonly source: string;
   /** Prefix of every delivery id (`<prefix>:<line>`). Default: a fresh {@link newRunPrefix}. */
   readonly idPrefix?: string;
+  /** The most lines a block holds (see `AdapterOpenOptions.maxBlockLines`). Default: no limit but the bytes. */
+  readonly maxBlockLines?: number;
 }
 
 /**
@@ -89,6 +91,7 @@ const CARRY_KEEP_BYTES = 64 * 1024;
 export class LineSplitter extends Transform {
   readonly #max: number;
   readonly #blockBytes: number;
+  readonly #maxBlockLines: number;
   /** The longest partial line kept before giving up on it: one more than the limit, for a `\r` of a `\r\n`. */
   readonly #carryLimit: number;
   /** `<prefix>:`, the start of every id. */
@@ -110,6 +113,7 @@ export class LineSplitter extends Transform {
     super({ readableObjectMode: true, readableHighWaterMark: 2 });
     this.#max = resolveMaxMessageBytes(options.maxMessageBytes);
     this.#blockBytes = resolveBlockBytes(options.blockBytes);
+    this.#maxBlockLines = options.maxBlockLines ?? Number.POSITIVE_INFINITY;
     this.#carryLimit = this.#max + 1;
     this.#idStart = `${options.idPrefix ?? newRunPrefix()}:`;
     this.#ids = new LineIds(this.#idStart);
@@ -171,6 +175,25 @@ export class LineSplitter extends Transform {
     }
     bytes.set(chunk.subarray(start, end), carried);
     const lines = linesIn(bytes);
+    if (lines <= this.#maxBlockLines) {
+      this.#emit(bytes, lines);
+      return;
+    }
+    // A small in-flight cap: cut the block into views of at most that many lines. Only then are lines visited here.
+    for (let from = 0; from < bytes.length; ) {
+      let to = from;
+      let count = 0;
+      while (count < this.#maxBlockLines && to < bytes.length) {
+        const newline = bytes.indexOf(LF, to);
+        to = newline === -1 ? bytes.length : newline + 1;
+        count++;
+      }
+      this.#emit(bytes.subarray(from, to), count);
+      from = to;
+    }
+  }
+
+  #emit(bytes: Uint8Array, lines: number): void {
     const block: LineBlock = {
       kind: 'lines',
       bytes,

@@ -6,13 +6,18 @@ export interface AdmissionLimits {
   readonly maxMessages: number;
   /** Blocks of lines handed to the executor and not yet answered. */
   readonly maxBlocks: number;
+  /**
+   * Whether a block's lines count against `maxMessages` too: when the run was given a message cap, it holds for
+   * line input as well (the adapter then cuts blocks to fit it). Default false: blocks are capped by count.
+   */
+  readonly blocksCountAsMessages?: boolean;
 }
 
 /**
- * Decides when the reader may take more input. Messages and blocks are counted apart: a block holds thousands of
- * lines in a bounded number of bytes, so blocks are capped by count (memory stays at most `maxBlocks` blocks),
- * and everything else, retries and dead letters of blocks included, by messages. A reader at the cap waits for
- * `progress()`; nothing more is read until something settles.
+ * Decides when the reader may take more input. A block holds thousands of lines in a bounded number of bytes, so
+ * blocks are capped by count (memory stays at most `maxBlocks` blocks), and everything else, retries and dead
+ * letters of blocks included, by messages; with `blocksCountAsMessages` a block's lines count as messages too. A
+ * reader at the cap waits for `progress()`; nothing more is read until something settles.
  */
 export class Admission {
   readonly #stats: Stats;
@@ -27,9 +32,9 @@ export class Admission {
     this.#limits = limits;
   }
 
-  /** Messages in flight that are not part of a block being run. */
+  /** Messages in flight that count against the message cap. */
   get messages(): number {
-    return this.#stats.inFlight - this.#blockLines;
+    return this.#limits.blocksCountAsMessages ? this.#stats.inFlight : this.#stats.inFlight - this.#blockLines;
   }
 
   /** Blocks handed over and not yet answered. */
@@ -42,9 +47,12 @@ export class Admission {
     return this.#limits.maxMessages - this.messages;
   }
 
-  /** Whether one more block may be handed over now. */
-  hasRoomForBlock(): boolean {
-    return this.#blocks < this.#limits.maxBlocks && this.messages < this.#limits.maxMessages;
+  /** Whether one more block of `lines` lines may be handed over now. */
+  hasRoomForBlock(lines: number): boolean {
+    if (this.#blocks >= this.#limits.maxBlocks) return false;
+    if (!this.#limits.blocksCountAsMessages) return this.messages < this.#limits.maxMessages;
+    // Counted as messages: the block must fit, unless nothing is in flight (a block is never cut below one line).
+    return this.messages === 0 || this.messages + lines <= this.#limits.maxMessages;
   }
 
   takeBlock(lines: number): void {

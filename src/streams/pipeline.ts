@@ -39,7 +39,11 @@ export interface PipelineOptions<M extends Message<unknown>> {
   readonly batchSize?: number;
   /** How long a partial batch waits for more messages, in ms. Default 2. */
   readonly lingerMs?: number;
-  /** Most messages read and not yet settled; reading pauses at the cap. Default 2 × batchSize × threads. */
+  /**
+   * Most messages read and not yet settled; reading pauses at the cap. Default 2 × batchSize × threads. Line input
+   * is capped by blocks (`maxInFlightBlocks`) unless this is given: then its lines count here too, and blocks are
+   * cut to fit, which costs a visit per line.
+   */
   readonly maxInFlight?: number;
   /**
    * Most blocks of lines (line input) handed to the workers and not yet answered: one running and one waiting
@@ -102,6 +106,8 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
   /** Whether this thread runs the matchers: no workers, or a processor that keeps them in the main thread. */
   readonly #routeHere: boolean;
   readonly #maxInFlight: number;
+  /** Set when the run was given a message cap: line adapters cut their blocks to fit it. */
+  readonly #maxBlockLines: number | undefined;
   readonly #admission: Admission;
   readonly #dispatcher: Dispatcher<M>;
   readonly #settler: Settler;
@@ -149,7 +155,13 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       this.#executor = new InlineExecutor(options.processor, lateWarning, { defaultTimeoutMs: timeoutMs, measure: options.measure, batchSize });
     }
     this.#routeHere = !(this.#pool && options.processor.matchInWorkers);
-    this.#admission = new Admission(this.stats, { maxMessages: this.#maxInFlight, maxBlocks: maxInFlightBlocks });
+    const capped = options.maxInFlight !== undefined;
+    this.#maxBlockLines = capped ? this.#maxInFlight : undefined;
+    this.#admission = new Admission(this.stats, {
+      maxMessages: this.#maxInFlight,
+      maxBlocks: maxInFlightBlocks,
+      blocksCountAsMessages: capped,
+    });
     this.#dispatcher = new Dispatcher({
       executor: this.#executor,
       batchSize,
@@ -217,7 +229,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     if (this.#executor instanceof InlineExecutor) await this.#executor.start();
     let readable: Readable;
     try {
-      readable = await this.#adapter.open({ maxInFlight: this.#maxInFlight });
+      readable = await this.#adapter.open({ maxInFlight: this.#maxInFlight, maxBlockLines: this.#maxBlockLines });
     } catch (error) {
       // Nothing was read, but the worker threads exist: release them, or they keep an embedding process alive.
       await this.#executor.close().catch(() => {});
@@ -280,7 +292,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       await this.#admitDeliveries(deliveriesOfBlock(block));
       return;
     }
-    while (!this.#admission.hasRoomForBlock()) if (!(await this.#waitForRoom())) return;
+    while (!this.#admission.hasRoomForBlock(block.lines)) if (!(await this.#waitForRoom())) return;
     // Counted by its lines until the answer says how many were blank.
     this.stats.received += block.lines;
     this.#admission.takeBlock(block.lines);
