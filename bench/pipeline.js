@@ -1,123 +1,265 @@
-// missive run against the bare single-thread loop, in one run, over the same JSON lines.
-// Usage: node bench/pipeline.js [--lines 2000000] [--runs 3] [--rss-lines 10000000]
-// Prints messages/s, ratios and peak RSS; writes bench/results/pipeline.json.
-import { execFileSync } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// missive run against the bare single-thread loop (bench/bare-loop.js), in one run, on two inputs (short lines and
+// the order events) and two workloads (trivial and CPU-bound handler).
+// Usage: node bench/pipeline.js [--lines 4000000] [--runs 3] [--rss-lines 10000000] [--quick]
+//   --quick: 200,000 lines, 1 run, 500,000 lines for RSS, and bench/results/pipeline.json is left alone.
+// Prints, per variant, medians of whole-process wall time (start-up included) and its ratio to the bare loop's, the
+// in-run rate, the main thread's busy time per message, the core count at which the main thread would saturate,
+// and peak RSS; then the issue's targets next to the figures. Writes bench/results/pipeline.json.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { median } from './median.js';
+import { INPUTS } from './processors/inputs.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { values } = parseArgs({
-  options: { lines: { type: 'string', default: '2000000' }, runs: { type: 'string', default: '3' }, 'rss-lines': { type: 'string', default: '10000000' } },
+  options: {
+    lines: { type: 'string' },
+    runs: { type: 'string' },
+    'rss-lines': { type: 'string' },
+    quick: { type: 'boolean', default: false },
+  },
 });
-const lines = Number(values.lines);
-const runs = Number(values.runs);
-const rssLines = Number(values['rss-lines']);
+const quick = values.quick;
+const lines = wholeNumber('lines', values.lines ?? (quick ? 200_000 : 4_000_000), 1);
+const runs = wholeNumber('runs', values.runs ?? (quick ? 1 : 3), 1);
+const rssLines = wholeNumber('rss-lines', values['rss-lines'] ?? (quick ? 500_000 : 10_000_000), 0);
 
-async function inputFile(count) {
-  const path = join(tmpdir(), `missive-bench-${count}.jsonl`);
+const TARGETS = {
+  trivialVsBare: 1.6,
+  cpuVsBare: 1.8,
+  cpuTwoOverOne: 1.8,
+  mainThreadNsPerMessage: 50,
+  peakRssMb: 200,
+};
+const DEFAULT = 'missive default (--threads 2)';
+const VARIANTS = [
+  { name: DEFAULT, threads: 2 },
+  { name: 'missive --threads 1', threads: 1 },
+  { name: 'matchInWorkers: false, --threads 2', threads: 2, matchInWorkers: false },
+];
+
+function wholeNumber(name, value, min) {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min) throw new Error(`--${name} must be a whole number of at least ${min}`);
+  return n;
+}
+
+/** The input file of `count` lines of one shape, written once and kept in the temp folder between runs. */
+async function inputFile(shape, count) {
+  const { line } = INPUTS[shape];
+  // Named for the generator's source too, so a changed shape never reuses a file of the old one.
+  const version = createHash('sha1').update(String(line)).digest('hex').slice(0, 8);
+  const path = join(tmpdir(), `missive-bench-${shape}-${version}-${count}.jsonl`);
   if (existsSync(path)) return path;
-  const out = createWriteStream(path);
-  const types = ['order.placed', 'order.cancelled', 'customer.updated'];
+  // Written aside and renamed, so an interrupted run never leaves a short file that a later run would trust.
+  const partial = `${path}.${process.pid}.tmp`;
+  const out = createWriteStream(partial);
   let buffer = '';
   for (let i = 0; i < count; i++) {
-    buffer += `${JSON.stringify({ type: types[i % 3], order: { id: i, totalCents: 1000 + (i % 97) } })}\n`;
+    buffer += `${line(i)}\n`;
     if (buffer.length > 1 << 20) {
       if (!out.write(buffer)) await new Promise((resolve) => out.once('drain', resolve));
       buffer = '';
     }
   }
-  await new Promise((resolve) => out.end(buffer, resolve));
+  await new Promise((resolve, reject) => out.on('error', reject).end(buffer, resolve));
+  renameSync(partial, path);
   return path;
 }
 
-function bare(workload, input) {
-  const out = execFileSync(process.execPath, [join(root, 'bench/bare-loop.js'), join(root, `bench/processors/${workload}.js`), input]);
-  const { messages, seconds, peakRssMb } = JSON.parse(out.toString());
-  return { rate: messages / seconds, seconds, peakRssMb };
+/** Runs a child to completion; returns its stdout and the wall time around it, spawn and start-up included. */
+function timed(args, env) {
+  const started = process.hrtime.bigint();
+  const child = spawnSync(process.execPath, args, { env, encoding: 'utf8', maxBuffer: 1 << 24 });
+  const wall = Number(process.hrtime.bigint() - started) / 1e9;
+  if (child.status !== 0) {
+    throw new Error(`${args.slice(0, 3).join(' ')} exited ${child.status ?? child.signal}:\n${child.stderr}`);
+  }
+  return { stdout: child.stdout, wall };
 }
 
-function missive(workload, input, threads, matchInWorkers = false) {
-  const dir = join(tmpdir(), `missive-bench-${process.pid}`);
+function childEnv(shape, matchInWorkers) {
+  const env = { ...process.env, BENCH_INPUT: shape };
+  // Unset, the processor passes no option and the run shows the framework's own default.
+  delete env.BENCH_MATCH_IN_WORKERS;
+  if (matchInWorkers !== undefined) env.BENCH_MATCH_IN_WORKERS = matchInWorkers ? '1' : '0';
+  return env;
+}
+
+function bare(workload, shape, input, count) {
+  const { stdout, wall } = timed([join(root, 'bench/bare-loop.js'), workload, input], childEnv(shape));
+  const { messages, seconds, peakRssMb } = JSON.parse(stdout);
+  if (messages !== count) throw new Error(`bare loop: ${messages} messages of ${count}`);
+  return { wall, rate: messages / seconds, busyNs: null, peakRssMb };
+}
+
+// Each run's stats file and dead-letter store, removed at the end.
+const scratch = join(tmpdir(), `missive-bench-${process.pid}`);
+
+function missive(workload, shape, input, count, { threads, matchInWorkers }) {
+  const dir = scratch;
   mkdirSync(dir, { recursive: true });
   const stats = join(dir, 'stats.json');
   const dlq = join(dir, 'dlq.duckdb');
+  rmSync(stats, { force: true });
   rmSync(dlq, { force: true });
-  const started = process.hrtime.bigint();
-  execFileSync(process.execPath, [
-    join(root, 'dist/cli/main.js'), 'run', join(root, `bench/processors/${workload}.js`), '--input', input,
-    '--threads', String(threads), '--dlq', dlq, '--stats-file', stats, '--quiet', '--log-level', 'error',
-  ], { env: { ...process.env, BENCH_MATCH_IN_WORKERS: matchInWorkers ? '1' : '0' } });
-  const wall = Number(process.hrtime.bigint() - started) / 1e9;
+  const { wall } = timed(
+    [
+      join(root, 'dist/cli/main.js'), 'run', processorPath(workload), '--input', input, '--threads', String(threads),
+      '--dlq', dlq, '--stats-file', stats, '--quiet', '--log-level', 'error',
+    ],
+    childEnv(shape, matchInWorkers),
+  );
   const figures = JSON.parse(readFileSync(stats, 'utf8'));
-  if (figures.acked !== figures.received) throw new Error(`not every message was acked: ${JSON.stringify(figures)}`);
-  return { rate: figures.received / figures.seconds, seconds: figures.seconds, wall, peakRssMb: figures.peakRssMb };
+  if (figures.received !== count || figures.acked !== count) {
+    throw new Error(`missive --threads ${threads}: expected ${count} received and acked: ${JSON.stringify(figures)}`);
+  }
+  // mainThreadBusyMs is the main thread's event-loop-utilization active time over the run. It is wall time spent
+  // in callbacks, so on a machine with more busy threads than cores it also counts the time the main thread waited
+  // for a core while in one: an upper bound of what the main thread costs.
+  const busyNs = typeof figures.mainThreadBusyMs === 'number' ? (figures.mainThreadBusyMs * 1e6) / count : null;
+  return { wall, rate: figures.received / figures.seconds, busyNs, peakRssMb: figures.peakRssMb };
+}
+
+const processorPath = (workload) => join(root, `bench/processors/${workload}.js`);
+const ratio = (a, b) => Number((a / b).toFixed(3));
+
+/** Medians of a contender's samples, with the ratios to the bare loop's medians. */
+function summarise(list, bareRow) {
+  const wall = median(list.map((s) => s.wall));
+  const rate = median(list.map((s) => s.rate));
+  const busy = list.every((s) => s.busyNs !== null) ? median(list.map((s) => s.busyNs)) : null;
+  // The main thread saturates when it is busy all the time: it then settles 1e9 / busyNs messages a second. Each
+  // core of handlers takes about the bare loop's rate (a worker splits, parses, matches and handles as the bare loop
+  // does, plus its share of the framework, so it is no faster); the main thread can therefore keep
+  // (1e9 / busyNs) / bareRate cores busy before it becomes the limit. Using the bare rate errs low.
+  const perCoreRate = bareRow ? bareRow.rate : rate;
+  return {
+    wallSeconds: Number(wall.toFixed(3)),
+    wallVsBare: bareRow ? ratio(bareRow.wallSeconds, wall) : 1,
+    rate: Math.round(rate),
+    rateVsBare: bareRow ? ratio(rate, bareRow.rate) : 1,
+    mainThreadNsPerMessage: busy === null ? null : Math.round(busy),
+    saturationCores: busy === null ? null : Number((1e9 / busy / perCoreRate).toFixed(1)),
+    peakRssMb: Math.max(...list.map((s) => s.peakRssMb)),
+    wallSamples: list.map((s) => Number(s.wall.toFixed(3))),
+  };
 }
 
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
+const x = (n) => `${n.toFixed(2)}x`;
+const verdict = (ok) => (ok ? 'met' : 'NOT met');
 
-const input = await inputFile(lines);
-const plans = [
-  {
-    workload: 'trivial',
-    variants: [
-      { name: 'missive --threads 2', threads: 2 },
-      { name: 'missive --threads 0', threads: 0 },
-      { name: 'matchInWorkers, --threads 2', threads: 2, matchInWorkers: true },
-    ],
-  },
-  {
-    workload: 'cpu',
-    variants: [
-      { name: 'missive --threads 1', threads: 1 },
-      { name: 'missive --threads 2', threads: 2 },
-      { name: 'matchInWorkers, --threads 1', threads: 1, matchInWorkers: true },
-      { name: 'matchInWorkers, --threads 2', threads: 2, matchInWorkers: true },
-    ],
-  },
-];
-const results = { lines, runs, machine: { cores: (await import('node:os')).availableParallelism(), node: process.version }, workloads: {} };
-for (const { workload, variants } of plans) {
-  const samples = { bare: [] };
-  for (const v of variants) samples[v.name] = [];
-  for (let r = 0; r < runs; r++) {
-    // Alternate within each round so drift on a noisy machine hits every contender alike.
-    samples.bare.push(bare(workload, input));
-    for (const v of variants) samples[v.name].push(missive(workload, input, v.threads, v.matchInWorkers));
-  }
-  const bareRate = median(samples.bare.map((s) => s.rate));
-  const rows = {};
-  for (const [name, list] of Object.entries(samples)) {
-    const rate = median(list.map((s) => s.rate));
-    rows[name] = { medianRate: Math.round(rate), ratioToBare: Number((rate / bareRate).toFixed(3)), peakRssMb: Math.max(...list.map((s) => s.peakRssMb)) };
-  }
-  if (workload === 'cpu') {
-    rows.speedup2over1 = Number((rows['missive --threads 2'].medianRate / rows['missive --threads 1'].medianRate).toFixed(3));
-    rows.speedup2over1MatchInWorkers = Number(
-      (rows['matchInWorkers, --threads 2'].medianRate / rows['matchInWorkers, --threads 1'].medianRate).toFixed(3),
+function printRows(title, rows) {
+  console.log(`\n${title}`);
+  console.log(
+    `  ${'variant'.padEnd(36)}${'wall s'.padStart(8)}${'vs bare'.padStart(9)}${'in-run msg/s'.padStart(14)}` +
+      `${'vs bare'.padStart(9)}${'main ns/msg'.padStart(13)}${'saturates at'.padStart(14)}${'peak RSS'.padStart(10)}`,
+  );
+  for (const [name, row] of Object.entries(rows)) {
+    // The bare loop has no main thread apart from its handler.
+    const none = name === 'bare loop' ? '-' : 'n/a';
+    const busy = row.mainThreadNsPerMessage === null ? none : String(row.mainThreadNsPerMessage);
+    const cores = row.saturationCores === null ? none : `${row.saturationCores} cores`;
+    console.log(
+      `  ${name.padEnd(36)}${row.wallSeconds.toFixed(2).padStart(8)}${x(row.wallVsBare).padStart(9)}` +
+        `${fmt(row.rate).padStart(14)}${x(row.rateVsBare).padStart(9)}${busy.padStart(13)}${cores.padStart(14)}` +
+        `${`${row.peakRssMb} MB`.padStart(10)}`,
     );
   }
-  results.workloads[workload] = rows;
-  console.log(`\n${workload} handler, ${fmt(lines)} lines, median of ${runs}:`);
-  for (const [name, row] of Object.entries(rows)) {
-    if (typeof row !== 'object') continue;
-    console.log(`  ${name.padEnd(30)} ${fmt(row.medianRate).padStart(10)} msg/s   ${row.ratioToBare.toFixed(2)}x bare   peak RSS ${row.peakRssMb} MB`);
+}
+
+/** A figure beside its target: `ok` is null for a figure shown for reference, or one that could not be measured. */
+const check = (what, figure, unit, ok) => ({ what, figure, unit, ok: figure === null ? null : ok });
+
+/** The issue's targets that this workload's figures can show. */
+function checks(workload, rows) {
+  const def = rows[DEFAULT];
+  const one = rows['missive --threads 1'];
+  const { trivialVsBare, cpuVsBare, cpuTwoOverOne, mainThreadNsPerMessage: maxNs } = TARGETS;
+  const list = [];
+  if (workload === 'trivial') {
+    list.push(check(`target: default >= ${trivialVsBare}x bare (wall)`, def.wallVsBare, 'x', def.wallVsBare >= trivialVsBare));
+  } else {
+    const twoOverOne = ratio(one.wallSeconds, def.wallSeconds);
+    list.push(check(`target: --threads 2 >= ${cpuVsBare}x bare (wall)`, def.wallVsBare, 'x', def.wallVsBare >= cpuVsBare));
+    list.push(check(`target: --threads 2 >= ${cpuTwoOverOne}x --threads 1 (wall)`, twoOverOne, 'x', twoOverOne >= cpuTwoOverOne));
+    list.push(check('figure: --threads 2 / --threads 1 (in-run rate)', ratio(def.rate, one.rate), 'x', null));
   }
-  if (rows.speedup2over1) {
-    console.log(`  --threads 2 / --threads 1: ${rows.speedup2over1.toFixed(2)}x (matchInWorkers: ${rows.speedup2over1MatchInWorkers.toFixed(2)}x)`);
+  const busy = def.mainThreadNsPerMessage;
+  list.push(check(`target: main thread <= ${maxNs} ns/msg (default)`, busy, ' ns', busy <= maxNs));
+  return list;
+}
+
+function printChecks(list) {
+  for (const { what, figure, unit, ok } of list) {
+    const shown = figure === null ? 'n/a' : unit === 'x' ? x(figure) : `${figure}${unit}`;
+    console.log(`  ${what.padEnd(60)} ${shown.padStart(8)}  ${ok === null ? '' : verdict(ok)}`.trimEnd());
+  }
+}
+
+const inputs = {};
+for (const shape of Object.keys(INPUTS)) inputs[shape] = await inputFile(shape, lines);
+const results = {
+  benchmark: 'pipeline',
+  lines,
+  runs,
+  node: process.version,
+  machine: { cores: availableParallelism(), loadAverageAtStart: loadavg().map((l) => Number(l.toFixed(2))) },
+  targets: TARGETS,
+  inputs: {},
+};
+const contenders = [{ name: 'bare loop', bare: true }, ...VARIANTS];
+for (const shape of Object.keys(INPUTS)) {
+  results.inputs[shape] = {};
+  for (const workload of ['trivial', 'cpu']) {
+    const samples = Object.fromEntries(contenders.map((c) => [c.name, []]));
+    for (let r = 0; r < runs; r++) {
+      // Every contender once per round, so drift on a noisy machine hits them alike; the order rotates each round so
+      // none always runs right after the same neighbour (page cache, CPU frequency).
+      for (let k = 0; k < contenders.length; k++) {
+        const c = contenders[(k + r) % contenders.length];
+        const file = inputs[shape];
+        const sample = c.bare ? bare(workload, shape, file, lines) : missive(workload, shape, file, lines, c);
+        samples[c.name].push(sample);
+        const figures = `${sample.wall.toFixed(2)} s, ${fmt(sample.rate)} msg/s`;
+        console.error(`${shape}/${workload} round ${r + 1}: ${c.name} ${figures}`);
+      }
+    }
+    const bareRow = summarise(samples['bare loop']);
+    const rows = { 'bare loop': bareRow };
+    for (const v of VARIANTS) rows[v.name] = summarise(samples[v.name], bareRow);
+    const list = checks(workload, rows);
+    results.inputs[shape][workload] = { rows, targets: list };
+    const title = `${shape} lines (${INPUTS[shape].line(0)}), ${workload} handler, ${fmt(lines)} lines, median of ${runs}`;
+    printRows(`${title} (wall: whole process, start-up included; in-run: received / seconds of the stats file):`, rows);
+    printChecks(list);
   }
 }
 
 if (rssLines > 0) {
-  const big = await inputFile(rssLines);
-  const run = missive('trivial', big, 2);
-  results.rss = { lines: rssLines, peakRssMb: run.peakRssMb, rate: Math.round(run.rate) };
-  console.log(`\npeak RSS over ${fmt(rssLines)} lines (trivial, --threads 2): ${run.peakRssMb} MB at ${fmt(run.rate)} msg/s`);
+  // Peak RSS at scale, with default options on the issue's input: resident memory must not grow with the input.
+  const big = await inputFile('short', rssLines);
+  const run = missive('trivial', 'short', big, rssLines, VARIANTS[0]);
+  const ok = run.peakRssMb < TARGETS.peakRssMb;
+  const wallSeconds = Number(run.wall.toFixed(3));
+  const { peakRssMb } = run;
+  results.rss = { lines: rssLines, input: 'short', workload: 'trivial', variant: DEFAULT, peakRssMb, wallSeconds, ok };
+  console.log(`\npeak RSS over ${fmt(rssLines)} short lines (trivial, ${DEFAULT}): ${peakRssMb} MB, ${wallSeconds} s wall`);
+  const short = rssLines < 10_000_000 ? ' (on fewer lines than the target names)' : '';
+  console.log(`  target: peak RSS < ${TARGETS.peakRssMb} MB at 10M lines: ${verdict(ok)}${short}`);
 }
 
-mkdirSync(join(root, 'bench/results'), { recursive: true });
-writeFileSync(join(root, 'bench/results/pipeline.json'), `${JSON.stringify(results, null, 2)}\n`);
-console.log('\nwritten to bench/results/pipeline.json');
+rmSync(scratch, { recursive: true, force: true });
+if (quick) {
+  console.log('\n--quick: bench/results/pipeline.json left as it was');
+} else {
+  mkdirSync(join(root, 'bench/results'), { recursive: true });
+  writeFileSync(join(root, 'bench/results/pipeline.json'), `${JSON.stringify(results, null, 2)}\n`);
+  console.log('\nwritten to bench/results/pipeline.json');
+}

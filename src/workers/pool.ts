@@ -147,7 +147,8 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
     const progress = new Int32Array(new SharedArrayBuffer(4 * size));
     const routed = new Int32Array(new SharedArrayBuffer(4 * size)).fill(ROUTE_PENDING);
     const task: BlockTask = { kind: 'block', moduleUrl, routeCount, block, batchSize, progress, routed, defaultTimeoutMs, measure };
-    const watched = this.#watch(size, () => UNROUTED, progress, routed);
+    // Routed in the worker: watched only when some handler can time out, and then until its route is known.
+    const watched = this.#anyTimeout ? this.#watch(size, () => UNROUTED, progress, routed) : undefined;
     let answer: BlockAnswer | null;
     try {
       answer = (await this.#pool.run(task, { signal: watched?.controller.signal ?? null })) as BlockAnswer | null;
