@@ -1,10 +1,9 @@
-import type { Delivery } from './delivery.js';
-import { tooLarge } from './too-large.js';
-
 /**
  * Line input travels as blocks: bytes cut at line boundaries, split into messages where the handlers run. The
  * main thread reads and counts; it never visits a line.
  */
+import type { Delivery } from './delivery.js';
+import { tooLarge } from './too-large.js';
 
 /** A run of whole lines of one input, as a line adapter hands it over. */
 export interface LineBlock {
@@ -41,6 +40,7 @@ export function isLineBlock(chunk: unknown): chunk is LineBlock {
 
 const LF = 0x0a;
 const CR = 0x0d;
+const EMPTY_WORDS = new Uint32Array(0);
 
 /**
  * Counts the `\n` bytes of `bytes`, four at a time: a byte equal to `\n` is the only one whose XOR with `\n` is
@@ -55,7 +55,8 @@ export function countNewlines(bytes: Uint8Array): number {
   const head = Math.min(end, (4 - (bytes.byteOffset & 3)) & 3);
   for (; i < head; i++) if (bytes[i] === LF) count++;
   const words = (end - i) >>> 2;
-  const view = new Uint32Array(bytes.buffer, bytes.byteOffset + i, words);
+  // No view when there is no whole word: a short block cut from a larger one may start anywhere.
+  const view = words > 0 ? new Uint32Array(bytes.buffer, bytes.byteOffset + i, words) : EMPTY_WORDS;
   for (let k = 0; k < words; k++) {
     const x = view[k]! ^ 0x0a0a0a0a;
     // High bit set in each byte of x that is zero; no carry crosses bytes, so the count is exact.
