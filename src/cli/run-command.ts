@@ -139,6 +139,16 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Node exits 0 when nothing is left to wait for, even mid-run: a run that stalls must say so and fail instead.
+  const onStall = () => {
+    process.stderr.write(`missive: the run stalled with ${pipeline.stats.inFlight} messages in flight and nothing left to wait for; this is a bug, please report it\n`);
+    process.exit(1);
+  };
+  process.once('beforeExit', onStall);
+  void pipeline.done.then(
+    () => process.off('beforeExit', onStall),
+    () => process.off('beforeExit', onStall),
+  );
   log('info', 'running', { adapter: adapter.name, threads: setup.threads, dlq: dlqPath ?? 'set by the module' });
 
   const stopProgress = quiet ? () => {} : startProgress(pipeline.stats);

@@ -356,6 +356,8 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
   #releaseBlock(block: LineBlock, messages: number): void {
     this.#countBlank(block, messages);
     this.#admission.releaseBlock(block.lines);
+    // A block of blank lines settles nothing, yet it may be the last thing a drain waits for.
+    this.#shutdown.progress();
   }
 
   /** Takes a block's blank lines out of `received`, once: they were counted as messages until now. */

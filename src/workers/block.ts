@@ -129,6 +129,9 @@ export async function runInSlices<M extends Message<unknown>>(
   let timings: HandlerTiming[] | undefined;
   let replies: Reply[] | undefined;
   for (let start = 0; start < n; start += batchSize) {
+    // Between slices, let the thread's timers, I/O and signals in: synchronous handlers would otherwise hold it for
+    // the whole block (with `threads: 0`, a SIGTERM would wait for the end of the input).
+    if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
     const end = Math.min(n, start + batchSize);
     const result = await runtime.runBatch(items.slice(start, end), progress?.subarray(start, end), routes.subarray(start, end));
     for (let i = 0; i < result.outcomes.length; i++) outcomes[start + i] = result.outcomes[i]!;
