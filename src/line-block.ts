@@ -24,6 +24,12 @@ export interface LineBlock {
   readonly source: string;
   /** The longest line, in bytes without its line ending, that becomes a message; a longer one a dead letter. */
   readonly maxMessageBytes: number;
+  /**
+   * Called by the run once nothing reads `bytes` any more, so the adapter may reuse the memory. Not called when
+   * the block's messages were handed out as views of it (`deliveriesOfBlock`), nor when the run gives up. It never
+   * crosses to a worker.
+   */
+  readonly release?: () => void;
 }
 
 /** What {@link LineBlock}s carry in `meta`: where the line came from and its number. */

@@ -7,6 +7,13 @@ const UNDECODED = Symbol('undecoded');
  * for bookkeeping; its decoded tree would otherwise live as long as the message is in flight and burden the GC.
  */
 export let forgetDecoded: (message: Message<unknown>) => void;
+/**
+ * Gives a message its body as text (internal): a block of ASCII lines is decoded once, and each message gets a
+ * slice of it, instead of one decode call per message.
+ */
+export let setBodyText: (message: Message<unknown>, text: string) => void;
+/** The body as UTF-8 text: the slice the block gave it, else a decode of its bytes (internal). */
+export let bodyText: (message: Message<unknown>) => string;
 
 /**
  * The user's view of one delivery. Subclasses choose how the bytes are decoded by overriding `decode`; decoding
@@ -20,6 +27,7 @@ export class Message<T = Buffer> {
   /** Transport metadata (headers, routing key, stream id...). Prefer `ctx.delivery` in handlers. */
   readonly meta: DeliveryMeta;
   #decoded: T | typeof UNDECODED = UNDECODED;
+  #text: string | undefined = undefined;
 
   constructor(rawData: Buffer, id: string, meta: DeliveryMeta = EMPTY_META) {
     this.rawData = rawData;
@@ -46,6 +54,10 @@ export class Message<T = Buffer> {
     forgetDecoded = (message) => {
       message.#decoded = UNDECODED;
     };
+    setBodyText = (message, text) => {
+      message.#text = text;
+    };
+    bodyText = (message) => message.#text ?? message.rawData.toString('utf8');
   }
 
   /** Turns the raw bytes into the value `getData` returns. Override it in a custom message class. */
@@ -65,7 +77,7 @@ export class JsonMessage<T = unknown> extends Message<T> {
   }
 
   protected override decode(rawData: Buffer): T {
-    return JSON.parse(rawData.toString('utf8')) as T;
+    return JSON.parse(rawData === this.rawData ? bodyText(this) : rawData.toString('utf8')) as T;
   }
 }
 

@@ -119,7 +119,6 @@ export class AmqpAdapter implements Adapter<Channel> {
   readonly #maxMessageBytes: number;
   readonly #ackLingerMs: number;
   readonly #log: CommonAdapterOptions['log'];
-  readonly #sources: ReadonlyMap<string, string>;
   #batches: TickBatches | undefined;
   #prefetch = 1;
   /** Acks waiting past this many are sent at once. */
@@ -163,7 +162,6 @@ export class AmqpAdapter implements Adapter<Channel> {
       throw new InvalidOptionError(`ackLingerMs must be 0 or more, got ${options.ackLingerMs}`);
     }
     this.#log = options.log ?? (() => {});
-    this.#sources = new Map(queues.map((queue) => [queue, `amqp:${queue}`]));
   }
 
   /** The consumer channel; undefined until `open()`, while reconnecting, and after `close()`. */
@@ -342,7 +340,8 @@ export class AmqpAdapter implements Adapter<Channel> {
       model.on('close', (error?: Error) => this.#lost(current, error ?? lastError ?? 'the connection closed'));
       channel.on('close', () => this.#lost(current, lastError ?? 'the channel closed'));
       for (const queue of this.queues) {
-        const { consumerTag } = await channel.consume(queue, (message) => this.#receive(current, queue, message));
+        const source = `amqp:${queue}`;
+        const { consumerTag } = await channel.consume(queue, (message) => this.#receive(current, queue, source, message));
         current.consumerTags.push(consumerTag);
       }
       if (!current.alive) throw lastError ?? new Error('the connection closed while consuming started');
@@ -354,7 +353,7 @@ export class AmqpAdapter implements Adapter<Channel> {
     }
   }
 
-  #receive(generation: Generation, queue: string, message: ConsumeMessage | null): void {
+  #receive(generation: Generation, queue: string, source: string, message: ConsumeMessage | null): void {
     if (message === null) {
       // RabbitMQ cancels a consumer whose queue was deleted: start over, which declares (or checks) it again.
       this.#log('warn', `RabbitMQ cancelled the consumer of the queue "${queue}" (was it deleted?); reconnecting`);
@@ -364,15 +363,15 @@ export class AmqpAdapter implements Adapter<Channel> {
     if (!generation.alive) return;
     const tag = message.fields.deliveryTag;
     generation.tags.add(tag);
-    this.#batches!.add(this.#delivery(generation, queue, message, tag));
+    this.#batches!.add(this.#delivery(generation, queue, source, message, tag));
   }
 
-  #delivery(generation: Generation, queue: string, message: ConsumeMessage, tag: number): Delivery {
+  #delivery(generation: Generation, queue: string, source: string, message: ConsumeMessage, tag: number): Delivery {
     const { fields, properties, content } = message;
     const headers = (properties.headers as Record<string, unknown> | undefined) ?? EMPTY_HEADERS;
     const earlier = headers['x-delivery-count'];
     const meta: AmqpDeliveryMeta = {
-      source: this.#sources.get(queue)!,
+      source,
       queue,
       exchange: fields.exchange,
       routingKey: fields.routingKey,
@@ -392,32 +391,29 @@ export class AmqpAdapter implements Adapter<Channel> {
   }
 
   #settle(deliveries: readonly Delivery[], kind: 'ack' | 'nack'): void {
-    let start = 0;
+    const linger = kind === 'ack' && this.#ackLingerMs > 0;
+    let i = 0;
     // Deliveries of one call nearly always share a channel; a reconnect in between splits them into runs.
-    while (start < deliveries.length) {
-      const generation = (deliveries[start]!.handle as AmqpHandle).generation;
-      let end = start + 1;
-      while (end < deliveries.length && (deliveries[end]!.handle as AmqpHandle).generation === generation) end++;
-      const tags = new Array<number>(end - start);
-      for (let i = start; i < end; i++) tags[i - start] = (deliveries[i]!.handle as AmqpHandle).tag;
-      this.#settleOn(generation, tags, kind);
-      start = end;
+    while (i < deliveries.length) {
+      const { generation } = deliveries[i]!.handle as AmqpHandle;
+      // Acks that wait go straight onto the channel's queue. They still count as unsettled in `generation.tags`
+      // meanwhile, so a nack sent before them never covers them.
+      const waits = linger && generation.alive;
+      const tags = waits ? generation.acks : [];
+      for (; i < deliveries.length; i++) {
+        const handle = deliveries[i]!.handle as AmqpHandle;
+        if (handle.generation !== generation) break;
+        tags.push(handle.tag);
+      }
+      if (waits) {
+        if (tags.length >= this.#ackBatch) this.#flushAcks(generation);
+        else generation.ackTimer ??= setTimeout(() => this.#flushAcks(generation), this.#ackLingerMs);
+      } else if (generation.alive) {
+        this.#send(generation, tags, kind);
+      } else {
+        this.#logDropped(generation, tags.length, kind);
+      }
     }
-  }
-
-  #settleOn(generation: Generation, tags: number[], kind: 'ack' | 'nack'): void {
-    if (!generation.alive) {
-      this.#logDropped(generation, tags.length, kind);
-      return;
-    }
-    if (kind === 'nack' || this.#ackLingerMs === 0) {
-      this.#send(generation, tags, kind);
-      return;
-    }
-    // Tags waiting here still count as unsettled in `generation.tags`, so a nack sent meanwhile never covers them.
-    for (const tag of tags) generation.acks.push(tag);
-    if (generation.acks.length >= this.#ackBatch) this.#flushAcks(generation);
-    else generation.ackTimer ??= setTimeout(() => this.#flushAcks(generation), this.#ackLingerMs);
   }
 
   #flushAcks(generation: Generation): void {

@@ -1,11 +1,11 @@
-import { constants, createReadStream } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
-import { pipeline, Readable } from 'node:stream';
+import { constants } from 'node:fs';
+import { access, open, stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import type { Delivery } from '../delivery.js';
 import type { LineBlock } from '../line-block.js';
 import { InvalidOptionError, MissiveError, describe } from '../errors.js';
 import type { Adapter, AdapterOpenOptions } from './adapter.js';
-import { LineSplitter, resolveBlockBytes, resolveMaxMessageBytes, type LineAdapterOptions } from './lines.js';
+import { LineCutter, LineSplitter, resolveBlockBytes, resolveMaxMessageBytes, type LineAdapterOptions, type LineSplitterOptions } from './lines.js';
 
 /**
  * An input file cannot be read: missing, unreadable, a directory, or failing mid-read. Raised by `open()` before
@@ -54,7 +54,7 @@ export class FileAdapter implements Adapter<undefined> {
   #maxBlockLines: number | undefined;
   #stopped = false;
   #opened = false;
-  /** The splitter of the input being read, destroyed by stop() to wake a read that waits for data. */
+  /** The splitter of standard input while it is read, destroyed by stop() to wake a read that waits for data. */
   #current: LineSplitter | null = null;
   #output: Readable | null = null;
 
@@ -112,35 +112,47 @@ export class FileAdapter implements Adapter<undefined> {
   async *#batches(): AsyncGenerator<Delivery[] | LineBlock> {
     for (const path of this.#paths) {
       if (this.#stopped) return;
-      const splitter = this.#read(path);
-      this.#current = splitter;
       try {
-        for await (const batch of splitter as AsyncIterable<Delivery[] | LineBlock>) {
-          if (this.#stopped) return;
-          yield batch;
-        }
+        yield* path === STDIN_PATH ? this.#readStdin() : this.#readFile(path);
       } catch (error) {
         if (this.#stopped) return;
         throw error instanceof InputError ? error : new InputError(path, error);
-      } finally {
-        this.#current = null;
       }
     }
   }
 
-  #splitter(source: string): LineSplitter {
-    return new LineSplitter({ source, maxMessageBytes: this.#maxMessageBytes, blockBytes: this.#blockBytes, maxBlockLines: this.#maxBlockLines });
+  #options(source: string): LineSplitterOptions {
+    return { source, maxMessageBytes: this.#maxMessageBytes, blockBytes: this.#blockBytes, maxBlockLines: this.#maxBlockLines };
   }
 
-  /** Starts reading one input into a fresh splitter; the source pauses whenever the splitter is full. */
-  #read(path: string): LineSplitter {
-    if (path !== STDIN_PATH) {
-      const splitter = this.#splitter(`file:${path}`);
-      // pipeline, not pipe: a read error or an early stop also closes the file. One read is one block.
-      pipeline(createReadStream(path, { highWaterMark: this.#blockBytes }), splitter, () => {});
-      return splitter;
+  /**
+   * Reads a file a block at a time into one buffer, used again for every read: the cutter copies what it keeps,
+   * so reading makes no garbage, and the next read waits until the stream wants more.
+   */
+  async *#readFile(path: string): AsyncGenerator<Delivery[] | LineBlock> {
+    const cut: (Delivery[] | LineBlock)[] = [];
+    const cutter = new LineCutter(this.#options(`file:${path}`), (chunk) => cut.push(chunk));
+    const file = await open(path, 'r');
+    try {
+      const buffer = Buffer.allocUnsafeSlow(this.#blockBytes);
+      for (;;) {
+        if (this.#stopped) return;
+        const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
+        if (bytesRead === 0) break;
+        cutter.write(buffer.subarray(0, bytesRead));
+        yield* cut.splice(0);
+      }
+      cutter.end();
+      yield* cut.splice(0);
+    } finally {
+      await file.close();
     }
-    const splitter = this.#splitter('stdin');
+  }
+
+  /** Reads standard input through a splitter, which pauses it whenever it is full. */
+  async *#readStdin(): AsyncGenerator<Delivery[] | LineBlock> {
+    const splitter = new LineSplitter(this.#options('stdin'));
+    this.#current = splitter;
     const stdin = this.#stdin ?? process.stdin;
     // pipe, not pipeline: standard input is not ours to destroy, only to stop reading.
     const onError = (error: unknown) => splitter.destroy(new InputError(STDIN_PATH, error));
@@ -151,7 +163,14 @@ export class FileAdapter implements Adapter<undefined> {
       stdin.pause();
     });
     stdin.pipe(splitter);
-    return splitter;
+    try {
+      for await (const batch of splitter as AsyncIterable<Delivery[] | LineBlock>) {
+        if (this.#stopped) return;
+        yield batch;
+      }
+    } finally {
+      this.#current = null;
+    }
   }
 }
 

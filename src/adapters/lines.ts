@@ -3,6 +3,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import type { Delivery } from '../delivery.js';
 import { InvalidOptionError } from '../errors.js';
 import { linesIn, LineIds, type LineBlock } from '../line-block.js';
+import { BlockBuffers } from './block-buffers.js';
 import { SAMPLE_BYTES, tooLarge } from '../too-large.js';
 
 /** Options shared by the line-delimited adapters (stdin, files). */
@@ -74,8 +75,8 @@ const CR = 0x0d;
 const CARRY_KEEP_BYTES = 64 * 1024;
 
 /**
- * Cuts a byte stream at line boundaries: Buffer chunks in, object-mode chunks out, each a {@link LineBlock} of the
- * whole lines a chunk completes. The lines themselves are split where they are handled (a worker), so the cost
+ * Cuts bytes at line boundaries: chunks in, and out, to `emit`, each a {@link LineBlock} of the whole lines a chunk
+ * completes. The lines themselves are split where they are handled (a worker), so the cost
  * here is one copy and one count per chunk, never a visit per line.
  *
  * `\n` and `\r\n` end a line; one trailing `\r` is dropped from every line, the last one included. Blank lines are
@@ -88,10 +89,12 @@ const CARRY_KEEP_BYTES = 64 * 1024;
  * Blocks are never views of the input chunks: each is a copy into shared memory made for it, so a worker reads it
  * without another copy, and a message never pins unrelated memory (a partial line, Node's pool).
  */
-export class LineSplitter extends Transform {
+export class LineCutter {
+  readonly #emit: (chunk: LineBlock | Delivery[]) => void;
   readonly #max: number;
   readonly #blockBytes: number;
   readonly #maxBlockLines: number;
+  readonly #buffers: BlockBuffers;
   /** The longest partial line kept before giving up on it: one more than the limit, for a `\r` of a `\r\n`. */
   readonly #carryLimit: number;
   /** `<prefix>:`, the start of every id. */
@@ -108,13 +111,19 @@ export class LineSplitter extends Transform {
   #skippedLen = 0;
   #skippedLast = 0;
 
-  constructor(options: LineSplitterOptions) {
-    // Blocks are large (a chunk's worth of lines), so a few of them are plenty of read-ahead.
-    super({ readableObjectMode: true, readableHighWaterMark: 2 });
+  /**
+   * @param emit receives every block, and every one-delivery batch of a line over the limit, in input order. Each
+   *   is made of copies: the chunks given to `write` can be reused as soon as it returns.
+   */
+  constructor(options: LineSplitterOptions, emit: (chunk: LineBlock | Delivery[]) => void) {
+    this.#emit = emit;
     this.#max = resolveMaxMessageBytes(options.maxMessageBytes);
     this.#blockBytes = resolveBlockBytes(options.blockBytes);
     this.#maxBlockLines = options.maxBlockLines ?? Number.POSITIVE_INFINITY;
     this.#carryLimit = this.#max + 1;
+    // A block is one read plus the partial line carried in front of it, which is short but for rare long lines
+    // (those blocks get memory of their own).
+    this.#buffers = new BlockBuffers(this.#blockBytes + CARRY_KEEP_BYTES);
     this.#idStart = `${options.idPrefix ?? newRunPrefix()}:`;
     this.#ids = new LineIds(this.#idStart);
     this.#source = options.source;
@@ -133,11 +142,11 @@ export class LineSplitter extends Transform {
     return (this.#carry?.length ?? 0) + (this.#sample?.length ?? 0);
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  /** Takes the next bytes of the input. */
+  write(chunk: Buffer): void {
     const size = this.#blockBytes;
     if (chunk.length <= size) this.#cut(chunk);
     else for (let at = 0; at < chunk.length; at += size) this.#cut(chunk.subarray(at, at + size));
-    callback();
   }
 
   /** Emits the lines `chunk` completes as a block, and keeps its partial last line. */
@@ -158,17 +167,17 @@ export class LineSplitter extends Transform {
     this.#extendPartial(chunk, last + 1, chunk.length);
   }
 
-  override _flush(callback: TransformCallback): void {
+  /** The input has ended: emits the last line, which had no newline. */
+  end(): void {
     if (this.#sample) this.#finishSkipped();
     else if (this.#carryLen > 0) this.#pushBlock(EMPTY, 0, 0);
     this.#carry = null;
-    callback();
   }
 
   /** Emits the block of the carried partial line followed by `chunk[start..end)`, after one copy into shared memory. */
   #pushBlock(chunk: Buffer, start: number, end: number): void {
     const carried = this.#carryLen;
-    const bytes = new Uint8Array(new SharedArrayBuffer(carried + end - start));
+    const { bytes, hold } = this.#buffers.take(carried + end - start);
     if (carried > 0) {
       bytes.set(this.#carry!.subarray(0, carried));
       this.#releaseCarry();
@@ -176,7 +185,7 @@ export class LineSplitter extends Transform {
     bytes.set(chunk.subarray(start, end), carried);
     const lines = linesIn(bytes);
     if (lines <= this.#maxBlockLines) {
-      this.#emit(bytes, lines);
+      this.#emitBlock(bytes, lines, hold());
       return;
     }
     // A small in-flight cap: cut the block into views of at most that many lines. Only then are lines visited here.
@@ -188,13 +197,14 @@ export class LineSplitter extends Transform {
         to = newline === -1 ? bytes.length : newline + 1;
         count++;
       }
-      this.#emit(bytes.subarray(from, to), count);
+      this.#emitBlock(bytes.subarray(from, to), count, hold());
       from = to;
     }
   }
 
-  #emit(bytes: Uint8Array, lines: number): void {
+  #emitBlock(bytes: Uint8Array, lines: number, release: () => void): void {
     const block: LineBlock = {
+      release,
       kind: 'lines',
       bytes,
       firstLine: this.#line + 1,
@@ -204,7 +214,7 @@ export class LineSplitter extends Transform {
       maxMessageBytes: this.#max,
     };
     this.#line += lines;
-    this.push(block);
+    this.#emit(block);
   }
 
   /** Adds `chunk[from..to)` (no newline in it) to the partial line, giving up on keeping it past the limit. */
@@ -261,12 +271,46 @@ export class LineSplitter extends Transform {
     this.#skippedLen = 0;
     const line = ++this.#line;
     const delivery: Delivery = { body: sample, id: this.#ids.of(line), meta: { source: this.#source, line } };
-    this.push([tooLarge(delivery, `line ${line}`, length, this.#max)]);
+    this.#emit([tooLarge(delivery, `line ${line}`, length, this.#max)]);
   }
 
   /** Empties the partial line; a carry grown for one long line is let go rather than kept for the next. */
   #releaseCarry(): void {
     this.#carryLen = 0;
     if (this.#carry && this.#carry.length > CARRY_KEEP_BYTES) this.#carry = null;
+  }
+}
+
+/**
+ * A {@link LineCutter} as a stream, for inputs that come as one (standard input): Buffer chunks in, object-mode
+ * chunks out.
+ */
+export class LineSplitter extends Transform {
+  readonly #cutter: LineCutter;
+
+  constructor(options: LineSplitterOptions) {
+    // Blocks are large (a chunk's worth of lines), so a few of them are plenty of read-ahead.
+    super({ readableObjectMode: true, readableHighWaterMark: 2 });
+    this.#cutter = new LineCutter(options, (chunk) => this.push(chunk));
+  }
+
+  /** Lines seen so far, blank ones included. */
+  get lineCount(): number {
+    return this.#cutter.lineCount;
+  }
+
+  /** See {@link LineCutter.bufferedBytes}. */
+  get bufferedBytes(): number {
+    return this.#cutter.bufferedBytes;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#cutter.write(chunk);
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.#cutter.end();
+    callback();
   }
 }

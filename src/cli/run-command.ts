@@ -14,7 +14,7 @@ import { ADAPTERS, adapterNamed } from './adapters.js';
 import { describeFlags, intFlag, parseFlags, type FlagTable, type FlagValues } from './flags.js';
 import { loadProcessor } from './load-processor.js';
 import { LOG_LEVELS, createLogger } from './logger.js';
-import { printSummary, startProgress, writeStatsFile } from './report.js';
+import { mainThreadCpuMs, printSummary, startProgress, writeStatsFile } from './report.js';
 import { serveMetrics } from './metrics-server.js';
 import { createMetrics } from '../metrics.js';
 import type { Server } from 'node:http';
@@ -83,6 +83,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
 
   // The main thread's busy time is what bounds how many cores a run can feed; benchmarks read it from --stats-file.
   const busyAtStart = performance.eventLoopUtilization();
+  const cpuAtStart = mainThreadCpuMs();
   let pipeline;
   try {
     pipeline = await startPipeline({
@@ -170,7 +171,9 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   metricsServer?.close();
   if (!quiet) printSummary(stats, dlqPath);
   if (typeof values['stats-file'] === 'string') {
-    await writeStatsFile(values['stats-file'], stats, performance.eventLoopUtilization(busyAtStart).active);
+    const cpuNow = mainThreadCpuMs();
+    const cpuMs = cpuNow === undefined || cpuAtStart === undefined ? undefined : cpuNow - cpuAtStart;
+    await writeStatsFile(values['stats-file'], stats, { busyMs: performance.eventLoopUtilization(busyAtStart).active, cpuMs });
   }
   return status;
 }

@@ -349,7 +349,9 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     if (this.#shutdown.gaveUp) return;
     if (result.timings) this.timings.merge(result.timings);
     this.#releaseBlock(block, result.messages);
+    // The exceptions' bytes are copied out as they are settled; after that nothing reads the block.
     this.#outcomes.settleBlock(block, result);
+    block.release?.();
   }
 
   /** The block is no longer capped as a block; its messages, until settled, count as messages. */

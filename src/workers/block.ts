@@ -1,16 +1,21 @@
 import { forEachLine, LineIds, type LineBlock, type LineMeta } from '../line-block.js';
-import { Message, type MessageClass } from '../message.js';
+import { isAscii } from 'node:buffer';
+import { Message, setBodyText, type MessageClass } from '../message.js';
 import { Reasons, deadLetter, type Outcome } from '../outcome.js';
 import { SAMPLE_BYTES, tooLargeOutcome } from '../too-large.js';
 import { describe } from '../errors.js';
 import { UNROUTED } from '../routing.js';
-import { ROUTE_PENDING, type BatchResult, type Reply, type RunItem, type ThreadRuntime, type Warning } from './runtime.js';
+import { ROUTE_FAILED, ROUTE_PENDING, type BatchResult, type Reply, type RunItem, type ThreadRuntime, type Warning } from './runtime.js';
 import type { HandlerTiming } from './timings.js';
 
-/** The messages of a block, with where each one sits in it. */
-export interface BlockMessages<M extends Message<unknown>> {
-  readonly items: RunItem<M>[];
-  /** Per message: its line number, and the bytes that are its body (a sample, for a line over the limit). */
+/**
+ * Where each message of a block sits, found in one pass before any message exists: messages are then built a
+ * slice at a time, so a block of 30,000 lines never has 30,000 messages alive at once.
+ */
+export interface BlockLayout {
+  /** How many messages the block holds (its lines that are not blank). */
+  readonly count: number;
+  /** Per message: its line number, and where its bytes start and end (line ending left out). */
   readonly lines: Uint32Array;
   readonly starts: Uint32Array;
   readonly ends: Uint32Array;
@@ -42,40 +47,71 @@ export interface BlockResult {
   readonly replies?: Reply[];
 }
 
-/**
- * Splits a block into messages, built with `MessageClass` as views of the block's bytes. A line over the limit,
- * and a line the message class refuses, come out `rejected`: they become dead letters without running a matcher.
- */
-export function messagesOfBlock<M extends Message<unknown>>(block: LineBlock, MessageClass: MessageClass<M>): BlockMessages<M> {
-  const { source, maxMessageBytes } = block;
-  const items: RunItem<M>[] = [];
+/** Finds the messages of a block. */
+export function layoutOf(block: LineBlock): BlockLayout {
   const lines = new Uint32Array(block.lines);
   const starts = new Uint32Array(block.lines);
   const ends = new Uint32Array(block.lines);
-  const ids = new LineIds(block.idStart);
-  const bytes = Buffer.from(block.bytes.buffer, block.bytes.byteOffset, block.bytes.length);
-  forEachLine(block, (index, line, start, end) => {
+  const count = forEachLine(block, (index, line, start, end) => {
     lines[index] = line;
     starts[index] = start;
+    ends[index] = end;
+  });
+  return { count, lines, starts, ends };
+}
+
+/**
+ * Builds messages `from..to` of a block with `MessageClass`, as views of one copy of their bytes. A line over the limit,
+ * and a line the message class refuses, come out `rejected`: they become dead letters without running a matcher.
+ */
+export function itemsOf<M extends Message<unknown>>(
+  block: LineBlock,
+  layout: BlockLayout,
+  from: number,
+  to: number,
+  MessageClass: MessageClass<M>,
+  ids = new LineIds(block.idStart),
+): RunItem<M>[] {
+  const { source, maxMessageBytes } = block;
+  const items: RunItem<M>[] = new Array(to - from);
+  if (from === to) return items;
+  // The slice's bytes are copied out first: messages must not be views of the block, whose memory the run reuses
+  // once the block is answered, while a handler may keep a message longer.
+  const sliceStart = layout.starts[from]!;
+  const sliceEnd = layout.ends[to - 1]!;
+  const bytes = Buffer.allocUnsafeSlow(sliceEnd - sliceStart);
+  bytes.set(block.bytes.subarray(sliceStart, sliceEnd));
+  const text = asciiText(bytes);
+  for (let index = from; index < to; index++) {
+    const line = layout.lines[index]!;
+    const start = layout.starts[index]! - sliceStart;
+    const end = layout.ends[index]! - sliceStart;
     const id = ids.of(line);
     const meta: LineMeta = { source, line };
-    const length = end - start;
-    if (length > maxMessageBytes) {
-      ends[index] = start + Math.min(length, SAMPLE_BYTES);
-      const rejected = tooLargeOutcome(`line ${line}`, length, maxMessageBytes);
-      items.push({ route: UNROUTED, attempt: 1, message: placeholder(bytes, start, ends[index]!, id, meta), rejected });
-      return;
+    if (end - start > maxMessageBytes) {
+      const rejected = tooLargeOutcome(`line ${line}`, end - start, maxMessageBytes);
+      items[index - from] = { route: UNROUTED, attempt: 1, message: placeholder(bytes, start, start + Math.min(end - start, SAMPLE_BYTES), id, meta), rejected };
+      continue;
     }
-    ends[index] = end;
     const body = bytes.subarray(start, end);
     try {
-      items.push({ route: UNROUTED, attempt: 1, message: new MessageClass(body, id, meta) });
+      const message = new MessageClass(body, id, meta);
+      if (text !== undefined) setBodyText(message, text.slice(start, end));
+      items[index - from] = { route: UNROUTED, attempt: 1, message };
     } catch (error) {
       const rejected = deadLetter(Reasons.decodeFailed, describe(error));
-      items.push({ route: UNROUTED, attempt: 1, message: placeholder(bytes, start, end, id, meta), rejected });
+      items[index - from] = { route: UNROUTED, attempt: 1, message: placeholder(bytes, start, end, id, meta), rejected };
     }
-  });
-  return { items, lines, starts, ends };
+  }
+  return items;
+}
+
+/**
+ * The bytes as one string, when they are ASCII (then byte and character offsets agree): each message of a slice
+ * gets a piece of it, where one decode call per message costs more than parsing a short JSON line.
+ */
+function asciiText(bytes: Buffer): string | undefined {
+  return isAscii(bytes) ? bytes.toString('latin1') : undefined;
 }
 
 // A message that never reaches a matcher or handler only needs its id and bytes.
@@ -83,61 +119,87 @@ function placeholder<M extends Message<unknown>>(bytes: Buffer, start: number, e
   return new Message(bytes.subarray(start, end), id, meta) as unknown as M;
 }
 
-/** Turns the outcomes of a block's messages into its answer: the count, and every message that is not a plain ack. */
-export function blockResultOf<M extends Message<unknown>>(found: BlockMessages<M>, result: BatchResult): BlockResult {
-  const { outcomes, routes } = result;
-  const exceptions: BlockException[] = [];
-  const listed = new Map<number, number>();
-  const list = (index: number) => {
-    let at = listed.get(index);
+/** Where the stored body of a message ends: its line, or the first bytes of a line over the limit. */
+function bodyEnd(block: LineBlock, layout: BlockLayout, index: number): number {
+  const start = layout.starts[index]!;
+  const end = layout.ends[index]!;
+  return end - start > block.maxMessageBytes ? start + Math.min(end - start, SAMPLE_BYTES) : end;
+}
+
+/** Gathers a block's answer from the results of its slices: the count, and every message that is not a plain ack. */
+export class BlockTally {
+  readonly #block: LineBlock;
+  readonly #layout: BlockLayout;
+  readonly #exceptions: BlockException[] = [];
+  readonly #listed = new Map<number, number>();
+  readonly #warnings: Warning[] = [];
+  #timings: HandlerTiming[] | undefined;
+  #replies: Reply[] | undefined;
+
+  constructor(block: LineBlock, layout: BlockLayout) {
+    this.#block = block;
+    this.#layout = layout;
+  }
+
+  /** Adds the result of messages `from..from + n`. */
+  add(from: number, result: BatchResult): void {
+    const { outcomes, routes } = result;
+    for (let i = 0; i < outcomes.length; i++) {
+      if (outcomes[i]!.kind !== 'ack') this.#list(from + i, outcomes[i]!, routes?.[i]);
+    }
+    for (const { index, body } of result.replies ?? []) {
+      (this.#replies ??= []).push({ index: this.#list(from + index, outcomes[index]!, routes?.[index]), body });
+    }
+    this.#warnings.push(...result.warnings);
+    if (result.timings) (this.#timings ??= []).push(...result.timings);
+  }
+
+  result(): BlockResult {
+    return {
+      messages: this.#layout.count,
+      exceptions: this.#exceptions,
+      warnings: this.#warnings,
+      timings: this.#timings,
+      replies: this.#replies,
+    };
+  }
+
+  #list(index: number, outcome: Outcome, route: number | undefined): number {
+    let at = this.#listed.get(index);
     if (at === undefined) {
-      at = exceptions.length;
-      listed.set(index, at);
-      exceptions.push({
-        index,
-        line: found.lines[index]!,
-        start: found.starts[index]!,
-        end: found.ends[index]!,
-        outcome: outcomes[index]!,
-        route: routes?.[index] ?? found.items[index]!.route,
-      });
+      at = this.#exceptions.length;
+      this.#listed.set(index, at);
+      const { lines, starts } = this.#layout;
+      const taken = route === undefined || route === ROUTE_PENDING ? ROUTE_FAILED : route;
+      this.#exceptions.push({ index, line: lines[index]!, start: starts[index]!, end: bodyEnd(this.#block, this.#layout, index), outcome, route: taken });
     }
     return at;
-  };
-  for (let i = 0; i < outcomes.length; i++) if (outcomes[i]!.kind !== 'ack') list(i);
-  const replies = result.replies?.map(({ index, body }) => ({ index: list(index), body }));
-  return { messages: outcomes.length, exceptions, warnings: result.warnings, timings: result.timings, replies };
+  }
 }
 
 /**
  * Runs a block's messages `batchSize` at a time: asynchronous handlers overlap within a slice, as within a batch,
- * so `--batch-size` bounds how many run at once however many lines a block holds. Progress and routes are written
- * to the block's shared arrays, at the message's index.
+ * so `--batch-size` bounds how many run at once however many lines a block holds. Progress and routes go to the
+ * block's shared arrays, at the message's index, when given.
  */
-export async function runInSlices<M extends Message<unknown>>(
+export async function runBlock<M extends Message<unknown>>(
   runtime: ThreadRuntime<M>,
-  items: readonly RunItem<M>[],
+  block: LineBlock,
   batchSize: number,
   progress?: Int32Array,
   routed?: Int32Array,
-): Promise<BatchResult> {
-  const n = items.length;
-  if (n <= batchSize) return runtime.runBatch(items, progress, routed);
-  const routes = routed ?? new Int32Array(n).fill(ROUTE_PENDING);
-  const outcomes: Outcome[] = new Array(n);
-  const warnings: Warning[] = [];
-  let timings: HandlerTiming[] | undefined;
-  let replies: Reply[] | undefined;
-  for (let start = 0; start < n; start += batchSize) {
+): Promise<BlockResult> {
+  const layout = layoutOf(block);
+  const tally = new BlockTally(block, layout);
+  const ids = new LineIds(block.idStart);
+  const { MessageClass } = runtime.processor;
+  for (let from = 0; from < layout.count; from += batchSize) {
     // Between slices, let the thread's timers, I/O and signals in: synchronous handlers would otherwise hold it for
     // the whole block (with `threads: 0`, a SIGTERM would wait for the end of the input).
-    if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    const end = Math.min(n, start + batchSize);
-    const result = await runtime.runBatch(items.slice(start, end), progress?.subarray(start, end), routes.subarray(start, end));
-    for (let i = 0; i < result.outcomes.length; i++) outcomes[start + i] = result.outcomes[i]!;
-    warnings.push(...result.warnings);
-    if (result.timings) (timings ??= []).push(...result.timings);
-    if (result.replies) for (const { index, body } of result.replies) (replies ??= []).push({ index: start + index, body });
+    if (from > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    const to = Math.min(layout.count, from + batchSize);
+    const items = itemsOf(block, layout, from, to, MessageClass, ids);
+    tally.add(from, await runtime.runBatch(items, progress?.subarray(from, to), routed?.subarray(from, to)));
   }
-  return { outcomes, warnings, timings, replies, routes };
+  return tally.result();
 }

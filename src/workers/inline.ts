@@ -1,7 +1,7 @@
 import type { Message } from '../message.js';
 import type { Processor } from '../processor.js';
 import type { LineBlock } from '../line-block.js';
-import { blockResultOf, messagesOfBlock, runInSlices, type BlockResult } from './block.js';
+import { runBlock, type BlockResult } from './block.js';
 import type { Executor } from './executor.js';
 import { ThreadRuntime, type BatchResult, type RunItem, type Warning } from './runtime.js';
 
@@ -36,8 +36,7 @@ export class InlineExecutor<M extends Message<unknown>> implements Executor<M> {
   }
 
   async runBlock(block: LineBlock): Promise<BlockResult> {
-    const found = messagesOfBlock(block, this.#runtime.processor.MessageClass);
-    return blockResultOf(found, await runInSlices(this.#runtime, found.items, this.#batchSize));
+    return runBlock(this.#runtime, block, this.#batchSize);
   }
 
   async close(): Promise<void> {

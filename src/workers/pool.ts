@@ -6,8 +6,9 @@ import { UNROUTED } from '../routing.js';
 import type { LineBlock } from '../line-block.js';
 import type { MessageClass } from '../message.js';
 import { decodeResult, encodeBatch } from './batch.js';
-import { blockResultOf, messagesOfBlock, type BlockResult } from './block.js';
+import { BlockTally, itemsOf, layoutOf, type BlockResult } from './block.js';
 import type { Executor } from './executor.js';
+import { MarksPool } from './marks.js';
 import type { BlockAnswer, BlockTask, EncodedResult, StopTask, WorkerTask } from './tasks.js';
 import {
   PROGRESS_ACKED,
@@ -77,6 +78,7 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
   readonly #options: PoolOptions<M>;
   readonly #crashes = new WeakMap<M, number>();
   readonly #watched = new Set<Watched>();
+  readonly #marks = new MarksPool();
   #watchdog: NodeJS.Timeout | undefined;
   #destroyed = false;
   #busyMs = 0;
@@ -144,9 +146,11 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
   async runBlock(block: LineBlock): Promise<BlockResult> {
     const { moduleUrl, routeCount, defaultTimeoutMs = 0, measure = false, batchSize = 1000 } = this.#options;
     const size = Math.max(1, block.lines);
-    const progress = new Int32Array(new SharedArrayBuffer(4 * size));
-    const routed = new Int32Array(new SharedArrayBuffer(4 * size)).fill(ROUTE_PENDING);
-    const task: BlockTask = { kind: 'block', moduleUrl, routeCount, block, batchSize, progress, routed, defaultTimeoutMs, measure };
+    const marks = this.#marks.take(size);
+    const { progress, routed } = marks;
+    // `release` is the adapter's, for this thread: it does not cross.
+    const { release: _release, ...wire } = block;
+    const task: BlockTask = { kind: 'block', moduleUrl, routeCount, block: wire, batchSize, progress, routed, defaultTimeoutMs, measure };
     // Routed in the worker: watched only when some handler can time out, and then until its route is known.
     const watched = this.#anyTimeout ? this.#watch(size, () => UNROUTED, progress, routed) : undefined;
     let answer: BlockAnswer | null;
@@ -155,9 +159,12 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
     } catch (error) {
       if (this.#destroyed) throw error;
       // The block's bytes are shared, so they outlive the worker: split them here and recover as for a batch.
-      const found = messagesOfBlock(block, this.#options.messageClass);
+      const layout = layoutOf(block);
+      const items = itemsOf(block, layout, 0, layout.count, this.#options.messageClass);
       if (!watched?.culprit) this.#options.onWorkerExit?.(error);
-      return blockResultOf(found, await this.#recover(found.items, { progress, routed }, error, watched?.culprit));
+      const tally = new BlockTally(block, layout);
+      tally.add(0, await this.#recover(items, { progress, routed }, error, watched?.culprit));
+      return tally.result();
     } finally {
       if (watched) this.#unwatch(watched);
     }
@@ -165,6 +172,7 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
       throw new WorkerSetupError(answer?.fatal?.code ?? 'MISSIVE_ERR_WORKER', answer?.fatal?.message ?? 'no result');
     }
     this.#busyMs += answer.busyMs;
+    this.#marks.release(marks);
     const { result } = answer;
     // Structured clone turns Buffers into plain Uint8Arrays.
     const replies = result.replies?.map(({ index, body }) => ({ index, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength) }));

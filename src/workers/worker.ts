@@ -7,7 +7,7 @@ import { MissiveError, ProcessorModuleError, describe } from '../errors.js';
 import type { Message } from '../message.js';
 import { isProcessor, type Processor } from '../processor.js';
 import { decodeBatch, encodeResult } from './batch.js';
-import { blockResultOf, messagesOfBlock, runInSlices } from './block.js';
+import { runBlock } from './block.js';
 import { ThreadRuntime, type Warning } from './runtime.js';
 import type { BlockAnswer, EncodedResult, StopTask, WorkerTask } from './tasks.js';
 
@@ -34,8 +34,7 @@ export default async function runTask(task: WorkerTask): Promise<EncodedResult |
   runtime.measure = task.measure;
   const started = performance.now();
   if (task.kind === 'block') {
-    const found = messagesOfBlock(task.block, MessageClass);
-    const result = blockResultOf(found, await runInSlices(runtime, found.items, task.batchSize, task.progress, task.routed));
+    const result = await runBlock(runtime, task.block, task.batchSize, task.progress, task.routed);
     return { result, busyMs: performance.now() - started };
   }
   const encoded = encodeResult(await runtime.runBatch(decodeBatch(task, MessageClass), task.progress, task.routed));
