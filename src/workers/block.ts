@@ -5,7 +5,7 @@ import { Reasons, deadLetter, type Outcome } from '../outcome.js';
 import { SAMPLE_BYTES, tooLargeOutcome } from '../too-large.js';
 import { describe } from '../errors.js';
 import { UNROUTED } from '../routing.js';
-import { ROUTE_FAILED, ROUTE_PENDING, type BatchResult, type Reply, type RunItem, type ThreadRuntime, type Warning } from './runtime.js';
+import { ROUTE_FAILED, ROUTE_PENDING, type BatchResult, type Reply, type RunItem, type RunItems, type ThreadRuntime, type Warning } from './runtime.js';
 import type { HandlerTiming } from './timings.js';
 
 /**
@@ -61,49 +61,65 @@ export function layoutOf(block: LineBlock): BlockLayout {
 }
 
 /**
- * Builds messages `from..to` of a block with `MessageClass`, as views of one copy of their bytes. A line over the limit,
- * and a line the message class refuses, come out `rejected`: they become dead letters without running a matcher.
+ * Messages `from..to` of a block, each built with `MessageClass` when it is run, as a view of one copy of the
+ * slice's bytes. A line over the limit, and a line the message class refuses, come out `rejected`: they become
+ * dead letters without running a matcher.
  */
-export function itemsOf<M extends Message<unknown>>(
-  block: LineBlock,
-  layout: BlockLayout,
-  from: number,
-  to: number,
-  MessageClass: MessageClass<M>,
-  ids = new LineIds(block.idStart),
-): RunItem<M>[] {
-  const { source, maxMessageBytes } = block;
-  const items: RunItem<M>[] = new Array(to - from);
-  if (from === to) return items;
-  // The slice's bytes are copied out first: messages must not be views of the block, whose memory the run reuses
-  // once the block is answered, while a handler may keep a message longer.
-  const sliceStart = layout.starts[from]!;
-  const sliceEnd = layout.ends[to - 1]!;
-  const bytes = Buffer.allocUnsafeSlow(sliceEnd - sliceStart);
-  bytes.set(block.bytes.subarray(sliceStart, sliceEnd));
-  const text = asciiText(bytes);
-  for (let index = from; index < to; index++) {
-    const line = layout.lines[index]!;
-    const start = layout.starts[index]! - sliceStart;
-    const end = layout.ends[index]! - sliceStart;
-    const id = ids.of(line);
+export class SliceItems<M extends Message<unknown>> implements RunItems<M> {
+  readonly length: number;
+  readonly #block: LineBlock;
+  readonly #layout: BlockLayout;
+  readonly #from: number;
+  readonly #MessageClass: MessageClass<M>;
+  readonly #ids: LineIds;
+  readonly #bytes: Buffer;
+  readonly #text: string | undefined;
+  readonly #offset: number;
+
+  constructor(block: LineBlock, layout: BlockLayout, from: number, to: number, MessageClass: MessageClass<M>, ids = new LineIds(block.idStart)) {
+    this.length = to - from;
+    this.#block = block;
+    this.#layout = layout;
+    this.#from = from;
+    this.#MessageClass = MessageClass;
+    this.#ids = ids;
+    // The slice's bytes are copied out first: messages must not be views of the block, whose memory the run
+    // reuses once the block is answered, while a handler may keep a message longer.
+    this.#offset = to > from ? layout.starts[from]! : 0;
+    const end = to > from ? layout.ends[to - 1]! : 0;
+    this.#bytes = Buffer.allocUnsafeSlow(end - this.#offset);
+    this.#bytes.set(block.bytes.subarray(this.#offset, end));
+    this.#text = asciiText(this.#bytes);
+  }
+
+  at(k: number): RunItem<M> {
+    const index = this.#from + k;
+    const { source, maxMessageBytes } = this.#block;
+    const line = this.#layout.lines[index]!;
+    const start = this.#layout.starts[index]! - this.#offset;
+    const end = this.#layout.ends[index]! - this.#offset;
+    const id = this.#ids.of(line);
     const meta: LineMeta = { source, line };
+    const bytes = this.#bytes;
     if (end - start > maxMessageBytes) {
       const rejected = tooLargeOutcome(`line ${line}`, end - start, maxMessageBytes);
-      items[index - from] = { route: UNROUTED, attempt: 1, message: placeholder(bytes, start, start + Math.min(end - start, SAMPLE_BYTES), id, meta), rejected };
-      continue;
+      return { route: UNROUTED, attempt: 1, message: placeholder(bytes, start, start + Math.min(end - start, SAMPLE_BYTES), id, meta), rejected };
     }
-    const body = bytes.subarray(start, end);
     try {
-      const message = new MessageClass(body, id, meta);
-      if (text !== undefined) setBodyText(message, text.slice(start, end));
-      items[index - from] = { route: UNROUTED, attempt: 1, message };
+      const message = new this.#MessageClass(bytes.subarray(start, end), id, meta);
+      if (this.#text !== undefined) setBodyText(message, this.#text.slice(start, end));
+      return { route: UNROUTED, attempt: 1, message };
     } catch (error) {
       const rejected = deadLetter(Reasons.decodeFailed, describe(error));
-      items[index - from] = { route: UNROUTED, attempt: 1, message: placeholder(bytes, start, end, id, meta), rejected };
+      return { route: UNROUTED, attempt: 1, message: placeholder(bytes, start, end, id, meta), rejected };
     }
   }
-  return items;
+}
+
+/** Every message of a block, built now: for the rare paths that need them all at once (a worker died). */
+export function itemsOf<M extends Message<unknown>>(block: LineBlock, layout: BlockLayout, MessageClass: MessageClass<M>): RunItem<M>[] {
+  const slice = new SliceItems(block, layout, 0, layout.count, MessageClass);
+  return Array.from({ length: slice.length }, (_, k) => slice.at(k));
 }
 
 /**
@@ -198,7 +214,7 @@ export async function runBlock<M extends Message<unknown>>(
     // the whole block (with `threads: 0`, a SIGTERM would wait for the end of the input).
     if (from > 0) await new Promise<void>((resolve) => setImmediate(resolve));
     const to = Math.min(layout.count, from + batchSize);
-    const items = itemsOf(block, layout, from, to, MessageClass, ids);
+    const items = new SliceItems(block, layout, from, to, MessageClass, ids);
     tally.add(from, await runtime.runBatch(items, progress?.subarray(from, to), routed?.subarray(from, to)));
   }
   return tally.result();

@@ -160,7 +160,7 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
       if (this.#destroyed) throw error;
       // The block's bytes are shared, so they outlive the worker: split them here and recover as for a batch.
       const layout = layoutOf(block);
-      const items = itemsOf(block, layout, 0, layout.count, this.#options.messageClass);
+      const items = itemsOf(block, layout, this.#options.messageClass);
       if (!watched?.culprit) this.#options.onWorkerExit?.(error);
       const tally = new BlockTally(block, layout);
       tally.add(0, await this.#recover(items, { progress, routed }, error, watched?.culprit));

@@ -46,6 +46,16 @@ export interface RunItem<M> {
 }
 
 /**
+ * The messages of a batch, built when they are run: a block's messages are made one at a time as its loop reaches
+ * them, so a synchronous handler's message is garbage as soon as it returns, and the young generation stays cheap
+ * to collect. An array of items is one too (`{ length, at: (i) => items[i] }`).
+ */
+export interface RunItems<M> {
+  readonly length: number;
+  at(index: number): RunItem<M>;
+}
+
+/**
  * Progress marks a batch writes per message into shared memory, so that when a handler kills its worker the main
  * thread can tell which messages were acked, which one was running, and which never started.
  */
@@ -103,7 +113,11 @@ export class ThreadRuntime<M extends Message<unknown>> {
    * mark per message as it starts and ends. Messages sent `UNROUTED` are routed here first, their routes written
    * to `routed` (shared with the main thread, so its watchdog and crash recovery see them) or a new array.
    */
-  runBatch(items: readonly RunItem<M>[], progress?: Int32Array, routed?: Int32Array): BatchResult | Promise<BatchResult> {
+  runBatch(
+    items: readonly RunItem<M>[] | RunItems<M>,
+    progress?: Int32Array,
+    routed?: Int32Array,
+  ): BatchResult | Promise<BatchResult> {
     const { routes, hooks } = this.processor;
     const outcomes: Outcome[] = new Array(items.length);
     const warnings: Warning[] = [];
@@ -115,9 +129,9 @@ export class ThreadRuntime<M extends Message<unknown>> {
       if (ctx.replies) for (const body of ctx.replies) (replies ??= []).push({ index: i, body });
     };
     for (let i = 0; i < items.length; i++) {
-      const { message, attempt } = items[i]!;
-      let { route } = items[i]!;
-      const { rejected } = items[i]!;
+      const item = items.at(i)!;
+      const { message, attempt, rejected } = item;
+      let { route } = item;
       if (rejected) {
         if (route === UNROUTED) (routed ??= new Int32Array(items.length).fill(ROUTE_PENDING))[i] = ROUTE_FAILED;
         outcomes[i] = rejected;
