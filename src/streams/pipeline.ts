@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import type { Adapter } from '../adapters/adapter.js';
@@ -8,10 +7,8 @@ import { fingerprintOf } from '../dlq/fingerprint.js';
 import { InvalidOptionError, describe } from '../errors.js';
 import { deliveriesOfBlock, isLineBlock, messagesIn, type LineBlock } from '../line-block.js';
 import { silentLog, type Log } from '../log.js';
-import { forgetDecoded, type Message } from '../message.js';
-import { Reasons, deadLetter } from '../outcome.js';
+import type { Message } from '../message.js';
 import type { Processor } from '../processor.js';
-import { UNROUTED, chooseRoute } from '../routing.js';
 import type { BlockResult } from '../workers/block.js';
 import type { Executor } from '../workers/executor.js';
 import { InlineExecutor } from '../workers/inline.js';
@@ -19,15 +16,16 @@ import { PoolExecutor } from '../workers/pool.js';
 import { Timings } from '../workers/timings.js';
 import { Admission } from './admission.js';
 import { Dispatcher } from './dispatch.js';
+import { Intake } from './intake.js';
 import { Outcomes } from './outcomes.js';
-import { Settler, type DeadLetterEntry } from './settle.js';
+import { Settler } from './settle.js';
 import { Shutdown } from './shutdown.js';
 import { Stats, type RunStats } from './stats.js';
 
 /** How a run is set up. Every option but the first three has a default that suits most runs. */
 export interface PipelineOptions<M extends Message<unknown>> {
   readonly adapter: Adapter;
-  /** The processor, as loaded in this thread: its matchers route every message. */
+  /** The processor, as loaded in this thread (it routes here with `matchInWorkers: false` or no workers). */
   readonly processor: Processor<M>;
   /** Where unprocessable messages are stored before they are acked. */
   readonly dlq: Dlq;
@@ -113,8 +111,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
   readonly #settler: Settler;
   readonly #outcomes: Outcomes<M>;
   readonly #shutdown: Shutdown;
-  readonly #idPrefix = randomBytes(4).toString('hex');
-  #nextId = 0;
+  readonly #intake: Intake<M>;
   /** Running blocks whose blank lines were already taken out of `received` (a give-up counts them early). */
   readonly #counted = new WeakSet<LineBlock>();
 
@@ -207,6 +204,15 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       retry: (delivery, item) => this.#dispatcher.push(delivery, item),
       stopping: () => this.#shutdown.stopping,
       gaveUp: () => this.#shutdown.gaveUp,
+    });
+    this.#intake = new Intake({
+      processor: this.#processor,
+      routeHere: this.#routeHere,
+      offThread: this.#pool !== undefined,
+      stats: this.stats,
+      dispatcher: this.#dispatcher,
+      outcomes: this.#outcomes,
+      settler: this.#settler,
     });
     this.#shutdown = new Shutdown({
       adapter: this.#adapter,
@@ -308,41 +314,9 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
         continue;
       }
       const end = Math.min(chunk.length, start + room);
-      this.#accept(start === 0 && end === chunk.length ? chunk : chunk.slice(start, end));
+      this.#intake.accept(start === 0 && end === chunk.length ? chunk : chunk.slice(start, end));
       start = end;
     }
-  }
-
-  /** Routes one chunk of deliveries: to the dispatcher, or straight to the dead-letter store. */
-  #accept(deliveries: readonly Delivery[]): void {
-    const { MessageClass, routes } = this.#processor;
-    const offThread = this.#pool !== undefined;
-    const routeHere = this.#routeHere;
-    const dead: DeadLetterEntry[] = [];
-    this.stats.received += deliveries.length;
-    for (const delivery of deliveries) {
-      const id = delivery.id ?? `${this.#idPrefix}-${this.#nextId++}`;
-      if (delivery.rejected) {
-        const outcome = deadLetter(delivery.rejected.reason, delivery.rejected.error ?? null);
-        dead.push(this.#outcomes.entry(delivery, id, outcome, null));
-        continue;
-      }
-      let message: M;
-      try {
-        message = new MessageClass(delivery.body, id, delivery.meta);
-      } catch (error) {
-        dead.push(this.#outcomes.entry(delivery, id, deadLetter(Reasons.decodeFailed, describe(error)), null));
-        continue;
-      }
-      const route = routeHere ? chooseRoute(routes, message) : UNROUTED;
-      if (typeof route === 'number') {
-        if (offThread) forgetDecoded(message);
-        this.#dispatcher.push(delivery, { route, message, attempt: delivery.meta?.deliveryCount ?? 1 });
-      } else {
-        dead.push(this.#outcomes.entry(delivery, id, route, null));
-      }
-    }
-    this.#settler.deadLetter(dead);
   }
 
   #blockAnswered(block: LineBlock, result: BlockResult): void {
