@@ -28,7 +28,7 @@ export interface ReplayOptions {
 export async function replay(options: ReplayOptions): Promise<RunStats> {
   const { dlq, processor } = options;
   // Warnings only: one line per letter that fails again, with its reason and error, on stderr.
-  const { log } = createLogger('warn', fingerprintOf(processor.name));
+  const { log } = await createLogger('warn', fingerprintOf(processor.name));
   const pipeline = await startPipeline({
     adapter: new DlqSourceAdapter(dlq, { filter: options.filter, limit: options.limit }),
     processor,
