@@ -1,7 +1,9 @@
 // Consuming a Redis stream: the bare ioredis loop, the RedisStreamsAdapter, BullMQ and the full pipeline, in one run,
 // each on a fresh stream (or queue) filled beforehand so only consumption is timed.
 // Run: node bench/redis-streams.js [--entries 200000] [--runs 3] [--redis-url redis://127.0.0.1:6379]
-// (after `npx tsc -p .`). Prints msgs/s (median of the runs) and ratios; writes bench/results/redis-streams.json.
+// (after `npx tsc -p .`). Prints msgs/s, this process's CPU time per message and the main thread's busy time per
+// message (medians of the runs), what the adapter and the pipeline add to the raw loop's figures ("on top of the
+// client library"), and ratios; writes bench/results/redis-streams.json.
 import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
@@ -12,6 +14,7 @@ import { RedisStreamsAdapter } from '../dist/adapters/redis-streams.js';
 import { MemoryDlq, Processor } from '../dist/index.js';
 import { startPipeline } from '../dist/streams/pipeline.js';
 import { median } from './median.js';
+import { perMessage, startMeter, whenAcked } from './meter.js';
 
 const COUNT = 500;
 const FILL_BATCH = 1000;
@@ -39,7 +42,7 @@ async function raw({ url, entries }) {
   try {
     await fill(redis, stream, entries);
     await redis.xgroup('CREATE', stream, 'bench', '0');
-    const started = performance.now();
+    const meter = startMeter();
     let read = 0;
     let acks = [];
     while (read < entries) {
@@ -54,10 +57,10 @@ async function raw({ url, entries }) {
       read += batch.length;
     }
     await redis.xack(stream, 'bench', ...acks);
-    const seconds = (performance.now() - started) / 1000;
+    const measured = meter();
     const pending = await pendingOf(redis, stream, 'bench');
     if (pending !== 0) throw new Error(`raw: ${pending} entries left pending`);
-    return { read, seconds };
+    return { read, ...measured };
   } finally {
     await redis.del(stream);
     redis.disconnect();
@@ -71,7 +74,7 @@ async function adapter({ url, entries }) {
   try {
     await fill(redis, stream, entries);
     const streams = new RedisStreamsAdapter({ url, stream, group: 'bench', consumer: 'c' });
-    const started = performance.now();
+    const meter = startMeter();
     const readable = await streams.open({ maxInFlight: COUNT });
     let read = 0;
     for await (const batch of readable) {
@@ -80,10 +83,10 @@ async function adapter({ url, entries }) {
       if (read >= entries) break;
     }
     await streams.close();
-    const seconds = (performance.now() - started) / 1000;
+    const measured = meter();
     const pending = await pendingOf(redis, stream, 'bench');
     if (pending !== 0) throw new Error(`adapter: ${pending} entries left pending`);
-    return { read, seconds };
+    return { read, ...measured };
   } finally {
     await redis.del(stream);
     redis.disconnect();
@@ -99,21 +102,16 @@ async function pipeline({ url, entries }) {
     const processor = new Processor(undefined, { name: 'bench-noop' });
     processor.handleFor(() => true, () => {});
     const streams = new RedisStreamsAdapter({ url, stream, group: 'bench', consumer: 'c' });
-    const started = performance.now();
+    const acked = whenAcked(streams, entries);
+    const meter = startMeter();
     const run = await startPipeline({ adapter: streams, processor, dlq: new MemoryDlq(), threads: 0 });
-    await new Promise((resolve, reject) => {
-      const timer = setInterval(() => {
-        if (run.stats.acked >= entries) resolve();
-      }, 1);
-      run.done.then(resolve, reject).finally(() => clearInterval(timer));
-      setTimeout(() => clearInterval(timer), 600_000).unref();
-    });
+    await Promise.race([acked, run.done]);
     const stats = await run.stop();
-    const seconds = (performance.now() - started) / 1000;
+    const measured = meter();
     if (stats.acked !== entries) throw new Error(`pipeline: ${stats.acked} acked of ${entries}`);
     const pending = await pendingOf(redis, stream, 'bench');
     if (pending !== 0) throw new Error(`pipeline: ${pending} entries left pending`);
-    return { read: stats.received, seconds };
+    return { read: stats.received, ...measured };
   } finally {
     await redis.del(stream);
     redis.disconnect();
@@ -138,7 +136,7 @@ async function bullmq({ url, entries }) {
     let done = 0;
     let finish;
     const finished = new Promise((resolve) => (finish = resolve));
-    const started = performance.now();
+    const meter = startMeter();
     const worker = new Worker(
       name,
       async () => {
@@ -149,9 +147,9 @@ async function bullmq({ url, entries }) {
     await finished;
     // The last job is marked completed only after its processor returns.
     while ((await queue.getJobCounts('wait', 'active')).active > 0) await new Promise((r) => setTimeout(r, 1));
-    const seconds = (performance.now() - started) / 1000;
+    const measured = meter();
     await worker.close();
-    return { read: done, seconds };
+    return { read: done, ...measured };
   } finally {
     await queue.obliterate({ force: true }).catch(() => {});
     await queue.close();
@@ -180,15 +178,23 @@ export async function main(argv = process.argv.slice(2)) {
     { key: 'pipeline', name: 'startPipeline, no-op handler, threads: 0', run: pipeline },
   ];
   const samples = Object.fromEntries(cases.map((c) => [c.key, []]));
+  const cpuSamples = Object.fromEntries(cases.map((c) => [c.key, []]));
+  const busySamples = Object.fromEntries(cases.map((c) => [c.key, []]));
   const errors = {};
   for (let repeat = 0; repeat < runs; repeat++) {
     for (const c of cases) {
       if (errors[c.key]) continue;
       try {
-        const { read, seconds } = await c.run(options);
-        if (read !== entries) throw new Error(`${c.name}: read ${read} of ${entries}`);
-        samples[c.key].push(entries / seconds);
-        console.error(`run ${repeat + 1}: ${c.key} ${Math.round(entries / seconds)} msgs/s`);
+        const result = await c.run(options);
+        if (result.read !== entries) throw new Error(`${c.name}: read ${result.read} of ${entries}`);
+        const { cpuMicros, busyNanos } = perMessage(result, entries);
+        samples[c.key].push(entries / result.seconds);
+        cpuSamples[c.key].push(cpuMicros);
+        busySamples[c.key].push(busyNanos);
+        console.error(
+          `run ${repeat + 1}: ${c.key} ${Math.round(entries / result.seconds)} msgs/s, ` +
+            `${cpuMicros.toFixed(2)} CPU µs/msg, ${Math.round(busyNanos)} main-thread ns/msg`,
+        );
       } catch (error) {
         // BullMQ is optional here: a failure is reported in the results rather than ending the comparison.
         if (c.key !== 'bullmq') throw error;
@@ -203,8 +209,18 @@ export async function main(argv = process.argv.slice(2)) {
     name: c.name,
     msgsPerSecond: rate(c.key) && Math.round(rate(c.key)),
     samples: samples[c.key].map(Math.round),
+    cpuMicrosPerMessage: samples[c.key].length > 0 ? Number(median(cpuSamples[c.key]).toFixed(2)) : null,
+    mainThreadNsPerMessage: samples[c.key].length > 0 ? Math.round(median(busySamples[c.key])) : null,
+    mainThreadNsSamples: busySamples[c.key].map(Math.round),
     ...(errors[c.key] ? { error: errors[c.key] } : {}),
   }));
+  const byKey = Object.fromEntries(cases.map((c, i) => [c.key, results[i]]));
+  // What the framework adds per message to the client library's own work, on the main thread and in CPU time.
+  const onTop = (key) => ({
+    mainThreadNsPerMessage: byKey[key].mainThreadNsPerMessage - byKey.raw.mainThreadNsPerMessage,
+    cpuMicrosPerMessage: Number((byKey[key].cpuMicrosPerMessage - byKey.raw.cpuMicrosPerMessage).toFixed(2)),
+  });
+  const onTopOfClientLibrary = { adapter: onTop('adapter'), pipeline: onTop('pipeline') };
   const ratios = {
     adapterToRaw: ratio('adapter', 'raw'),
     adapterToBullmq: ratio('adapter', 'bullmq'),
@@ -212,12 +228,35 @@ export async function main(argv = process.argv.slice(2)) {
   };
   const targets = { adapterToRaw: 0.8, adapterToBullmq: 5 };
   console.log(`Redis Streams consumption, ${entries} entries, median of ${runs} alternating runs`);
-  console.table(Object.fromEntries(results.map((r) => [r.name, { 'msgs/s': r.msgsPerSecond ?? r.error }])));
+  console.table(
+    Object.fromEntries(
+      results.map((r) => [
+        r.name,
+        r.error
+          ? { 'msgs/s': r.error }
+          : { 'msgs/s': r.msgsPerSecond, 'CPU µs/msg': r.cpuMicrosPerMessage, 'main-thread ns/msg': r.mainThreadNsPerMessage },
+      ]),
+    ),
+  );
+  for (const key of ['adapter', 'pipeline']) {
+    const { mainThreadNsPerMessage: ns, cpuMicrosPerMessage: us } = onTopOfClientLibrary[key];
+    console.log(`${key} on top of the client library: ${ns} main-thread ns/msg, ${us} CPU µs/msg`);
+  }
   console.log(`adapter/raw ${ratios.adapterToRaw} (target >= ${targets.adapterToRaw}), ` +
     `adapter/BullMQ ${ratios.adapterToBullmq} (target >= ${targets.adapterToBullmq}), pipeline/raw ${ratios.pipelineToRaw}`);
   // Other processes on the machine (Redis among them) move these figures: the load is recorded with them.
   const machine = { cpus: cpus().length, loadAverage: loadavg().map((l) => Number(l.toFixed(2))) };
-  const report = { benchmark: 'redis-streams', entries, runs, node: process.version, machine, results, ratios, targets };
+  const report = {
+    benchmark: 'redis-streams',
+    entries,
+    runs,
+    node: process.version,
+    machine,
+    results,
+    ratios,
+    targets,
+    onTopOfClientLibrary,
+  };
   const out = new URL('./results/', import.meta.url);
   await mkdir(out, { recursive: true });
   await writeFile(new URL('redis-streams.json', out), `${JSON.stringify(report, null, 2)}\n`);

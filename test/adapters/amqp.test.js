@@ -136,6 +136,83 @@ t.test('ack grouping: multiple only when every older unsettled tag is settled wi
   t.equal(tags.frames, 7);
 });
 
+/**
+ * Settles `tags` through `deliveryTags` against a model of what the broker holds unacked: a frame may only settle
+ * tags of this call, and every tag of this call that was unsettled must end up settled.
+ */
+function settleOnBroker(t, broker, deliveryTags, tags) {
+  const asked = new Set(tags);
+  const owed = [...asked].filter((tag) => broker.has(tag));
+  let ok = true;
+  const skipped = deliveryTags.settle(tags, (tag, multiple) => {
+    const covered = multiple ? [...broker].filter((held) => held <= tag) : [tag];
+    for (const held of covered) {
+      if (!broker.has(held) || !asked.has(held)) ok = false;
+      broker.delete(held);
+    }
+  });
+  for (const tag of owed) if (broker.has(tag)) ok = false;
+  if (!ok) t.fail(`settling ${tags.length} tags (${tags.slice(0, 5).join(', ')}...) settled the wrong ones`);
+  return { skipped, owed: owed.length };
+}
+
+t.test('ack grouping stays exact when one tag is held while far more than the flag window pass', async (t) => {
+  const broker = new Set();
+  const tags = new DeliveryTags();
+  const deliver = (tag) => {
+    broker.add(tag);
+    tags.add(tag);
+  };
+  // Tag 1 waits (a retry's backoff, a slow handler) while 100,000 later ones are settled in batches of 500.
+  for (let tag = 1; tag <= 100_001; tag++) {
+    deliver(tag);
+    if (tag % 500 === 1 && tag > 1) settleOnBroker(t, broker, tags, Array.from({ length: 500 }, (_, k) => tag - 499 + k));
+  }
+  t.equal(tags.size, 1, 'only the held tag is unsettled');
+  const framesBefore = tags.frames;
+  t.same(settleOnBroker(t, broker, tags, [1]), { skipped: 0, owed: 1 }, 'the held tag is still known, and settles');
+  t.equal(tags.frames, framesBefore + 1);
+  t.equal(tags.size, 0);
+  t.equal(broker.size, 0);
+  deliver(100_002);
+  deliver(100_003);
+  const sent = [];
+  tags.settle([100_003, 100_002], (tag, multiple) => sent.push([tag, multiple]));
+  t.same(sent, [[100_003, true]], 'with nothing older left, batches go out as one multiple frame again');
+});
+
+t.test('ack grouping in random orders, with gaps and repeats, matches what the broker holds', async (t) => {
+  let seed = 42;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let round = 0; round < 10; round++) {
+    const broker = new Set();
+    const tags = new DeliveryTags();
+    let next = 1;
+    for (let step = 0; step < 100; step++) {
+      for (let k = Math.floor(random() * 300); k > 0; k--) {
+        // Now and then a jump in the numbering, sometimes wider than the flag window.
+        if (random() < 0.01) next += Math.floor(random() * (random() < 0.2 ? 100_000 : 100));
+        broker.add(next);
+        tags.add(next++);
+      }
+      const held = [...broker];
+      const settle = held.filter(() => random() < 0.5);
+      // Now and then a tag twice in one call, and one never delivered.
+      if (random() < 0.1) settle.push(settle[0] ?? 1, next + 7);
+      for (let i = settle.length - 1; i > 0; i--) {
+        if (random() < 0.3) {
+          const j = Math.floor(random() * (i + 1));
+          [settle[i], settle[j]] = [settle[j], settle[i]];
+        }
+      }
+      const { skipped, owed } = settleOnBroker(t, broker, tags, settle);
+      if (skipped !== settle.length - owed) t.fail(`round ${round}: skipped ${skipped} of ${settle.length - owed}`);
+      if (tags.size !== broker.size) t.fail(`round ${round}: ${tags.size} unsettled, the broker holds ${broker.size}`);
+    }
+  }
+  t.pass('every settle covered exactly its own unsettled tags');
+});
+
 t.test('the spec declares the flags and checks them before connecting', async (t) => {
   t.same(Object.keys(amqpSpec.flags).sort(), ['amqp-url', 'exchange', 'passive', 'queue', 'routing-key']);
   t.equal(amqpSpec.flags['amqp-url'].default, 'amqp://guest:guest@127.0.0.1:5672');
