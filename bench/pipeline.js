@@ -95,7 +95,7 @@ function bare(workload, shape, input, count) {
   const { stdout, wall } = timed([join(root, 'bench/bare-loop.js'), workload, input], childEnv(shape));
   const { messages, seconds, peakRssMb } = JSON.parse(stdout);
   if (messages !== count) throw new Error(`bare loop: ${messages} messages of ${count}`);
-  return { wall, rate: messages / seconds, busyNs: null, peakRssMb };
+  return { wall, rate: messages / seconds, busyNs: null, cpuNs: null, peakRssMb };
 }
 
 // Each run's stats file and dead-letter store, removed at the end.
@@ -123,7 +123,9 @@ function missive(workload, shape, input, count, { threads, matchInWorkers }) {
   // in callbacks, so on a machine with more busy threads than cores it also counts the time the main thread waited
   // for a core while in one: an upper bound of what the main thread costs.
   const busyNs = typeof figures.mainThreadBusyMs === 'number' ? (figures.mainThreadBusyMs * 1e6) / count : null;
-  return { wall, rate: figures.received / figures.seconds, busyNs, peakRssMb: figures.peakRssMb };
+  // mainThreadCpuMs (Linux) is the CPU time the main thread used, start-up included: what it costs, whatever the load.
+  const cpuNs = typeof figures.mainThreadCpuMs === 'number' ? (figures.mainThreadCpuMs * 1e6) / count : null;
+  return { wall, rate: figures.received / figures.seconds, busyNs, cpuNs, peakRssMb: figures.peakRssMb };
 }
 
 const processorPath = (workload) => join(root, `bench/processors/${workload}.js`);
@@ -134,6 +136,7 @@ function summarise(list, bareRow) {
   const wall = median(list.map((s) => s.wall));
   const rate = median(list.map((s) => s.rate));
   const busy = list.every((s) => s.busyNs !== null) ? median(list.map((s) => s.busyNs)) : null;
+  const cpu = list.every((s) => s.cpuNs !== null) ? median(list.map((s) => s.cpuNs)) : null;
   // The main thread saturates when it is busy all the time: it then settles 1e9 / busyNs messages a second. Each
   // core of handlers takes about the bare loop's rate (a worker splits, parses, matches and handles as the bare loop
   // does, plus its share of the framework, so it is no faster); the main thread can therefore keep
@@ -145,6 +148,7 @@ function summarise(list, bareRow) {
     rate: Math.round(rate),
     rateVsBare: bareRow ? ratio(rate, bareRow.rate) : 1,
     mainThreadNsPerMessage: busy === null ? null : Math.round(busy),
+    mainThreadCpuNsPerMessage: cpu === null ? null : Math.round(cpu),
     saturationCores: busy === null ? null : Number((1e9 / busy / perCoreRate).toFixed(1)),
     peakRssMb: Math.max(...list.map((s) => s.peakRssMb)),
     wallSamples: list.map((s) => Number(s.wall.toFixed(3))),
@@ -159,16 +163,18 @@ function printRows(title, rows) {
   console.log(`\n${title}`);
   console.log(
     `  ${'variant'.padEnd(36)}${'wall s'.padStart(8)}${'vs bare'.padStart(9)}${'in-run msg/s'.padStart(14)}` +
-      `${'vs bare'.padStart(9)}${'main ns/msg'.padStart(13)}${'saturates at'.padStart(14)}${'peak RSS'.padStart(10)}`,
+      `${'vs bare'.padStart(9)}${'main ns/msg'.padStart(13)}${'main CPU ns'.padStart(13)}${'saturates at'.padStart(14)}` +
+      `${'peak RSS'.padStart(10)}`,
   );
   for (const [name, row] of Object.entries(rows)) {
     // The bare loop has no main thread apart from its handler.
     const none = name === 'bare loop' ? '-' : 'n/a';
     const busy = row.mainThreadNsPerMessage === null ? none : String(row.mainThreadNsPerMessage);
     const cores = row.saturationCores === null ? none : `${row.saturationCores} cores`;
+    const cpu = row.mainThreadCpuNsPerMessage === null ? none : String(row.mainThreadCpuNsPerMessage);
     console.log(
       `  ${name.padEnd(36)}${row.wallSeconds.toFixed(2).padStart(8)}${x(row.wallVsBare).padStart(9)}` +
-        `${fmt(row.rate).padStart(14)}${x(row.rateVsBare).padStart(9)}${busy.padStart(13)}${cores.padStart(14)}` +
+        `${fmt(row.rate).padStart(14)}${x(row.rateVsBare).padStart(9)}${busy.padStart(13)}${cpu.padStart(13)}${cores.padStart(14)}` +
         `${`${row.peakRssMb} MB`.padStart(10)}`,
     );
   }
