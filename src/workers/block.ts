@@ -210,8 +210,8 @@ export async function runBlock<M extends Message<unknown>>(
   const ids = new LineIds(block.idStart);
   const { MessageClass } = runtime.processor;
   for (let from = 0; from < layout.count; from += batchSize) {
-    // Between slices, let the thread's timers, I/O and signals in: synchronous handlers would otherwise hold it for
-    // the whole block (with `threads: 0`, a SIGTERM would wait for the end of the input).
+    // Between slices, let the thread's timers and I/O in: synchronous handlers would otherwise hold it for the
+    // whole block (with `threads: 0` that thread is the main one, which also reads and settles).
     if (from > 0) await new Promise<void>((resolve) => setImmediate(resolve));
     const to = Math.min(layout.count, from + batchSize);
     const items = new SliceItems(block, layout, from, to, MessageClass, ids);
