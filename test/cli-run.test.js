@@ -218,3 +218,13 @@ t.test('on a terminal, a progress line shows the rate, acked and dead letters', 
 function hasScript() {
   return spawnSync('script', ['--version']).status === 0;
 }
+
+t.test('a run in the main thread that can never finish (a promise that never settles) says so and exits 1', async (t) => {
+  // With worker threads the busy worker keeps the process alive, and a signal's drain timeout ends the run.
+  const dir = t.testdir();
+  const result = await runCli(['run', fixture('never-settles-processor.js'), '--threads', '0', '--dlq', join(dir, 'd.duckdb')], {
+    input: 'a\nb\n',
+  });
+  t.equal(result.code, 1, 'exits 1, not as if it had finished', { stderr: result.stderr.slice(-2000) });
+  t.match(result.stderr, /the run stalled: 2 messages in flight.*give it a timeout/, 'says why and what to do');
+});

@@ -140,9 +140,13 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  // Node exits 0 when nothing is left to wait for, even mid-run: a run that stalls must say so and fail instead.
+  // Node exits when nothing is left to wait for, even mid-run (a promise that never settles holds nothing open): a
+  // run that stalls must say so and fail instead.
   const onStall = () => {
-    process.stderr.write(`missive: the run stalled with ${pipeline.stats.inFlight} messages in flight and nothing left to wait for; this is a bug, please report it\n`);
+    process.stderr.write(
+      `missive: the run stalled: ${pipeline.stats.inFlight} messages in flight and nothing left that could settle them; ` +
+        'a handler whose promise never settles does this: give it a timeout (handleFor option timeout, or --timeout)\n',
+    );
     process.exit(1);
   };
   process.once('beforeExit', onStall);

@@ -50,17 +50,7 @@ export class Dispatcher<M extends Message<unknown>> {
 
   /** Sends a block of lines to the executor, which splits it where its handlers run. */
   pushBlock(block: LineBlock): void {
-    this.#runningBlocks.add(block);
-    this.#executor
-      .runBlock(block)
-      .then(
-        (result) => this.#onBlockResult(block, result),
-        (error: unknown) => this.#onBlockError(block, error),
-      )
-      .finally(() => {
-        this.#runningBlocks.delete(block);
-        this.#checkIdle();
-      });
+    this.#track(this.#runningBlocks, block, this.#executor.runBlock(block), this.#onBlockResult, this.#onBlockError);
   }
 
   push(delivery: Delivery, item: RunItem<M>): void {
@@ -80,21 +70,27 @@ export class Dispatcher<M extends Message<unknown>> {
     const batch = this.#current;
     if (batch.items.length === 0) return;
     this.#current = { deliveries: [], items: [] };
-    this.#running.add(batch);
-    this.#executor
-      .run(batch.items)
-      .then(
-        (result) => this.#onResult(batch, result),
-        (error: unknown) => this.#onError(batch, error),
-      )
-      .finally(() => {
-        this.#running.delete(batch);
-        this.#checkIdle();
-      });
+    this.#track(this.#running, batch, this.#executor.run(batch.items), this.#onResult, this.#onError);
   }
 
-  #checkIdle(): void {
-    if (this.#running.size === 0 && this.#runningBlocks.size === 0) for (const resolve of this.#idle.splice(0)) resolve();
+  /** Keeps `work` in `running` until its answer has been handed on, then wakes `idle()` if nothing is left. */
+  #track<W, R>(
+    running: Set<W>,
+    work: W,
+    answer: Promise<R>,
+    onResult: (work: W, result: R) => void,
+    onError: (work: W, error: unknown) => void,
+  ): void {
+    running.add(work);
+    answer
+      .then(
+        (result) => onResult(work, result),
+        (error: unknown) => onError(work, error),
+      )
+      .finally(() => {
+        running.delete(work);
+        if (this.#running.size === 0 && this.#runningBlocks.size === 0) for (const resolve of this.#idle.splice(0)) resolve();
+      });
   }
 
   /** Batches sent and not finished: what a forced shutdown gives back to the transport. */

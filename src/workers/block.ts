@@ -103,7 +103,7 @@ export class SliceItems<M extends Message<unknown>> implements RunItems<M> {
     const bytes = this.#bytes;
     if (end - start > maxMessageBytes) {
       const rejected = tooLargeOutcome(`line ${line}`, end - start, maxMessageBytes);
-      return { route: UNROUTED, attempt: 1, message: placeholder(bytes, start, start + Math.min(end - start, SAMPLE_BYTES), id, meta), rejected };
+      return { route: UNROUTED, attempt: 1, message: placeholder(bytes, start, sampleEnd(start, end), id, meta), rejected };
     }
     try {
       const message = new this.#MessageClass(bytes.subarray(start, end), id, meta);
@@ -139,7 +139,12 @@ function placeholder<M extends Message<unknown>>(bytes: Buffer, start: number, e
 function bodyEnd(block: LineBlock, layout: BlockLayout, index: number): number {
   const start = layout.starts[index]!;
   const end = layout.ends[index]!;
-  return end - start > block.maxMessageBytes ? start + Math.min(end - start, SAMPLE_BYTES) : end;
+  return end - start > block.maxMessageBytes ? sampleEnd(start, end) : end;
+}
+
+/** The end of the sample kept of a line over the limit, `start..end`. */
+function sampleEnd(start: number, end: number): number {
+  return start + Math.min(end - start, SAMPLE_BYTES);
 }
 
 /** Gathers a block's answer from the results of its slices: the count, and every message that is not a plain ack. */
