@@ -253,10 +253,14 @@ const ACTIONS: Record<string, Action> = {
     synopsis: 'sql <query>',
     summary: 'run a read-only SQL query on the dead_letters table',
     details:
-      'Runs one SQL query against the file, opened read-only, and prints the result as a table (or JSON). For ' +
-      'example: missive dlq sql "SELECT reason, count(*) AS n FROM dead_letters GROUP BY reason".',
+      'Runs one read-only SQL query (SELECT, WITH, FROM, VALUES, TABLE, DESCRIBE, SHOW or SUMMARIZE) on the ' +
+      'dead_letters table and prints the result as a table (or JSON). Nothing else runs: no second statement, no ' +
+      'COPY, EXPORT, ATTACH, INSTALL, LOAD, PRAGMA or SET, no function that reads files or lists directories. The ' +
+      'body, error and headers of confidential letters are NULL unless --reveal. For example: ' +
+      'missive dlq sql "SELECT reason, count(*) AS n FROM dead_letters GROUP BY reason".',
     flags: {
       ...FILE_FLAG,
+      ...REVEAL_FLAG,
       json: { type: 'boolean', description: 'print the rows as a JSON array of objects instead' },
       ...HELP_FLAG,
     },
@@ -266,7 +270,7 @@ const ACTIONS: Record<string, Action> = {
       }
       const path = typeof values['dlq'] === 'string' ? values['dlq'] : DEFAULT_DLQ_PATH;
       if (!existsSync(resolve(path))) throw new DlqFileMissingError(path);
-      const result = await queryDeadLetters(path, positionals[0]!);
+      const result = await queryDeadLetters(path, positionals[0]!, { reveal: values['reveal'] === true });
       if (values['json'] === true) {
         const objects = result.rows.map((row) => Object.fromEntries(result.columns.map((column, i) => [column, row[i]])));
         await write(`${JSON.stringify(objects, null, 2)}\n`);

@@ -13,6 +13,7 @@ import {
 import { DlqError, DlqLockedError, InvalidOptionError, describe } from '../errors.js';
 import type { DeadLetter, DeadLetterInput, Dlq, DlqFilter, DlqListOptions, Fingerprint } from './dlq.js';
 import { checkLocation } from './duckdb-file.js';
+import { LOCKED_DOWN } from './sql-sandbox.js';
 
 /** Options for `DuckDbDlq.open`. */
 export interface DuckDbDlqOptions {
@@ -75,8 +76,9 @@ WHEN NOT MATCHED THEN INSERT (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) =
 
 // Dead letters arrive as many small commits, each logged to the WAL. At the default 16MB threshold a checkpoint
 // (which rewrites the primary-key index) stalls a put every few dozen batches; 64MB measured ~25% more rows/s
-// for awaited 1000-letter puts, at the price of a larger WAL to replay after a crash.
-const CONFIG = { checkpoint_threshold: '64MB' };
+// for awaited 1000-letter puts, at the price of a larger WAL to replay after a crash. Locked down because the
+// running processor answers other processes' queries on this same instance.
+const CONFIG = { checkpoint_threshold: '64MB', ...LOCKED_DOWN };
 
 /** Letters per query when iterating: bounds memory whatever the table's size. */
 const PAGE_SIZE = 1000;
