@@ -456,7 +456,7 @@ t.test('sql runs a read-only query on the dead_letters table', async (t) => {
   t.match(table.stdout, /^id\n-+\n\S+\n\(1 row\)\n$/);
   const before = (await stored(path)).size;
   const write = await dlqCli(['sql', 'DELETE FROM dead_letters', '--dlq', path]);
-  t.equal(write.code, 1);
+  t.equal(write.code, 2, 'refused as a usage error');
   t.match(write.stderr, /read-only/);
   t.equal((await stored(path)).size, before, "nothing deleted");
   const usage = await dlqCli(['sql', '--dlq', path]);

@@ -45,16 +45,17 @@ export async function runReadOnlySql(
   sql: string,
   options: ReadOnlySqlOptions = {},
 ): Promise<SqlResult> {
+  const keyword = firstKeyword(sql);
+  // DuckDB fails on a text without statements with no message worth showing.
+  if (keyword === '') throw new UsageError(`${HOW}; this text holds none: give one, quoted`);
   const statements = await connection.extractStatements(sql).catch((error: unknown) => {
     throw queryFailed(error);
   });
   if (statements.count !== 1) {
     throw new UsageError(
-      `${HOW}; this text holds ${statements.count === 0 ? 'none' : `${statements.count} statements`}: ` +
-        'run them one at a time',
+      `${HOW}; this text holds ${statements.count} statements: run them one at a time`,
     );
   }
-  const keyword = firstKeyword(sql);
   const prepared = await statements.prepare(0).catch((error: unknown) => {
     throw queryFailed(error);
   });
