@@ -9,7 +9,7 @@ import { MissiveError, UsageError } from '../errors.js';
 import { letterRecord, renderLetter, renderRows, renderTable } from './dlq-format.js';
 import { queryDeadLetters } from '../dlq/duckdb-sql.js';
 import { replay, replaySummary } from './dlq-replay.js';
-import { describeFlags, intFlag, parseFlags, type FlagTable, type FlagValues } from './flags.js';
+import { ENVIRONMENT_HELP, describeFlags, intFlag, parseFlags, withEnvironment, wrap, type FlagTable, type FlagValues } from './flags.js';
 import { loadProcessor } from './load-processor.js';
 import { DEFAULT_DLQ_PATH } from './run-command.js';
 
@@ -309,6 +309,8 @@ ${wrap(action.details)}
 Options:
 ${describeFlags(action.flags)}
 
+${wrap(ENVIRONMENT_HELP)}
+
 Exit status: 0 on success, 2 on a usage error, 1 when the file is missing, in use by a running processor, or cannot
 be read.
 `;
@@ -328,7 +330,9 @@ export async function dlqCommand(argv: readonly string[]): Promise<number> {
   if (!action) {
     throw new UsageError(`unknown dlq action '${name}'; the actions are ${Object.keys(ACTIONS).join(', ')} (see missive dlq --help)`);
   }
-  const { values, positionals } = parseFlags(`dlq ${name}`, rest, action.flags);
+  const parsed = parseFlags(`dlq ${name}`, rest, action.flags);
+  const { positionals } = parsed;
+  const values = withEnvironment(parsed.values, action.flags);
   if (values['help'] === true) {
     process.stdout.write(actionHelp(action));
     return 0;
@@ -446,18 +450,4 @@ function write(text: string): Promise<boolean> {
     stdout.on('close', finish);
     stdout.on('error', finish);
   });
-}
-
-/** Wraps a paragraph at 110 columns, like the rest of the help. */
-function wrap(text: string): string {
-  const lines: string[] = [];
-  let line = '';
-  for (const word of text.split(/\s+/)) {
-    if (line && line.length + 1 + word.length > 110) {
-      lines.push(line);
-      line = word;
-    } else line = line ? `${line} ${word}` : word;
-  }
-  if (line) lines.push(line);
-  return lines.join('\n');
 }

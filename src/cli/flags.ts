@@ -25,6 +25,49 @@ export function parseFlags(
   }
 }
 
+/** The environment variable a flag can also be set by: `--redis-url` is `MISSIVE_REDIS_URL`. */
+export function environmentName(flag: string): string {
+  return `MISSIVE_${flag.toUpperCase().replaceAll('-', '_')}`;
+}
+
+/** For `--help`: the one rule for environment variables, and why secrets belong there. */
+export const ENVIRONMENT_HELP =
+  'Every flag can also be set by an environment variable, MISSIVE_ and its name in capitals with _ for - ' +
+  '(--redis-url is MISSIVE_REDIS_URL, --secret is MISSIVE_SECRET); a flag on the command line wins over its ' +
+  'variable. A flag that can be repeated takes a comma-separated list; a switch takes true or false. Give ' +
+  'secrets and URLs with passwords that way: every user of the machine can read a command line (ps).';
+
+const TRUE = new Set(['true', '1', 'yes', 'on']);
+const FALSE = new Set(['false', '0', 'no', 'off', '']);
+
+/**
+ * Fills the flags of `table` that the command line left out from their environment variables (see
+ * {@link environmentName}). Applied per table, after the command line is parsed, so that a variable meant for
+ * another adapter (MISSIVE_REDIS_URL in the environment of a stdin run) is not taken for a misplaced flag.
+ */
+export function withEnvironment(
+  values: FlagValues,
+  table: FlagTable,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): FlagValues {
+  const filled: FlagValues = { ...values };
+  for (const [name, spec] of Object.entries(table)) {
+    const variable = environmentName(name);
+    const text = env[variable];
+    if (name === 'help' || filled[name] !== undefined || text === undefined) continue;
+    if (spec.type === 'boolean') {
+      const word = text.trim().toLowerCase();
+      if (!TRUE.has(word) && !FALSE.has(word)) {
+        throw new UsageError(`${variable} sets the switch --${name}: give true or false, got '${text}'`);
+      }
+      filled[name] = TRUE.has(word);
+    } else {
+      filled[name] = spec.multiple ? text.split(',').map((part) => part.trim()).filter((part) => part !== '') : text;
+    }
+  }
+  return filled;
+}
+
 /** A flag's value as a whole number of at least `min`, or its default. */
 export function intFlag(values: FlagValues, name: string, fallback: number, min = 0): number {
   return wholeNumberFlag(values, name, fallback, min);
@@ -39,4 +82,18 @@ export function describeFlags(table: FlagTable): string {
   });
   const width = Math.max(0, ...rows.map(([left]) => left.length)) + 2;
   return rows.map(([left, right]) => `  ${left.padEnd(width)}${right}`).join('\n');
+}
+
+/** Wraps a paragraph at 110 columns, like the rest of the help. */
+export function wrap(text: string): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/)) {
+    if (line && line.length + 1 + word.length > 110) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines.join('\n');
 }

@@ -11,7 +11,7 @@ import { MissiveError, UsageError, describe } from '../errors.js';
 import type { Log, LogLevel } from '../log.js';
 import { startPipeline } from '../streams/pipeline.js';
 import { ADAPTERS, adapterNamed } from './adapters.js';
-import { describeFlags, intFlag, parseFlags, type FlagTable, type FlagValues } from './flags.js';
+import { ENVIRONMENT_HELP, describeFlags, environmentName, intFlag, parseFlags, withEnvironment, wrap, type FlagTable, type FlagValues } from './flags.js';
 import { loadProcessor } from './load-processor.js';
 import { LOG_LEVELS, createLogger } from './logger.js';
 import { mainThreadCpuMs, printSummary, startProgress, writeStatsFile } from './report.js';
@@ -64,13 +64,17 @@ ${describeFlags(RUN_FLAGS)}
 
 ${adapters}
 
+${wrap(ENVIRONMENT_HELP)}
+
 Exit status: 0 when the run ends normally, 2 on a usage error (nothing is read), 1 when the run fails.
 `;
 }
 
 /** `missive run`: resolves with the exit status. */
 export async function runCommand(argv: readonly string[]): Promise<number> {
-  const { values, positionals } = parseFlags('run', argv, allFlags());
+  const parsed = parseFlags('run', argv, allFlags());
+  const { positionals } = parsed;
+  const values = withEnvironment(parsed.values, RUN_FLAGS);
   if (values['help']) {
     process.stdout.write(runHelp());
     return 0;
@@ -211,6 +215,7 @@ async function prepare(values: FlagValues, positionals: string[]): Promise<RunSe
     );
   }
   const spec = chooseAdapter(values);
+  Object.assign(values, withEnvironment(values, spec.flags));
   const threads = intFlag(values, 'threads', availableParallelism(), 0);
   const batchSize = intFlag(values, 'batch-size', 1000, 1);
   const lingerMs = intFlag(values, 'linger', 2, 0);
@@ -251,7 +256,8 @@ async function prepare(values: FlagValues, positionals: string[]): Promise<RunSe
 }
 
 function chooseAdapter(values: FlagValues): AdapterSpec {
-  const name = typeof values['adapter'] === 'string' ? values['adapter'] : values['input'] ? 'file' : 'stdin';
+  const input = values['input'] ?? process.env[environmentName('input')];
+  const name = typeof values['adapter'] === 'string' ? values['adapter'] : input ? 'file' : 'stdin';
   const spec = adapterNamed(name);
   if (!spec) throw new UsageError(`--adapter takes one of ${ADAPTERS.map((a) => a.name).join(', ')}, got '${name}'`);
   for (const flag of Object.keys(values)) {
