@@ -15,7 +15,7 @@ t.test('the store opens at the first dead letter, not before, and once', async (
   const dlq = new LazyDlq(async () => {
     opens++;
     return inner;
-  });
+  }, false);
   await dlq.put([]);
   t.equal(opens, 0, 'nothing to store: not opened');
   t.equal(dlq.opened, false);
@@ -37,7 +37,7 @@ t.test('closing a store never opened does not open it', async (t) => {
   const dlq = new LazyDlq(async () => {
     opens++;
     return new MemoryDlq();
-  });
+  }, false);
   await dlq.close();
   t.equal(opens, 0);
 });
@@ -47,7 +47,7 @@ t.test('a store that fails to open mid-run fails the run, and its messages are n
   processor.handleFor((m) => m.rawData.toString() === 'ok', () => {});
   const dlq = new LazyDlq(async () => {
     throw new Error('disk gone');
-  });
+  }, true);
   const adapter = new ArrayAdapter(['ok', 'ok', 'unroutable', 'ok']);
   const pipeline = await startPipeline({ adapter, processor, dlq, threads: 0 });
   await t.rejects(pipeline.done, /disk gone/);

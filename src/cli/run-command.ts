@@ -234,11 +234,12 @@ async function prepare(values: FlagValues, positionals: string[]): Promise<RunSe
   const { log } = await createLogger(logLevel, fingerprintOf(processor.name));
   const adapter = spec.create(values, { maxMessageBytes, log });
 
-  // The module's own store wins unless --dlq says otherwise: it may be a MemoryDlq in a demo, or a shared file.
+  // The module's own store wins unless --dlq says otherwise, provided it keeps letters past the process.
   const explicit = typeof values['dlq'] === 'string' ? values['dlq'] : undefined;
   let dlq: Dlq;
   let dlqPath: string | undefined;
   if (processor.dlq && !explicit) {
+    if (processor.dlq.durable !== true) throw notDurable(processor.dlq);
     dlq = processor.dlq;
   } else {
     dlqPath = explicit ?? DEFAULT_DLQ_PATH;
@@ -250,9 +251,24 @@ async function prepare(values: FlagValues, positionals: string[]): Promise<RunSe
     }
     // DuckDB loads at the first dead letter: a run without any keeps ~40 MB less resident.
     const fingerprint = fingerprintOf(processor.name);
-    dlq = new LazyDlq(async () => (await import('../dlq/duckdb.js')).DuckDbDlq.open(path, { fingerprint }));
+    dlq = new LazyDlq(async () => (await import('../dlq/duckdb.js')).DuckDbDlq.open(path, { fingerprint }), true);
   }
   return { processor, moduleUrl: url, adapter, dlq, dlqPath, threads, batchSize, lingerMs, maxInFlight, maxInFlightBlocks, drainTimeoutMs, retries, timeoutMs, metricsPort, metricsHost, log };
+}
+
+/** A module-set store that loses letters at exit would make missive run ack messages into nothing. */
+function notDurable(dlq: Dlq): UsageError {
+  const what = dlq.constructor?.name && dlq.constructor.name !== 'Object' ? dlq.constructor.name : 'its store';
+  const why =
+    dlq.durable === false
+      ? `${what} keeps dead letters only until the process exits`
+      : `${what} does not say that it is durable (its durable property is not true)`;
+  return new UsageError(
+    `the processor module sets a dead-letter store with setDlq, and ${why}: missive run acks a message once its ` +
+      'dead letter is stored, so those messages would be lost. Give --dlq FILE to keep them in a DuckDB file, or ' +
+      "remove setDlq from the module (a MemoryDlq is for processor.testClient and tests); a store of your own says " +
+      '`durable = true` once put() resolves only after the letter is safe',
+  );
 }
 
 function chooseAdapter(values: FlagValues): AdapterSpec {

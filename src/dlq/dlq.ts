@@ -72,6 +72,11 @@ export interface DlqListOptions extends DlqFilter {
 /** The one interface every dead-letter store implements. */
 export interface Dlq extends AsyncIterable<DeadLetter> {
   /**
+   * Whether a letter survives the process once `put` resolved (a file, a database), so that acking its message is
+   * safe. `missive run` takes only durable stores: a message acked into memory is gone at exit.
+   */
+  readonly durable: boolean;
+  /**
    * Stores letters and resolves once they are durable. A letter whose id is already stored replaces its reason,
    * error and body, keeps `firstFailedAt`, and sets `attempts` to the larger of the stored count + 1 and the new one.
    */

@@ -117,6 +117,8 @@ interface PendingPut {
  * group-committed: puts that arrive while a write is in progress are written together in the next transaction.
  */
 export class DuckDbDlq implements Dlq {
+  /** Committed to the file before `put` resolves. */
+  readonly durable = true;
   /** The absolute path of the database file. */
   readonly path: string;
   readonly #instance: DuckDBInstance;

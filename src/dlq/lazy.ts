@@ -10,8 +10,12 @@ export class LazyDlq implements Dlq {
   #store: Promise<Dlq> | undefined;
   #closed = false;
 
-  constructor(open: () => Promise<Dlq>) {
+  /** Whether the store `open` gives is durable, known before it is opened. */
+  readonly durable: boolean;
+
+  constructor(open: () => Promise<Dlq>, durable: boolean) {
     this.#open = open;
+    this.durable = durable;
   }
 
   /** Whether the store has been opened (a dead letter arrived, or it was read). */

@@ -6,6 +6,8 @@ import { mergeLetter, matchesFilter, compareByAge } from './letters.js';
  * Same semantics as the DuckDB store.
  */
 export class MemoryDlq implements Dlq {
+  /** Letters are gone when the process ends. */
+  readonly durable = false;
   readonly #letters = new Map<string, DeadLetter>();
 
   async put(letters: readonly DeadLetterInput[]): Promise<void> {
