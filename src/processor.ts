@@ -189,12 +189,3 @@ function checkHandlerOptions(options: HandlerOptions): void {
     }
   }
 }
-
-/**
- * Whether a message's body must stay out of logs: its handler is marked `confidential: true`, or its message class
- * is (`static confidential = true`).
- */
-export function isConfidential<M extends Message<unknown>>(processor: Processor<M>, route: number | null): boolean {
-  if ((processor.MessageClass as { confidential?: unknown }).confidential === true) return true;
-  return route !== null && processor.routes[route]?.options.confidential === true;
-}

@@ -6,7 +6,8 @@ import { UnprocessableMessageError } from './errors.js';
 import { Message } from './message.js';
 import { Reasons, deadLetter, type Outcome } from './outcome.js';
 import { backoffDelay, shouldRetry } from './retry.js';
-import { isConfidential, type Processor } from './processor.js';
+import { isConfidential } from './confidential.js';
+import type { Processor } from './processor.js';
 import { chooseRoute } from './routing.js';
 import { ThreadRuntime } from './workers/runtime.js';
 

@@ -14,7 +14,8 @@ export interface LetterRecord {
   readonly error?: string | null;
   readonly handler: string | null;
   readonly source: string | null;
-  readonly headers: Record<string, unknown> | null;
+  /** Absent when masked. */
+  readonly headers?: Record<string, unknown> | null;
   readonly attempts: number;
   readonly firstFailedAt: string;
   readonly lastFailedAt: string;
@@ -24,11 +25,11 @@ export interface LetterRecord {
   readonly body?: string;
   /** Present when the body is not valid UTF-8 and not masked. */
   readonly bodyBase64?: string;
-  /** True when the body and error were left out because the letter is confidential and `--reveal` was not given. */
+  /** True when the body, error and headers were left out because the letter is confidential and `--reveal` was not given. */
   readonly masked?: true;
 }
 
-/** Whether a letter's body and error are withheld from output. */
+/** Whether a letter's body, error and headers are withheld from output. */
 export function isMasked(letter: DeadLetter, reveal: boolean): boolean {
   return letter.confidential && !reveal;
 }
@@ -42,7 +43,7 @@ export function letterRecord(letter: DeadLetter, reveal: boolean): LetterRecord 
     ...(masked ? {} : { error: letter.error }),
     handler: letter.handler,
     source: letter.source,
-    headers: letter.headers,
+    ...(masked ? {} : { headers: letter.headers }),
     attempts: letter.attempts,
     firstFailedAt: letter.firstFailedAt.toISOString(),
     lastFailedAt: letter.lastFailedAt.toISOString(),
@@ -95,14 +96,16 @@ export function renderLetter(letter: DeadLetter, reveal: boolean): string {
     ['first failed', letter.firstFailedAt.toISOString()],
     ['last failed', letter.lastFailedAt.toISOString()],
     ['written by', letter.fingerprint ? describeFingerprint(letter.fingerprint) : '-'],
-    ['confidential', letter.confidential ? (masked ? 'yes: body and error masked, add --reveal to see them' : 'yes') : 'no'],
+    ['confidential', letter.confidential ? (masked ? 'yes: body, error and headers masked, add --reveal to see them' : 'yes') : 'no'],
   ];
   const width = Math.max(...fields.map(([name]) => name.length)) + 2;
   const sections = [fields.map(([name, value]) => `${name.padEnd(width)}${value}`).join('\n')];
-  sections.push(`headers\n${letter.headers === null ? '(none)' : JSON.stringify(letter.headers, null, 2)}`);
+  // JSON.stringify escapes control characters itself.
+  if (masked) sections.push('headers (confidential)');
+  else sections.push(`headers\n${letter.headers === null ? '(none)' : JSON.stringify(letter.headers, null, 2)}`);
   sections.push(masked ? `body (${bytes(letter.body.length)}, confidential)` : renderBody(letter.body));
   if (masked) sections.push('error (confidential)');
-  else sections.push(`error\n${letter.error === null ? '(none)' : letter.error}`);
+  else sections.push(`error\n${letter.error === null ? '(none)' : escapeLines(letter.error)}`);
   return `${sections.join('\n\n')}\n`;
 }
 
@@ -149,6 +152,11 @@ export function escapeText(text: string): string {
   return [...text].map(escapeChar).join('');
 }
 
+/** Like {@link escapeText}, but keeps line breaks: for a stack trace, which is read line by line. */
+function escapeLines(text: string): string {
+  return text.split('\n').map(escapeText).join('\n');
+}
+
 function escapeChar(char: string): string {
   switch (char) {
     case '\n':
@@ -176,7 +184,10 @@ function shortTime(date: Date): string {
 
 /** Any query result as an aligned text table; values shown as JSON, except plain strings. */
 export function renderRows(columns: readonly string[], rows: readonly (readonly unknown[])[]): string {
-  const cells = [columns.map(String), ...rows.map((row) => row.map((v) => (typeof v === 'string' ? v : JSON.stringify(v) ?? 'NULL')))];
+  const cells = [
+    columns.map((column) => escapeText(String(column))),
+    ...rows.map((row) => row.map((v) => (typeof v === 'string' ? escapeText(v) : JSON.stringify(v) ?? 'NULL'))),
+  ];
   const widths = columns.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? '').length)));
   const lines = cells.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));

@@ -1,4 +1,5 @@
 import type { DeliveryMeta } from '../delivery.js';
+import { WITHHELD } from '../confidential.js';
 import { describeWithStack } from '../errors.js';
 import { ACK, NACK, deadLetter, type Outcome } from '../outcome.js';
 
@@ -104,7 +105,7 @@ export class MessageContext implements HandlerContext {
 
   /** Records a failure; the first one decides the dead letter, later ones are reported. */
   fail(reason: string, error: unknown, retryable = true): void {
-    const text = this.confidential ? '(error text withheld: confidential)' : describeWithStack(error);
+    const text = this.confidential ? WITHHELD : describeWithStack(error);
     if (this.#sealed) {
       // A handler that fails after its timeout (often because of the abort) only confirms the outcome.
       if (this.#controller?.signal.aborted) return;
