@@ -44,6 +44,11 @@ export function createMetrics(sources: MetricSources, fingerprint: Fingerprint):
   counter('missive_messages_acked_total', 'Messages handled and acked.', () => stats.acked);
   counter('missive_messages_nacked_total', 'Messages handed back to the transport for redelivery.', () => stats.nacked);
   counter('missive_retries_total', 'Retries scheduled after a handler failed.', () => stats.retries);
+  counter(
+    'missive_unhandled_errors_total',
+    'Errors from work handlers started and did not await, caught and logged instead of ending the run.',
+    () => stats.unhandledErrors,
+  );
   const seenByReason = new Map<string, number>();
   new Counter({
     name: 'missive_dead_letters_total',

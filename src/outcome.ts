@@ -26,6 +26,8 @@ export const Reasons = Object.freeze({
   matcherFailed: 'matcher failed',
   decodeFailed: 'decode failed',
   handlerFailed: 'handler failed',
+  /** Work the handler started and did not await failed (a rejection, or a throw from a timer) while it ran. */
+  unhandledError: 'unhandled error',
   hookFailed: 'hook failed',
   nacked: 'nacked',
   tooLarge: 'message too large',

@@ -45,6 +45,12 @@ export function printSummary(stats: RunStats, dlqPath: string | undefined): void
       (stats.unsettled > 0 ? ` · ${number.format(stats.unsettled)} unsettled` : '') +
       ` · ${stats.seconds.toFixed(2)} s · ${number.format(rate)} msg/s`,
   ];
+  if (stats.unhandledErrors > 0) {
+    lines.push(
+      `missive: ${number.format(stats.unhandledErrors)} errors from work handlers did not await (logged above); ` +
+        'await that work, or catch its errors',
+    );
+  }
   if (stats.deadLettered > 0 && dlqPath) {
     lines.push(`missive: dead letters are in ${dlqPath}; see them with: missive dlq list --dlq ${dlqPath}`);
   }
@@ -72,7 +78,7 @@ export function mainThreadCpuMs(): number | undefined {
  * @param main how long the main thread's event loop was busy during the run, and the CPU time it used, in ms.
  */
 export async function writeStatsFile(path: string, stats: RunStats, main: { busyMs: number; cpuMs?: number }): Promise<void> {
-  const { received, acked, nacked, deadLettered, unsettled, retries, deadLetteredByReason, seconds } = stats;
+  const { received, acked, nacked, deadLettered, unsettled, retries, unhandledErrors, deadLetteredByReason, seconds } = stats;
   // Peak RSS covers the worker threads too (one process); benchmarks read it and the busy time from here.
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
   const json = {
@@ -82,6 +88,7 @@ export async function writeStatsFile(path: string, stats: RunStats, main: { busy
     deadLettered,
     unsettled,
     retries,
+    unhandledErrors,
     deadLetteredByReason,
     seconds,
     peakRssMb,

@@ -12,6 +12,7 @@ import type { Processor } from '../processor.js';
 import type { BlockResult } from '../workers/block.js';
 import type { Executor } from '../workers/executor.js';
 import { InlineExecutor } from '../workers/inline.js';
+import { strayErrorMessage } from '../workers/stray-errors.js';
 import { PoolExecutor } from '../workers/pool.js';
 import { Timings } from '../workers/timings.js';
 import { Admission } from './admission.js';
@@ -149,8 +150,16 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
         onWorkerExit: (error) => log('error', 'worker exited; its batch is recovered', { error: describe(error) }),
       });
     } else {
-      this.#executor = new InlineExecutor(options.processor, lateWarning, { defaultTimeoutMs: timeoutMs, measure: options.measure, batchSize });
+      this.#executor = new InlineExecutor(options.processor, lateWarning, {
+        defaultTimeoutMs: timeoutMs,
+        measure: options.measure,
+        batchSize,
+        onStrayError: (stray) =>
+          log('error', strayErrorMessage(stray), { id: stray.id, handler: stray.handler, error: stray.text }),
+      });
     }
+    const executor = this.#executor;
+    this.stats.countUnhandledErrorsOf(() => executor.unhandledErrors);
     this.#routeHere = !(this.#pool && options.processor.matchInWorkers);
     const capped = options.maxInFlight !== undefined;
     this.#maxBlockLines = capped ? this.#maxInFlight : undefined;

@@ -12,6 +12,11 @@ export interface RunStats {
   readonly unsettled: number;
   /** Retries scheduled (a message tried three times counts two). */
   readonly retries: number;
+  /**
+   * Errors from work handlers started and did not await (a dropped promise that rejected, a throw from a timer),
+   * caught and logged instead of ending the run. Not messages: one message can cause several, or none be known.
+   */
+  readonly unhandledErrors: number;
   /** Dead letters by reason. */
   readonly deadLetteredByReason: Readonly<Record<string, number>>;
   readonly seconds: number;
@@ -26,7 +31,18 @@ export class Stats {
   unsettled = 0;
   retries = 0;
   readonly #byReason = new Map<string, number>();
+  #unhandledErrors: () => number = () => 0;
   readonly #started = process.hrtime.bigint();
+
+  /** See {@link RunStats.unhandledErrors}; counted by the threads that catch them. */
+  get unhandledErrors(): number {
+    return this.#unhandledErrors();
+  }
+
+  /** Where {@link unhandledErrors} is read from: the executor, whose threads count them. */
+  countUnhandledErrorsOf(source: () => number): void {
+    this.#unhandledErrors = source;
+  }
 
   /** Messages read and not yet settled. */
   get inFlight(): number {
@@ -67,6 +83,7 @@ export class Stats {
       deadLettered: this.deadLettered,
       unsettled: this.unsettled,
       retries: this.retries,
+      unhandledErrors: this.unhandledErrors,
       deadLetteredByReason: Object.fromEntries(this.#byReason),
       seconds: Number(process.hrtime.bigint() - this.#started) / 1e9,
     };

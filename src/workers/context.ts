@@ -121,6 +121,17 @@ export class MessageContext implements HandlerContext {
     }
   }
 
+  /**
+   * Records a failure that came from outside the handler's own flow (see stray-errors.ts) and is reported there:
+   * decides the dead letter if the message is still open, and says whether it did.
+   */
+  failLate(reason: string, error: unknown, retryable: boolean): boolean {
+    if (this.#sealed || this.#settled || this.#failure) return false;
+    this.error = error;
+    this.#failure = deadLetter(reason, describeWithStack(error), retryable);
+    return true;
+  }
+
   /** Aborts `ctx.signal`, if anyone asked for it. */
   abort(reason: unknown): void {
     this.#controller?.abort(reason);

@@ -15,6 +15,8 @@ export interface Executor<M extends Message<unknown>> {
    * a plain ack. Never rejects for a handler's failure.
    */
   runBlock(block: LineBlock): Promise<BlockResult>;
+  /** Errors from work handlers started and did not await, caught so far in every thread (see stray-errors.ts). */
+  readonly unhandledErrors: number;
   /** Runs `afterProcessing` where processing started, then releases the threads. */
   close(): Promise<void>;
 }

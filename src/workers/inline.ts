@@ -3,6 +3,8 @@ import type { Processor } from '../processor.js';
 import type { LineBlock } from '../line-block.js';
 import { runBlock, type BlockResult } from './block.js';
 import type { Executor } from './executor.js';
+import { isConfidential } from '../confidential.js';
+import { catchStrayErrors, type StrayError } from './stray-errors.js';
 import { ThreadRuntime, type BatchResult, type RunItem, type Warning } from './runtime.js';
 
 /**
@@ -13,13 +15,32 @@ export class InlineExecutor<M extends Message<unknown>> implements Executor<M> {
   readonly #runtime: ThreadRuntime<M>;
 
   readonly #batchSize: number;
+  #unhandledErrors = 0;
+  readonly #stopCatching: () => void;
 
+  /**
+   * @param onStrayError receives each error from work a handler did not await; without this executor they would
+   *   end the process (see stray-errors.ts). Caught from construction until `close()`.
+   */
   constructor(
     processor: Processor<M>,
     onLateWarning: (warning: Warning) => void,
-    options: { defaultTimeoutMs?: number; measure?: boolean; batchSize?: number } = {},
+    options: {
+      defaultTimeoutMs?: number;
+      measure?: boolean;
+      batchSize?: number;
+      onStrayError?: (stray: StrayError) => void;
+    } = {},
   ) {
-    const { defaultTimeoutMs = 0, measure = false, batchSize = 1000 } = options;
+    const { defaultTimeoutMs = 0, measure = false, batchSize = 1000, onStrayError } = options;
+    const untiedIsConfidential = isConfidential(processor, null);
+    this.#stopCatching = catchStrayErrors(
+      (stray) => {
+        this.#unhandledErrors++;
+        onStrayError?.(stray);
+      },
+      () => untiedIsConfidential,
+    );
     this.#runtime = new ThreadRuntime(processor, 0, onLateWarning);
     this.#batchSize = batchSize;
     this.#runtime.defaultTimeoutMs = defaultTimeoutMs;
@@ -39,7 +60,15 @@ export class InlineExecutor<M extends Message<unknown>> implements Executor<M> {
     return runBlock(this.#runtime, block, this.#batchSize);
   }
 
+  get unhandledErrors(): number {
+    return this.#unhandledErrors;
+  }
+
   async close(): Promise<void> {
-    await this.#runtime.stop();
+    try {
+      await this.#runtime.stop();
+    } finally {
+      this.#stopCatching();
+    }
   }
 }

@@ -9,7 +9,7 @@ import { decodeResult, encodeBatch } from './batch.js';
 import { BlockTally, itemsOf, layoutOf, type BlockResult } from './block.js';
 import type { Executor } from './executor.js';
 import { MarksPool } from './marks.js';
-import type { BlockAnswer, BlockTask, EncodedResult, StopTask, WorkerTask } from './tasks.js';
+import type { BlockAnswer, BlockTask, EncodedResult, PoolWorkerData, StopTask, WorkerTask } from './tasks.js';
 import {
   PROGRESS_ACKED,
   PROGRESS_STARTED,
@@ -86,11 +86,15 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
   /** Whether any handler can time out, so messages routed in the workers need watching. */
   readonly #anyTimeout: boolean;
 
+  /** Stray errors the workers caught, one counter they all add to (see worker.ts). */
+  readonly #strays = new Int32Array(new SharedArrayBuffer(4));
+
   constructor(options: PoolOptions<M>) {
     this.#options = options;
     this.#anyTimeout = (options.defaultTimeoutMs ?? 0) > 0 || options.routeTimeouts.some((timeout) => (timeout ?? 0) > 0);
     this.#pool = new Piscina({
       filename: new URL('./worker.js', import.meta.url).href,
+      workerData: { strays: this.#strays } satisfies PoolWorkerData,
       minThreads: options.threads,
       maxThreads: options.threads,
       idleTimeout: Number.MAX_SAFE_INTEGER,
@@ -105,6 +109,10 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
     });
     // A worker that fails between tasks must not take the process down; batches in flight are recovered in run().
     this.#pool.on('error', (error: unknown) => options.onWorkerExit?.(error));
+  }
+
+  get unhandledErrors(): number {
+    return Atomics.load(this.#strays, 0);
   }
 
   get threads(): number {

@@ -8,6 +8,7 @@ import { UNROUTED, chooseRoute } from '../routing.js';
 import { MessageContext, type ProcessingContext } from './context.js';
 import { Timings, type HandlerTiming } from './timings.js';
 import { handleMessage } from './handle.js';
+import { runHandling } from './stray-errors.js';
 
 /** A report about one message that did not change its outcome (a second settle, an error after settling). */
 export interface Warning {
@@ -160,7 +161,7 @@ export class ThreadRuntime<M extends Message<unknown>> {
       const confidential = this.#confidential[route] === true;
       const ctx = new MessageContext(this.processing, message.meta as DeliveryMeta, selected.name, attempt, warn, confidential);
       const started = timings ? performance.now() : 0;
-      let outcome = handleMessage(hooks, selected, message, ctx);
+      let outcome = runHandling(message.id, ctx, handleMessage, hooks, selected, message, ctx);
       if (outcome instanceof Promise) {
         const timeoutMs = selected.options.timeout ?? this.defaultTimeoutMs;
         if (timeoutMs > 0) outcome = withTimeout(outcome, ctx, timeoutMs);

@@ -1,3 +1,9 @@
+/** What every worker gets at start (Piscina's `workerData`). */
+export interface PoolWorkerData {
+  /** Where workers count the stray errors they catch; the main thread reads it for the run's figures. */
+  readonly strays: Int32Array;
+}
+
 /**
  * The messages between the main thread and the workers, typed once: what a task carries and what a worker answers.
  */

@@ -2,16 +2,33 @@
  * The worker thread's entry, run by Piscina. It imports the processor module by URL (once per thread, which also
  * runs `beforeProcessing` once), rebuilds each batch's messages and runs them.
  */
+import { workerData } from 'piscina';
 import { threadId } from 'node:worker_threads';
+import { isConfidential } from '../confidential.js';
 import { MissiveError, ProcessorModuleError, describe } from '../errors.js';
 import type { Message } from '../message.js';
 import { isProcessor, type Processor } from '../processor.js';
 import { decodeBatch, encodeResult } from './batch.js';
 import { runBlock } from './block.js';
 import { ThreadRuntime, type Warning } from './runtime.js';
-import type { BlockAnswer, EncodedResult, StopTask, WorkerTask } from './tasks.js';
+import { catchStrayErrors, strayErrorMessage } from './stray-errors.js';
+import type { BlockAnswer, EncodedResult, PoolWorkerData, StopTask, WorkerTask } from './tasks.js';
 
 const runtimes = new Map<string, Promise<ThreadRuntime<Message<unknown>>>>();
+
+// Until the processor is imported nothing says its errors are safe to print.
+let untiedIsConfidential = true;
+const { strays } = workerData as PoolWorkerData;
+// A stray error would otherwise end this worker and send its whole task back to run again. Reported at once, on
+// the same stderr channel as late warnings: the task's answer may be long gone, or never come.
+catchStrayErrors(
+  (stray) => {
+    Atomics.add(strays, 0, 1);
+    const line = { level: 'error', msg: strayErrorMessage(stray), id: stray.id, handler: stray.handler, error: stray.text, threadId };
+    process.stderr.write(`${JSON.stringify(line)}\n`);
+  },
+  () => untiedIsConfidential,
+);
 
 export default async function runTask(task: WorkerTask): Promise<EncodedResult | BlockAnswer | null> {
   if (task.kind === 'stop') return stopThread(task);
@@ -48,6 +65,7 @@ function runtimeFor(moduleUrl: string): Promise<ThreadRuntime<Message<unknown>>>
   if (!runtime) {
     runtime = (async () => {
       const processor = await importProcessor(moduleUrl);
+      untiedIsConfidential = isConfidential(processor, null);
       const created = new ThreadRuntime(processor, threadId, reportLateWarning);
       await created.start();
       return created;
