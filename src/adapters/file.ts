@@ -126,20 +126,20 @@ export class FileAdapter implements Adapter<undefined> {
   }
 
   /**
-   * Reads a file a block at a time into one buffer, used again for every read: the cutter copies what it keeps,
-   * so reading makes no garbage, and the next read waits until the stream wants more.
+   * Reads a file a block at a time, straight into the shared memory of the block the read completes (see
+   * `LineCutter.reserve`), so no byte is copied in this thread; the next read waits until the stream wants more.
    */
   async *#readFile(path: string): AsyncGenerator<Delivery[] | LineBlock> {
     const cut: (Delivery[] | LineBlock)[] = [];
     const cutter = new LineCutter(this.#options(`file:${path}`), (chunk) => cut.push(chunk));
     const file = await open(path, 'r');
     try {
-      const buffer = Buffer.allocUnsafeSlow(this.#blockBytes);
       for (;;) {
         if (this.#stopped) return;
-        const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
+        const target = cutter.reserve();
+        const { bytesRead } = await file.read(target, 0, target.length, null);
+        cutter.commit(bytesRead);
         if (bytesRead === 0) break;
-        cutter.write(buffer.subarray(0, bytesRead));
         yield* cut.splice(0);
       }
       cutter.end();

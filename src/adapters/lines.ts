@@ -110,6 +110,8 @@ export class LineCutter {
   #sampleLen = 0;
   #skippedLen = 0;
   #skippedLast = 0;
+  /** Memory handed out by {@link reserve} and not yet committed. */
+  #reserved: { readonly whole: Buffer; readonly free: Buffer; readonly hold: () => () => void; readonly carried: number } | undefined;
 
   /**
    * @param emit receives every block, and every one-delivery batch of a line over the limit, in input order. Each
@@ -149,6 +151,51 @@ export class LineCutter {
     else for (let at = 0; at < chunk.length; at += size) this.#cut(chunk.subarray(at, at + size));
   }
 
+  /**
+   * Memory to read the next bytes of the input into, then {@link commit} them: up to the block size, behind a copy
+   * of the partial line carried from before, so that the block those bytes complete is the memory they were read
+   * into. Saves {@link write}'s copy of every byte, for a reader that can read into memory it is given (a file).
+   */
+  reserve(): Buffer {
+    if (this.#reserved) return this.#reserved.free;
+    const carried = this.#carryLen;
+    const { bytes, hold } = this.#buffers.take(carried + this.#blockBytes);
+    const whole = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    if (carried > 0) this.#carry!.copy(whole, 0, 0, carried);
+    const free = whole.subarray(carried);
+    this.#reserved = { whole, free, hold, carried };
+    return free;
+  }
+
+  /** Takes the first `length` bytes of the memory {@link reserve} gave out as the next bytes of the input. */
+  commit(length: number): void {
+    const reserved = this.#reserved;
+    if (!reserved) throw new Error('LineCutter.commit() without reserve()');
+    this.#reserved = undefined;
+    const { whole, hold, carried } = reserved;
+    const data = whole.subarray(0, carried + length);
+    const release = hold();
+    const first = data.indexOf(LF, carried);
+    if (first === -1) {
+      // No line ends here: the carry grows instead (a copy, but only of a line longer than a read).
+      this.#extendPartial(data, carried, data.length);
+      release();
+      return;
+    }
+    let start = 0;
+    if (this.#sample) {
+      this.#extendPartial(data, 0, first);
+      this.#finishSkipped();
+      start = first + 1;
+    } else {
+      this.#releaseCarry();
+    }
+    const last = data.lastIndexOf(LF);
+    if (start <= last) this.#emitLines(data.subarray(start, last + 1), hold);
+    release();
+    this.#extendPartial(data, last + 1, data.length);
+  }
+
   /** Emits the lines `chunk` completes as a block, and keeps its partial last line. */
   #cut(chunk: Buffer): void {
     const first = chunk.indexOf(LF);
@@ -169,6 +216,7 @@ export class LineCutter {
 
   /** The input has ended: emits the last line, which had no newline. */
   end(): void {
+    if (this.#reserved) this.commit(0);
     if (this.#sample) this.#finishSkipped();
     else if (this.#carryLen > 0) this.#pushBlock(EMPTY, 0, 0);
     this.#carry = null;
@@ -183,6 +231,11 @@ export class LineCutter {
       this.#releaseCarry();
     }
     bytes.set(chunk.subarray(start, end), carried);
+    this.#emitLines(bytes, hold);
+  }
+
+  /** Emits whole lines as one block, or as several when the in-flight cap is smaller than their count. */
+  #emitLines(bytes: Uint8Array, hold: () => () => void): void {
     const lines = linesIn(bytes);
     if (lines <= this.#maxBlockLines) {
       this.#emitBlock(bytes, lines, hold());
