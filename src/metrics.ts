@@ -3,6 +3,23 @@ import type { Fingerprint } from './dlq/dlq.js';
 import type { Stats } from './streams/stats.js';
 import { DURATION_BUCKETS, Timings } from './workers/timings.js';
 
+/** A prom-client `Registry` (or any object with its `registerMetric`), to which a run adds its metrics. */
+export interface RegistryLike {
+  registerMetric(metric: unknown): void;
+}
+
+/** A registry whose every metric is labelled with who is running: processor, host, pid and version. */
+export function fingerprintRegistry(fingerprint: Fingerprint): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({
+    processor: fingerprint.name,
+    host: fingerprint.host,
+    pid: String(fingerprint.pid),
+    version: fingerprint.version ?? '',
+  });
+  return registry;
+}
+
 /** What the metrics read from a running pipeline. */
 export interface MetricSources {
   readonly stats: Stats;
@@ -18,14 +35,9 @@ export interface MetricSources {
  * Prometheus metrics for a run, labelled with the processor's fingerprint. Counters are read from the run's figures
  * when scraped, so they cost nothing per message and always agree with the summary and the stats file.
  */
-export function createMetrics(sources: MetricSources, fingerprint: Fingerprint): Registry {
-  const registry = new Registry();
-  registry.setDefaultLabels({
-    processor: fingerprint.name,
-    host: fingerprint.host,
-    pid: String(fingerprint.pid),
-    version: fingerprint.version ?? '',
-  });
+export function createMetrics(sources: MetricSources, fingerprint: Fingerprint, into?: RegistryLike): Registry {
+  // A registry of the embedder's keeps its own default labels.
+  const registry = (into as Registry | undefined) ?? fingerprintRegistry(fingerprint);
   const { stats } = sources;
   const counter = (name: string, help: string, read: () => number) => {
     let seen = 0;

@@ -1,15 +1,12 @@
 import { availableParallelism } from 'node:os';
-import { resolve } from 'node:path';
 import type { Adapter } from '../adapters/adapter.js';
 import type { AdapterSpec, FlagSpec } from '../adapters/spec.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../adapters/lines.js';
 import type { Dlq } from '../dlq/dlq.js';
-import { checkDuckDbFile } from '../dlq/duckdb-file.js';
-import { LazyDlq } from '../dlq/lazy.js';
 import { fingerprintOf } from '../dlq/fingerprint.js';
 import { MissiveError, UsageError, describe } from '../errors.js';
 import type { Log, LogLevel } from '../log.js';
-import { startPipeline } from '../streams/pipeline.js';
+import { DEFAULT_DLQ_PATH, run, type Running } from '../run.js';
 import { ADAPTERS, adapterNamed } from './adapters.js';
 import { ENVIRONMENT_HELP, describeFlags, environmentName, intFlag, parseFlags, withEnvironment, wrap, type FlagTable, type FlagValues } from './flags.js';
 import { loadProcessor } from './load-processor.js';
@@ -17,7 +14,7 @@ import { LOG_LEVELS, createLogger } from './logger.js';
 import { mainThreadCpuMs, printSummary, startProgress, writeStatsFile } from './report.js';
 import type { Server } from 'node:http';
 
-export const DEFAULT_DLQ_PATH = './missive-dlq.duckdb';
+export { DEFAULT_DLQ_PATH };
 
 /** The flags of `missive run` itself; each adapter adds its own. */
 const RUN_FLAGS: FlagTable = {
@@ -70,6 +67,9 @@ Exit status: 0 when the run ends normally, 2 on a usage error (nothing is read),
 `;
 }
 
+/** Errors of `run()` at start that come from what the user typed (--input, --dlq): exit 2, as usage errors. */
+const USAGE_CODES = new Set(['MISSIVE_ERR_INPUT', 'MISSIVE_ERR_DLQ', 'MISSIVE_ERR_DLQ_LOCKED']);
+
 /** `missive run`: resolves with the exit status. */
 export async function runCommand(argv: readonly string[]): Promise<number> {
   const parsed = parseFlags('run', argv, allFlags());
@@ -80,19 +80,20 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const setup = await prepare(values, positionals);
-  const { processor, adapter, dlq, dlqPath, log } = setup;
+  const { processor, adapter, dlqPath, log } = setup;
   const quiet = values['quiet'] === true;
 
+  // Loaded only when asked for: prom-client costs a tenth of a second of start-up.
+  const metrics = setup.metricsPort === undefined ? undefined : (await import('../metrics.js')).fingerprintRegistry(fingerprintOf(processor.name));
   // The main thread's busy time is what bounds how many cores a run can feed; benchmarks read it from --stats-file.
   const busyAtStart = performance.eventLoopUtilization();
   const cpuAtStart = mainThreadCpuMs();
-  let pipeline;
+  let pipeline: Running;
   try {
-    pipeline = await startPipeline({
+    pipeline = await run(processor, {
       adapter,
-      processor,
-      dlq,
-      moduleUrl: setup.moduleUrl,
+      dlq: setup.dlq,
+      module: setup.moduleUrl,
       threads: setup.threads,
       batchSize: setup.batchSize,
       lingerMs: setup.lingerMs,
@@ -102,30 +103,19 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       retries: setup.retries,
       timeoutMs: setup.timeoutMs,
       logBodies: values['log-bodies'] === true,
-      measure: setup.metricsPort !== undefined,
-      log,
+      logger: log,
+      metrics,
     });
   } catch (error) {
-    await dlq.close().catch(() => {});
-    // A bad --input is the user's typo, reported like any other usage error.
-    if (error instanceof MissiveError && error.code === 'MISSIVE_ERR_INPUT') throw new UsageError(error.message);
+    // A bad --input or --dlq is the user's typo, reported like any other usage error.
+    if (error instanceof MissiveError && USAGE_CODES.has(error.code)) throw new UsageError(error.message);
     throw error;
   }
 
   let metricsServer: Server | undefined;
-  if (setup.metricsPort !== undefined) {
-    // Loaded only when asked for: prom-client costs a tenth of a second of start-up.
-    const [{ createMetrics }, { serveMetrics }] = await Promise.all([import('../metrics.js'), import('./metrics-server.js')]);
-    const registry = createMetrics(
-      {
-        stats: pipeline.stats,
-        timings: pipeline.timings,
-        handlerNames: processor.routes.map((route) => route.name),
-        utilization: () => pipeline.utilization(),
-      },
-      fingerprintOf(processor.name),
-    );
-    const served = await serveMetrics(registry, setup.metricsPort, setup.metricsHost);
+  if (metrics && setup.metricsPort !== undefined) {
+    const { serveMetrics } = await import('./metrics-server.js');
+    const served = await serveMetrics(metrics, setup.metricsPort, setup.metricsHost);
     metricsServer = served.server;
     log('info', `metrics at ${served.url}`, { url: served.url });
   }
@@ -171,10 +161,13 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     process.stderr.write(`missive: the run failed: ${describe(error)}\n`);
   } finally {
     stopProgress();
-    await dlq.close().catch((error: unknown) => {
-      status = 1;
-      process.stderr.write(`missive: closing the dead-letter store failed: ${describe(error)}\n`);
-    });
+    // run() closes the file it opened; the module's own store is closed here, as the module ends with the run.
+    if (typeof setup.dlq === 'object') {
+      await setup.dlq.close().catch((error: unknown) => {
+        status = 1;
+        process.stderr.write(`missive: closing the dead-letter store failed: ${describe(error)}\n`);
+      });
+    }
   }
   metricsServer?.close();
   if (!quiet) printSummary(stats, dlqPath);
@@ -190,7 +183,8 @@ interface RunSetup {
   readonly processor: Awaited<ReturnType<typeof loadProcessor>>['processor'];
   readonly moduleUrl: string;
   readonly adapter: Adapter;
-  readonly dlq: Dlq;
+  /** The module's own store, or the path of the DuckDB file (`run` opens it at the first dead letter). */
+  readonly dlq: Dlq | string;
   readonly dlqPath: string | undefined;
   readonly threads: number;
   readonly batchSize: number;
@@ -236,22 +230,13 @@ async function prepare(values: FlagValues, positionals: string[]): Promise<RunSe
 
   // The module's own store wins unless --dlq says otherwise, provided it keeps letters past the process.
   const explicit = typeof values['dlq'] === 'string' ? values['dlq'] : undefined;
-  let dlq: Dlq;
+  let dlq: Dlq | string;
   let dlqPath: string | undefined;
   if (processor.dlq && !explicit) {
     if (processor.dlq.durable !== true) throw notDurable(processor.dlq);
     dlq = processor.dlq;
   } else {
-    dlqPath = explicit ?? DEFAULT_DLQ_PATH;
-    const path = resolve(dlqPath);
-    try {
-      await checkDuckDbFile(path);
-    } catch (error) {
-      throw new UsageError(describe(error));
-    }
-    // DuckDB loads at the first dead letter: a run without any keeps ~40 MB less resident.
-    const fingerprint = fingerprintOf(processor.name);
-    dlq = new LazyDlq(async () => (await import('../dlq/duckdb.js')).DuckDbDlq.open(path, { fingerprint }), true);
+    dlq = dlqPath = explicit ?? DEFAULT_DLQ_PATH;
   }
   return { processor, moduleUrl: url, adapter, dlq, dlqPath, threads, batchSize, lingerMs, maxInFlight, maxInFlightBlocks, drainTimeoutMs, retries, timeoutMs, metricsPort, metricsHost, log };
 }

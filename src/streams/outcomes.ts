@@ -14,6 +14,7 @@ import { UNROUTED } from '../routing.js';
 import type { BlockResult } from '../workers/block.js';
 import { ROUTE_FAILED, type BatchResult, type RunItem } from '../workers/runtime.js';
 import type { Batch } from './dispatch.js';
+import type { OutcomeEvents } from './events.js';
 import type { DeadLetterEntry, Settler } from './settle.js';
 import type { Stats } from './stats.js';
 
@@ -33,6 +34,8 @@ export interface OutcomesOptions<M extends Message<unknown>> {
   readonly stopping: () => boolean;
   /** Whether the run gave up: results that come in after that are dropped. */
   readonly gaveUp: () => boolean;
+  /** Told of every retry, for an embedder's telemetry. */
+  readonly events?: OutcomeEvents;
 }
 
 /**
@@ -173,7 +176,9 @@ export class Outcomes<M extends Message<unknown>> {
     const { options, name } = this.#options.processor.routes[item.route]!;
     const delay = backoffDelay(options.backoff, item.attempt);
     this.#options.stats.retries++;
-    this.#options.log('info', 'retrying', { id: item.message.id, handler: name, attempt: item.attempt + 1, delayMs: Math.round(delay) });
+    const retrying = { id: item.message.id, handler: name, attempt: item.attempt + 1, delayMs: Math.round(delay) };
+    this.#options.log('info', 'retrying', retrying);
+    this.#options.events?.retrying(retrying);
     const timer = setTimeout(() => {
       this.#retrying.delete(timer);
       this.#options.retry(delivery, { ...item, attempt: item.attempt + 1 });

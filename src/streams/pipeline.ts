@@ -17,6 +17,7 @@ import { PoolExecutor } from '../workers/pool.js';
 import { Timings } from '../workers/timings.js';
 import { Admission } from './admission.js';
 import { Dispatcher } from './dispatch.js';
+import type { OutcomeEvents } from './events.js';
 import { Intake } from './intake.js';
 import { Outcomes } from './outcomes.js';
 import { Settler } from './settle.js';
@@ -60,6 +61,8 @@ export interface PipelineOptions<M extends Message<unknown>> {
   /** Time every handler for the duration histogram (`pipeline.timings`). Default false: it costs a little. */
   readonly measure?: boolean;
   readonly log?: Log;
+  /** Told of every outcome as it happens, for an embedder's telemetry. Default: nobody. */
+  readonly events?: OutcomeEvents;
 }
 
 /** A running pipeline. */
@@ -196,6 +199,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       stats: this.stats,
       log,
       logBodies: options.logBodies ?? false,
+      events: options.events,
       onDlqFailure: (error, entries) => this.#shutdown.fail(error, entries.map((entry) => entry.delivery)),
       onProgress: () => {
         this.#admission.progress();
@@ -213,6 +217,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       retry: (delivery, item) => this.#dispatcher.push(delivery, item),
       stopping: () => this.#shutdown.stopping,
       gaveUp: () => this.#shutdown.gaveUp,
+      events: options.events,
     });
     this.#intake = new Intake({
       processor: this.#processor,

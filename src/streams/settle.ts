@@ -3,6 +3,7 @@ import type { Delivery } from '../delivery.js';
 import type { DeadLetterInput, Dlq } from '../dlq/dlq.js';
 import { DlqError, describe } from '../errors.js';
 import type { Log } from '../log.js';
+import type { OutcomeEvents } from './events.js';
 import type { Stats } from './stats.js';
 
 /** How much of a body `--log-bodies` puts in a log line. */
@@ -26,6 +27,7 @@ export class Settler {
   readonly #onDlqFailure: (error: DlqError, entries: readonly DeadLetterEntry[]) => void;
   readonly #onProgress: () => void;
   readonly #logBodies: boolean;
+  readonly #events: OutcomeEvents | undefined;
   #pending = 0;
   #idle: (() => void)[] = [];
 
@@ -40,6 +42,8 @@ export class Settler {
     onDlqFailure: (error: DlqError, entries: readonly DeadLetterEntry[]) => void;
     /** Called whenever messages leave the in-flight count, so a reader held back by the cap can go on. */
     onProgress: () => void;
+    /** Told of every outcome, for an embedder's telemetry. */
+    events?: OutcomeEvents;
   }) {
     this.#adapter = options.adapter;
     this.#dlq = options.dlq;
@@ -48,12 +52,14 @@ export class Settler {
     this.#onDlqFailure = options.onDlqFailure;
     this.#onProgress = options.onProgress;
     this.#logBodies = options.logBodies;
+    this.#events = options.events;
   }
 
   /** Acks handled deliveries. */
   ack(deliveries: readonly Delivery[]): void {
     if (deliveries.length === 0) return;
     this.#stats.countAcked(deliveries.length);
+    this.#events?.acked(deliveries.length);
     this.#track(() => this.#adapter.ack(deliveries, 'handled'), 'ack');
     this.#onProgress();
   }
@@ -65,6 +71,7 @@ export class Settler {
   countBlockAcks(count: number): void {
     if (count === 0) return;
     this.#stats.countAcked(count);
+    this.#events?.acked(count);
     this.#onProgress();
   }
 
@@ -72,6 +79,7 @@ export class Settler {
   nack(deliveries: readonly Delivery[]): void {
     if (deliveries.length === 0) return;
     this.#stats.countNacked(deliveries.length);
+    this.#events?.nacked(deliveries.length);
     this.#track(() => this.#adapter.nack(deliveries), 'nack');
     this.#onProgress();
   }
@@ -86,6 +94,7 @@ export class Settler {
         () => {
           for (const { letter } of entries) {
             this.#stats.countDeadLetter(letter.reason);
+            this.#events?.deadLettered(letter);
             this.#log('warn', 'dead letter', this.#logFields(letter));
           }
           this.#track(() => this.#adapter.ack(entries.map((entry) => entry.delivery), 'dead-lettered'), 'ack');
