@@ -1,0 +1,26 @@
+/**
+ * `missive-node/adapters`: every built-in transport, and the kit for writing your own. An adapter is any object
+ * with the {@link Adapter} shape; to run it from the CLI (`missive run ./processor.js --adapter ./my-adapter.js`),
+ * default-export an {@link AdapterSpec} from its module. Importing this module loads the broker clients; the
+ * package root does not.
+ */
+export type { Adapter, AdapterOpenOptions, AckKind } from './adapter.js';
+export type { AdapterSpec, CommonAdapterOptions, FlagSpec } from './spec.js';
+export { wholeNumberFlag } from './spec.js';
+export type { Delivery, DeliveryMeta } from '../delivery.js';
+
+// The kit: what most adapters need.
+export { TickBatches } from './tick-batches.js';
+export { tooLarge, tooLargeOutcome, sampleOf, SAMPLE_BYTES } from '../too-large.js';
+export { brokerUrlProblem, redactUrl, type BrokerScheme } from './broker-url.js';
+export { backoffDelay, type Backoff, type BackoffOptions } from '../retry.js';
+
+// The built-in transports, each built from an options object that mirrors its CLI flags, and their specs.
+export { StdinAdapter, type StdinAdapterOptions } from './stdin.js';
+export { FileAdapter, InputError, STDIN_PATH, type FileAdapterOptions } from './file.js';
+export { DEFAULT_BLOCK_BYTES, DEFAULT_MAX_MESSAGE_BYTES, type LineAdapterOptions } from './lines.js';
+export { fileSpec, stdinSpec } from './lines-spec.js';
+export { RedisPubSubAdapter, redisPubSubSpec, type RedisPubSubAdapterOptions } from './redis-pubsub.js';
+export { RedisStreamsAdapter, redisStreamsSpec, type RedisStreamsAdapterOptions } from './redis-streams.js';
+export { AmqpAdapter, amqpSpec, type AmqpAdapterOptions } from './amqp.js';
+export { HttpAdapter, httpSpec, SIGNATURE_HEADER, type HttpAdapterOptions } from './http.js';
