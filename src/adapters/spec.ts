@@ -31,9 +31,10 @@ export interface AdapterSpec {
   readonly flags: Readonly<Record<string, FlagSpec>>;
   /**
    * Builds the adapter from parsed flag values (strings, booleans, or arrays for `multiple`). Throws a
-   * `UsageError` for a missing or invalid flag; must not connect (that is `open`'s job).
+   * `UsageError` for a missing or invalid flag; must not connect (that is `open`'s job). May resolve the adapter
+   * asynchronously, e.g. to import its client library only when it is chosen.
    */
-  create(values: Readonly<Record<string, unknown>>, common: CommonAdapterOptions): Adapter;
+  create(values: Readonly<Record<string, unknown>>, common: CommonAdapterOptions): Adapter | Promise<Adapter>;
 }
 
 /**

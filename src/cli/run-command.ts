@@ -7,7 +7,7 @@ import { fingerprintOf } from '../dlq/fingerprint.js';
 import { MissiveError, UsageError, describe } from '../errors.js';
 import type { Log, LogLevel } from '../log.js';
 import { DEFAULT_DLQ_PATH, run, type Running } from '../run.js';
-import { ADAPTERS, adapterNamed } from './adapters.js';
+import { ADAPTERS, adapterArgument, adapterNamed, isAdapterModule, loadAdapterSpec } from './adapters.js';
 import { ENVIRONMENT_HELP, describeFlags, environmentName, intFlag, parseFlags, withEnvironment, wrap, type FlagTable, type FlagValues } from './flags.js';
 import { loadProcessor } from './load-processor.js';
 import { LOG_LEVELS, createLogger } from './logger.js';
@@ -39,14 +39,16 @@ const RUN_FLAGS: FlagTable = {
 };
 
 /** Every flag `missive run` knows, so a flag of another adapter is recognised and reported as misplaced. */
-function allFlags(): FlagTable {
+function allFlags(custom?: AdapterSpec): FlagTable {
   const table: Record<string, FlagSpec> = { ...RUN_FLAGS };
   for (const spec of ADAPTERS) Object.assign(table, spec.flags);
+  if (custom) Object.assign(table, custom.flags);
   return table;
 }
 
-export function runHelp(): string {
-  const adapters = ADAPTERS.map((spec) => {
+/** `missive run --help`; with `--adapter ./module.js`, that adapter's flags too. */
+export function runHelp(custom?: AdapterSpec): string {
+  const adapters = [...(custom ? [custom] : []), ...ADAPTERS].map((spec) => {
     const flags = Object.keys(spec.flags).length > 0 ? `\n${describeFlags(spec.flags)}` : '';
     return `--adapter ${spec.name}: ${spec.summary}${flags}`;
   }).join('\n\n');
@@ -72,14 +74,17 @@ const USAGE_CODES = new Set(['MISSIVE_ERR_INPUT', 'MISSIVE_ERR_DLQ', 'MISSIVE_ER
 
 /** `missive run`: resolves with the exit status. */
 export async function runCommand(argv: readonly string[]): Promise<number> {
-  const parsed = parseFlags('run', argv, allFlags());
+  // A module's adapter brings flags of its own, so it is loaded before the command line can be parsed.
+  const named = adapterArgument(argv, process.env);
+  const custom = named !== undefined && isAdapterModule(named) ? await loadAdapterSpec(named, new Set(Object.keys(RUN_FLAGS))) : undefined;
+  const parsed = parseFlags('run', argv, allFlags(custom));
   const { positionals } = parsed;
   const values = withEnvironment(parsed.values, RUN_FLAGS);
   if (values['help']) {
-    process.stdout.write(runHelp());
+    process.stdout.write(runHelp(custom));
     return 0;
   }
-  const setup = await prepare(values, positionals);
+  const setup = await prepare(values, positionals, custom);
   const { processor, adapter, dlqPath, log } = setup;
   const quiet = values['quiet'] === true;
 
@@ -200,7 +205,7 @@ interface RunSetup {
 }
 
 /** Everything that can be wrong with the command line is found here, before a message is read. */
-async function prepare(values: FlagValues, positionals: string[]): Promise<RunSetup> {
+async function prepare(values: FlagValues, positionals: string[], custom: AdapterSpec | undefined): Promise<RunSetup> {
   if (positionals.length !== 1) {
     throw new UsageError(
       positionals.length === 0
@@ -208,7 +213,8 @@ async function prepare(values: FlagValues, positionals: string[]): Promise<RunSe
         : `run takes one processor module, got ${positionals.length}: ${positionals.join(' ')}`,
     );
   }
-  const spec = chooseAdapter(values);
+  const spec = custom ?? chooseAdapter(values);
+  if (custom) refuseMisplaced(values, custom);
   Object.assign(values, withEnvironment(values, spec.flags));
   const threads = intFlag(values, 'threads', availableParallelism(), 0);
   const batchSize = intFlag(values, 'batch-size', 1000, 1);
@@ -226,7 +232,7 @@ async function prepare(values: FlagValues, positionals: string[]): Promise<RunSe
 
   const { processor, url } = await loadProcessor(positionals[0]!);
   const { log } = await createLogger(logLevel, fingerprintOf(processor.name));
-  const adapter = spec.create(values, { maxMessageBytes, log });
+  const adapter = await spec.create(values, { maxMessageBytes, log });
 
   // The module's own store wins unless --dlq says otherwise, provided it keeps letters past the process.
   const explicit = typeof values['dlq'] === 'string' ? values['dlq'] : undefined;
@@ -260,11 +266,21 @@ function chooseAdapter(values: FlagValues): AdapterSpec {
   const input = values['input'] ?? process.env[environmentName('input')];
   const name = typeof values['adapter'] === 'string' ? values['adapter'] : input ? 'file' : 'stdin';
   const spec = adapterNamed(name);
-  if (!spec) throw new UsageError(`--adapter takes one of ${ADAPTERS.map((a) => a.name).join(', ')}, got '${name}'`);
+  if (!spec) {
+    throw new UsageError(
+      `--adapter takes one of ${ADAPTERS.map((a) => a.name).join(', ')}, or the path of a module of your own ` +
+        `(./my-adapter.js), got '${name}'`,
+    );
+  }
+  refuseMisplaced(values, spec);
+  return spec;
+}
+
+/** A flag of another adapter than the chosen one is a mistake worth naming. */
+function refuseMisplaced(values: FlagValues, spec: AdapterSpec): void {
   for (const flag of Object.keys(values)) {
     if (flag in RUN_FLAGS || flag in spec.flags) continue;
     const owner = ADAPTERS.find((other) => flag in other.flags);
     throw new UsageError(`--${flag} is a flag of --adapter ${owner?.name ?? '?'}, not of --adapter ${spec.name}`);
   }
-  return spec;
 }
