@@ -112,6 +112,13 @@ export class Processor<M extends Message<unknown> = RawMessage> {
     if (typeof handler !== 'function') {
       throw new InvalidOptionError('handleFor(matcher, handler): the handler must be a function (message, ctx) => void');
     }
+    if (isAsyncFunction(matcher)) {
+      throw new InvalidOptionError(
+        `handleFor: the matcher${matcher.name ? ` ${matcher.name}` : ''} of ${options.name ?? (handler.name || 'this handler')} ` +
+          'is an async function, so it returns a Promise, which is always truthy: every message would match. A ' +
+          'matcher must answer true or false at once from the message; do the async work in the handler',
+      );
+    }
     checkHandlerOptions(options);
     const index = this.#routes.length;
     // Batches carry route numbers in 16 bits, the highest meaning "not routed yet".
@@ -188,4 +195,9 @@ function checkHandlerOptions(options: HandlerOptions): void {
       throw new InvalidOptionError(`handleFor option ${key} must be a whole number${key === 'timeout' ? ' of ms, at least 1' : ' of at least 0'}, got ${String(value)}`);
     }
   }
+}
+
+/** An `async function` or `async () =>`: its result is a Promise whatever it computes. */
+function isAsyncFunction(fn: unknown): boolean {
+  return typeof fn === 'function' && fn.constructor?.name === 'AsyncFunction';
 }

@@ -27,6 +27,13 @@ export function chooseRoute<M extends Message<unknown>>(
       if (error instanceof DecodeError) return deadLetter(Reasons.decodeFailed, describe(error));
       return deadLetter(Reasons.matcherFailed, `matcher of "${routes[i]!.name}" threw: ${describeWithStack(error)}`);
     }
+    if (matched !== true && matched !== false) {
+      // A Promise (from a plain function), undefined (a missing return), a string: all would be taken as an answer.
+      return deadLetter(
+        Reasons.matcherFailed,
+        `matcher of "${routes[i]!.name}" returned ${whatItIs(matched)}, not true or false; make it return a boolean`,
+      );
+    }
     if (!matched) continue;
     if (chosen >= 0) {
       return deadLetter(Reasons.multipleMatches, `matched by "${routes[chosen]!.name}" and "${routes[i]!.name}"`);
@@ -34,4 +41,13 @@ export function chooseRoute<M extends Message<unknown>>(
     chosen = i;
   }
   return chosen >= 0 ? chosen : deadLetter(Reasons.noMatch, null);
+}
+
+/** A short description of a value that is not a boolean, for the dead letter. */
+function whatItIs(value: unknown): string {
+  if (value === undefined || value === null) return String(value);
+  if (typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') return 'a Promise';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'Object'})`;
+  return `the ${typeof value} ${String(value)}`;
 }
