@@ -113,10 +113,12 @@ t.test('a second signal exits at once and says how many were not settled', async
   await new Promise((resolve) => setTimeout(resolve, 1000));
   run.child.kill('SIGINT');
   await waitForOutput(run, /SIGINT: stopping/);
+  // Past the window in which a repeat counts as the same request (see the drain-timeout tests).
+  await new Promise((resolve) => setTimeout(resolve, 400));
   run.child.kill('SIGINT');
   const result = await run.done;
-  t.equal(result.code, 1);
-  t.match(result.stderr, /exiting at once on a second SIGINT; \d+ messages were not settled/);
+  t.equal(result.code, 3, 'the status of lines read and not settled');
+  t.match(result.stderr, /exiting at once on a second SIGINT; \d+ messages were not settled \(ids: /);
 });
 
 t.test('a handler that kills its worker costs exactly one dead letter; every other message is handled', async (t) => {

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MemoryDlq, Processor } from 'missive-node';
 import { startPipeline } from '../dist/streams/pipeline.js';
@@ -64,10 +65,66 @@ t.test('missive run: SIGTERM with a handler that never returns exits once the dr
   const signalled = Date.now();
   run.child.kill('SIGTERM');
   const result = await run.done;
-  t.equal(result.code, 0, 'exits by itself, not on a second signal', { stderr: result.stderr.slice(-2000) });
+  t.equal(result.code, 3, 'exits by itself with the status for lines read and not settled', { stderr: result.stderr.slice(-2000) });
   t.ok(Date.now() - signalled < 10_000, `within seconds of the signal (${Date.now() - signalled} ms)`);
   t.match(result.stderr, /drain timeout: giving up on 3 in-flight messages/);
   const stats = readStats(statsPath);
   t.equal(stats.received, 3);
   t.equal(stats.unsettled, 3);
+  t.same(stats.unsettledIds.map((id) => id.slice(id.indexOf(':') + 1)), ['1', '2', '3'], 'their ids, so the lines can be found');
+  t.match(result.stderr, /3 messages were read and not settled; stdin cannot deliver them again/);
+});
+
+t.test('missive run --threads 0: after a drain timeout afterProcessing still runs, and the status says what was left', async (t) => {
+  const dir = t.testdir();
+  const statsPath = join(dir, 'stats.json');
+  const after = join(dir, 'after.txt');
+  const input = join(dir, 'in.txt');
+  writeFileSync(input, 'a\nb\n');
+  const run = startCli(
+    ['run', fixture('slow-hooked-processor.js'), '--threads', '0', '--input', input, '--drain-timeout', '300', '--dlq', join(dir, 'd.duckdb'), '--stats-file', statsPath],
+    { env: { SLOW_MS: '600000', AFTER_FILE: after } },
+  );
+  await waitForOutput(run, /"msg":"running"/);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  run.child.kill('SIGTERM');
+  const result = await run.done;
+  t.equal(result.code, 3, result.stderr.slice(-2000));
+  t.equal(readFileSync(after, 'utf8'), 'after 0\n', 'afterProcessing ran in the main thread');
+  const stats = readStats(statsPath);
+  t.equal(stats.unsettledIds.length, 2);
+  t.ok(stats.unsettledIds.every((id) => /:(1|2)$/.test(id)), 'the ids of both lines');
+});
+
+t.test('missive run: a second SIGINT within moments is the same request; a later one exits at once', async (t) => {
+  const dir = t.testdir();
+  // Handlers of 150 ms: a drain takes a while, long enough to tell a drain from an exit.
+  const twice = startCli(['run', fixture('slow-processor.js'), '--threads', '0', '--dlq', join(dir, 'd.duckdb'), '--stats-file', join(dir, 's1.json')], {
+    input: 'a\nb\n',
+    keepStdinOpen: true,
+    env: { SLOW_MS: '150' },
+  });
+  await waitForOutput(twice, /"msg":"running"/);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  twice.child.kill('SIGINT');
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  twice.child.kill('SIGINT');
+  const drained = await twice.done;
+  t.equal(drained.code, 0, 'two signals 20 ms apart: one clean drain', { stderr: drained.stderr.slice(-2000) });
+  const s1 = readStats(join(dir, 's1.json'));
+  t.same([s1.received, s1.acked, s1.unsettled], [2, 2, 0]);
+
+  const later = startCli(['run', fixture('slow-processor.js'), '--threads', '0', '--dlq', join(dir, 'd2.duckdb')], {
+    input: 'a\n',
+    keepStdinOpen: true,
+    env: { SLOW_MS: '600000' },
+  });
+  await waitForOutput(later, /"msg":"running"/);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  later.child.kill('SIGINT');
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  later.child.kill('SIGINT');
+  const killed = await later.done;
+  t.equal(killed.code, 3, 'a second signal 600 ms later exits at once, with the unsettled status on stdin');
+  t.match(killed.stderr, /exiting at once on a second SIGINT; 1 messages were not settled \(ids: \w+:1\)/);
 });

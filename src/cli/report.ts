@@ -78,7 +78,7 @@ export function mainThreadCpuMs(): number | undefined {
  * @param main how long the main thread's event loop was busy during the run, and the CPU time it used, in ms.
  */
 export async function writeStatsFile(path: string, stats: RunStats, main: { busyMs: number; cpuMs?: number }): Promise<void> {
-  const { received, acked, nacked, deadLettered, unsettled, retries, unhandledErrors, deadLetteredByReason, seconds } = stats;
+  const { received, acked, nacked, deadLettered, unsettled, unsettledIds, retries, unhandledErrors, deadLetteredByReason, seconds } = stats;
   // Peak RSS covers the worker threads too (one process); benchmarks read it and the busy time from here.
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
   const json = {
@@ -87,6 +87,7 @@ export async function writeStatsFile(path: string, stats: RunStats, main: { busy
     nacked,
     deadLettered,
     unsettled,
+    unsettledIds,
     retries,
     unhandledErrors,
     deadLetteredByReason,

@@ -65,9 +65,20 @@ ${adapters}
 
 ${wrap(ENVIRONMENT_HELP)}
 
-Exit status: 0 when the run ends normally, 2 on a usage error (nothing is read), 1 when the run fails.
+Exit status: 0 when the run ends normally, 2 on a usage error (nothing is read), 1 when the run fails, 3 when it
+ended with messages read and neither handled nor stored that the transport cannot deliver again (a drain timeout
+or a second signal on stdin or files: their ids are logged, and listed in --stats-file as unsettledIds).
 `;
 }
+
+/** A repeat of the signal within this many ms is the same request to stop. */
+const SAME_SIGNAL_MS = 300;
+
+/**
+ * The exit status of a run that ended with messages read and neither handled nor stored, from a transport that
+ * cannot deliver them again (a drain timeout or a second signal on line input).
+ */
+export const EXIT_UNSETTLED = 3;
 
 /** Errors of `run()` at start that come from what the user typed (--input, --dlq): exit 2, as usage errors. */
 const USAGE_CODES = new Set(['MISSIVE_ERR_INPUT', 'MISSIVE_ERR_DLQ', 'MISSIVE_ERR_DLQ_LOCKED']);
@@ -125,17 +136,26 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     log('info', `metrics at ${served.url}`, { url: served.url });
   }
 
-  let signals = 0;
+  let firstSignalAt: number | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    signals++;
-    if (signals === 1) {
+    const now = performance.now();
+    if (firstSignalAt === undefined) {
+      firstSignalAt = now;
       log('info', `${signal}: stopping; send it again to exit at once`);
       void pipeline.stop().catch(() => {});
       return;
     }
+    // Ctrl-C signals the whole process group, and npm or npx in it may pass the signal on once more: a repeat
+    // within moments is the same request to stop.
+    if (now - firstSignalAt < SAME_SIGNAL_MS) return;
     const unsettled = pipeline.kill();
-    process.stderr.write(`missive: exiting at once on a second ${signal}; ${unsettled} messages were not settled\n`);
-    process.exit(1);
+    const { unsettledIds } = pipeline.stats;
+    process.stderr.write(
+      `missive: exiting at once on a second ${signal}; ${unsettled} messages were not settled` +
+        (unsettledIds.length > 0 ? ` (ids: ${unsettledIds.join(', ')}${unsettled > unsettledIds.length ? ', ...' : ''})` : '') +
+        '\n',
+    );
+    process.exit(unsettled > 0 && !adapter.canRequeue ? EXIT_UNSETTLED : 1);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -175,6 +195,13 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     }
   }
   metricsServer?.close();
+  if (stats.unsettled > 0 && !adapter.canRequeue) {
+    // Read and neither handled nor stored, from an input that cannot give them again: the run must not pass.
+    status = EXIT_UNSETTLED;
+    log('error', `${stats.unsettled} messages were read and not settled; ${adapter.name} cannot deliver them again`, {
+      unsettledIds: stats.unsettledIds,
+    });
+  }
   if (!quiet) printSummary(stats, dlqPath);
   if (typeof values['stats-file'] === 'string') {
     const cpuNow = mainThreadCpuMs();

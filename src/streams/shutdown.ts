@@ -4,7 +4,7 @@ import { describe } from '../errors.js';
 import type { Log } from '../log.js';
 import type { Admission } from './admission.js';
 import type { Settler } from './settle.js';
-import type { Stats } from './stats.js';
+import { UNSETTLED_IDS_LISTED, type Stats } from './stats.js';
 
 /** What {@link Shutdown} works with. */
 export interface ShutdownOptions {
@@ -19,6 +19,8 @@ export interface ShutdownOptions {
   readonly nackRetries: () => void;
   /** Deliveries of the batches still running: what giving up hands back to a transport that can requeue. */
   readonly running: () => Delivery[];
+  /** The ids of the messages still running, the first `limit` of them. */
+  readonly runningIds: (limit: number) => string[];
   /** Makes `stats.inFlight` exact for work still running (blocks count their blank lines until answered). */
   readonly settleCounts: () => void;
   /** Resolves when no batch or block is running. */
@@ -36,6 +38,7 @@ export class Shutdown {
   readonly #options: ShutdownOptions;
   #stopping = false;
   #gaveUp = false;
+  #killed = false;
   #failed = false;
   #failure: unknown;
   #drainTimer: NodeJS.Timeout | undefined;
@@ -53,6 +56,11 @@ export class Shutdown {
   /** The run no longer waits for in-flight messages, and drops results that still come in. */
   get gaveUp(): boolean {
     return this.#gaveUp;
+  }
+
+  /** Whether the run was killed: it ends at once, without `afterProcessing`. */
+  get killed(): boolean {
+    return this.#killed;
   }
 
   /** Whether the run failed, and with what. */
@@ -82,9 +90,11 @@ export class Shutdown {
     // After a drain timeout the messages still out are already counted as unsettled.
     if (!this.#gaveUp) {
       this.#options.settleCounts();
+      this.#noteUnsettled();
       stats.unsettled += stats.inFlight;
     }
     this.#gaveUp = true;
+    this.#killed = true;
     destroyWorkers();
     this.#wakeAll();
     return stats.unsettled;
@@ -99,6 +109,7 @@ export class Shutdown {
     this.#gaveUp = true;
     log('warn', `${why}: giving up on ${stats.inFlight} in-flight messages`, { requeued: adapter.canRequeue ? pending.length : 0 });
     if (adapter.canRequeue) settler.nack(pending);
+    else this.#noteUnsettled();
     stats.unsettled += stats.inFlight;
     this.#wakeAll();
   }
@@ -136,6 +147,11 @@ export class Shutdown {
     // Having given up, never wait for the batches: a handler that never returns would hold the run forever.
     if (!this.#gaveUp) await this.#options.idle().then(undefined, () => {});
     clearTimeout(this.#drainTimer);
+  }
+
+  #noteUnsettled(): void {
+    const { stats, runningIds } = this.#options;
+    stats.noteUnsettled(runningIds(UNSETTLED_IDS_LISTED - stats.unsettledIds.length));
   }
 
   #armTimer(why: string, ms: number): void {

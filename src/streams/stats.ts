@@ -10,6 +10,8 @@ export interface RunStats {
   readonly deadLettered: number;
   /** Messages read but neither settled nor stored when the run ended (a forced shutdown). */
   readonly unsettled: number;
+  /** The ids of the first {@link UNSETTLED_IDS_LISTED} of them, to find them in the input again. */
+  readonly unsettledIds: readonly string[];
   /** Retries scheduled (a message tried three times counts two). */
   readonly retries: number;
   /**
@@ -22,6 +24,9 @@ export interface RunStats {
   readonly seconds: number;
 }
 
+/** How many ids of unsettled messages a run reports. */
+export const UNSETTLED_IDS_LISTED = 100;
+
 /** Live counters of a run. */
 export class Stats {
   received = 0;
@@ -30,6 +35,8 @@ export class Stats {
   deadLettered = 0;
   unsettled = 0;
   retries = 0;
+  /** See {@link RunStats.unsettledIds}. */
+  readonly unsettledIds: string[] = [];
   readonly #byReason = new Map<string, number>();
   #unhandledErrors: () => number = () => 0;
   readonly #started = process.hrtime.bigint();
@@ -59,6 +66,14 @@ export class Stats {
     this.nacked += count;
   }
 
+  /** Records ids of messages left unsettled, up to {@link UNSETTLED_IDS_LISTED} in all. */
+  noteUnsettled(ids: Iterable<string>): void {
+    for (const id of ids) {
+      if (this.unsettledIds.length >= UNSETTLED_IDS_LISTED) return;
+      this.unsettledIds.push(id);
+    }
+  }
+
   countDeadLetter(reason: string): void {
     this.#reclaim(1);
     this.deadLettered++;
@@ -82,6 +97,7 @@ export class Stats {
       nacked: this.nacked,
       deadLettered: this.deadLettered,
       unsettled: this.unsettled,
+      unsettledIds: [...this.unsettledIds],
       retries: this.retries,
       unhandledErrors: this.unhandledErrors,
       deadLetteredByReason: Object.fromEntries(this.#byReason),
