@@ -31,6 +31,8 @@ export const Reasons = Object.freeze({
   hookFailed: 'hook failed',
   nacked: 'nacked',
   tooLarge: 'message too large',
+  /** The last line of a file that shrank while it was read: cut short, so not handled as if it were whole. */
+  inputTruncated: 'input truncated',
   workerExited: 'worker exited',
   replyFailed: 'reply failed',
 });

@@ -24,7 +24,8 @@ function scratchDir(t) {
   return dir;
 }
 
-const ID = /^([0-9a-z]+):(\d+)$/;
+// A file's prefix is its path; standard input's a random one per run.
+const ID = /^(.+):(\d+)$/;
 const idParts = (id) => {
   const match = ID.exec(id);
   return match ? { prefix: match[1], line: Number(match[2]) } : { prefix: `<bad id ${id}>`, line: NaN };

@@ -5,6 +5,7 @@ import type { Delivery } from '../delivery.js';
 import type { LineBlock } from '../line-block.js';
 import { InvalidOptionError, MissiveError, describe } from '../errors.js';
 import type { Adapter, AdapterOpenOptions } from './adapter.js';
+import type { CommonAdapterOptions } from './spec.js';
 import { LineCutter, LineSplitter, resolveBlockBytes, resolveMaxMessageBytes, type LineAdapterOptions, type LineSplitterOptions } from './lines.js';
 
 /**
@@ -30,6 +31,8 @@ export class InputError extends MissiveError {
 export interface FileAdapterOptions extends LineAdapterOptions {
   /** The stream a `-` path reads. Default `process.stdin`. */
   readonly stdin?: Readable;
+  /** Where a file that shrinks while it is read is reported. Default: nowhere. */
+  readonly log?: CommonAdapterOptions['log'];
 }
 
 /** The input name that means standard input. */
@@ -51,6 +54,7 @@ export class FileAdapter implements Adapter<undefined> {
   readonly #stdin: Readable | undefined;
   readonly #maxMessageBytes: number;
   readonly #blockBytes: number;
+  readonly #log: CommonAdapterOptions['log'];
   #maxBlockLines: number | undefined;
   #stopped = false;
   #opened = false;
@@ -71,6 +75,7 @@ export class FileAdapter implements Adapter<undefined> {
     this.#stdin = options.stdin;
     this.#maxMessageBytes = resolveMaxMessageBytes(options.maxMessageBytes);
     this.#blockBytes = resolveBlockBytes(options.blockBytes);
+    this.#log = options.log ?? (() => {});
   }
 
   /** The inputs, in reading order. */
@@ -121,8 +126,8 @@ export class FileAdapter implements Adapter<undefined> {
     }
   }
 
-  #options(source: string): LineSplitterOptions {
-    return { source, maxMessageBytes: this.#maxMessageBytes, blockBytes: this.#blockBytes, maxBlockLines: this.#maxBlockLines };
+  #options(source: string, idPrefix?: string): LineSplitterOptions {
+    return { source, idPrefix, maxMessageBytes: this.#maxMessageBytes, blockBytes: this.#blockBytes, maxBlockLines: this.#maxBlockLines };
   }
 
   /**
@@ -131,16 +136,31 @@ export class FileAdapter implements Adapter<undefined> {
    */
   async *#readFile(path: string): AsyncGenerator<Delivery[] | LineBlock> {
     const cut: (Delivery[] | LineBlock)[] = [];
-    const cutter = new LineCutter(this.#options(`file:${path}`), (chunk) => cut.push(chunk));
+    const cutter = new LineCutter(this.#options(`file:${path}`, path), (chunk) => cut.push(chunk));
     const file = await open(path, 'r');
     try {
+      // A regular file's size at the start says whether reading reached its end or it shrank meanwhile; a FIFO or
+      // device has no size to go by.
+      const info = await file.stat();
+      const expected = info.isFile() ? info.size : 0;
+      let read = 0;
       for (;;) {
         if (this.#stopped) return;
         const target = cutter.reserve();
         const { bytesRead } = await file.read(target, 0, target.length, null);
         cutter.commit(bytesRead);
+        read += bytesRead;
         if (bytesRead === 0) break;
         yield* cut.splice(0);
+      }
+      if (read < expected) {
+        const why = `${path} shrank from ${expected} to ${read} bytes while it was read`;
+        const line = cutter.endTruncated(why);
+        this.#log('warn', `${why}: the lines after byte ${read} were not read${line ? `; line ${line} is cut short, stored as a dead letter "input truncated"` : ''}`, {
+          path,
+          expectedBytes: expected,
+          readBytes: read,
+        });
       }
       cutter.end();
       yield* cut.splice(0);

@@ -32,6 +32,6 @@ export const fileSpec: AdapterSpec = {
   create: (values, common) => {
     const inputs = (values['input'] as string[] | undefined) ?? [];
     if (inputs.length === 0) throw new UsageError('--adapter file needs at least one --input FILE (or - for stdin)');
-    return new FileAdapter(inputs, { maxMessageBytes: common.maxMessageBytes, blockBytes: blockBytesOf(values) });
+    return new FileAdapter(inputs, { maxMessageBytes: common.maxMessageBytes, blockBytes: blockBytesOf(values), log: common.log });
   },
 };

@@ -4,7 +4,8 @@ import type { Delivery } from '../delivery.js';
 import { InvalidOptionError } from '../errors.js';
 import { linesIn, LineIds, type LineBlock } from '../line-block.js';
 import { BlockBuffers } from './block-buffers.js';
-import { SAMPLE_BYTES, tooLarge } from '../too-large.js';
+import { Reasons } from '../outcome.js';
+import { SAMPLE_BYTES, sampleOf, tooLarge } from '../too-large.js';
 
 /** Options shared by the line-delimited adapters (stdin, files). */
 export interface LineAdapterOptions {
@@ -34,7 +35,10 @@ export const DEFAULT_BLOCK_BYTES = 1024 * 1024;
 export interface LineSplitterOptions extends LineAdapterOptions {
   /** `meta.source` of every delivery: `stdin` or `file:<path as given>`. */
   readonly source: string;
-  /** Prefix of every delivery id (`<prefix>:<line>`). Default: a fresh {@link newRunPrefix}. */
+  /**
+   * Prefix of every delivery id (`<prefix>:<line>`). Default: a fresh {@link newRunPrefix}. Files use their path, so
+   * a file run again gives the same ids and its failures update the same dead letters instead of doubling them.
+   */
   readonly idPrefix?: string;
   /** The most lines a block holds (see `AdapterOpenOptions.maxBlockLines`). Default: no limit but the bytes. */
   readonly maxBlockLines?: number;
@@ -212,6 +216,26 @@ export class LineCutter {
     const last = chunk.lastIndexOf(LF);
     if (start <= last) this.#pushBlock(chunk, start, last + 1);
     this.#extendPartial(chunk, last + 1, chunk.length);
+  }
+
+  /**
+   * The input ended because it was cut short (a file truncated while read): the partial last line, if any, is not
+   * a message but a dead letter `input truncated`, its first bytes kept. Returns its line number, or 0 for none.
+   */
+  endTruncated(why: string): number {
+    if (this.#reserved) this.commit(0);
+    if (this.#sample) {
+      this.#finishSkipped();
+      return this.#line;
+    }
+    if (this.#carryLen === 0) return 0;
+    const line = ++this.#line;
+    const body = sampleOf(this.#carry!.subarray(0, this.#carryLen));
+    this.#carry = null;
+    this.#carryLen = 0;
+    const delivery: Delivery = { body, id: this.#ids.of(line), meta: { source: this.#source, line } };
+    this.#emit([{ ...delivery, rejected: { reason: Reasons.inputTruncated, error: `line ${line} is cut short: ${why}` } }]);
+    return line;
   }
 
   /** The input has ended: emits the last line, which had no newline. */
