@@ -3,7 +3,7 @@
 // writer waits for a reader, letters are committed before the ack, read commands need read access only, and a
 // write that fails on a full disk says so.
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -237,4 +237,30 @@ t.test('a write that fails on a full disk reports that, not the failed rollback 
   t.match(outcome.message, /No space left on device/, 'the real cause');
   t.notMatch(outcome.message, /no transaction is active/);
   t.match(outcome.message, /must not be acked/);
+});
+
+t.test('a writer waits a bounded time for another process that reads, then says who reads', async (t) => {
+  const path = join(t.testdir(), 'dead.duckdb');
+  const seed = await DuckDbDlq.open(path);
+  await seed.put([{ id: 'seed', body: Buffer.from('seed'), reason: 'handler failed' }]);
+  await seed.close();
+  const module = new URL('../dist/dlq/duckdb.js', import.meta.url).href;
+  const reader = spawn(process.execPath, ['--input-type=module', '-e', `
+    const { DuckDbDlq } = await import(${JSON.stringify(module)});
+    const dlq = await DuckDbDlq.open(process.argv[1], { readOnly: true });
+    console.log(await dlq.count());
+    process.stdin.once('data', async () => { await dlq.close(); process.exit(0); });
+  `, path], { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.teardown(() => reader.kill('SIGKILL'));
+  await new Promise((resolve) => reader.stdout.once('data', resolve));
+  await t.rejects(DuckDbDlq.open(path, { lockWaitMs: 300 }), {
+    code: 'MISSIVE_ERR_DLQ',
+    message: new RegExp(`held for reading by process ${reader.pid} \\(a missive dlq command\\?\\) for longer than 300 ms`),
+  });
+  const waiting = DuckDbDlq.open(path, { lockWaitMs: 20000 });
+  await sleep(300);
+  reader.stdin.write('close\n');
+  const dlq = await waiting;
+  t.equal(await dlq.count(), 1, 'opened once the reader let go');
+  await dlq.close();
 });

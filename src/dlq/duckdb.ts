@@ -13,7 +13,7 @@ import {
 } from '@duckdb/node-api';
 import { DlqError, DlqLockedError, InvalidOptionError, MissiveError, describe } from '../errors.js';
 import type { DeadLetter, DeadLetterInput, Dlq, DlqFilter, DlqListOptions, Fingerprint } from './dlq.js';
-import { checkLocation, checkReadable } from './duckdb-file.js';
+import { checkLocation, checkReadable, lockHolders } from './duckdb-file.js';
 import { COLUMNS, LEGACY_COLUMNS, prepareTable, tableFormat } from './duckdb-schema.js';
 import { letterKey, looksLikeLetterKey } from './letter-key.js';
 import { pickLetter } from './letters.js';
@@ -187,6 +187,17 @@ export class DuckDbDlq implements Dlq, ServedStore {
       if (store) await store.close().catch(() => {});
       else instance?.closeSync();
       openFiles.delete(file);
+      if (!readOnly && isLockConflict(error)) {
+        const holders = await lockHolders(file);
+        if (holders.length > 0 && holders.every((holder) => holder.kind === 'READ')) {
+          throw new DlqError(
+            `the dead-letter file ${file} is held for reading by process ${holders.map((h) => h.pid).join(', ')} ` +
+              `(a missive dlq command?) for longer than ${options.lockWaitMs ?? DEFAULT_WRITE_LOCK_WAIT_MS} ms; ` +
+              'nothing was written: try again once it has finished',
+            { cause: error },
+          );
+        }
+      }
       throw openError(file, error);
     }
   }
