@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { DuckDbDlq } from '../dist/dlq/duckdb.js';
 import { socketPathFor } from '../dist/dlq/socket-path.js';
@@ -263,4 +264,24 @@ t.test('a writer waits a bounded time for another process that reads, then says 
   const dlq = await waiting;
   t.equal(await dlq.count(), 1, 'opened once the reader let go');
   await dlq.close();
+});
+
+t.test('a socket that accepts and never answers counts as nobody answering', async (t) => {
+  const path = join(t.testdir(), 'dead.duckdb');
+  const held = await DuckDbDlq.open(path, { serve: false });
+  await held.put([{ id: 'a', body: Buffer.from('a'), reason: 'handler failed' }]);
+  const socketPath = socketPathFor(realpathSync(path));
+  const connections = new Set();
+  const silent = createServer((socket) => connections.add(socket));
+  await new Promise((resolve) => silent.listen(socketPath, resolve));
+  try {
+    const result = await dlqCli(['count'], path);
+    t.equal(result.code, 1);
+    t.match(result.stderr, /is locked and nobody answers for it on .*: process \d+ holds it/);
+    t.ok(connections.size > 0, 'the command did connect');
+  } finally {
+    for (const socket of connections) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+    await held.close();
+  }
 });

@@ -18,6 +18,8 @@ import {
 
 /** Letters per page when iterating over the socket: bounds the size of one answer. */
 const PAGE_SIZE = 200;
+/** How long a process that accepts the connection may take to say which file it holds before it counts as silent. */
+const HELLO_TIMEOUT_MS = 3000;
 
 interface Pending {
   resolve(result: unknown): void;
@@ -58,7 +60,11 @@ export class RemoteDlq implements Dlq {
     const remote = new RemoteDlq(realPath, 0, socket);
     remote.#listen();
     try {
-      const hello = await remote.#call('hello', {});
+      let timer: NodeJS.Timeout | undefined;
+      const silent = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('no answer')), HELLO_TIMEOUT_MS);
+      });
+      const hello = await Promise.race([remote.#call('hello', {}), silent]).finally(() => clearTimeout(timer));
       if (hello.path !== realPath) {
         await remote.close();
         return undefined;
