@@ -1,5 +1,6 @@
 // A dead letter is one message: a different message with the same id never replaces it, in either store, through
-// the CLI with a real broker, and in files written by missive-node 0.1 (migrated in place).
+// the CLI with real brokers (RabbitMQ messageId, Redis stream ids), and in files written by missive-node 0.1
+// (migrated in place).
 import t from 'tap';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -8,7 +9,8 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { DuckDbDlq } from '../dist/dlq/duckdb.js';
 import { MemoryDlq } from '../dist/dlq/memory.js';
 import { letterKey } from '../dist/dlq/letter-key.js';
-import { AMQP_URL, needAmqp } from './helpers/brokers.js';
+import { Redis } from 'ioredis';
+import { AMQP_URL, REDIS_URL, needAmqp, needRedis } from './helpers/brokers.js';
 import { fixture, readStats, runCli, startCli } from './helpers/cli.js';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -213,4 +215,51 @@ t.test('missive run: 100 different AMQP bodies sent with one messageId are 100 d
   const again = await dlq.findById('again');
   t.equal(again.length, 1);
   t.equal(again[0].attempts, 2, 'the same message twice: one letter, attempts 2');
+});
+
+t.test('missive run: entries of two Redis streams that share ids and bodies are letters of their own', await needRedis(), async (t) => {
+  const redis = new Redis(REDIS_URL);
+  const streams = [`identity-a-${randomUUID()}`, `identity-b-${randomUUID()}`];
+  t.teardown(async () => {
+    await redis.del(...streams);
+    redis.disconnect();
+  });
+  const path = join(t.testdir(), 'dead.duckdb');
+  for (const [n, stream] of streams.entries()) {
+    for (let i = 1; i <= 5; i++) await redis.xadd(stream, `1-${i}`, 'body', `same body ${i}`);
+    const run = startCli(['run', fixture('always-fails-processor.js'), '--adapter', 'redis-streams', '--redis-url', REDIS_URL,
+      '--stream', stream, '--group', 'g', '--block', '100', '--threads', '0', '--dlq', path]);
+    await until(async () => {
+      const result = await runCli(['dlq', 'count', '--dlq', path]);
+      return result.code === 0 && Number(result.stdout) === 5 * (n + 1);
+    }, `the letters of stream ${n + 1}`);
+    run.child.kill('SIGTERM');
+    t.equal((await run.done).code, 0);
+  }
+  const dlq = await DuckDbDlq.open(path, { readOnly: true });
+  t.teardown(() => dlq.close());
+  const both = await dlq.findById('1-3');
+  t.same(both.map((l) => l.source).sort(), streams.map((s) => `redis-streams:${s}`).sort(), 'one letter per stream');
+  t.ok(both.every((l) => l.attempts === 1 && l.body.toString() === 'same body 3'));
+});
+
+t.test('HTTP webhooks with one Idempotency-Key and different bodies: a DuckDB letter each', async (t) => {
+  const { HttpAdapter } = await import('../dist/adapters/http.js');
+  const { startPipeline } = await import('../dist/streams/pipeline.js');
+  const { default: processor } = await import('./fixtures/always-fails-processor.js');
+  const dlq = await DuckDbDlq.open(join(t.testdir(), 'dead.duckdb'));
+  t.teardown(() => dlq.close());
+  const adapter = new HttpAdapter({ port: 0 });
+  const pipeline = await startPipeline({ adapter, processor, dlq, threads: 0, log: () => {} });
+  const post = (body) =>
+    fetch(`http://127.0.0.1:${adapter.port}/`, { method: 'POST', body, headers: { 'Idempotency-Key': 'checkout-42' } });
+  const answers = [];
+  for (let i = 0; i < 20; i++) answers.push((await post(`{"attempt":${i}}`)).status);
+  answers.push((await post('{"attempt":0}')).status);
+  await pipeline.stop();
+  await pipeline.done;
+  t.ok(answers.every((status) => status === 200), 'each stored, then answered 200');
+  const letters = await dlq.findById('checkout-42');
+  t.equal(letters.length, 20, '20 different bodies, 20 letters');
+  t.equal(letters.find((l) => l.body.toString() === '{"attempt":0}').attempts, 2, 'the body sent twice: attempts 2');
 });
