@@ -7,18 +7,19 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { DuckDBBlobValue, DuckDBDataChunk, DuckDBInstance, DuckDBTimestampTZValue } from '@duckdb/node-api';
 import { DuckDbDlq } from '../dist/dlq/duckdb.js';
+import { letterKey } from '../dist/dlq/letter-key.js';
 import { median } from './median.js';
 
 const REPEATS = 5;
 const BATCH = 1000;
 const SMALL_PUT = 100;
 
-// Same DDL as the store, so the raw baseline pays for the same primary key.
+// Same DDL as the store, so the raw baseline pays for the same primary key (the letter key).
 const CREATE_TABLE = `CREATE TABLE dead_letters (
-  id VARCHAR PRIMARY KEY, body BLOB NOT NULL, reason VARCHAR NOT NULL, error VARCHAR, handler VARCHAR,
+  key VARCHAR PRIMARY KEY, id VARCHAR NOT NULL, body BLOB NOT NULL, reason VARCHAR NOT NULL, error VARCHAR, handler VARCHAR,
   source VARCHAR, headers JSON, attempts INTEGER NOT NULL, first_failed_at TIMESTAMPTZ NOT NULL,
   last_failed_at TIMESTAMPTZ NOT NULL, fingerprint_name VARCHAR, fingerprint_host VARCHAR,
-  fingerprint_pid INTEGER, fingerprint_version VARCHAR)`;
+  fingerprint_pid INTEGER, fingerprint_version VARCHAR, confidential BOOLEAN NOT NULL DEFAULT false)`;
 
 const REASONS = ['handler failed', 'no matching handler', 'timeout after 500 ms'];
 
@@ -44,11 +45,15 @@ function makeLetters(n) {
   }));
 }
 
-/** The baseline: a fresh file with the store's table, one Appender, one commit (closing the Appender). */
+/**
+ * The baseline: a fresh file with the store's table, one Appender, one commit (closing the Appender). The keys are
+ * computed before the clock starts: this is DuckDB's own rate, while the store's figures include hashing each letter.
+ */
 async function rawAppender(file, letters) {
   const instance = await DuckDBInstance.create(file);
   const connection = await instance.connect();
   await connection.run(CREATE_TABLE);
+  for (const letter of letters) letter.key ??= letterKey(letter.source, letter.id, letter.body);
   const started = performance.now();
   const appender = await connection.createAppender('dead_letters');
   appendChunks(appender, letters);
@@ -72,6 +77,7 @@ function appendChunks(appender, letters) {
     const at = part.map((l) => micros(l.failedAt));
     const chunk = DuckDBDataChunk.create(types, part.length);
     chunk.setColumns([
+      part.map((l) => l.key),
       part.map((l) => l.id),
       part.map((l) => new DuckDBBlobValue(l.body)),
       part.map((l) => l.reason),
@@ -86,6 +92,7 @@ function appendChunks(appender, letters) {
       part.map((l) => l.fingerprint.host),
       part.map((l) => l.fingerprint.pid),
       part.map((l) => l.fingerprint.version),
+      part.map(() => false),
     ]);
     appender.appendDataChunk(chunk);
   }
@@ -150,6 +157,12 @@ export async function main(argv = process.argv.slice(2)) {
   console.log(`dead-letter writes, ${rows} rows, median of ${REPEATS} alternating runs`);
   const table = results.map((r) => [r.name, { 'rows/s': r.rowsPerSecond, 'x raw': r.ratioToRawAppender }]);
   console.table(Object.fromEntries(table));
+  // The target: a burst of dead letters (many puts at once, as a failing run makes them) at >= 0.5x raw DuckDB.
+  const burst = results[2].ratioToRawAppender;
+  console.log(
+    `burst of dead letters (${results[2].name}): ${burst}x the raw DuckDB Appender rate ` +
+      `(target >= 0.5x: ${burst >= 0.5 ? 'met' : 'NOT met'}); awaited puts of ${BATCH}: ${results[1].ratioToRawAppender}x`,
+  );
   // Other processes on the machine move these figures a lot: the load is recorded with them.
   const machine = { cpus: cpus().length, loadAverage: loadavg().map((l) => Number(l.toFixed(2))) };
   const report = { benchmark: 'dlq', rows, repeats: REPEATS, node: process.version, machine, results };

@@ -149,3 +149,28 @@ export class TimeoutError extends MissiveError {
 export function isRetryable(error: unknown): boolean {
   return !(typeof error === 'object' && error !== null && (error as { retryable?: unknown }).retryable === false);
 }
+
+/**
+ * The dead-letter file is locked by another process that does not answer for it on its socket: not a running
+ * `missive run` of this version (which would), or one that has stopped answering.
+ */
+export class DlqUnreachableError extends MissiveError {
+  readonly path: string;
+  /** The processes holding the file, when /proc/locks tells. */
+  readonly holders: readonly number[];
+  constructor(path: string, holders: readonly number[], socketPath: string, options?: { cause?: unknown }) {
+    const who =
+      holders.length > 0
+        ? `process ${holders.join(', ')} holds it (see what it is with: ps -o pid,args -p ${holders.join(',')})`
+        : 'another process holds it';
+    super(
+      'MISSIVE_ERR_DLQ_UNREACHABLE',
+      `the dead-letter file ${path} is locked and nobody answers for it on ${socketPath}: ${who}. A missive run ` +
+        'of this version answers there while it holds the file; if that process is another program using DuckDB ' +
+        '(or an older missive), stop it or wait for it to finish, then run this command again',
+      options,
+    );
+    this.path = path;
+    this.holders = holders;
+  }
+}

@@ -17,9 +17,10 @@ export interface DlqSourceOptions {
 
 /**
  * Reads dead letters back out of a store as deliveries, to run them through a processor again (`missive dlq
- * replay`). Each delivery keeps the letter's id, so a letter that fails again is written over its own row, and
- * carries `deliveryCount: attempts + 1`, so that row counts the new attempt. A handled letter is deleted from the
- * store when it is acked; a dead-lettered one is left alone, as the pipeline has just stored its new failure.
+ * replay`). Each delivery keeps the letter's id, body and source, so a letter that fails again has the same key
+ * and is written over its own row, and carries `deliveryCount: attempts + 1`, so that row counts the new
+ * attempt. A handled letter is deleted from the store, by its key (never another letter with the same id), when
+ * it is acked; a dead-lettered one is left alone, as the pipeline has just stored its new failure.
  *
  * Letters are read in the store's own order (first failure, then id), a page at a time. Writing a letter back keeps
  * its first failure time, so it lands behind the read position and is never taken as new input.
@@ -37,6 +38,8 @@ export class DlqSourceAdapter implements Adapter<Dlq> {
   #opened = false;
   #stopped = false;
   #output: Readable | null = null;
+  /** The key of the letter each delivery came from: the body may be moved to a worker, so it is kept here. */
+  readonly #keys = new WeakMap<Delivery, string>();
 
   /**
    * @param dlq The store to read from; the pipeline must write its dead letters to this same store.
@@ -70,7 +73,8 @@ export class DlqSourceAdapter implements Adapter<Dlq> {
   /** Handled letters leave the store; dead-lettered ones were already written over by the pipeline. */
   async ack(deliveries: readonly Delivery[], kind: AckKind): Promise<void> {
     if (kind !== 'handled' || deliveries.length === 0) return;
-    await this.client.delete(deliveries.map((delivery) => delivery.id!));
+    const keys = deliveries.map((delivery) => this.#keys.get(delivery)).filter((key) => key !== undefined);
+    await this.client.delete(keys);
   }
 
   /** Never called: `canRequeue` is false. */
@@ -94,7 +98,9 @@ export class DlqSourceAdapter implements Adapter<Dlq> {
     for await (const letter of this.client) {
       if (this.#stopped) return;
       if (!matchesFilter(letter, this.#filter)) continue;
-      chunk.push(deliveryOf(letter));
+      const delivery = deliveryOf(letter);
+      this.#keys.set(delivery, letter.key);
+      chunk.push(delivery);
       taken++;
       if (taken >= this.#limit) break;
       if (chunk.length >= chunkSize) {

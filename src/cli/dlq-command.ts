@@ -2,12 +2,11 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import type { DlqFilter, Fingerprint } from '../dlq/dlq.js';
-import { DuckDbDlq } from '../dlq/duckdb.js';
 import { fingerprintOf } from '../dlq/fingerprint.js';
 import { matchesFilter } from '../dlq/letters.js';
+import { openSharedStore, type SharedStore } from '../dlq/shared-access.js';
 import { MissiveError, UsageError } from '../errors.js';
 import { letterRecord, renderLetter, renderRows, renderTable } from './dlq-format.js';
-import { queryDeadLetters } from '../dlq/duckdb-sql.js';
 import { replay, replaySummary } from './dlq-replay.js';
 import { ENVIRONMENT_HELP, describeFlags, intFlag, parseFlags, withEnvironment, wrap, type FlagTable, type FlagValues } from './flags.js';
 import { loadProcessor } from './load-processor.js';
@@ -106,11 +105,13 @@ const ACTIONS: Record<string, Action> = {
     },
   },
   show: {
-    synopsis: 'show <id>',
+    synopsis: 'show <id|key>',
     summary: 'print every field of one dead letter',
     details:
-      'Prints every field of one dead letter: the body as text when it is UTF-8 (else base64, with a note), the ' +
-      'headers as JSON, the error with its stack. Exits 1 when no letter has that id.',
+      'Prints every field of one dead letter, found by its message id or by its key (the KEY column of list): the ' +
+      'body as text when it is UTF-8 (else base64, with a note), the headers as JSON, the error with its stack. ' +
+      'When several letters have that id (different messages a transport sent with one id), lists them all and ' +
+      'says how to show one by its key. Exits 1 when no letter has that id or key.',
     flags: {
       ...FILE_FLAG,
       json: { type: 'boolean', description: 'print the letter as one JSON object (bodies as in export) instead' },
@@ -127,13 +128,26 @@ const ACTIONS: Record<string, Action> = {
       }
       const id = positionals[0]!;
       const reveal = values['reveal'] === true;
+      const json = values['json'] === true;
       return withStore(values, async (dlq, path) => {
-        const letter = await dlq.get(id);
-        if (!letter) {
-          process.stderr.write(`missive: no dead letter with id ${JSON.stringify(id)} in ${path}; see the ids with missive dlq list\n`);
+        const byKey = await dlq.get(id);
+        const letters = byKey?.key === id ? [byKey] : await dlq.findById(id);
+        if (letters.length === 0) {
+          process.stderr.write(
+            `missive: no dead letter with id or key ${JSON.stringify(id)} in ${path}; see the ids and keys with missive dlq list\n`,
+          );
           return 1;
         }
-        await write(values['json'] === true ? `${JSON.stringify(letterRecord(letter, reveal), null, 2)}\n` : renderLetter(letter, reveal));
+        if (letters.length === 1) {
+          await write(json ? `${JSON.stringify(letterRecord(letters[0]!, reveal), null, 2)}\n` : renderLetter(letters[0]!, reveal));
+          return 0;
+        }
+        if (json) {
+          await write(`${JSON.stringify(letters.map((letter) => letterRecord(letter, reveal)), null, 2)}\n`);
+          return 0;
+        }
+        await write(`${letters.length} dead letters have id ${JSON.stringify(id)}:\n${renderTable(letters, reveal)}\n`);
+        process.stderr.write('missive: show one of them with missive dlq show KEY (the KEY column)\n');
         return 0;
       });
     },
@@ -197,17 +211,18 @@ const ACTIONS: Record<string, Action> = {
           return 0;
         }
         let deleted = 0;
-        // Each page is deleted before the next is read, so the first page is always the next one to delete.
+        // Each page is deleted, by key, before the next is read, so the first page is always the next one to
+        // delete; letters a running processor adds meanwhile are deleted too when the filters select them.
         for (;;) {
           const page = await dlq.list({ ...filter, limit: 1000 });
           if (page.length === 0) break;
-          const n = await dlq.delete(page.map((letter) => letter.id));
+          const n = await dlq.delete(page.map((letter) => letter.key));
           deleted += n;
           if (n === 0) break;
         }
         await write(`deleted ${deadLetters(deleted)} from ${path}\n`);
         return 0;
-      });
+      }, { write: true });
     },
   },
   replay: {
@@ -245,7 +260,7 @@ const ACTIONS: Record<string, Action> = {
           await write(`${replaySummary(stats)}\n`);
           return 0;
         },
-        fingerprintOf(processor.name),
+        { write: true, fingerprint: fingerprintOf(processor.name) },
       );
     },
   },
@@ -268,16 +283,16 @@ const ACTIONS: Record<string, Action> = {
       if (positionals.length !== 1) {
         throw new UsageError("dlq sql takes one query, quoted: missive dlq sql \"SELECT count(*) FROM dead_letters\"");
       }
-      const path = typeof values['dlq'] === 'string' ? values['dlq'] : DEFAULT_DLQ_PATH;
-      if (!existsSync(resolve(path))) throw new DlqFileMissingError(path);
-      const result = await queryDeadLetters(path, positionals[0]!, { reveal: values['reveal'] === true });
-      if (values['json'] === true) {
-        const objects = result.rows.map((row) => Object.fromEntries(result.columns.map((column, i) => [column, row[i]])));
-        await write(`${JSON.stringify(objects, null, 2)}\n`);
-      } else {
-        await write(`${renderRows(result.columns, result.rows)}\n`);
-      }
-      return 0;
+      return withStore(values, async (dlq) => {
+        const result = await dlq.sql(positionals[0]!, { reveal: values['reveal'] === true });
+        if (values['json'] === true) {
+          const objects = result.rows.map((row) => Object.fromEntries(result.columns.map((column, i) => [column, row[i]])));
+          await write(`${JSON.stringify(objects, null, 2)}\n`);
+        } else {
+          await write(`${renderRows(result.columns, result.rows)}\n`);
+        }
+        return 0;
+      });
     },
   },
 };
@@ -296,8 +311,10 @@ ${lines.join('\n')}
 count, list, export, purge and replay take the same filters: --reason R (a prefix when it ends in *),
 --handler NAME, --since TIME. Run 'missive dlq <action> --help' for an action's options.
 
-While a processor runs with the file, DuckDB locks it to that process: stop the processor, or wait for it to
-finish, before using these commands on that file.
+Every action works on a file a running missive run holds: the command asks that process, over a local socket,
+and sees every letter committed so far; purge and replay have that process delete and store letters. With
+nobody holding the file, the read actions open it read-only (read access is enough) and purge and replay open
+it for writing.
 `;
 }
 
@@ -311,8 +328,8 @@ ${describeFlags(action.flags)}
 
 ${wrap(ENVIRONMENT_HELP)}
 
-Exit status: 0 on success, 2 on a usage error, 1 when the file is missing, in use by a running processor, or cannot
-be read.
+Exit status: 0 on success, 2 on a usage error, 1 when the file is missing, cannot be read, or is locked by a
+process that does not answer for it.
 `;
 }
 
@@ -349,17 +366,19 @@ export async function dlqCommand(argv: readonly string[]): Promise<number> {
 }
 
 /**
- * Opens the file `--dlq` names, runs `body` with it, and closes it. A missing file is an error rather than an
- * empty store: a typo in the path must not look like "no dead letters", nor leave a new file behind.
+ * Opens the file `--dlq` names (or reaches the process holding it, see shared-access.ts), runs `body` with it,
+ * and closes it. A missing file is an error rather than an empty store: a typo in the path must not look like
+ * "no dead letters", nor leave a new file behind.
  */
 async function withStore(
   values: FlagValues,
-  body: (dlq: DuckDbDlq, path: string) => Promise<number>,
-  fingerprint?: Fingerprint,
+  body: (dlq: SharedStore, path: string) => Promise<number>,
+  how: { readonly write?: boolean; readonly fingerprint?: Fingerprint } = {},
 ): Promise<number> {
   const path = typeof values['dlq'] === 'string' ? values['dlq'] : DEFAULT_DLQ_PATH;
   if (!existsSync(resolve(path))) throw new DlqFileMissingError(path);
-  const dlq = await DuckDbDlq.open(path, fingerprint ? { fingerprint } : {});
+  // Purge and replay change the store: opened for writing when nobody holds it, else done by the holder.
+  const dlq = await openSharedStore(path, how);
   try {
     return await body(dlq, path);
   } finally {

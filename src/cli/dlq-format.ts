@@ -9,6 +9,8 @@ import type { DeadLetter, Fingerprint } from '../dlq/dlq.js';
 
 /** A dead letter as JSON: the body as UTF-8 text when it is valid UTF-8, else as base64, or masked. */
 export interface LetterRecord {
+  /** The letter's key in its store (`missive dlq show KEY`). */
+  readonly key: string;
   readonly id: string;
   readonly reason: string;
   readonly error?: string | null;
@@ -38,6 +40,7 @@ export function isMasked(letter: DeadLetter, reveal: boolean): boolean {
 export function letterRecord(letter: DeadLetter, reveal: boolean): LetterRecord {
   const masked = isMasked(letter, reveal);
   const common = {
+    key: letter.key,
     id: letter.id,
     reason: letter.reason,
     ...(masked ? {} : { error: letter.error }),
@@ -57,7 +60,7 @@ export function letterRecord(letter: DeadLetter, reveal: boolean): LetterRecord 
 }
 
 /** Column headings and cells of `missive dlq list`. */
-const COLUMNS = ['ID', 'REASON', 'HANDLER', 'ATTEMPTS', 'LAST FAILED', 'BODY'] as const;
+const COLUMNS = ['ID', 'KEY', 'REASON', 'HANDLER', 'ATTEMPTS', 'LAST FAILED', 'BODY'] as const;
 
 /** Characters of the body `list` shows. */
 export const PREVIEW_CHARS = 60;
@@ -66,6 +69,7 @@ export const PREVIEW_CHARS = 60;
 export function renderTable(letters: readonly DeadLetter[], reveal: boolean): string {
   const rows = letters.map((letter) => [
     escapeText(letter.id),
+    letter.key,
     escapeText(letter.reason),
     letter.handler === null ? '-' : escapeText(letter.handler),
     String(letter.attempts),
@@ -89,6 +93,7 @@ export function renderLetter(letter: DeadLetter, reveal: boolean): string {
   const masked = isMasked(letter, reveal);
   const fields: [string, string][] = [
     ['id', escapeText(letter.id)],
+    ['key', letter.key],
     ['reason', escapeText(letter.reason)],
     ['handler', letter.handler === null ? '-' : escapeText(letter.handler)],
     ['source', letter.source === null ? '-' : escapeText(letter.source)],

@@ -2,6 +2,10 @@
  * The dead-letter store: where a message that cannot be processed is kept, with why, until someone inspects,
  * replays or purges it. Stores are async and batch-oriented: `put` takes many letters and resolves only once they
  * are durable, because the pipeline acks the transport right after.
+ *
+ * A letter is one message: it is stored under its key (see `letterKey`: a digest of source, id and body), never
+ * under the id alone, because transports reuse ids for different messages. The same message failing again
+ * updates its letter; a different message with the same id gets a letter of its own.
  */
 
 /** Who wrote a dead letter: the processor's name, the host and the process id. */
@@ -14,7 +18,10 @@ export interface Fingerprint {
 
 /** A dead letter as the pipeline hands it to a store. */
 export interface DeadLetterInput {
-  /** The message id (the transport's, or the generated one). Putting the same id again updates that letter. */
+  /**
+   * The message id (the transport's, or the generated one). Putting the same message again (same source, id and
+   * body) updates its letter; a different body or source with this id is another letter.
+   */
   readonly id: string;
   readonly body: Buffer;
   /** Stable, short: `no matching handler`, `handler failed`, `nacked`, `timeout after 500 ms`... */
@@ -38,6 +45,9 @@ export interface DeadLetterInput {
 
 /** A stored dead letter. */
 export interface DeadLetter {
+  /** What identifies this letter in its store: a hex digest of source, id and body (see `letterKey`). */
+  readonly key: string;
+  /** The message id; several letters can share one. */
   readonly id: string;
   readonly body: Buffer;
   readonly reason: string;
@@ -77,15 +87,22 @@ export interface Dlq extends AsyncIterable<DeadLetter> {
    */
   readonly durable: boolean;
   /**
-   * Stores letters and resolves once they are durable. A letter whose id is already stored replaces its reason,
-   * error and body, keeps `firstFailedAt`, and sets `attempts` to the larger of the stored count + 1 and the new one.
+   * Stores letters and resolves once they are durable. A letter whose key is already stored (the same message
+   * failed again) replaces its reason, error, handler, headers and fingerprint, keeps `firstFailedAt`, and sets
+   * `attempts` to the larger of the stored count + 1 and the new one. Any other letter is added, whatever its id.
    */
   put(letters: readonly DeadLetterInput[]): Promise<void>;
-  get(id: string): Promise<DeadLetter | undefined>;
-  /** Deletes letters by id; resolves with how many existed. */
-  delete(ids: string | readonly string[]): Promise<number>;
+  /**
+   * The letter with this key; failing that, the letter with this message id that failed last (see `findById`
+   * for all of them).
+   */
+  get(keyOrId: string): Promise<DeadLetter | undefined>;
+  /** Every letter with this message id, oldest first failure first. */
+  findById(id: string): Promise<DeadLetter[]>;
+  /** Deletes letters by key, exactly those; resolves with how many existed. */
+  delete(keys: string | readonly string[]): Promise<number>;
   count(filter?: DlqFilter): Promise<number>;
-  /** Oldest first (by first failure), then by id. */
+  /** Oldest first (by first failure), then by id, then by key. */
   list(options?: DlqListOptions): Promise<DeadLetter[]>;
   /** The letter that failed first, if any. */
   oldest(): Promise<DeadLetter | undefined>;

@@ -1,18 +1,38 @@
 import { constants } from 'node:fs';
 import { access, open, readFile, stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DlqError, DlqLockedError } from '../errors.js';
+
+/** How long `missive run` waits at start for another process's write lock to go (a `missive dlq purge`). */
+const START_WAIT_MS = 3000;
 
 /**
  * Checks a dead-letter file without loading DuckDB, whose engine costs a run ~40 MB of memory even when no message
  * fails: so `missive run` can refuse a bad `--dlq` before reading any input, and open the store only at the first
  * dead letter. Finds what can be found from outside: a missing or read-only location, a file that is not a DuckDB
- * database, and (on Linux) a file another process holds open.
+ * database, and (on Linux) a file another process holds open for writing. A read lock is no reason to refuse:
+ * `missive dlq` readers hold one for the length of a command, and the store's open waits for them. A write lock
+ * held by a short command (`missive dlq purge`) is waited for a moment too.
  */
 export async function checkDuckDbFile(file: string): Promise<void> {
   await checkLocation(file);
   await checkHeader(file);
-  if (await lockedByAnotherProcess(file)) throw new DlqLockedError(file);
+  const deadline = Date.now() + START_WAIT_MS;
+  while ((await lockHolders(file)).some((holder) => holder.kind === 'WRITE')) {
+    if (Date.now() > deadline) throw new DlqLockedError(file);
+    await sleep(100);
+  }
+}
+
+/** Fails with our own message, before DuckDB tries, when an existing file cannot be read where it is. */
+export async function checkReadable(file: string): Promise<void> {
+  const fileStat = await stat(file).catch(() => undefined);
+  const cannot = (why: string) => new DlqError(`cannot read the dead-letter file ${file}: ${why}`);
+  if (!fileStat) throw cannot('there is no such file; check the path (--dlq)');
+  if (fileStat.isDirectory()) throw cannot('it is a directory; choose a file path');
+  if (!(await allows(file, constants.R_OK))) throw cannot('it is not readable by this user; fix its permissions');
+  await checkHeader(file);
 }
 
 /** Fails with our own message, before DuckDB tries, when the file cannot be created or written where it is. */
@@ -64,26 +84,36 @@ async function checkHeader(file: string): Promise<void> {
   }
 }
 
+/** A lock another process holds on a file: DuckDB takes READ for a read-only open and WRITE otherwise. */
+export interface LockHolder {
+  readonly pid: number;
+  readonly kind: 'READ' | 'WRITE';
+}
+
 /**
- * Whether another process holds a lock on the file, as DuckDB does on a database it has open for writing. Read
- * from /proc/locks, where Linux lists every lock with the holder's pid and the file's device and inode; elsewhere
- * this says false and DuckDB itself reports the conflict when the store opens.
+ * The locks other processes hold on the file, read from /proc/locks, where Linux lists every lock with the
+ * holder's pid and the file's device and inode; elsewhere none are found and DuckDB itself reports a conflict.
  */
-async function lockedByAnotherProcess(file: string): Promise<boolean> {
+export async function lockHolders(file: string): Promise<LockHolder[]> {
   const info = await stat(file).catch(() => undefined);
   const locks = await readFile('/proc/locks', 'utf8').catch(() => undefined);
-  if (!info || locks === undefined) return false;
+  if (!info || locks === undefined) return [];
   const major = (info.dev >> 8) & 0xfff;
   const minor = (info.dev & 0xff) | ((info.dev >> 12) & 0xfff00);
+  const holders: LockHolder[] = [];
   for (const line of locks.split('\n')) {
     // "1: POSIX  ADVISORY  WRITE 4242 fe:00:2146397 0 EOF"; lines with "->" are waiters, not holders.
     const fields = line.trim().split(/\s+/);
     if (fields[1] === '->') continue;
     const at = fields.findIndex((field) => /^[0-9a-f]+:[0-9a-f]+:\d+$/i.test(field));
-    if (at < 1) continue;
+    if (at < 2) continue;
     const [maj, min, inode] = fields[at]!.split(':');
-    if (Number(fields[at - 1]) === process.pid) continue;
-    if (parseInt(maj!, 16) === major && parseInt(min!, 16) === minor && Number(inode) === info.ino) return true;
+    const pid = Number(fields[at - 1]);
+    const kind = fields[at - 2];
+    if (pid === process.pid || (kind !== 'READ' && kind !== 'WRITE')) continue;
+    if (parseInt(maj!, 16) === major && parseInt(min!, 16) === minor && Number(inode) === info.ino) {
+      holders.push({ pid, kind });
+    }
   }
-  return false;
+  return holders;
 }

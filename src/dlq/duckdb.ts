@@ -1,5 +1,6 @@
+import { realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
 import {
   DuckDBBlobValue,
   DuckDBDataChunk,
@@ -10,66 +11,51 @@ import {
   type DuckDBConnection,
   type DuckDBValue,
 } from '@duckdb/node-api';
-import { DlqError, DlqLockedError, InvalidOptionError, describe } from '../errors.js';
+import { DlqError, DlqLockedError, InvalidOptionError, MissiveError, describe } from '../errors.js';
 import type { DeadLetter, DeadLetterInput, Dlq, DlqFilter, DlqListOptions, Fingerprint } from './dlq.js';
-import { checkLocation } from './duckdb-file.js';
-import { LOCKED_DOWN } from './sql-sandbox.js';
+import { checkLocation, checkReadable, lockHolders } from './duckdb-file.js';
+import { COLUMNS, LEGACY_COLUMNS, prepareTable, tableFormat } from './duckdb-schema.js';
+import { letterKey, looksLikeLetterKey } from './letter-key.js';
+import { pickLetter } from './letters.js';
+import { serveStore, type ServedStore, type StoreServer } from './socket-server.js';
+import { socketPathFor } from './socket-path.js';
+import { LOCKED_DOWN, runReadOnlySql, type ReadOnlySqlOptions, type SqlResult } from './sql-sandbox.js';
+import type { PageCursor } from './wire.js';
 
 /** Options for `DuckDbDlq.open`. */
 export interface DuckDbDlqOptions {
   /** Written with every letter that carries no fingerprint of its own. */
   readonly fingerprint?: Fingerprint;
+  /**
+   * Open the file for reading only: no write access to the file or its directory is needed, other readers may
+   * hold it too, and put and delete reject. A file in the format of missive-node 0.1 is read as it is. Default false.
+   */
+  readonly readOnly?: boolean;
+  /**
+   * How long to keep trying while another process holds the file's lock: a `missive dlq` reader holds it for the
+   * length of its command. Default 10000 ms for writing, 0 for reading.
+   */
+  readonly lockWaitMs?: number;
+  /**
+   * Answer other processes' `missive dlq` commands on a Unix socket while the file is open for writing (see
+   * shared-access.ts). Default true; ignored when `readOnly`.
+   */
+  readonly serve?: boolean;
 }
 
-/** Column order of `dead_letters`; the Appender writes by position, so this must match the table exactly. */
-const COLUMNS = [
-  'id',
-  'body',
-  'reason',
-  'error',
-  'handler',
-  'source',
-  'headers',
-  'attempts',
-  'first_failed_at',
-  'last_failed_at',
-  'fingerprint_name',
-  'fingerprint_host',
-  'fingerprint_pid',
-  'fingerprint_version',
-  'confidential',
-] as const;
-
+const ORDER = 'ORDER BY first_failed_at, id, key';
+// A 0.1 file has no key column: the rows are read with NULL there, and toLetter computes the key.
 const SELECT = `SELECT ${COLUMNS.join(', ')} FROM dead_letters`;
-const ORDER = 'ORDER BY first_failed_at, id';
+const SELECT_LEGACY = `SELECT NULL::VARCHAR AS key, ${LEGACY_COLUMNS.join(', ')} FROM dead_letters`;
+const ORDER_LEGACY = 'ORDER BY first_failed_at, id';
 
-// No index besides the primary key: an ART index costs every append, while min/max zone maps already let scans
-// on first_failed_at skip row groups (letters arrive roughly in failure order) and reason filters are cheap scans.
-const CREATE_TABLE = `CREATE TABLE IF NOT EXISTS dead_letters (
-  id VARCHAR PRIMARY KEY,
-  body BLOB NOT NULL,
-  reason VARCHAR NOT NULL,
-  error VARCHAR,
-  handler VARCHAR,
-  source VARCHAR,
-  headers JSON,
-  attempts INTEGER NOT NULL,
-  first_failed_at TIMESTAMPTZ NOT NULL,
-  last_failed_at TIMESTAMPTZ NOT NULL,
-  fingerprint_name VARCHAR,
-  fingerprint_host VARCHAR,
-  fingerprint_pid INTEGER,
-  fingerprint_version VARCHAR,
-  confidential BOOLEAN NOT NULL DEFAULT false
-)`;
-
-// Staging carries one extra column, how many times the id occurs in the group, so the merge can count attempts
+// Staging carries one extra column, how many times the key occurs in the group, so the merge can count attempts
 // as if the letters had been put one by one.
 const CREATE_STAGING = `CREATE TEMP TABLE IF NOT EXISTS dead_letters_staging AS
   SELECT *, 0::INTEGER AS occurrences FROM dead_letters LIMIT 0`;
 
-const REPLACED = COLUMNS.filter((c) => c !== 'id' && c !== 'attempts' && c !== 'first_failed_at');
-const MERGE = `MERGE INTO dead_letters AS d USING dead_letters_staging AS s ON d.id = s.id
+const REPLACED = COLUMNS.filter((c) => c !== 'key' && c !== 'id' && c !== 'attempts' && c !== 'first_failed_at');
+const MERGE = `MERGE INTO dead_letters AS d USING dead_letters_staging AS s ON d.key = s.key
 WHEN MATCHED THEN UPDATE SET ${REPLACED.map((c) => `${c} = s.${c}`).join(', ')},
   attempts = greatest(d.attempts + s.occurrences, s.attempts)
 WHEN NOT MATCHED THEN INSERT (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `s.${c}`).join(', ')})`;
@@ -79,6 +65,8 @@ WHEN NOT MATCHED THEN INSERT (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) =
 // for awaited 1000-letter puts, at the price of a larger WAL to replay after a crash. Locked down because the
 // running processor answers other processes' queries on this same instance.
 const CONFIG = { checkpoint_threshold: '64MB', ...LOCKED_DOWN };
+const READ_ONLY_CONFIG = { access_mode: 'READ_ONLY', ...LOCKED_DOWN };
+const DEFAULT_WRITE_LOCK_WAIT_MS = 10_000;
 
 /** Letters per query when iterating: bounds memory whatever the table's size. */
 const PAGE_SIZE = 1000;
@@ -91,6 +79,7 @@ const openFiles = new Set<string>();
 
 /** A letter as it goes into the table, already validated, plus how often its id occurs in the write group. */
 interface Row {
+  readonly key: string;
   readonly id: string;
   readonly body: DuckDBBlobValue;
   readonly reason: string;
@@ -113,14 +102,21 @@ interface PendingPut {
 }
 
 /**
- * A dead-letter store in a DuckDB file: one plain `dead_letters` table you can query with SQL. Writes are
- * group-committed: puts that arrive while a write is in progress are written together in the next transaction.
+ * A dead-letter store in a DuckDB file: one plain `dead_letters` table you can query with SQL, one row per
+ * letter key (see `letterKey`). Writes are group-committed: puts that arrive while a write is in progress are
+ * written together in the next transaction. Opened for writing, it answers `missive dlq` commands of other
+ * processes on a Unix socket (see shared-access.ts), since DuckDB lets no other process open the file meanwhile.
  */
-export class DuckDbDlq implements Dlq {
+export class DuckDbDlq implements Dlq, ServedStore {
   /** Committed to the file before `put` resolves. */
   readonly durable = true;
   /** The absolute path of the database file. */
   readonly path: string;
+  /** Opened with `readOnly`. */
+  readonly readOnly: boolean;
+  /** A file of missive-node 0.1 read as it is (read-only): no key column, keys computed as rows are read. */
+  readonly #legacy: boolean;
+  #server: StoreServer | undefined;
   readonly #instance: DuckDBInstance;
   readonly #writer: DuckDBConnection;
   readonly #reader: DuckDBConnection;
@@ -138,8 +134,12 @@ export class DuckDbDlq implements Dlq {
     writer: DuckDBConnection,
     reader: DuckDBConnection,
     fingerprint: Fingerprint | null,
+    readOnly: boolean,
+    legacy: boolean,
   ) {
     this.path = path;
+    this.readOnly = readOnly;
+    this.#legacy = legacy;
     this.#instance = instance;
     this.#writer = writer;
     this.#reader = reader;
@@ -147,12 +147,16 @@ export class DuckDbDlq implements Dlq {
   }
 
   /**
-   * Opens (creating if needed) the store at `path`. Rejects with `DlqError` when the directory is missing or not
-   * writable or already open in this process, and with `DlqLockedError` when another process holds the file.
+   * Opens (creating if needed) the store at `path`; a file in the format of missive-node 0.1 (no key column) is
+   * migrated in place, in one transaction. Rejects with `DlqError` when the directory is missing or not writable
+   * or the file is already open in this process, and with `DlqLockedError` when another process still holds the
+   * file after `lockWaitMs`. With `readOnly`, opens an existing file for reading only (see the option).
    */
   static async open(path: string, options: DuckDbDlqOptions = {}): Promise<DuckDbDlq> {
     const file = resolve(path);
-    await checkLocation(file);
+    const readOnly = options.readOnly === true;
+    if (readOnly) await checkReadable(file);
+    else await checkLocation(file);
     if (openFiles.has(file)) {
       throw new DlqError(
         `the dead-letter file ${file} is already open in this process; close that DuckDbDlq first, or share it`,
@@ -160,24 +164,55 @@ export class DuckDbDlq implements Dlq {
     }
     openFiles.add(file);
     let instance: DuckDBInstance | undefined;
+    let store: DuckDbDlq | undefined;
     try {
-      instance = await DuckDBInstance.create(file, CONFIG);
+      const wait = options.lockWaitMs ?? (readOnly ? 0 : DEFAULT_WRITE_LOCK_WAIT_MS);
+      instance = await createInstance(file, readOnly ? READ_ONLY_CONFIG : CONFIG, wait);
       const writer = await instance.connect();
       const reader = await instance.connect();
-      await writer.run(CREATE_TABLE);
-      await checkColumns(file, writer);
-      await writer.run(CREATE_STAGING);
-      return new DuckDbDlq(file, instance, writer, reader, options.fingerprint ?? null);
+      let legacy = false;
+      if (readOnly) {
+        const format = await tableFormat(file, reader);
+        if (format === 'missing') throw new DlqError(`${file} is a DuckDB database without a dead_letters table`);
+        legacy = format === 'legacy';
+      } else {
+        await prepareTable(file, writer);
+        await writer.run(CREATE_STAGING);
+      }
+      store = new DuckDbDlq(file, instance, writer, reader, options.fingerprint ?? null, readOnly, legacy);
+      if (!readOnly && options.serve !== false) {
+        // Without its socket the store still works; other processes then say that nobody answers for the file.
+        store.#server = await serveStore(store, socketPathFor(await realpath(file))).catch(() => undefined);
+      }
+      return store;
     } catch (error) {
-      instance?.closeSync();
+      if (store) await store.close().catch(() => {});
+      else instance?.closeSync();
       openFiles.delete(file);
+      if (!readOnly && isLockConflict(error)) {
+        const holders = await lockHolders(file);
+        if (holders.length > 0 && holders.every((holder) => holder.kind === 'READ')) {
+          throw new DlqError(
+            `the dead-letter file ${file} is held for reading by process ${holders.map((h) => h.pid).join(', ')} ` +
+              `(a missive dlq command?) for longer than ${options.lockWaitMs ?? DEFAULT_WRITE_LOCK_WAIT_MS} ms; ` +
+              'nothing was written: try again once it has finished',
+            { cause: error },
+          );
+        }
+      }
       throw openError(file, error);
     }
+  }
+
+  /** The socket this store answers other processes on, while open for writing. */
+  get socketPath(): string | undefined {
+    return this.#server?.socketPath;
   }
 
   /** Stores letters; resolves once they are committed. Puts made while a write runs share the next transaction. */
   put(letters: readonly DeadLetterInput[]): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closedError());
+    if (this.readOnly) return Promise.reject(this.#readOnlyError());
     let rows: Row[];
     try {
       const now = new Date();
@@ -195,20 +230,35 @@ export class DuckDbDlq implements Dlq {
     });
   }
 
-  /** The letter stored under `id`, if any. */
-  async get(id: string): Promise<DeadLetter | undefined> {
-    const { letters } = await this.#select(`${SELECT} WHERE id = $1`, [id]);
-    return letters[0];
+  /** The letter with this key; failing that, the letter with this id that failed last. */
+  async get(keyOrId: string): Promise<DeadLetter | undefined> {
+    if (this.#legacy) {
+      const byId = await this.findById(keyOrId);
+      if (byId.length > 0 || !looksLikeLetterKey(keyOrId)) return byId[0];
+      for await (const letter of this) if (letter.key === keyOrId) return letter;
+      return undefined;
+    }
+    const { letters } = await this.#select(`${SELECT} WHERE key = $1 OR id = $1 ${ORDER}`, [keyOrId]);
+    return pickLetter(
+      letters.find((letter) => letter.key === keyOrId),
+      letters.filter((letter) => letter.id === keyOrId),
+    );
   }
 
-  /** Deletes letters by id; resolves with how many existed. */
-  delete(ids: string | readonly string[]): Promise<number> {
+  /** Every letter with this message id, oldest first failure first. */
+  async findById(id: string): Promise<DeadLetter[]> {
+    return (await this.#select(`${this.#selectSql} WHERE id = $1 ${this.#order}`, [id])).letters;
+  }
+
+  /** Deletes exactly the letters with these keys; resolves with how many existed. */
+  delete(keys: string | readonly string[]): Promise<number> {
     if (this.#closed) return Promise.reject(this.#closedError());
-    const list = typeof ids === 'string' ? [ids] : [...ids];
+    if (this.readOnly) return Promise.reject(this.#readOnlyError());
+    const list = typeof keys === 'string' ? [keys] : [...keys];
     if (list.length === 0) return Promise.resolve(0);
     return this.#serially(async () => {
       try {
-        const result = await this.#writer.run('DELETE FROM dead_letters WHERE id IN (SELECT unnest($1))', [
+        const result = await this.#writer.run('DELETE FROM dead_letters WHERE key IN (SELECT unnest($1))', [
           listValue(list),
         ]);
         return result.rowsChanged;
@@ -216,6 +266,42 @@ export class DuckDbDlq implements Dlq {
         throw new DlqError(`deleting dead letters from ${this.path} failed: ${describe(error)}`, { cause: error });
       }
     });
+  }
+
+  /**
+   * Runs one read-only query (see `runReadOnlySql`) on a connection of its own, closed afterwards: the instance
+   * is locked down, so the query can neither change the file nor reach outside it.
+   */
+  async sql(query: string, options: ReadOnlySqlOptions = {}): Promise<SqlResult> {
+    return this.#read(async () => {
+      const connection = await this.#instance.connect();
+      try {
+        return await runReadOnlySql(connection, query, options);
+      } finally {
+        connection.closeSync();
+      }
+    }, true);
+  }
+
+  /** Letters in the store's order (first failure, id, key) after `after`, at most `limit`: one page of a scan. */
+  async page(after: PageCursor | null, limit: number): Promise<DeadLetter[]> {
+    const size = BigInt(Math.max(1, Math.min(limit, PAGE_SIZE)));
+    if (!after) return (await this.#select(`${this.#selectSql} ${this.#order} LIMIT ${size}`, [])).letters;
+    const at = micros(after.firstFailedAt);
+    if (!at) throw new InvalidOptionError('a page cursor needs a valid firstFailedAt');
+    const seek = this.#legacy
+      ? 'WHERE first_failed_at > $1 OR (first_failed_at = $1 AND id > $2)'
+      : 'WHERE first_failed_at > $1 OR (first_failed_at = $1 AND (id > $2 OR (id = $2 AND key > $3)))';
+    const params: DuckDBValue[] = this.#legacy ? [at, after.id] : [at, after.id, after.key];
+    return (await this.#select(`${this.#selectSql} ${seek} ${this.#order} LIMIT ${size}`, params)).letters;
+  }
+
+  get #selectSql(): string {
+    return this.#legacy ? SELECT_LEGACY : SELECT;
+  }
+
+  get #order(): string {
+    return this.#legacy ? ORDER_LEGACY : ORDER;
   }
 
   /** How many letters the filter selects. */
@@ -231,13 +317,13 @@ export class DuckDbDlq implements Dlq {
     const params: DuckDBValue[] = [];
     const filter = where(options, params);
     params.push(bigint('limit', options.limit ?? 100), bigint('offset', options.offset ?? 0));
-    const sql = `${SELECT}${filter} ${ORDER} LIMIT $${params.length - 1} OFFSET $${params.length}`;
+    const sql = `${this.#selectSql}${filter} ${this.#order} LIMIT $${params.length - 1} OFFSET $${params.length}`;
     return (await this.#select(sql, params)).letters;
   }
 
   /** The letter whose first failure is the earliest, if any. */
   async oldest(): Promise<DeadLetter | undefined> {
-    return (await this.#select(`${SELECT} ${ORDER} LIMIT 1`, [])).letters[0];
+    return (await this.#select(`${this.#selectSql} ${this.#order} LIMIT 1`, [])).letters[0];
   }
 
   /** Waits for pending puts and deletes, then releases the file. Calling it again is harmless. */
@@ -248,17 +334,19 @@ export class DuckDbDlq implements Dlq {
 
   /** Every letter, oldest first; reads a page at a time, so letters deleted meanwhile are not skipped over. */
   async *[Symbol.asyncIterator](): AsyncIterator<DeadLetter> {
-    const after = 'WHERE first_failed_at > $1 OR (first_failed_at = $1 AND id > $2)';
-    const seek = `${SELECT} ${after} ${ORDER} LIMIT ${PAGE_SIZE}`;
-    let page = await this.#select(`${SELECT} ${ORDER} LIMIT ${PAGE_SIZE}`, []);
+    let after: PageCursor | null = null;
     for (;;) {
-      yield* page.letters;
-      if (page.letters.length < PAGE_SIZE) return;
-      page = await this.#select(seek, page.last);
+      const page = await this.page(after, PAGE_SIZE);
+      yield* page;
+      if (page.length < PAGE_SIZE) return;
+      const last = page.at(-1)!;
+      after = { firstFailedAt: last.firstFailedAt, id: last.id, key: last.key };
     }
   }
 
   async #release(): Promise<void> {
+    // The socket goes first: a request that comes after this finds nobody and opens the file itself, once free.
+    await this.#server?.close();
     await this.#lane;
     await Promise.allSettled(this.#reads);
     this.#writer.closeSync();
@@ -296,15 +384,16 @@ export class DuckDbDlq implements Dlq {
   }
 
   /**
-   * New ids are the common case, so the rows are first appended straight into the table, which is as fast as
-   * DuckDB writes. A stored id makes that fail on the primary key; the transaction is rolled back and the rows go
-   * through a staging table and one MERGE instead, which applies the same-id rules. Falling back on any error,
-   * not just a key conflict, is deliberate: a real failure fails again on the slow path and is reported from there.
+   * New keys are the common case, so the rows are first appended straight into the table, which is as fast as
+   * DuckDB writes. A stored key makes that fail on the primary key; the transaction is rolled back and the rows go
+   * through a staging table and one MERGE instead, which applies the same-message rules. Any other failure (a
+   * full disk) is reported as it is, not retried into a second error that would hide it.
    */
   async #write(rows: readonly Row[]): Promise<void> {
     try {
       await this.#transaction(() => this.#append(rows, false));
-    } catch {
+    } catch (error) {
+      if (!isKeyConflict(error)) throw error;
       await this.#transaction(async () => {
         await this.#append(rows, true);
         await this.#writer.run(MERGE);
@@ -319,7 +408,9 @@ export class DuckDbDlq implements Dlq {
       await body();
       await this.#writer.run('COMMIT');
     } catch (error) {
-      await this.#writer.run('ROLLBACK');
+      // A failed COMMIT has ended the transaction already, so this ROLLBACK fails too ("no transaction is active");
+      // the first error is the one that says what happened.
+      await this.#writer.run('ROLLBACK').catch(() => {});
       throw error;
     }
   }
@@ -346,44 +437,32 @@ export class DuckDbDlq implements Dlq {
     }
   }
 
-  async #select(sql: string, params: DuckDBValue[]): Promise<{ letters: DeadLetter[]; last: DuckDBValue[] }> {
+  async #select(sql: string, params: DuckDBValue[]): Promise<{ letters: DeadLetter[] }> {
     const rows = await this.#read(async () => (await this.#reader.runAndReadAll(sql, params)).getRows());
-    const last = rows.at(-1);
-    return { letters: rows.map(toLetter), last: last ? [last[8]!, last[0]!] : [] };
+    return { letters: rows.map(toLetter) };
   }
 
   /** Runs a query on the reader connection; close() waits for it, and its errors become DlqErrors. */
-  async #read<T>(query: () => Promise<T>): Promise<T> {
+  async #read<T>(query: () => Promise<T>, keepMissiveErrors = false): Promise<T> {
     if (this.#closed) throw this.#closedError();
     const run = query();
     this.#reads.add(run);
     try {
       return await run;
     } catch (error) {
+      if (keepMissiveErrors && error instanceof MissiveError) throw error;
       throw new DlqError(`reading dead letters from ${this.path} failed: ${describe(error)}`, { cause: error });
     } finally {
       this.#reads.delete(run);
     }
   }
 
+  #readOnlyError(): DlqError {
+    return new DlqError(`the dead-letter store ${this.path} is open read-only; open it without readOnly to change it`);
+  }
+
   #closedError(): DlqError {
     return new DlqError(`the dead-letter store ${this.path} is closed; open it again with DuckDbDlq.open`);
-  }
-}
-
-/** Refuses a `dead_letters` table made by something else, since rows are appended by column position. */
-async function checkColumns(file: string, connection: DuckDBConnection): Promise<void> {
-  const reader = await connection.runAndReadAll(
-    `SELECT column_name FROM duckdb_columns()
-     WHERE database_name = current_database() AND schema_name = 'main' AND table_name = 'dead_letters'
-     ORDER BY column_index`,
-  );
-  const found = reader.getRows().map((row) => String(row[0]));
-  if (found.join() !== COLUMNS.join()) {
-    throw new DlqError(
-      `${file} has a dead_letters table with other columns (${found.join(', ')}), so it was not made by this ` +
-        `version of missive-node; choose another file, or move that table away`,
-    );
   }
 }
 
@@ -392,8 +471,26 @@ export function isLockConflict(error: unknown): boolean {
   return /Could not set lock on file/i.test(describe(error));
 }
 
+/** Whether a write failed only because a letter's key is stored already (the same message failed again). */
+function isKeyConflict(error: unknown): boolean {
+  return /constraint|duplicate key/i.test(describe(error));
+}
+
+/** Creates the instance, trying again while another process holds the lock, for at most `waitMs`. */
+async function createInstance(file: string, config: Record<string, string>, waitMs: number): Promise<DuckDBInstance> {
+  const deadline = Date.now() + waitMs;
+  for (let pause = 10; ; pause = Math.min(pause * 2, 200)) {
+    try {
+      return await DuckDBInstance.create(file, config);
+    } catch (error) {
+      if (!isLockConflict(error) || Date.now() + pause > deadline) throw error;
+      await sleep(pause);
+    }
+  }
+}
+
 function openError(file: string, error: unknown): Error {
-  if (error instanceof DlqError) return error;
+  if (error instanceof MissiveError) return error;
   if (isLockConflict(error)) return new DlqLockedError(file, { cause: error });
   return new DlqError(
     `cannot open the dead-letter file ${file}: ${describe(error)}; check that it is a DuckDB database ` +
@@ -417,6 +514,7 @@ function toRow(input: DeadLetterInput, fallback: Fingerprint | null, now: Date):
   const fingerprint = input.fingerprint ?? fallback;
   if (fingerprint) int32(fingerprint.pid, 'fingerprint pid', input.id);
   return {
+    key: letterKey(input.source, input.id, input.body),
     id: input.id,
     body: new DuckDBBlobValue(input.body),
     reason: input.reason,
@@ -434,17 +532,17 @@ function toRow(input: DeadLetterInput, fallback: Fingerprint | null, now: Date):
 }
 
 /**
- * One row per id for a write group, in put order. Putting letters one by one gives
+ * One row per key for a write group, in put order. Putting letters one by one gives
  * attempts = max(stored + 1, a1), then max(that + 1, a2)...; that equals max(stored + k, c) with k occurrences and
  * c folded the same way from the first letter's attempts, which is what the MERGE computes from the staging row.
  */
 function mergeGroup(group: readonly PendingPut[]): Row[] {
-  const byId = new Map<string, Row>();
+  const byKey = new Map<string, Row>();
   for (const put of group) {
     for (const row of put.rows) {
-      const seen = byId.get(row.id);
-      byId.set(
-        row.id,
+      const seen = byKey.get(row.key);
+      byKey.set(
+        row.key,
         seen
           ? {
               ...row,
@@ -456,11 +554,12 @@ function mergeGroup(group: readonly PendingPut[]): Row[] {
       );
     }
   }
-  return [...byId.values()];
+  return [...byKey.values()];
 }
 
 function columnsOf(rows: readonly Row[], withOccurrences: boolean): DuckDBValue[][] {
   const columns: DuckDBValue[][] = [
+    rows.map((r) => r.key),
     rows.map((r) => r.id),
     rows.map((r) => r.body),
     rows.map((r) => r.reason),
@@ -482,11 +581,13 @@ function columnsOf(rows: readonly Row[], withOccurrences: boolean): DuckDBValue[
 }
 
 function toLetter(row: readonly DuckDBValue[]): DeadLetter {
-  const [id, body, reason, error, handler, source, headers, attempts, first, last, name, host, pid, version, confidential] =
+  const [key, id, body, reason, error, handler, source, headers, attempts, first, last, name, host, pid, version, confidential] =
     row;
+  const bytes = Buffer.from((body as DuckDBBlobValue).bytes);
   return {
+    key: key === null ? letterKey(source as string | null, id as string, bytes) : (key as string),
     id: id as string,
-    body: Buffer.from((body as DuckDBBlobValue).bytes),
+    body: bytes,
     reason: reason as string,
     error: error as string | null,
     handler: handler as string | null,

@@ -3,7 +3,8 @@ import type { DeadLetter, DeadLetterInput, Dlq, DlqFilter, DlqListOptions } from
 /**
  * A store opened on first use: `missive run` checks its file at start (see `checkDuckDbFile`) and loads DuckDB
  * only when a message first fails, so a run without dead letters never pays for the engine. Failing to open
- * fails that first call, which the pipeline treats as any store failure: the message is not acked.
+ * fails that call, which the pipeline treats as any store failure: the message is not acked. The next call tries
+ * to open again, since the cause may have passed (a `missive dlq` reader held the file longer than the open waits).
  */
 export class LazyDlq implements Dlq {
   readonly #open: () => Promise<Dlq>;
@@ -24,7 +25,13 @@ export class LazyDlq implements Dlq {
   }
 
   #get(): Promise<Dlq> {
-    return (this.#store ??= this.#open());
+    if (this.#store) return this.#store;
+    const opening = this.#open();
+    this.#store = opening;
+    opening.catch(() => {
+      if (this.#store === opening) this.#store = undefined;
+    });
+    return opening;
   }
 
   put(letters: readonly DeadLetterInput[]): Promise<void> {
@@ -32,12 +39,16 @@ export class LazyDlq implements Dlq {
     return this.#get().then((store) => store.put(letters));
   }
 
-  async get(id: string): Promise<DeadLetter | undefined> {
-    return (await this.#get()).get(id);
+  async get(keyOrId: string): Promise<DeadLetter | undefined> {
+    return (await this.#get()).get(keyOrId);
   }
 
-  async delete(ids: string | readonly string[]): Promise<number> {
-    return (await this.#get()).delete(ids);
+  async findById(id: string): Promise<DeadLetter[]> {
+    return (await this.#get()).findById(id);
+  }
+
+  async delete(keys: string | readonly string[]): Promise<number> {
+    return (await this.#get()).delete(keys);
   }
 
   async count(filter?: DlqFilter): Promise<number> {

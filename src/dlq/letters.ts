@@ -1,10 +1,12 @@
 import type { DeadLetter, DeadLetterInput, DlqFilter } from './dlq.js';
+import { letterKey } from './letter-key.js';
 
-/** The stored letter that results from putting `input` over `existing` (see `Dlq.put`). */
-export function mergeLetter(existing: DeadLetter | undefined, input: DeadLetterInput): DeadLetter {
+/** The stored letter that results from putting `input` over `existing`, the letter with its key (see `Dlq.put`). */
+export function mergeLetter(existing: DeadLetter | undefined, input: DeadLetterInput, key?: string): DeadLetter {
   const failedAt = input.failedAt ?? new Date();
   const attempts = input.attempts ?? 1;
   return {
+    key: key ?? letterKey(input.source, input.id, input.body),
     id: input.id,
     body: input.body,
     reason: input.reason,
@@ -31,7 +33,19 @@ export function matchesFilter(letter: DeadLetter, filter: DlqFilter): boolean {
   return true;
 }
 
-/** Oldest first failure first, then by id, so listings are stable. */
+/** Oldest first failure first, then by id, then by key, so listings are stable. */
 export function compareByAge(a: DeadLetter, b: DeadLetter): number {
-  return a.firstFailedAt.getTime() - b.firstFailedAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  return a.firstFailedAt.getTime() - b.firstFailedAt.getTime() || compareText(a.id, b.id) || compareText(a.key, b.key);
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The letter `get(keyOrId)` answers with, out of the letter with that key and the letters with that id. */
+export function pickLetter(byKey: DeadLetter | undefined, byId: readonly DeadLetter[]): DeadLetter | undefined {
+  if (byKey) return byKey;
+  let last: DeadLetter | undefined;
+  for (const letter of byId) if (!last || letter.lastFailedAt >= last.lastFailedAt) last = letter;
+  return last;
 }

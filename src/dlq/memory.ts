@@ -1,9 +1,10 @@
 import type { DeadLetter, DeadLetterInput, Dlq, DlqFilter, DlqListOptions } from './dlq.js';
-import { mergeLetter, matchesFilter, compareByAge } from './letters.js';
+import { letterKey } from './letter-key.js';
+import { mergeLetter, matchesFilter, compareByAge, pickLetter } from './letters.js';
 
 /**
  * A dead-letter store that lives in memory: for tests, and for runs where losing dead letters at exit is fine.
- * Same semantics as the DuckDB store.
+ * Same semantics as the DuckDB store: letters are kept by key, so a reused id never replaces another message.
  */
 export class MemoryDlq implements Dlq {
   /** Letters are gone when the process ends. */
@@ -11,16 +12,23 @@ export class MemoryDlq implements Dlq {
   readonly #letters = new Map<string, DeadLetter>();
 
   async put(letters: readonly DeadLetterInput[]): Promise<void> {
-    for (const input of letters) this.#letters.set(input.id, mergeLetter(this.#letters.get(input.id), input));
+    for (const input of letters) {
+      const key = letterKey(input.source, input.id, input.body);
+      this.#letters.set(key, mergeLetter(this.#letters.get(key), input, key));
+    }
   }
 
-  async get(id: string): Promise<DeadLetter | undefined> {
-    return this.#letters.get(id);
+  async get(keyOrId: string): Promise<DeadLetter | undefined> {
+    return pickLetter(this.#letters.get(keyOrId), await this.findById(keyOrId));
   }
 
-  async delete(ids: string | readonly string[]): Promise<number> {
+  async findById(id: string): Promise<DeadLetter[]> {
+    return this.#sorted().filter((letter) => letter.id === id);
+  }
+
+  async delete(keys: string | readonly string[]): Promise<number> {
     let deleted = 0;
-    for (const id of typeof ids === 'string' ? [ids] : ids) if (this.#letters.delete(id)) deleted++;
+    for (const key of typeof keys === 'string' ? [keys] : keys) if (this.#letters.delete(key)) deleted++;
     return deleted;
   }
 

@@ -1,0 +1,188 @@
+import { connect, type Socket } from 'node:net';
+import { DlqError } from '../errors.js';
+import type { DeadLetter, DeadLetterInput, Dlq, DlqFilter, DlqListOptions } from './dlq.js';
+import type { SqlResult } from './sql-sandbox.js';
+import {
+  MAX_LINE_BYTES,
+  decodeError,
+  decodeLetter,
+  encodeCursor,
+  encodeFilter,
+  encodeInput,
+  type Operation,
+  type Operations,
+  type PageCursor,
+  type Response,
+  type WireLetter,
+} from './wire.js';
+
+/** Letters per page when iterating over the socket: bounds the size of one answer. */
+const PAGE_SIZE = 200;
+/** How long a process that accepts the connection may take to say which file it holds before it counts as silent. */
+const HELLO_TIMEOUT_MS = 3000;
+
+interface Pending {
+  resolve(result: unknown): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * A dead-letter store held open by another process (a running `missive run`), reached through the Unix socket
+ * that process answers on (see shared-access.ts). Reads see every letter that process has committed; puts and
+ * deletes are done by it, in its own write lane, so they never race its writes.
+ */
+export class RemoteDlq implements Dlq {
+  /** The process that holds the file commits a put before it answers. */
+  readonly durable = true;
+  /** The real path of the file the other process holds. */
+  readonly path: string;
+  #pid: number;
+  readonly #socket: Socket;
+  readonly #pending = new Map<number, Pending>();
+  #next = 0;
+  #closed: Error | undefined;
+
+  private constructor(path: string, pid: number, socket: Socket) {
+    this.path = path;
+    this.#pid = pid;
+    this.#socket = socket;
+  }
+
+  /**
+   * Connects to the process answering on `socketPath` for the file at `realPath`. Resolves undefined when nothing
+   * answers there (no socket, or one left by a process that is gone), or when what answers holds another file.
+   */
+  static async connect(socketPath: string, realPath: string): Promise<RemoteDlq | undefined> {
+    const socket = await new Promise<Socket | undefined>((resolve) => {
+      const attempt = connect(socketPath);
+      attempt.once('connect', () => resolve(attempt));
+      attempt.once('error', () => resolve(undefined));
+    });
+    if (!socket) return undefined;
+    const remote = new RemoteDlq(realPath, 0, socket);
+    remote.#listen();
+    try {
+      let timer: NodeJS.Timeout | undefined;
+      const silent = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('no answer')), HELLO_TIMEOUT_MS);
+      });
+      const hello = await Promise.race([remote.#call('hello', {}), silent]).finally(() => clearTimeout(timer));
+      if (hello.path !== realPath) {
+        await remote.close();
+        return undefined;
+      }
+      remote.#pid = hello.pid;
+      return remote;
+    } catch {
+      await remote.close();
+      return undefined;
+    }
+  }
+
+  /** The process that holds the file. */
+  get pid(): number {
+    return this.#pid;
+  }
+
+  put(letters: readonly DeadLetterInput[]): Promise<void> {
+    if (letters.length === 0) return Promise.resolve();
+    return this.#call('put', { letters: letters.map(encodeInput) }).then(() => undefined);
+  }
+
+  async get(keyOrId: string): Promise<DeadLetter | undefined> {
+    const letter = await this.#call('get', { keyOrId });
+    return letter ? decodeLetter(letter) : undefined;
+  }
+
+  async findById(id: string): Promise<DeadLetter[]> {
+    return (await this.#call('findById', { id })).map(decodeLetter);
+  }
+
+  delete(keys: string | readonly string[]): Promise<number> {
+    const list = typeof keys === 'string' ? [keys] : [...keys];
+    if (list.length === 0) return Promise.resolve(0);
+    return this.#call('delete', { keys: list });
+  }
+
+  count(filter: DlqFilter = {}): Promise<number> {
+    return this.#call('count', { filter: encodeFilter(filter) });
+  }
+
+  async list(options: DlqListOptions = {}): Promise<DeadLetter[]> {
+    return (await this.#call('list', { options: encodeFilter(options) })).map(decodeLetter);
+  }
+
+  async oldest(): Promise<DeadLetter | undefined> {
+    const letter = await this.#call('oldest', {});
+    return letter ? decodeLetter(letter) : undefined;
+  }
+
+  /** One read-only query, run by the holding process on a locked-down connection of its own (see `dlq sql`). */
+  sql(query: string, options: { reveal?: boolean } = {}): Promise<SqlResult> {
+    return this.#call('sql', { sql: query, reveal: options.reveal === true });
+  }
+
+  /** Every letter, oldest first, a page at a time, so letters deleted meanwhile are not skipped over. */
+  async *[Symbol.asyncIterator](): AsyncIterator<DeadLetter> {
+    let after: PageCursor | null = null;
+    for (;;) {
+      const page: WireLetter[] = await this.#call('page', { after: encodeCursor(after), limit: PAGE_SIZE });
+      for (const wire of page) yield decodeLetter(wire);
+      if (page.length < PAGE_SIZE) return;
+      const last = page.at(-1)!;
+      after = { firstFailedAt: new Date(last.firstFailedAt), id: last.id, key: last.key };
+    }
+  }
+
+  /** Closes the connection; the other process and its file are not affected. */
+  async close(): Promise<void> {
+    this.#fail(new DlqError(`the connection to the process holding ${this.path} is closed`));
+    this.#socket.destroy();
+  }
+
+  #listen(): void {
+    let buffered = '';
+    this.#socket.setEncoding('utf8');
+    this.#socket.on('data', (text: string) => {
+      buffered += text;
+      if (buffered.length > MAX_LINE_BYTES) {
+        this.#socket.destroy(new Error('an answer longer than the protocol allows'));
+        return;
+      }
+      let end: number;
+      while ((end = buffered.indexOf('\n')) >= 0) {
+        const response = JSON.parse(buffered.slice(0, end)) as Response;
+        buffered = buffered.slice(end + 1);
+        const pending = this.#pending.get(response.n);
+        if (!pending) continue;
+        this.#pending.delete(response.n);
+        if ('error' in response) pending.reject(decodeError(response.error));
+        else pending.resolve(response.result);
+      }
+    });
+    this.#socket.on('error', () => {});
+    this.#socket.on('close', () => {
+      this.#fail(
+        new DlqError(
+          `the process holding ${this.path} (pid ${this.pid}) closed it while this command was using it (it ` +
+            'stopped?); run the command again: with nobody holding the file, it opens the file itself',
+        ),
+      );
+    });
+  }
+
+  #fail(error: Error): void {
+    this.#closed ??= error;
+    for (const pending of this.#pending.values()) pending.reject(this.#closed);
+    this.#pending.clear();
+  }
+
+  #call<O extends Operation>(op: O, args: Operations[O]['args']): Promise<Operations[O]['result']> {
+    if (this.#closed) return Promise.reject(this.#closed);
+    const n = this.#next++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(n, { resolve: resolve as (result: unknown) => void, reject });
+      this.#socket.write(`${JSON.stringify({ n, op, args })}\n`);
+    });
+  }
+}
