@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline/promises';
 import type { DlqFilter, Fingerprint } from '../dlq/dlq.js';
 import { fingerprintOf } from '../dlq/fingerprint.js';
 import { matchesFilter } from '../dlq/letters.js';
+import { purgeDeadLetters } from '../dlq/purge.js';
 import { openSharedStore, type SharedStore } from '../dlq/shared-access.js';
 import { MissiveError, UsageError } from '../errors.js';
 import { letterRecord, renderLetter, renderRows, renderTable } from './dlq-format.js';
@@ -210,16 +211,7 @@ const ACTIONS: Record<string, Action> = {
           await write('nothing deleted\n');
           return 0;
         }
-        let deleted = 0;
-        // Each page is deleted, by key, before the next is read, so the first page is always the next one to
-        // delete; letters a running processor adds meanwhile are deleted too when the filters select them.
-        for (;;) {
-          const page = await dlq.list({ ...filter, limit: 1000 });
-          if (page.length === 0) break;
-          const n = await dlq.delete(page.map((letter) => letter.key));
-          deleted += n;
-          if (n === 0) break;
-        }
+        const deleted = await purgeDeadLetters(dlq, filter);
         await write(`deleted ${deadLetters(deleted)} from ${path}\n`);
         return 0;
       }, { write: true });

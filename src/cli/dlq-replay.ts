@@ -1,9 +1,8 @@
-import { DlqSourceAdapter } from '../adapters/dlq-source.js';
 import type { Dlq, DlqFilter } from '../dlq/dlq.js';
 import { fingerprintOf } from '../dlq/fingerprint.js';
 import type { Message } from '../message.js';
 import type { Processor } from '../processor.js';
-import { startPipeline } from '../streams/pipeline.js';
+import { replayDeadLetters } from '../dlq/replay.js';
 import type { RunStats } from '../streams/stats.js';
 import { createLogger } from './logger.js';
 
@@ -29,13 +28,12 @@ export async function replay(options: ReplayOptions): Promise<RunStats> {
   const { dlq, processor } = options;
   // Warnings only: one line per letter that fails again, with its reason and error, on stderr.
   const { log } = await createLogger('warn', fingerprintOf(processor.name));
-  const pipeline = await startPipeline({
-    adapter: new DlqSourceAdapter(dlq, { filter: options.filter, limit: options.limit }),
-    processor,
-    dlq,
-    moduleUrl: options.moduleUrl,
+  const pipeline = await replayDeadLetters(dlq, processor, {
+    filter: options.filter,
+    limit: options.limit,
+    module: options.moduleUrl,
     threads: options.threads,
-    log,
+    logger: log,
   });
   const onSignal = (signal: NodeJS.Signals) => {
     process.stderr.write(`missive: ${signal}: stopping the replay; letters not read yet stay in the store\n`);
