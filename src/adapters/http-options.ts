@@ -41,9 +41,10 @@ export interface HttpAdapterOptions {
    */
   readonly idleTimeoutMs?: number;
   /**
-   * Open connections accepted at once; past it new connections are closed as soon as they are accepted, so file
-   * descriptors stay for the dead-letter file, the workers and brokers. Default 512 (half the usual 1024 limit of
-   * open files).
+   * Open connections at once, so file descriptors stay for the dead-letter file, the workers and brokers. A new
+   * connection past it closes the connection idle longest (one that sent no request yet, or a kept-alive one
+   * between requests), so silent sockets cannot lock senders out; when every connection has a request in
+   * progress, the new one is closed instead. Default 512 (half the usual limit of 1024 open files).
    */
   readonly maxConnections?: number;
   /** The `Retry-After` (seconds) sent with every 503. Default 5. */

@@ -1,17 +1,18 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { limitConnections, type ConnectionLimitEvents } from './http-connection-limit.js';
 import type { HttpLimits } from './http-options.js';
 
 /**
  * An HTTP server whose connections cannot be held open for nothing: headers must arrive within
  * `headersTimeoutMs` (which also closes a connection that never sends a request line, with 408), an idle
- * kept-alive connection closes after `idleTimeoutMs`, and past `maxConnections` open connections new ones are
- * closed at once (`onDrop` is told). Bodies are bounded by the request handler (see `readBody`); Node's own
+ * kept-alive connection closes after `idleTimeoutMs`, and at most `maxConnections` are open (see
+ * `limitConnections`). Bodies are bounded by the request handler (see `readBody`); Node's own
  * request timeout is only a backstop behind it.
  */
 export function createBoundedServer(
   limits: HttpLimits,
   onRequest: (req: IncomingMessage, res: ServerResponse) => void,
-  onDrop: () => void,
+  events: ConnectionLimitEvents,
 ): Server {
   const server = createServer(
     {
@@ -26,7 +27,6 @@ export function createBoundedServer(
     },
     onRequest,
   );
-  server.maxConnections = limits.maxConnections;
-  server.on('drop', onDrop);
+  limitConnections(server, limits.maxConnections, events);
   return server;
 }

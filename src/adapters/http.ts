@@ -50,8 +50,8 @@ interface PendingRequest {
  *   it has no room for is answered 503 at once, its body unread;
  * - with a secret, a request without a well-formed signature header is answered 401 before its body is read;
  * - bodies over `maxMessageBytes` get 413, bodies not complete within `bodyTimeoutMs` get 408, headers not
- *   complete within `headersTimeoutMs` get 408, idle connections close after `idleTimeoutMs`, and past
- *   `maxConnections` new connections are closed at once.
+ *   complete within `headersTimeoutMs` get 408, idle connections close after `idleTimeoutMs`, and at
+ *   `maxConnections` a new connection closes the one idle longest, or is itself closed when none is idle.
  * Every refusal before a body is read closes the connection. `GET /healthz` answers 200 `{"status":"ok"}`, or 503
  * while stopping. Connections are kept alive otherwise.
  */
@@ -85,6 +85,7 @@ export class HttpAdapter implements Adapter<Server> {
   #unsignedRefusals = 0;
   #bodyTimeouts = 0;
   #droppedConnections = 0;
+  #evictedConnections = 0;
 
   /** @param options Where to listen, what to accept and the limits; see {@link HttpAdapterOptions}. */
   constructor(options: HttpAdapterOptions = {}) {
@@ -142,9 +143,17 @@ export class HttpAdapter implements Adapter<Server> {
     return this.#bodyTimeouts;
   }
 
-  /** Connections closed as soon as they were accepted because `maxConnections` were open. */
+  /**
+   * Connections closed as soon as they were accepted: `maxConnections` were open, every one with a request in
+   * progress.
+   */
   get droppedConnections(): number {
     return this.#droppedConnections;
+  }
+
+  /** Idle connections (no request in progress) closed to make room for a new one at `maxConnections`. */
+  get evictedConnections(): number {
+    return this.#evictedConnections;
   }
 
   /** Bytes of bodies held now, arriving or waiting for their outcome; never above `maxBodyBytesInFlight`. */
@@ -162,11 +171,10 @@ export class HttpAdapter implements Adapter<Server> {
     if (this.#server) throw new InvalidOptionError(`the ${this.name} adapter is already open; open it once`);
     this.#maxInFlight = Math.max(1, options?.maxInFlight ?? 1000);
     const batches = new TickBatches((unwanted) => this.#refuseAll(unwanted));
-    const server = createBoundedServer(
-      this.#limits,
-      (req, res) => this.#onRequest(req, res),
-      () => this.#onDrop(),
-    );
+    const server = createBoundedServer(this.#limits, (req, res) => this.#onRequest(req, res), {
+      onEvict: () => this.#evictedConnections++,
+      onDrop: () => this.#onDrop(),
+    });
     this.#server = server;
     this.#batches = batches;
     try {
@@ -328,8 +336,8 @@ export class HttpAdapter implements Adapter<Server> {
     if (this.#droppedConnections++ === 0) {
       this.#log(
         'warn',
-        `${this.#limits.maxConnections} connections are open: new ones are closed at once; raise --max-connections ` +
-          'if these are real senders',
+        `${this.#limits.maxConnections} connections are open, each with a request in progress: new ones are ` +
+          'closed at once; raise --max-connections if these are real senders',
         { maxConnections: this.#limits.maxConnections },
       );
     }
@@ -433,7 +441,7 @@ export const httpSpec: AdapterSpec = {
     'max-connections': {
       type: 'string',
       default: '512',
-      description: 'open connections at once; further ones are closed as soon as they are accepted',
+      description: 'open connections at once; a new one past it closes the one idle longest, or itself if none is idle',
     },
   },
   create(values, common) {

@@ -2,20 +2,21 @@
 // trickling unsigned senders beside a signed one, many large bodies against the byte budget, a stalled body,
 // silent and idle sockets, more connections than allowed, and --secret-file with its errors.
 import t from 'tap';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fixture, runCli, startCli, waitForOutput } from '../helpers/cli.js';
 import { FORGED_SIGNATURE, listeningPort, postHead, rawSocket, request, sign } from '../helpers/http-clients.js';
 
 /**
  * Starts `missive run <processor> --adapter http --port 0 --threads 0 ...args(dir)` in a test directory holding
- * `files`; stopped with SIGTERM after the test. `open()` lets the gate processor's messages go.
+ * `files`; stopped with SIGTERM after the test. With the gate processor, `arrived()` counts the messages its
+ * handler has started on and `open()` lets them all go.
  */
 async function startHttp(t, processor, args, files = {}) {
   const dir = t.testdir(files);
   const started = startCli(
     ['run', fixture(processor), '--adapter', 'http', '--port', '0', '--threads', '0', '--dlq', join(dir, 'd.duckdb'), ...args(dir)],
-    { env: { RECORD_FILE: join(dir, 'record'), GATE_FILE: join(dir, 'gate') } },
+    { env: { RECORD_FILE: join(dir, 'record'), GATE_FILE: join(dir, 'gate'), ARRIVED_FILE: join(dir, 'arrived') } },
   );
   await waitForOutput(started, /listening on http:/);
   let result;
@@ -27,7 +28,8 @@ async function startHttp(t, processor, args, files = {}) {
     return result;
   };
   t.teardown(stop);
-  return { dir, port: listeningPort(started), started, stop, open: () => writeFileSync(join(dir, 'gate'), '') };
+  const arrived = () => (existsSync(join(dir, 'arrived')) ? readFileSync(join(dir, 'arrived'), 'utf8').split('\n').length - 1 : 0);
+  return { dir, port: listeningPort(started), started, stop, arrived, open: () => writeFileSync(join(dir, 'gate'), '') };
 }
 
 t.test('ten trickling unsigned senders with --max-in-flight 5: every request of a signed sender is handled', async (t) => {
@@ -105,20 +107,36 @@ t.test('--headers-timeout and --idle-timeout: silent, half-sent and idle sockets
   t.match(await idle.closed, /^HTTP\/1\.1 200 [^]*keep-alive/i, 'a kept-alive socket after its answer');
 });
 
-t.test('--max-connections: connections past the limit are closed at once, and the run says so', async (t) => {
+t.test('--max-connections: with every connection busy, one more is closed at once, and the run says so', async (t) => {
   const run = await startHttp(t, 'http-gate-processor.js', () => ['--max-connections', '3']);
   const held = Array.from({ length: 3 }, () => rawSocket(run.port));
   for (const client of held) client.write(postHead(2) + '{}');
-  // Connected first, so the server accepts them before the fourth (it accepts in the order of the backlog).
-  await Promise.all(held.map((client) => client.connected));
+  // Each holds a request its handler is working on: none of them is idle, so none can be closed for room.
+  while (run.arrived() < 3) await new Promise((resolve) => setTimeout(resolve, 10));
   const extra = rawSocket(run.port);
   extra.write(postHead(2) + '{}');
   t.equal(await extra.closed, '', 'the fourth is closed without an answer');
-  await waitForOutput(run.started, /3 connections are open: new ones are closed at once; raise --max-connections/);
+  await waitForOutput(run.started, /3 connections are open, each with a request in progress[^]*raise --max-connections/);
   run.open();
   for (const client of held) t.match(await client.until(/"result":"ack"/), /^HTTP\/1\.1 200 /);
   const result = await run.stop();
   t.match(result.stderr, /3 received · 3 acked/);
+});
+
+t.test('--max-connections: silent sockets at the limit do not lock a sender out; the idle longest make room', async (t) => {
+  const run = await startHttp(t, 'record-processor.js', () => ['--max-connections', '5']);
+  const silent = [];
+  for (let i = 0; i < 20; i++) {
+    const socket = rawSocket(run.port);
+    await socket.connected;
+    silent.push(socket);
+  }
+  for (const socket of silent.slice(0, 15)) t.equal(await socket.closed, '', 'closed for room, oldest first');
+  const answer = await request({ port: run.port, body: '{"sender":"real"}' });
+  t.equal(answer.status, 200, 'the sender is served');
+  for (const socket of silent) socket.destroy();
+  const result = await run.stop();
+  t.match(result.stderr, /1 received · 1 acked/);
 });
 
 t.test('--secret-file errors through the CLI: exit 2 and a message saying what to do', async (t) => {

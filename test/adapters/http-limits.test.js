@@ -151,7 +151,7 @@ t.test('connections that send nothing, or stop after their answer, are closed by
   t.equal(s.pending(), 0);
 });
 
-t.test('past maxConnections, new connections are closed at once; room again when one closes', async (t) => {
+t.test('at maxConnections with every connection busy, a new one is closed at once; room again when one closes', async (t) => {
   const logs = [];
   const s = await serve(t, { maxConnections: 2, log: (level, message) => logs.push({ level, message }) });
   // Two connections each holding a request that waits for its outcome.
@@ -164,7 +164,7 @@ t.test('past maxConnections, new connections are closed at once; room again when
   t.equal(await extra.closed, '', 'the third connection is closed without an answer');
   t.equal(s.adapter.droppedConnections, 1);
   t.equal(s.pending(), 0, 'its request never reached the pipeline');
-  t.match(logs.filter((line) => line.level === 'warn'), [{ message: /2 connections are open[^]*--max-connections/ }]);
+  t.match(logs.filter((line) => line.level === 'warn'), [{ message: /2 connections are open, each with a request in progress[^]*--max-connections/ }]);
   s.adapter.ack(deliveries, 'handled');
   for (const client of held) t.match(await client.until(/"result":"ack"/), /^HTTP\/1\.1 200 /);
   held[0].destroy();
@@ -176,4 +176,29 @@ t.test('past maxConnections, new connections are closed at once; room again when
   } while (answer.error);
   t.equal(answer.status, 200, 'a new connection is served once one has closed');
   held[1].destroy();
+});
+
+t.test('at maxConnections, a new connection closes the one idle longest: silent sockets do not lock senders out', async (t) => {
+  const s = await serve(t, { maxConnections: 3 });
+  // Three connections that never send anything, opened one after the other.
+  const silent = [];
+  for (let i = 0; i < 3; i++) {
+    const socket = rawSocket(s.port);
+    await socket.connected;
+    silent.push(socket);
+  }
+  const answer = request({ port: s.port, body: 'real sender' });
+  const [delivery] = await s.take(1);
+  t.equal(delivery.body.toString(), 'real sender', 'the new connection is served');
+  t.equal(await silent[0].closed, '', 'the one idle longest was closed to make room');
+  t.equal(s.adapter.evictedConnections, 1);
+  t.equal(s.adapter.droppedConnections, 0);
+  // The busy connection is not a candidate: the next newcomer closes the next silent one, not it.
+  const second = request({ port: s.port, method: 'GET', path: '/healthz' });
+  t.equal((await second).status, 200);
+  t.equal(await silent[1].closed, '');
+  t.equal(s.adapter.evictedConnections, 2);
+  s.adapter.ack([delivery], 'handled');
+  t.equal((await answer).status, 200, 'the busy connection kept its request');
+  for (const socket of silent) socket.destroy();
 });
