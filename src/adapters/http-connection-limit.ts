@@ -39,7 +39,7 @@ export function limitConnections(server: Server, max: number, events: Connection
     socket.destroy();
   });
 
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+  const started = (req: IncomingMessage, res: ServerResponse) => {
     const socket = req.socket;
     const count = active.get(socket);
     if (count === undefined) return;
@@ -52,5 +52,8 @@ export function limitConnections(server: Server, max: number, events: Connection
       // Added last: it is idle from now on, so it is the last to be closed for room.
       if (left === 1 && !socket.destroyed) idle.add(socket);
     });
-  });
+  };
+  server.on('request', started);
+  // Requests with `Expect: 100-continue` arrive through this event instead once it has a listener.
+  server.on('checkContinue', started);
 }

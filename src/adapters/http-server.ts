@@ -27,6 +27,9 @@ export function createBoundedServer(
     },
     onRequest,
   );
+  // Without a listener Node answers `Expect: 100-continue` itself, inviting the body before the handler could
+  // refuse it; the handler sends the 100 once it has decided to read the body.
+  server.on('checkContinue', onRequest);
   limitConnections(server, limits.maxConnections, events);
   return server;
 }

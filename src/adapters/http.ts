@@ -13,7 +13,7 @@ import { SIGNATURE_HEADER, claimedSignature, signatureMatches } from './http-sig
 import { wholeNumberFlag, type AdapterSpec, type CommonAdapterOptions } from './spec.js';
 import { TickBatches } from './tick-batches.js';
 
-export { DEFAULT_MAX_BODY_BYTES_IN_FLIGHT, type HttpAdapterOptions } from './http-options.js';
+export { DEFAULT_MAX_BODY_BYTES_IN_FLIGHT, type HttpAdapterOptions, type HttpLimits } from './http-options.js';
 export { SIGNATURE_HEADER } from './http-signature.js';
 
 /** Transport metadata of an HTTP delivery, as `ctx.delivery` shows it. */
@@ -286,6 +286,8 @@ export class HttpAdapter implements Adapter<Server> {
     }
     const limits = { maxBytes: this.#limits.maxMessageBytes, budget: this.#budget, timeoutMs: this.#limits.bodyTimeoutMs };
     readBody(req, limits, (outcome) => this.#onBody(req, res, claimed, outcome));
+    // A sender waiting for leave to send its body gets it only now, past every check that needs no body.
+    if (!res.headersSent && /^100-continue$/i.test(String(req.headers.expect ?? ''))) res.writeContinue();
   }
 
   #onBody(req: IncomingMessage, res: ServerResponse, claimed: Buffer | undefined, outcome: BodyOutcome): void {

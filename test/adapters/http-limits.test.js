@@ -202,3 +202,24 @@ t.test('at maxConnections, a new connection closes the one idle longest: silent 
   t.equal((await answer).status, 200, 'the busy connection kept its request');
   for (const socket of silent) socket.destroy();
 });
+
+t.test('Expect: 100-continue: the sender is invited to send its body only once the checks without it passed', async (t) => {
+  const secret = 'continue-secret';
+  const s = await serve(t, { secret, maxMessageBytes: 1000, maxBodyBytesInFlight: 1000 });
+  const unsigned = rawSocket(s.port);
+  unsigned.write(postHead(10, { Expect: '100-continue' }));
+  t.match(await unsigned.closed, /^HTTP\/1\.1 401 /, 'no signature header: 401, never a 100');
+  const tooLarge = rawSocket(s.port);
+  tooLarge.write(postHead(5000, { Expect: '100-continue', 'X-Missive-Signature': FORGED_SIGNATURE }));
+  t.match(await tooLarge.closed, /^HTTP\/1\.1 413 /, 'over the limit: 413, never a 100');
+  const body = '{"n":1}';
+  const signed = rawSocket(s.port);
+  signed.write(postHead(body.length, { Expect: '100-continue', 'X-Missive-Signature': sign(secret, body) }));
+  t.match(await signed.until(/\r\n\r\n/), /^HTTP\/1\.1 100 Continue\r\n\r\n$/, 'a request that may send its body is asked for it');
+  signed.write(body);
+  const [delivery] = await s.take(1);
+  t.equal(delivery.body.toString(), body);
+  s.adapter.ack([delivery], 'handled');
+  t.match(await signed.until(/"result":"ack"/), /HTTP\/1\.1 200 /);
+  signed.destroy();
+});
