@@ -1,31 +1,20 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Delivery, DeliveryMeta } from '../delivery.js';
 import { InvalidOptionError, TransportError, UsageError, describe } from '../errors.js';
 import type { Adapter, AckKind, AdapterOpenOptions } from './adapter.js';
-import { resolveMaxMessageBytes } from './lines.js';
+import { readBody, type BodyOutcome } from './http-body.js';
+import { ByteBudget } from './http-byte-budget.js';
+import { resolveHttpLimits, type HttpAdapterOptions, type HttpLimits } from './http-options.js';
+import { readSecretFile } from './http-secret-file.js';
+import { createBoundedServer } from './http-server.js';
+import { SIGNATURE_HEADER, claimedSignature, signatureMatches } from './http-signature.js';
 import { wholeNumberFlag, type AdapterSpec, type CommonAdapterOptions } from './spec.js';
 import { TickBatches } from './tick-batches.js';
 
-/** Options of an {@link HttpAdapter}. All have defaults. */
-export interface HttpAdapterOptions {
-  /** The port to listen on; 0 picks a free one (see {@link HttpAdapter.port}). Default 8080. */
-  readonly port?: number;
-  /** The address to listen on. Default `127.0.0.1`: only this machine; give `0.0.0.0` to take outside requests. */
-  readonly host?: string;
-  /** The path that accepts POSTs. Default `/`. */
-  readonly path?: string;
-  /** When set, every POST must carry `X-Missive-Signature: sha256=<hex HMAC-SHA256 of the raw body>` keyed with it. */
-  readonly secret?: string;
-  /** Larger bodies are refused with 413. Default 1 MiB. */
-  readonly maxMessageBytes?: number;
-  /** The `Retry-After` (seconds) sent with every 503. Default 5. */
-  readonly retryAfterSeconds?: number;
-  /** Where listening and refusals are reported. Default: nowhere. */
-  readonly log?: CommonAdapterOptions['log'];
-}
+export { DEFAULT_MAX_BODY_BYTES_IN_FLIGHT, type HttpAdapterOptions, type HttpLimits } from './http-options.js';
+export { SIGNATURE_HEADER } from './http-signature.js';
 
 /** Transport metadata of an HTTP delivery, as `ctx.delivery` shows it. */
 export interface HttpDeliveryMeta extends DeliveryMeta {
@@ -36,16 +25,14 @@ export interface HttpDeliveryMeta extends DeliveryMeta {
   readonly headers: Readonly<Record<string, string | string[]>>;
 }
 
-/** The header a signed request carries. */
-export const SIGNATURE_HEADER = 'x-missive-signature';
-
 /** Credentials never travel with a message: not to handlers, not to dead letters, not to logs. */
 const DROPPED_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie']);
-const SIGNATURE = /^sha256=([0-9a-f]{64})$/i;
 
-/** One request waiting for its answer; the delivery's handle. */
+/** One request handed to the pipeline, waiting for its answer; the delivery's handle. */
 interface PendingRequest {
   readonly res: ServerResponse;
+  /** Bytes of the byte budget its body holds until it is answered. */
+  readonly bytes: number;
   answered: boolean;
 }
 
@@ -55,9 +42,18 @@ interface PendingRequest {
  * `{"result":"dead-lettered"}` once stored as a dead letter), a nack answers 503 with `Retry-After`, which is how
  * this transport "requeues" (`canRequeue` is true: the sender delivers again).
  *
- * At most `maxInFlight` requests are held unanswered; past that, requests are answered 503 at once rather than
- * queued. Bodies over `maxMessageBytes` are refused with 413 without being read to the end, and the connection is
- * closed. `GET /healthz` answers 200 `{"status":"ok"}`, or 503 while stopping. Connections are kept alive.
+ * Clients that send slowly, send nothing or send too much cannot take the run down, whether or not they are
+ * signed:
+ * - a request holds one of the `maxInFlight` slots only once its whole body has arrived and its signature (with a
+ *   secret) matched; past `maxInFlight` unanswered messages, requests are answered 503 at once;
+ * - bodies arriving and bodies waiting for their outcome share a byte budget (`maxBodyBytesInFlight`); a request
+ *   it has no room for is answered 503 at once, its body unread;
+ * - with a secret, a request without a well-formed signature header is answered 401 before its body is read;
+ * - bodies over `maxMessageBytes` get 413, bodies not complete within `bodyTimeoutMs` get 408, headers not
+ *   complete within `headersTimeoutMs` get 408, idle connections close after `idleTimeoutMs`, and at
+ *   `maxConnections` a new connection closes the one idle longest, or is itself closed when none is idle.
+ * Every refusal before a body is read closes the connection. `GET /healthz` answers 200 `{"status":"ok"}`, or 503
+ * while stopping. Connections are kept alive otherwise.
  */
 export class HttpAdapter implements Adapter<Server> {
   /** @inheritdoc */
@@ -70,7 +66,8 @@ export class HttpAdapter implements Adapter<Server> {
   readonly host: string;
   readonly #requestedPort: number;
   readonly #secret: Buffer | undefined;
-  readonly #maxMessageBytes: number;
+  readonly #limits: HttpLimits;
+  readonly #budget: ByteBudget;
   readonly #retryAfter: string;
   readonly #log: CommonAdapterOptions['log'];
   readonly #source: string;
@@ -78,16 +75,19 @@ export class HttpAdapter implements Adapter<Server> {
   #port: number | undefined;
   #batches: TickBatches | undefined;
   #maxInFlight = 1;
-  /** Requests admitted and not yet answered, bodies still arriving included. */
-  #held = 0;
-  /** Requests handed to the pipeline and not yet answered. */
+  /** Requests handed to the pipeline and not yet answered: the in-flight slots taken. */
   readonly #waiting = new Set<PendingRequest>();
   #stopping = false;
   /** Resolves once the server has closed, every connection included. */
   #closed: Promise<void> | undefined;
   #busyRefusals = 0;
+  #budgetRefusals = 0;
+  #unsignedRefusals = 0;
+  #bodyTimeouts = 0;
+  #droppedConnections = 0;
+  #evictedConnections = 0;
 
-  /** @param options Where to listen and what to accept; see {@link HttpAdapterOptions}. */
+  /** @param options Where to listen, what to accept and the limits; see {@link HttpAdapterOptions}. */
   constructor(options: HttpAdapterOptions = {}) {
     const port = options.port ?? 8080;
     if (!Number.isSafeInteger(port) || port < 0 || port > 65_535) {
@@ -101,12 +101,9 @@ export class HttpAdapter implements Adapter<Server> {
     }
     if (options.secret === '') throw new InvalidOptionError('the signature secret must not be empty');
     this.#secret = options.secret === undefined ? undefined : Buffer.from(options.secret);
-    this.#maxMessageBytes = resolveMaxMessageBytes(options.maxMessageBytes);
-    const retryAfter = options.retryAfterSeconds ?? 5;
-    if (!Number.isSafeInteger(retryAfter) || retryAfter < 0) {
-      throw new InvalidOptionError(`retryAfterSeconds must be a whole number of seconds, got ${retryAfter}`);
-    }
-    this.#retryAfter = String(retryAfter);
+    this.#limits = resolveHttpLimits(options);
+    this.#budget = new ByteBudget(this.#limits.maxBodyBytesInFlight);
+    this.#retryAfter = String(this.#limits.retryAfterSeconds);
     this.#log = options.log ?? (() => {});
     this.#source = `http:${this.path}`;
   }
@@ -121,9 +118,52 @@ export class HttpAdapter implements Adapter<Server> {
     return this.#port;
   }
 
-  /** Requests answered 503 at once because `maxInFlight` requests were already held. */
+  /** The limits in force, defaults filled in. */
+  get limits(): HttpLimits {
+    return this.#limits;
+  }
+
+  /** Requests answered 503 because `maxInFlight` messages were already waiting for their outcome. */
   get busyRefusals(): number {
     return this.#busyRefusals;
+  }
+
+  /** Requests answered 503 because the byte budget had no room for their body. */
+  get budgetRefusals(): number {
+    return this.#budgetRefusals;
+  }
+
+  /** Requests answered 401 before their body was read: a secret is set and they carried no signature header. */
+  get unsignedRefusals(): number {
+    return this.#unsignedRefusals;
+  }
+
+  /** Requests answered 408 because their body did not arrive within `bodyTimeoutMs`. */
+  get bodyTimeouts(): number {
+    return this.#bodyTimeouts;
+  }
+
+  /**
+   * Connections closed as soon as they were accepted: `maxConnections` were open, every one with a request in
+   * progress.
+   */
+  get droppedConnections(): number {
+    return this.#droppedConnections;
+  }
+
+  /** Idle connections (no request in progress) closed to make room for a new one at `maxConnections`. */
+  get evictedConnections(): number {
+    return this.#evictedConnections;
+  }
+
+  /** Bytes of bodies held now, arriving or waiting for their outcome; never above `maxBodyBytesInFlight`. */
+  get bytesInFlight(): number {
+    return this.#budget.used;
+  }
+
+  /** The most bytes of bodies that were held at once. */
+  get peakBytesInFlight(): number {
+    return this.#budget.peak;
   }
 
   /** Starts listening. Fails with a `TransportError` when the address cannot be listened on (port in use). */
@@ -131,7 +171,10 @@ export class HttpAdapter implements Adapter<Server> {
     if (this.#server) throw new InvalidOptionError(`the ${this.name} adapter is already open; open it once`);
     this.#maxInFlight = Math.max(1, options?.maxInFlight ?? 1000);
     const batches = new TickBatches((unwanted) => this.#refuseAll(unwanted));
-    const server = createServer((req, res) => this.#onRequest(req, res));
+    const server = createBoundedServer(this.#limits, (req, res) => this.#onRequest(req, res), {
+      onEvict: () => this.#evictedConnections++,
+      onDrop: () => this.#onDrop(),
+    });
     this.#server = server;
     this.#batches = batches;
     try {
@@ -205,7 +248,7 @@ export class HttpAdapter implements Adapter<Server> {
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
-    // A client that goes away mid-request makes `req` emit an error; 'close' below handles it.
+    // A client that goes away mid-request makes `req` emit an error; readBody's 'close' handles it.
     req.on('error', () => {});
     const url = req.url ?? '/';
     const query = url.indexOf('?');
@@ -227,60 +270,79 @@ export class HttpAdapter implements Adapter<Server> {
       this.#reply(res, 503, '{"error":"shutting down; try again later"}', { 'retry-after': this.#retryAfter });
       return;
     }
-    if (this.#held >= this.#maxInFlight) {
-      this.#busyRefusals++;
-      this.#reply(res, 503, '{"error":"busy; try again later"}', { 'retry-after': this.#retryAfter });
+    // Every refusal from here on comes before the body is read, so the connection closes rather than wait for it.
+    if (this.#waiting.size >= this.#maxInFlight) {
+      this.#busy(res, { connection: 'close' });
       return;
     }
-    const declared = Number(req.headers['content-length']);
-    if (declared > this.#maxMessageBytes) {
-      this.#tooLarge(res, declared);
-      return;
+    let claimed: Buffer | undefined;
+    if (this.#secret) {
+      claimed = claimedSignature(req.headers);
+      if (!claimed) {
+        this.#unsignedRefusals++;
+        this.#unauthorized(res, { connection: 'close' });
+        return;
+      }
     }
-    this.#held++;
-    this.#readBody(req, res);
+    const limits = { maxBytes: this.#limits.maxMessageBytes, budget: this.#budget, timeoutMs: this.#limits.bodyTimeoutMs };
+    readBody(req, limits, (outcome) => this.#onBody(req, res, claimed, outcome));
+    // A sender waiting for leave to send its body gets it only now, past every check that needs no body.
+    if (!res.headersSent && /^100-continue$/i.test(String(req.headers.expect ?? ''))) res.writeContinue();
   }
 
-  #readBody(req: IncomingMessage, res: ServerResponse): void {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    const release = () => {
-      if (settled) return;
-      settled = true;
-      this.#held--;
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= this.#maxMessageBytes) {
-        chunks.push(chunk);
+  #onBody(req: IncomingMessage, res: ServerResponse, claimed: Buffer | undefined, outcome: BodyOutcome): void {
+    switch (outcome.kind) {
+      case 'aborted':
         return;
-      }
-      // Not another byte kept: Node discards the rest of the body while the 413 goes out, then the socket closes.
-      req.off('data', onData);
-      chunks.length = 0;
-      release();
-      this.#tooLarge(res, size);
-    };
-    req.on('data', onData);
-    req.on('close', () => {
-      // The client went away before the body was complete: nothing to hand over.
-      if (!req.complete) release();
-    });
-    req.on('end', () => {
-      if (settled) return;
-      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-      if (this.#secret && !this.#signatureMatches(req, body)) {
-        release();
-        this.#reply(res, 401, JSON.stringify({ error: `missing or wrong ${SIGNATURE_HEADER} header` }));
+      case 'too-large':
+        this.#tooLarge(res, outcome.size);
         return;
-      }
-      const pending: PendingRequest = { res, answered: false };
-      // The slot is now the pending request's: `#answer` gives it back.
-      settled = true;
-      this.#waiting.add(pending);
-      this.#batches!.add(this.#delivery(req, body, pending));
-    });
+      case 'over-budget':
+        this.#budgetRefusals++;
+        this.#reply(res, 503, '{"error":"busy: too many bytes of bodies in flight; try again later"}', {
+          'retry-after': this.#retryAfter,
+          connection: 'close',
+        });
+        return;
+      case 'timeout':
+        this.#bodyTimeouts++;
+        this.#reply(
+          res,
+          408,
+          JSON.stringify({ error: `the body did not arrive within ${this.#limits.bodyTimeoutMs} ms; send it faster` }),
+          { connection: 'close' },
+        );
+        return;
+      case 'complete':
+        break;
+    }
+    const { body, reserved } = outcome;
+    if (claimed && !signatureMatches(this.#secret!, claimed, body)) {
+      this.#budget.release(reserved);
+      this.#unauthorized(res);
+      return;
+    }
+    // The slot is taken only now, so bodies still arriving never keep signed, complete requests out.
+    if (this.#waiting.size >= this.#maxInFlight) {
+      this.#budget.release(reserved);
+      this.#busy(res);
+      return;
+    }
+    // The slot and the reserved bytes are now the pending request's: `#answer` gives them back.
+    const pending: PendingRequest = { res, bytes: reserved, answered: false };
+    this.#waiting.add(pending);
+    this.#batches!.add(this.#delivery(req, body, pending));
+  }
+
+  #onDrop(): void {
+    if (this.#droppedConnections++ === 0) {
+      this.#log(
+        'warn',
+        `${this.#limits.maxConnections} connections are open, each with a request in progress: new ones are ` +
+          'closed at once; raise --max-connections if these are real senders',
+        { maxConnections: this.#limits.maxConnections },
+      );
+    }
   }
 
   #delivery(req: IncomingMessage, body: Buffer, pending: PendingRequest): Delivery {
@@ -293,21 +355,20 @@ export class HttpAdapter implements Adapter<Server> {
     return { body, id: typeof key === 'string' && key !== '' ? key : undefined, meta, handle: pending };
   }
 
-  #signatureMatches(req: IncomingMessage, body: Buffer): boolean {
-    const header = req.headers[SIGNATURE_HEADER];
-    const match = typeof header === 'string' ? SIGNATURE.exec(header.trim()) : null;
-    if (!match) return false;
-    const expected = createHmac('sha256', this.#secret!).update(body).digest();
-    return timingSafeEqual(Buffer.from(match[1]!, 'hex'), expected);
+  #busy(res: ServerResponse, headers?: Record<string, string>): void {
+    this.#busyRefusals++;
+    this.#reply(res, 503, '{"error":"busy; try again later"}', { 'retry-after': this.#retryAfter, ...headers });
+  }
+
+  #unauthorized(res: ServerResponse, headers?: Record<string, string>): void {
+    this.#reply(res, 401, JSON.stringify({ error: `missing or wrong ${SIGNATURE_HEADER} header` }), headers);
   }
 
   #tooLarge(res: ServerResponse, size: number): void {
-    this.#reply(
-      res,
-      413,
-      JSON.stringify({ error: `the body is ${size} bytes or more, over the limit of ${this.#maxMessageBytes} bytes` }),
-      { connection: 'close' },
-    );
+    const max = this.#limits.maxMessageBytes;
+    this.#reply(res, 413, JSON.stringify({ error: `the body is ${size} bytes or more, over the limit of ${max} bytes` }), {
+      connection: 'close',
+    });
   }
 
   /** Requests handed over after the stream ended: the sender tries again later. */
@@ -319,12 +380,12 @@ export class HttpAdapter implements Adapter<Server> {
     }
   }
 
-  /** Answers a request handed to the pipeline, once; its in-flight slot is free again. */
+  /** Answers a request handed to the pipeline, once; its in-flight slot and its bytes are free again. */
   #answer(pending: PendingRequest, status: number, body: string, headers?: Record<string, string>): void {
     if (pending.answered) return;
     pending.answered = true;
     this.#waiting.delete(pending);
-    this.#held--;
+    this.#budget.release(pending.bytes);
     this.#reply(pending.res, status, body, headers);
   }
 
@@ -345,7 +406,8 @@ export const httpSpec: AdapterSpec = {
   name: 'http',
   summary:
     'HTTP webhooks: each POST is a message and its response waits for the outcome (200 handled or dead-lettered, ' +
-    '503 + Retry-After on nack or when busy), so senders retry; optional HMAC signature check',
+    '503 + Retry-After on nack or when busy), so senders retry; optional HMAC signature check; slow, silent or ' +
+    'oversized senders are cut off by a byte budget, timeouts and a connection limit',
   flags: {
     port: { type: 'string', default: '8080', description: 'the port to listen on (0 picks a free one)' },
     host: { type: 'string', default: '127.0.0.1', description: 'the address to listen on (0.0.0.0 for every interface)' },
@@ -354,6 +416,35 @@ export const httpSpec: AdapterSpec = {
       type: 'string',
       description: 'require X-Missive-Signature: sha256=<hex HMAC-SHA256 of the body> keyed with this secret',
     },
+    'secret-file': {
+      type: 'string',
+      description: 'like --secret, the secret read from this file (its trailing newline dropped)',
+    },
+    'max-body-bytes-in-flight': {
+      type: 'string',
+      default: '67108864 (64 MiB), or 4 x --max-message-bytes if larger',
+      description: 'bytes of bodies arriving or awaiting their outcome at once; past it 503 at once, body unread',
+    },
+    'body-timeout': {
+      type: 'string',
+      default: '30000',
+      description: 'ms from the end of the headers to the end of the body; then 408 and the connection closes',
+    },
+    'headers-timeout': {
+      type: 'string',
+      default: '10000',
+      description: 'ms a connection may take to send request headers (also one that sends nothing); then 408, closed',
+    },
+    'idle-timeout': {
+      type: 'string',
+      default: '5000',
+      description: 'ms a kept-alive connection may stay idle between requests before it is closed',
+    },
+    'max-connections': {
+      type: 'string',
+      default: '512',
+      description: 'open connections at once; a new one past it closes the one idle longest, or itself if none is idle',
+    },
   },
   create(values, common) {
     const port = wholeNumberFlag(values, 'port', 8080, 0, 65_535);
@@ -361,15 +452,38 @@ export const httpSpec: AdapterSpec = {
     if (!path.startsWith('/') || path.includes('?')) {
       throw new UsageError(`--path must start with "/" and hold no query string, got "${path}"`);
     }
-    const secret = values['secret'] as string | undefined;
-    if (secret === '') throw new UsageError('--secret must not be empty');
-    return new HttpAdapter({
+    const optional = (name: string) => (values[name] === undefined ? undefined : wholeNumberFlag(values, name, 0, 1));
+    const adapterOptions: HttpAdapterOptions = {
       port,
       host: (values['host'] as string | undefined) ?? '127.0.0.1',
       path,
-      secret,
+      secret: secretOf(values),
       maxMessageBytes: common.maxMessageBytes,
+      maxBodyBytesInFlight: optional('max-body-bytes-in-flight'),
+      bodyTimeoutMs: optional('body-timeout'),
+      headersTimeoutMs: optional('headers-timeout'),
+      idleTimeoutMs: optional('idle-timeout'),
+      maxConnections: optional('max-connections'),
       log: common.log,
-    });
+    };
+    try {
+      return new HttpAdapter(adapterOptions);
+    } catch (error) {
+      // An option the flags let through but that clashes with another (a budget below --max-message-bytes).
+      if (error instanceof InvalidOptionError) throw new UsageError(error.message);
+      throw error;
+    }
   },
 };
+
+/** The secret from `--secret` or `--secret-file`, never both. */
+function secretOf(values: Readonly<Record<string, unknown>>): string | undefined {
+  const secret = values['secret'] as string | undefined;
+  const file = values['secret-file'] as string | undefined;
+  if (secret !== undefined && file !== undefined) {
+    throw new UsageError('give --secret or --secret-file, not both; --secret-file keeps the secret out of ps and shell history');
+  }
+  if (secret === '') throw new UsageError('--secret must not be empty');
+  if (file === '') throw new UsageError('--secret-file needs the path of a file that holds the secret');
+  return file === undefined ? secret : readSecretFile(file);
+}

@@ -71,7 +71,10 @@ function request({ port, method = 'POST', path = '/', body, headers = {}, agent 
 const sign = (secret, body) => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 
 t.test('the spec declares the flags and checks them', async (t) => {
-  t.same(Object.keys(httpSpec.flags).sort(), ['host', 'path', 'port', 'secret']);
+  t.same(Object.keys(httpSpec.flags).sort(), [
+    'body-timeout', 'headers-timeout', 'host', 'idle-timeout', 'max-body-bytes-in-flight', 'max-connections', 'path',
+    'port', 'secret', 'secret-file',
+  ]);
   t.equal(httpSpec.flags.port.default, '8080');
   t.equal(httpSpec.flags.host.default, '127.0.0.1');
   t.equal(httpSpec.flags.path.default, '/');
