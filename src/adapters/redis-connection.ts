@@ -4,8 +4,9 @@ import { InvalidOptionError, TransportError, describe } from '../errors.js';
 import { backoffDelay, type BackoffOptions } from '../retry.js';
 import type { CommonAdapterOptions } from './spec.js';
 
-/** Where the Redis adapters connect when no URL is given. */
-export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+import { DEFAULT_REDIS_URL, redisUrlProblem } from './redis-url.js';
+
+export { DEFAULT_REDIS_URL, redisUrlProblem };
 
 /** How the Redis adapters report connection trouble: the CLI's logger, or any function of this shape. */
 export type RedisLog = CommonAdapterOptions['log'];
@@ -29,11 +30,6 @@ export interface ConnectRedisOptions extends RedisRetryOptions {
   /** Shown in `CLIENT LIST` and in log lines: which connection of which adapter this is. */
   readonly connectionName: string;
   readonly log: RedisLog;
-}
-
-/** Why `url` cannot be a Redis URL, or null when it can. */
-export function redisUrlProblem(url: string): string | null {
-  return brokerUrlProblem(url, { kind: 'Redis', protocols: ['redis:', 'rediss:'], example: DEFAULT_REDIS_URL });
 }
 
 /** Throws an `InvalidOptionError` unless `url` is a Redis URL. */

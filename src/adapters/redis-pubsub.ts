@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import type { Delivery, DeliveryMeta } from '../delivery.js';
-import { InvalidOptionError, TransportError, UsageError, describe } from '../errors.js';
+import { InvalidOptionError, TransportError, describe } from '../errors.js';
 import type { Adapter, AdapterOpenOptions } from './adapter.js';
 import { resolveMaxMessageBytes } from './lines.js';
 import { tooLarge } from '../too-large.js';
@@ -11,11 +11,9 @@ import {
   closeRedis,
   connectRedis,
   redactRedisUrl,
-  redisUrlProblem,
   type RedisLog,
   type RedisRetryOptions,
 } from './redis-connection.js';
-import { wholeNumberFlag, type AdapterSpec } from './spec.js';
 
 /** Options of a {@link RedisPubSubAdapter}. Only `channels` is required. */
 export interface RedisPubSubAdapterOptions extends RedisRetryOptions {
@@ -252,40 +250,3 @@ export class RedisPubSubAdapter implements Adapter<Redis> {
   }
 }
 
-/** `--adapter redis-pubsub`: channels and patterns, at most once. */
-export const redisPubSubSpec: AdapterSpec = {
-  name: 'redis-pubsub',
-  summary:
-    'Redis Pub/Sub channels and patterns, at most once: no redelivery, and messages over --max-buffered while ' +
-    'the handlers are behind are dropped (counted, logged)',
-  flags: {
-    'redis-url': { type: 'string', default: DEFAULT_REDIS_URL, description: 'the Redis server (a password in it is never logged)' },
-    channel: {
-      type: 'string',
-      multiple: true,
-      description: 'a channel to subscribe to; with * ? or [ it is a pattern (PSUBSCRIBE); repeat for more',
-    },
-    'max-buffered': {
-      type: 'string',
-      default: '10000',
-      description: 'messages held while handlers are behind; past it new messages are dropped',
-    },
-  },
-  create(values, common) {
-    const url = (values['redis-url'] as string | undefined) ?? DEFAULT_REDIS_URL;
-    const problem = redisUrlProblem(url);
-    if (problem) throw new UsageError(`--redis-url: ${problem}`);
-    const channels = (values['channel'] as string[] | undefined) ?? [];
-    if (channels.length === 0 || channels.includes('')) {
-      throw new UsageError('--adapter redis-pubsub needs at least one --channel NAME (or a pattern like orders.*)');
-    }
-    const maxBuffered = wholeNumberFlag(values, 'max-buffered', 10_000, 1);
-    return new RedisPubSubAdapter({
-      url,
-      channels,
-      maxBuffered,
-      maxMessageBytes: common.maxMessageBytes,
-      log: common.log,
-    });
-  },
-};

@@ -3,7 +3,8 @@
 import t from 'tap';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { RedisPubSubAdapter, isChannelPattern, redisPubSubSpec } from '../../dist/adapters/redis-pubsub.js';
+import { RedisPubSubAdapter, isChannelPattern } from '../../dist/adapters/redis-pubsub.js';
+import { redisPubSubSpec } from '../../dist/adapters/redis-pubsub-spec.js';
 import { REDIS_URL, needRedis } from '../helpers/brokers.js';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -155,12 +156,12 @@ t.test('spec: channels, patterns and usage errors', async (t) => {
   t.match(redisPubSubSpec.summary, /at most once/);
   t.ok(isChannelPattern('orders.*') && isChannelPattern('a?') && isChannelPattern('h[ae]llo'));
   t.notOk(isChannelPattern('orders.created'));
-  t.throws(() => redisPubSubSpec.create({}, common), { code: 'MISSIVE_ERR_USAGE', message: /--channel/ });
-  t.throws(() => redisPubSubSpec.create({ channel: ['a'], 'max-buffered': '0' }, common), { code: 'MISSIVE_ERR_USAGE' });
-  t.throws(() => redisPubSubSpec.create({ channel: ['a'], 'redis-url': 'localhost:6379' }, common), {
+  await t.rejects(async () => redisPubSubSpec.create({}, common), { code: 'MISSIVE_ERR_USAGE', message: /--channel/ });
+  await t.rejects(async () => redisPubSubSpec.create({ channel: ['a'], 'max-buffered': '0' }, common), { code: 'MISSIVE_ERR_USAGE' });
+  await t.rejects(async () => redisPubSubSpec.create({ channel: ['a'], 'redis-url': 'localhost:6379' }, common), {
     code: 'MISSIVE_ERR_USAGE',
   });
-  const adapter = redisPubSubSpec.create({ channel: ['orders', 'events.*'] }, common);
+  const adapter = await redisPubSubSpec.create({ channel: ['orders', 'events.*'] }, common);
   t.same(adapter.channels, ['orders']);
   t.same(adapter.patterns, ['events.*']);
 });

@@ -3,7 +3,8 @@
 import t from 'tap';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { RedisStreamsAdapter, redisStreamsSpec } from '../../dist/adapters/redis-streams.js';
+import { RedisStreamsAdapter } from '../../dist/adapters/redis-streams.js';
+import { redisStreamsSpec } from '../../dist/adapters/redis-streams-spec.js';
 import { REDIS_URL, needRedis } from '../helpers/brokers.js';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -285,15 +286,15 @@ t.test('an unreachable Redis fails open() with MISSIVE_ERR_TRANSPORT naming the 
 t.test('spec: flags, defaults and usage errors', async (t) => {
   const common = { maxMessageBytes: 1024, log: () => {} };
   t.equal(redisStreamsSpec.name, 'redis-streams');
-  t.throws(() => redisStreamsSpec.create({}, common), { code: 'MISSIVE_ERR_USAGE', message: /--stream/ });
-  t.throws(() => redisStreamsSpec.create({ stream: 's', 'redis-url': 'http://x' }, common), { code: 'MISSIVE_ERR_USAGE' });
-  t.throws(() => redisStreamsSpec.create({ stream: 's', 'claim-idle': 'soon' }, common), {
+  await t.rejects(async () => redisStreamsSpec.create({}, common), { code: 'MISSIVE_ERR_USAGE', message: /--stream/ });
+  await t.rejects(async () => redisStreamsSpec.create({ stream: 's', 'redis-url': 'http://x' }, common), { code: 'MISSIVE_ERR_USAGE' });
+  await t.rejects(async () => redisStreamsSpec.create({ stream: 's', 'claim-idle': 'soon' }, common), {
     code: 'MISSIVE_ERR_USAGE',
     message: /--claim-idle/,
   });
-  const adapter = redisStreamsSpec.create({ stream: 'orders', consumer: 'w1' }, common);
+  const adapter = await redisStreamsSpec.create({ stream: 'orders', consumer: 'w1' }, common);
   t.equal(adapter.stream, 'orders');
   t.equal(adapter.group, 'missive');
   t.equal(adapter.consumer, 'w1');
-  t.match(redisStreamsSpec.create({ stream: 'orders' }, common).consumer, new RegExp(`-${process.pid}$`));
+  t.match((await redisStreamsSpec.create({ stream: 'orders' }, common)).consumer, new RegExp(`-${process.pid}$`));
 });
