@@ -55,6 +55,11 @@ export interface ProcessorOptions {
   /** Names this processor in logs and in dead letters' fingerprint. Default `missive`. */
   readonly name?: string;
   /**
+   * This processor's version (your package's, a build id), in logs, metrics and dead letters' fingerprint, so a
+   * letter says which build failed it. Default: missive-node's own version.
+   */
+  readonly version?: string;
+  /**
    * Run the matchers in the worker threads, next to the handlers (the default). A message is then decoded once,
    * where it is handled, and the main thread only reads, hands over and settles: line input goes to the workers
    * as blocks of bytes, so the main thread never visits a line and stops bounding how many cores a run can use.
@@ -85,6 +90,8 @@ export class Processor<M extends Message<unknown> = RawMessage> {
   /** The class every message is built with. */
   readonly MessageClass: MessageClass<M>;
   readonly name: string;
+  /** See {@link ProcessorOptions.version}; undefined when not given. */
+  readonly version: string | undefined;
   /** Whether the worker threads run the matchers (see {@link ProcessorOptions.matchInWorkers}). */
   readonly matchInWorkers: boolean;
   readonly #routes: Route<M>[] = [];
@@ -94,6 +101,10 @@ export class Processor<M extends Message<unknown> = RawMessage> {
   constructor(MessageClass?: MessageClass<M>, options: ProcessorOptions = {}) {
     this.MessageClass = MessageClass ?? (RawMessage as unknown as MessageClass<M>);
     this.name = options.name ?? 'missive';
+    if (options.version !== undefined && (typeof options.version !== 'string' || options.version === '')) {
+      throw new InvalidOptionError(`new Processor(..., { version }): must be a non-empty string, got ${String(options.version)}`);
+    }
+    this.version = options.version;
     if (options.matchInWorkers !== undefined && typeof options.matchInWorkers !== 'boolean') {
       throw new InvalidOptionError(`new Processor(..., { matchInWorkers }): must be true or false, got ${String(options.matchInWorkers)}`);
     }

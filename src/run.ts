@@ -114,7 +114,7 @@ export async function run<M extends Message<unknown>>(processor: Processor<M>, o
     );
   }
   const log = logOf(options.logger);
-  const fingerprint = fingerprintOf(processor.name);
+  const fingerprint = fingerprintOf(processor.name, processor.version);
   const { dlq, owned } = await storeOf(options.dlq, processor, fingerprint);
   const emitter = new EventEmitter<RunEvents>();
   let pipeline: Pipeline;

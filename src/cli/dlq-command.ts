@@ -252,7 +252,7 @@ const ACTIONS: Record<string, Action> = {
           await write(`${replaySummary(stats)}\n`);
           return 0;
         },
-        { write: true, fingerprint: fingerprintOf(processor.name) },
+        { write: true, fingerprint: fingerprintOf(processor.name, processor.version) },
       );
     },
   },

@@ -27,7 +27,7 @@ export interface ReplayOptions {
 export async function replay(options: ReplayOptions): Promise<RunStats> {
   const { dlq, processor } = options;
   // Warnings only: one line per letter that fails again, with its reason and error, on stderr.
-  const { log } = await createLogger('warn', fingerprintOf(processor.name));
+  const { log } = await createLogger('warn', fingerprintOf(processor.name, processor.version));
   const pipeline = await replayDeadLetters(dlq, processor, {
     filter: options.filter,
     limit: options.limit,

@@ -34,7 +34,7 @@ const RUN_FLAGS: FlagTable = {
   'log-bodies': { type: 'boolean', description: 'put message bodies in dead-letter log lines (never confidential ones)' },
   'metrics-port': { type: 'string', description: 'serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port)' },
   'metrics-host': { type: 'string', default: '127.0.0.1', description: 'the address the metrics server listens on' },
-  quiet: { type: 'boolean', description: 'no progress line and no summary' },
+  quiet: { type: 'boolean', description: 'no progress line, no summary, and only warnings and errors logged (unless --log-level)' },
   help: { type: 'boolean', description: 'show this help' },
 };
 
@@ -100,7 +100,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const quiet = values['quiet'] === true;
 
   // Loaded only when asked for: prom-client costs a tenth of a second of start-up.
-  const metrics = setup.metricsPort === undefined ? undefined : (await import('../metrics.js')).fingerprintRegistry(fingerprintOf(processor.name));
+  const metrics = setup.metricsPort === undefined ? undefined : (await import('../metrics.js')).fingerprintRegistry(fingerprintOf(processor.name, processor.version));
   // The main thread's busy time is what bounds how many cores a run can feed; benchmarks read it from --stats-file.
   const busyAtStart = performance.eventLoopUtilization();
   const cpuAtStart = mainThreadCpuMs();
@@ -254,11 +254,12 @@ async function prepare(values: FlagValues, positionals: string[], custom: Adapte
   const metricsPort = values['metrics-port'] === undefined ? undefined : intFlag(values, 'metrics-port', 0, 0);
   const metricsHost = typeof values['metrics-host'] === 'string' ? values['metrics-host'] : '127.0.0.1';
   const maxMessageBytes = intFlag(values, 'max-message-bytes', DEFAULT_MAX_MESSAGE_BYTES, 1);
-  const logLevel = (values['log-level'] ?? 'info') as LogLevel;
+  // --quiet is for scripts: no progress, no summary, and only the lines that need a person (warnings, errors).
+  const logLevel = (values['log-level'] ?? (values['quiet'] === true ? 'warn' : 'info')) as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--log-level takes one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'`);
 
   const { processor, url } = await loadProcessor(positionals[0]!);
-  const { log } = await createLogger(logLevel, fingerprintOf(processor.name));
+  const { log } = await createLogger(logLevel, fingerprintOf(processor.name, processor.version));
   const adapter = await spec.create(values, { maxMessageBytes, log });
 
   // The module's own store wins unless --dlq says otherwise, provided it keeps letters past the process.

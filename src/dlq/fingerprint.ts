@@ -7,7 +7,7 @@ export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
 
-/** Who is writing: the processor's name, this host and this process. */
-export function fingerprintOf(name: string): Fingerprint {
-  return { name, host: hostname(), pid: process.pid, version: VERSION };
+/** Who is writing: the processor's name and version (missive-node's when it has none), this host and process. */
+export function fingerprintOf(name: string, version: string = VERSION): Fingerprint {
+  return { name, host: hostname(), pid: process.pid, version };
 }

@@ -218,7 +218,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       settler: this.#settler,
       stats: this.stats,
       log,
-      fingerprint: fingerprintOf(options.processor.name),
+      fingerprint: fingerprintOf(options.processor.name, options.processor.version),
       defaultRetries,
       retry: (delivery, item) => this.#dispatcher.push(delivery, item),
       stopping: () => this.#shutdown.stopping,
