@@ -21,8 +21,34 @@ export function parseFlags(
     return { values: parsed.values as FlagValues, positionals: parsed.positionals };
   } catch (error) {
     const text = error instanceof Error ? error.message.replace(/\. To specify a positional.*$/s, '') : String(error);
-    throw new UsageError(`${command}: ${text}; see 'missive ${command} --help'`);
+    const unknown = /Unknown option '--([^']+)'/.exec(text)?.[1];
+    const near = unknown === undefined ? undefined : closest(unknown, Object.keys(table));
+    const hint = near ? `; did you mean --${near}?` : '';
+    throw new UsageError(`${command}: ${text}${hint}; see 'missive ${command} --help'`);
   }
+}
+
+/** The flag nearest to a mistyped one (at most two edits away, or one that starts the same way), if any. */
+function closest(typed: string, names: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const name of names) {
+    const distance = name.startsWith(typed) || typed.startsWith(name) ? 1 : editDistance(typed, name);
+    if (distance < bestDistance) [best, bestDistance] = [name, distance];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
 }
 
 /** The environment variable a flag can also be set by: `--redis-url` is `MISSIVE_REDIS_URL`. */

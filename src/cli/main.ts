@@ -3,7 +3,7 @@
  * The `missive` command. Exit status: 0 on success, 2 on a usage error (reported before any input is read),
  * 1 when a run fails.
  */
-import { UsageError, describe } from '../errors.js';
+import { MissiveError, UsageError, describe } from '../errors.js';
 import { VERSION } from '../dlq/fingerprint.js';
 import { runCommand } from './run-command.js';
 
@@ -45,7 +45,9 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`missive: ${error.message}\n`);
       exit(2);
     } else {
-      process.stderr.write(`missive: ${error instanceof Error && error.stack ? error.stack : describe(error)}\n`);
+      // Our own errors say what happened and what to do; a stack is for what nobody foresaw.
+      const known = error instanceof MissiveError;
+      process.stderr.write(`missive: ${!known && error instanceof Error && error.stack ? error.stack : describe(error)}\n`);
       exit(1);
     }
   },

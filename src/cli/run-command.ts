@@ -101,6 +101,14 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
 
   // Loaded only when asked for: prom-client costs a tenth of a second of start-up.
   const metrics = setup.metricsPort === undefined ? undefined : (await import('../metrics.js')).fingerprintRegistry(fingerprintOf(processor.name, processor.version));
+  // Listening before the run starts, so a port in use is a usage error before any input is read.
+  let metricsServer: Server | undefined;
+  if (metrics && setup.metricsPort !== undefined) {
+    const { serveMetrics } = await import('./metrics-server.js');
+    const served = await serveMetrics(metrics, setup.metricsPort, setup.metricsHost);
+    metricsServer = served.server;
+    log('info', `metrics at ${served.url}`, { url: served.url });
+  }
   // The main thread's busy time is what bounds how many cores a run can feed; benchmarks read it from --stats-file.
   const busyAtStart = performance.eventLoopUtilization();
   const cpuAtStart = mainThreadCpuMs();
@@ -128,13 +136,6 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     throw error;
   }
 
-  let metricsServer: Server | undefined;
-  if (metrics && setup.metricsPort !== undefined) {
-    const { serveMetrics } = await import('./metrics-server.js');
-    const served = await serveMetrics(metrics, setup.metricsPort, setup.metricsHost);
-    metricsServer = served.server;
-    log('info', `metrics at ${served.url}`, { url: served.url });
-  }
 
   let firstSignalAt: number | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
