@@ -24,5 +24,5 @@ export { RedisPubSubAdapter, type RedisPubSubAdapterOptions } from './redis-pubs
 export { redisPubSubSpec } from './redis-pubsub-spec.js';
 export { RedisStreamsAdapter, type RedisStreamsAdapterOptions } from './redis-streams.js';
 export { redisStreamsSpec } from './redis-streams-spec.js';
-export { AmqpAdapter, amqpSpec, type AmqpAdapterOptions } from './amqp.js';
-export { HttpAdapter, httpSpec, SIGNATURE_HEADER, type HttpAdapterOptions } from './http.js';
+export { AmqpAdapter, amqpSpec, type AmqpAdapterOptions, type AmqpDeliveryMeta } from './amqp.js';
+export { HttpAdapter, httpSpec, SIGNATURE_HEADER, type HttpAdapterOptions, type HttpDeliveryMeta } from './http.js';

@@ -5,8 +5,11 @@ import { ACK, NACK, deadLetter, type Outcome } from '../outcome.js';
 
 /** Per-thread context shared by every handler that runs in one thread. */
 export interface ProcessingContext {
-  /** Free-form per-thread state: put the database pool opened in `beforeProcessing` here. */
-  readonly state: Record<string, unknown>;
+  /**
+   * Free-form per-thread state: put the database pool opened in `beforeProcessing` here. Typed `any` on purpose:
+   * it holds whatever your hooks put there, and `unknown` would make every use a cast.
+   */
+  readonly state: Record<string, any>;
   /** The worker thread's id (0 for the main thread). */
   readonly threadId: number;
 }
@@ -23,8 +26,8 @@ export interface HandlerContext {
    * becomes a dead letter `reply failed`.
    */
   reply(body: Buffer | string | object): void;
-  /** Free-form state for this message, shared by the hooks and the handler. */
-  readonly state: Record<string, unknown>;
+  /** Free-form state for this message, shared by the hooks and the handler (`any`, as for `processing.state`). */
+  readonly state: Record<string, any>;
   /** The thread's context, with the state opened by `beforeProcessing`. */
   readonly processing: ProcessingContext;
   /** Transport metadata: headers, routing key, stream id, delivery count... The escape hatch. */
@@ -51,7 +54,7 @@ export class MessageContext implements HandlerContext {
   /** Keeps error text out of warnings, which end up in logs. */
   readonly confidential: boolean;
   error: unknown = undefined;
-  #state: Record<string, unknown> | undefined;
+  #state: Record<string, any> | undefined;
   #controller: AbortController | undefined;
   #settled: Outcome | undefined;
   #failure: Outcome | undefined;
@@ -74,7 +77,7 @@ export class MessageContext implements HandlerContext {
     this.#warn = warn;
   }
 
-  get state(): Record<string, unknown> {
+  get state(): Record<string, any> {
     return (this.#state ??= {});
   }
 
