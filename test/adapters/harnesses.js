@@ -1,12 +1,14 @@
-// One harness per adapter for the conformance suite: how to publish to the transport, build a fresh adapter, and
-// ask the transport what it still holds. `features` is the table of what each transport can do.
+// One harness per adapter for the exported conformance suite (missive-node/testing): how to publish to the
+// transport, build a fresh adapter, and ask the transport what it still holds. `features` is the table of what each
+// transport can do; `need` says whether its server is there (skip, or fail under CI=true).
 import { PassThrough } from 'node:stream';
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileAdapter } from '../../dist/adapters/file.js';
 import { StdinAdapter } from '../../dist/adapters/stdin.js';
-import { AMQP_URL, REDIS_URL, needAmqp, needRedis } from '../helpers/brokers.js';
+import { AMQP_URL, NATS_URL, REDIS_URL, needAmqp, needNats, needRedis } from '../helpers/brokers.js';
 
 export const harnesses = [
   {
@@ -14,7 +16,9 @@ export const harnesses = [
     features: { requeue: false, persistence: true, ordering: true, endsWithInput: true },
     need: async () => ({}),
     async setup(t) {
-      const path = join(t.testdir(), 'input.jsonl');
+      const dir = mkdtempSync(join(tmpdir(), 'missive-conformance-'));
+      t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+      const path = join(dir, 'input.jsonl');
       return {
         publish: async (bodies) => writeFileSync(path, bodies.map((b) => `${b}\n`).join('')),
         adapter: () => new FileAdapter([path]),
@@ -156,6 +160,39 @@ export const harnesses = [
           return outstanding.size;
         },
         source: 'http:/',
+      };
+    },
+  },
+  {
+    name: 'nats',
+    // One pull consumer gets a stream's messages in order; a nack is delivered again at once.
+    features: { requeue: true, persistence: true, ordering: true, endsWithInput: false },
+    need: needNats,
+    async setup(t) {
+      const { connect } = await import('nats');
+      const { NatsAdapter } = await import('../../dist/adapters/nats.js');
+      const nc = await connect({ servers: new URL(NATS_URL).host });
+      const jsm = await nc.jetstreamManager();
+      const js = nc.jetstream();
+      const stream = `conformance-${randomUUID()}`;
+      const subject = `conformance.${stream}`;
+      await jsm.streams.add({ name: stream, subjects: [subject] });
+      t.teardown(async () => {
+        await jsm.streams.delete(stream).catch(() => {});
+        await nc.close();
+      });
+      return {
+        publish: async (bodies) => {
+          // In order: each publish is acknowledged by the stream before the next goes out.
+          for (const body of bodies) await js.publish(subject, Buffer.from(body));
+        },
+        adapter: () => new NatsAdapter({ url: NATS_URL, stream, consumer: 'conformance' }),
+        // Not yet delivered, plus delivered and not acked (nacked ones included).
+        pending: async () => {
+          const info = await jsm.consumers.info(stream, 'conformance');
+          return info.num_pending + info.num_ack_pending;
+        },
+        source: `nats:${stream}`,
       };
     },
   },
