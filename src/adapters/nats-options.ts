@@ -14,6 +14,8 @@ export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 export const DEFAULT_NATS_CONSUMER = 'missive';
 /** The fewest ms a pull request may wait for messages: the nats client refuses less. */
 export const MIN_FETCH_WAIT_MS = 1000;
+/** How long a pull request waits for messages when not told: an idle consumer sends one request every 5 s. */
+export const DEFAULT_FETCH_WAIT_MS = 5000;
 
 /** Options of a {@link NatsAdapter}. Only `stream` is required. */
 export interface NatsAdapterOptions {
@@ -50,8 +52,7 @@ export interface NatsAdapterOptions {
   /** How long a nacked message waits before it is delivered again, in ms. Default 0: at once. */
   readonly nakDelayMs?: number;
   /**
-   * How long one pull request waits for messages, in ms (at least 1000); stopping waits for the request under way,
-   * so this also bounds how long `stop()` takes. Default 1000.
+   * How long one pull request waits for messages before the next is sent, in ms (at least 1000). Default 5000.
    */
   readonly fetchWaitMs?: number;
   /** Connection attempts at open before giving up with a `TransportError`. Default 8 (about 18 s in all). */
@@ -108,7 +109,7 @@ export function resolveNatsOptions(options: NatsAdapterOptions): ResolvedNatsOpt
     maxDeliveries: whole('maxDeliveries', options.maxDeliveries ?? 5, 1),
     ackWaitMs: whole('ackWaitMs', options.ackWaitMs ?? 30_000, 1),
     nakDelayMs: whole('nakDelayMs', options.nakDelayMs ?? 0, 0),
-    fetchWaitMs: whole('fetchWaitMs', options.fetchWaitMs ?? MIN_FETCH_WAIT_MS, MIN_FETCH_WAIT_MS),
+    fetchWaitMs: whole('fetchWaitMs', options.fetchWaitMs ?? DEFAULT_FETCH_WAIT_MS, MIN_FETCH_WAIT_MS),
     connectAttempts: whole('connectAttempts', options.connectAttempts ?? 8, 1),
     connectBackoff: { initialMs: 250, factor: 2, maxMs: 5000, jitter: false },
     maxMessageBytes: whole('maxMessageBytes', options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, 1),

@@ -2,7 +2,7 @@
 // the ones it imports load the `nats` client: the CLI lists this spec for every run, and only `open()` loads it.
 import { InvalidOptionError, UsageError } from '../errors.js';
 import { NatsAdapter } from './nats.js';
-import { DEFAULT_NATS_CONSUMER, DEFAULT_NATS_URL, MIN_FETCH_WAIT_MS, natsUrlProblem } from './nats-options.js';
+import { DEFAULT_FETCH_WAIT_MS, DEFAULT_NATS_CONSUMER, DEFAULT_NATS_URL, MIN_FETCH_WAIT_MS, natsUrlProblem } from './nats-options.js';
 import { wholeNumberFlag, type AdapterSpec } from './spec.js';
 
 /** `--adapter nats`: a JetStream stream through a durable pull consumer, at least once. */
@@ -42,8 +42,8 @@ export const natsSpec: AdapterSpec = {
     'nak-delay': { type: 'string', default: '0', description: 'ms a nacked message waits before it is delivered again' },
     'fetch-wait': {
       type: 'string',
-      default: String(MIN_FETCH_WAIT_MS),
-      description: `ms one pull request waits for messages (at least ${MIN_FETCH_WAIT_MS}); also how long stopping may wait`,
+      default: String(DEFAULT_FETCH_WAIT_MS),
+      description: `ms one pull request waits for messages before the next is sent (at least ${MIN_FETCH_WAIT_MS})`,
     },
   },
   create(values, common) {
@@ -67,7 +67,7 @@ export const natsSpec: AdapterSpec = {
         maxDeliveries: wholeNumberFlag(values, 'max-deliveries', 5, 1),
         ackWaitMs: wholeNumberFlag(values, 'ack-wait', 30_000, 1),
         nakDelayMs: wholeNumberFlag(values, 'nak-delay', 0, 0),
-        fetchWaitMs: wholeNumberFlag(values, 'fetch-wait', MIN_FETCH_WAIT_MS, MIN_FETCH_WAIT_MS),
+        fetchWaitMs: wholeNumberFlag(values, 'fetch-wait', DEFAULT_FETCH_WAIT_MS, MIN_FETCH_WAIT_MS),
         maxMessageBytes: common.maxMessageBytes,
         log: common.log,
       });

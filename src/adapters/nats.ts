@@ -3,7 +3,7 @@
 // adapter never loads it.
 import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
-import type { Consumer, JsMsg, MsgHdrs, NatsConnection } from 'nats';
+import type { Consumer, ConsumerMessages, JsMsg, MsgHdrs, NatsConnection } from 'nats';
 import type { Delivery, DeliveryMeta } from '../delivery.js';
 import { InvalidOptionError, TransportError, describe } from '../errors.js';
 import { backoffDelay } from '../retry.js';
@@ -57,9 +57,10 @@ const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
  * arrives as a dead letter `too many deliveries`. A message fetched by a process that dies before settling it is
  * delivered again after the consumer's `ack_wait`, to whichever process shares the consumer.
  *
- * `stop()` lets the pull request under way run out (at most `fetchWaitMs`) and gives back at once (`-NAK`) what
- * arrives meanwhile, so nothing waits out an `ack_wait` on the way down. The client reconnects by itself; a pull
- * that fails is retried with backoff, and the stream fails after {@link MAX_PULL_FAILURES} in a row.
+ * `stop()` closes the pull request under way, which the server then drops, and gives back at once (`-NAK`) what it
+ * had already brought, so nothing waits out an `ack_wait` on the way down (except a message the server sent in the
+ * instant the request was closed). The client reconnects by itself; a pull that fails is retried with backoff, and
+ * the stream fails after {@link MAX_PULL_FAILURES} in a row.
  */
 export class NatsAdapter implements Adapter<NatsConnection> {
   /** @inheritdoc */
@@ -79,6 +80,8 @@ export class NatsAdapter implements Adapter<NatsConnection> {
   /** Messages fetched and not yet acked, terminated or nacked. */
   #unsettled = 0;
   #roomFreed: (() => void) | undefined;
+  /** The pull request under way. */
+  #fetching: ConsumerMessages | undefined;
   #stopping = false;
   #closing = false;
   #pulled: Promise<void> = Promise.resolve();
@@ -147,10 +150,14 @@ export class NatsAdapter implements Adapter<NatsConnection> {
     return this.#settle(deliveries, (message) => message.nak(delay > 0 ? delay : undefined));
   }
 
-  /** Ends the stream once the pull request under way has run out; what it still brings is given back at once. */
+  /**
+   * Closes the pull request under way (the server drops a request nobody listens to any more) and ends the stream;
+   * what that request had already brought is given back at once.
+   */
   stop(): Promise<void> {
     this.#stopping = true;
     this.#wakeRoom();
+    void this.#fetching?.close();
     return this.#pulled;
   }
 
@@ -236,6 +243,8 @@ export class NatsAdapter implements Adapter<NatsConnection> {
       }
       try {
         const messages = await consumer.fetch({ max_messages: Math.min(room, MAX_PULL), expires: this.#options.fetchWaitMs });
+        this.#fetching = messages;
+        if (this.#stopping) void messages.close();
         for await (const message of messages) this.#receive(message);
         failures = 0;
       } catch (error) {
@@ -257,6 +266,8 @@ export class NatsAdapter implements Adapter<NatsConnection> {
           attempt: failures,
         });
         await new Promise((resolve) => setTimeout(resolve, delay));
+      } finally {
+        this.#fetching = undefined;
       }
     }
     batches.end();
