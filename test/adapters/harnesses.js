@@ -1,6 +1,7 @@
 // One harness per adapter for the exported conformance suite (missive-node/testing): how to publish to the
 // transport, build a fresh adapter, and ask the transport what it still holds. `features` is the table of what each
-// transport can do; `need` says whether its server is there (skip, or fail under CI=true).
+// transport can do; `need` says whether its server is there (skip, or fail under CI=true). `setup` gets the
+// suite's context ({ caseName, teardown }), not a tap test, so the harnesses work under any framework.
 import { PassThrough } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -159,6 +159,32 @@ t.test('NATS JetStream', await needNats(), async (t) => {
     t.equal(info.delivered.consumer_seq, 5, 'four deliveries of the poison message and one of ok, no more');
   });
 
+  t.test('dead letters are terminated once stored (the server says so), handled messages acked; too large is a dead letter', async (t) => {
+    const { nc, js, jsm, stream, subject } = await withNats(t);
+    await jsm.streams.add({ name: stream, subjects: [subject] });
+    const terminated = [];
+    const advisories = nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.${stream}.missive`, {
+      callback: (error, msg) => void (error || terminated.push(msg.json().stream_seq)),
+    });
+    t.teardown(() => advisories.unsubscribe());
+    await nc.flush();
+    const processor = new Processor();
+    processor.handleFor((m) => m.rawData.toString() !== 'unrouted', () => {});
+    const dlq = new MemoryDlq();
+    const running = await run(processor, { ...options, adapter: new NatsAdapter({ url: NATS_URL, stream, maxMessageBytes: 1024 }), dlq });
+    const ok = await js.publish(subject, Buffer.from('fine'));
+    const unrouted = await js.publish(subject, Buffer.from('unrouted'));
+    const large = await js.publish(subject, Buffer.alloc(4096, 'x'));
+    await until(() => terminated.length === 2, 'two terminated advisories');
+    await running.stop();
+    t.same(terminated.sort(), [unrouted.seq, large.seq].sort(), 'the two dead letters were terminated, not the handled one');
+    const reasons = (await dlq.list()).map((letter) => [letter.id, letter.reason, letter.body.length]).sort();
+    t.same(reasons, [[String(large.seq), 'message too large', 1024], [String(unrouted.seq), 'no matching handler', 8]].sort());
+    const info = await jsm.consumers.info(stream, 'missive');
+    t.equal(info.num_ack_pending + info.num_pending, 0, 'all three settled at the server');
+    t.equal(info.ack_floor.stream_seq, Math.max(ok.seq, unrouted.seq, large.seq));
+  });
+
   t.test('the in-flight cap bounds what is fetched: the server never has more than the cap handed out', async (t) => {
     const { js, jsm, stream, subject } = await withNats(t);
     await jsm.streams.add({ name: stream, subjects: [subject] });
@@ -192,21 +218,25 @@ t.test('NATS JetStream', await needNats(), async (t) => {
     const handled = [];
     const processor = new Processor();
     processor.handleFor(() => true, (m) => void handled.push(m.rawData.toString()));
-    const running = await run(processor, { ...options, adapter: new NatsAdapter({ url: NATS_URL, stream, fetchWaitMs: 3000 }), dlq: new MemoryDlq() });
+    // A pull that would wait a minute: left open, it would take the next message and hold it past stop().
+    const adapter = new NatsAdapter({ url: NATS_URL, stream, fetchWaitMs: 60_000 });
+    const running = await run(processor, { ...options, adapter, dlq: new MemoryDlq() });
+    t.teardown(() => running.kill());
     await js.publish(subject, Buffer.from('before'));
     await until(() => handled.length === 1, 'the first message');
     const stopping = running.stop();
+    // Once the server has read what stop() sent, whatever is published goes by what it knows.
+    await adapter.client.flush();
     await js.publish(subject, Buffer.from('during'));
     const stats = await stopping;
     t.equal(stats.received, 1, 'nothing read after stop');
-    const info = await jsm.consumers.info(stream, 'missive');
-    t.equal(info.num_pending + info.num_ack_pending, 1, 'the server still has the message published while stopping');
     // A second consumer of the same durable gets it at once, not after the 30 s ack_wait.
     const again = [];
     const second = new Processor();
     second.handleFor(() => true, (m) => void again.push(m.rawData.toString()));
     const next = await run(second, { ...options, adapter: new NatsAdapter({ url: NATS_URL, stream }), dlq: new MemoryDlq() });
-    await until(() => again.length === 1, 'the message given back', 10_000);
+    t.teardown(() => next.kill());
+    await until(() => again.length === 1, 'the message published while stopping', 10_000);
     await next.stop();
     t.same(again, ['during']);
   });
