@@ -27,8 +27,9 @@ export interface AdapterFeatures {
 /** One case's fresh view of the transport, from {@link AdapterConformanceOptions.setup}. */
 export interface ConformanceHarness {
   /**
-   * Puts these bodies on the transport, in this order. For a transport that ends with its input, called before the
-   * adapter opens; for the others, after.
+   * Puts these bodies on the transport, in this order, and resolves once the transport holds them all. For a
+   * transport that ends with its input, called before the adapter opens; for the others, after, while the run
+   * consumes: send them without a round trip each, or the run may finish them before the suite can stop it part-way.
    */
   publish(bodies: readonly string[]): Promise<void>;
   /** A new adapter on this case's transport (its own queue, stream or file); called once or more per case. */
