@@ -270,3 +270,70 @@ t.test('options are checked before anything connects', async (t) => {
   t.equal(adapter.stream, 's');
   t.equal(adapter.consumer, 'c');
 });
+
+t.test('a server restart: the client reconnects, pulls resume, every message is handled', async (t) => {
+  // A server of our own, so that restarting it disturbs no one else's.
+  const { spawn, execFileSync } = await import('node:child_process');
+  const { createServer } = await import('node:net');
+  let binary;
+  try {
+    binary = execFileSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' }).trim();
+  } catch {
+    if (process.env.CI === 'true') throw new Error('CI=true and nats-server is not installed');
+    t.skip('nats-server is not installed');
+    return;
+  }
+  const port = await new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+  const store = t.testdir();
+  const start = async () => {
+    const child = spawn(binary, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    await until(async () => {
+      try {
+        await (await connect({ servers: `127.0.0.1:${port}`, maxReconnectAttempts: 0 })).close();
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'the server up');
+    return { child, exited };
+  };
+  let server = await start();
+  t.teardown(() => server.child.kill('SIGKILL'));
+  const url = `nats://127.0.0.1:${port}`;
+  const stream = 'restart';
+  const handled = new Set();
+  const processor = new Processor();
+  processor.handleFor(() => true, (m) => void handled.add(m.rawData.toString()));
+  const logs = [];
+  const adapter = new NatsAdapter({ url, stream, subjects: ['restart.>'], fetchWaitMs: 1000, log: (level, message) => logs.push(`${level} ${message}`) });
+  const running = await run(processor, { ...options, adapter, dlq: new MemoryDlq() });
+  t.teardown(() => running.kill());
+  const publish = async (from, to) => {
+    const nc = await connect({ servers: `127.0.0.1:${port}` });
+    const js = nc.jetstream();
+    for (let i = from; i < to; i++) await js.publish('restart.x', Buffer.from(`m-${i}`));
+    await nc.close();
+  };
+  await publish(0, 50);
+  await until(() => handled.size === 50, 'the first 50 handled');
+
+  server.child.kill('SIGTERM');
+  await server.exited;
+  server = await start();
+  await publish(50, 100);
+  await until(() => handled.size === 100, 'the 50 published after the restart handled', 60_000);
+  const stats = await running.stop();
+  t.equal(stats.unsettled, 0);
+  t.ok(logs.some((line) => line.startsWith('warn lost the connection to NATS')), 'the disconnect is logged');
+  t.ok(logs.some((line) => line.startsWith('info reconnected to NATS')), 'and the reconnect');
+  const nc = await connect({ servers: `127.0.0.1:${port}` });
+  const info = await (await nc.jetstreamManager()).consumers.info(stream, 'missive');
+  await nc.close();
+  t.equal(info.num_pending + info.num_ack_pending, 0, 'everything acked at the server');
+});
