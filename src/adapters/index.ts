@@ -26,3 +26,5 @@ export { RedisStreamsAdapter, type RedisStreamsAdapterOptions } from './redis-st
 export { redisStreamsSpec } from './redis-streams-spec.js';
 export { AmqpAdapter, amqpSpec, type AmqpAdapterOptions, type AmqpDeliveryMeta } from './amqp.js';
 export { HttpAdapter, httpSpec, SIGNATURE_HEADER, type HttpAdapterOptions, type HttpDeliveryMeta } from './http.js';
+export { NatsAdapter, NATS_TOO_MANY_DELIVERIES, type NatsAdapterOptions, type NatsDeliveryMeta } from './nats.js';
+export { natsSpec } from './nats-spec.js';

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { amqpSpec } from '../adapters/amqp.js';
 import { httpSpec } from '../adapters/http.js';
+import { natsSpec } from '../adapters/nats-spec.js';
 import { fileSpec, stdinSpec } from '../adapters/lines-spec.js';
 import { redisPubSubSpec } from '../adapters/redis-pubsub-spec.js';
 import { redisStreamsSpec } from '../adapters/redis-streams-spec.js';
@@ -11,7 +12,7 @@ import { UsageError, describe } from '../errors.js';
 import { environmentName } from './flags.js';
 
 /** Every adapter the CLI can run, by `--adapter` name. */
-export const ADAPTERS: readonly AdapterSpec[] = [stdinSpec, fileSpec, redisPubSubSpec, redisStreamsSpec, amqpSpec, httpSpec];
+export const ADAPTERS: readonly AdapterSpec[] = [stdinSpec, fileSpec, redisPubSubSpec, redisStreamsSpec, amqpSpec, httpSpec, natsSpec];
 
 export function adapterNamed(name: string): AdapterSpec | undefined {
   return ADAPTERS.find((spec) => spec.name === name);

@@ -1,12 +1,15 @@
-// One harness per adapter for the conformance suite: how to publish to the transport, build a fresh adapter, and
-// ask the transport what it still holds. `features` is the table of what each transport can do.
+// One harness per adapter for the exported conformance suite (missive-node/testing): how to publish to the
+// transport, build a fresh adapter, and ask the transport what it still holds. `features` is the table of what each
+// transport can do; `need` says whether its server is there (skip, or fail under CI=true). `setup` gets the
+// suite's context ({ caseName, teardown }), not a tap test, so the harnesses work under any framework.
 import { PassThrough } from 'node:stream';
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileAdapter } from '../../dist/adapters/file.js';
 import { StdinAdapter } from '../../dist/adapters/stdin.js';
-import { AMQP_URL, REDIS_URL, needAmqp, needRedis } from '../helpers/brokers.js';
+import { AMQP_URL, NATS_URL, REDIS_URL, needAmqp, needNats, needRedis } from '../helpers/brokers.js';
 
 export const harnesses = [
   {
@@ -14,7 +17,9 @@ export const harnesses = [
     features: { requeue: false, persistence: true, ordering: true, endsWithInput: true },
     need: async () => ({}),
     async setup(t) {
-      const path = join(t.testdir(), 'input.jsonl');
+      const dir = mkdtempSync(join(tmpdir(), 'missive-conformance-'));
+      t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+      const path = join(dir, 'input.jsonl');
       return {
         publish: async (bodies) => writeFileSync(path, bodies.map((b) => `${b}\n`).join('')),
         adapter: () => new FileAdapter([path]),
@@ -156,6 +161,42 @@ export const harnesses = [
           return outstanding.size;
         },
         source: 'http:/',
+      };
+    },
+  },
+  {
+    name: 'nats',
+    // One pull consumer gets a stream's messages in order; a nack is delivered again at once.
+    features: { requeue: true, persistence: true, ordering: true, endsWithInput: false },
+    need: needNats,
+    async setup(t) {
+      const { connect } = await import('nats');
+      const { NatsAdapter } = await import('../../dist/adapters/nats.js');
+      const nc = await connect({ servers: new URL(NATS_URL).host });
+      const jsm = await nc.jetstreamManager();
+      const stream = `conformance-${randomUUID()}`;
+      const subject = `conformance.${stream}`;
+      await jsm.streams.add({ name: stream, subjects: [subject] });
+      t.teardown(async () => {
+        await jsm.streams.delete(stream).catch(() => {});
+        await nc.close();
+      });
+      return {
+        publish: async (bodies) => {
+          // Plain publishes go out in order on one connection, without a round trip each; then wait until the
+          // stream holds them all.
+          const { state } = await jsm.streams.info(stream);
+          for (const body of bodies) nc.publish(subject, Buffer.from(body));
+          await nc.flush();
+          while ((await jsm.streams.info(stream)).state.last_seq < state.last_seq + bodies.length) await nc.flush();
+        },
+        adapter: () => new NatsAdapter({ url: NATS_URL, stream, consumer: 'conformance' }),
+        // Not yet delivered, plus delivered and not acked (nacked ones included).
+        pending: async () => {
+          const info = await jsm.consumers.info(stream, 'conformance');
+          return info.num_pending + info.num_ack_pending;
+        },
+        source: `nats:${stream}`,
       };
     },
   },

@@ -34,3 +34,15 @@ async function need(name, url, defaultPort) {
 
 export const needRedis = () => need('Redis', REDIS_URL, 6379);
 export const needAmqp = () => need('RabbitMQ', AMQP_URL, 5672);
+
+export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+
+/** As the others, for NATS (`nats-server -js`: the tests need JetStream). */
+export async function needNats() {
+  if (await reachable(NATS_URL, 4222)) return {};
+  const shown = new URL(NATS_URL);
+  if (shown.password) shown.password = '***';
+  const reason = `NATS is not reachable at ${shown} (start nats-server -js, or set NATS_URL)`;
+  if (process.env.CI === 'true') throw new Error(`CI=true and ${reason}`);
+  return { skip: reason };
+}
