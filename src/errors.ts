@@ -149,3 +149,10 @@ export class TimeoutError extends MissiveError {
 export function isRetryable(error: unknown): boolean {
   return !(typeof error === 'object' && error !== null && (error as { retryable?: unknown }).retryable === false);
 }
+
+/** Something was used after it was ended or closed: a `MemoryAdapter` after `end()`, a test client after `close()`. */
+export class ClosedError extends MissiveError {
+  constructor(message: string) {
+    super('MISSIVE_ERR_CLOSED', message);
+  }
+}

@@ -24,3 +24,13 @@ export { RedisPubSubAdapter, redisPubSubSpec, type RedisPubSubAdapterOptions } f
 export { RedisStreamsAdapter, redisStreamsSpec, type RedisStreamsAdapterOptions } from './redis-streams.js';
 export { AmqpAdapter, amqpSpec, type AmqpAdapterOptions } from './amqp.js';
 export { HttpAdapter, httpSpec, SIGNATURE_HEADER, type HttpAdapterOptions } from './http.js';
+export {
+  MemoryAdapter,
+  TOO_MANY_DELIVERIES,
+  type MemoryAdapterOptions,
+  type MemoryBody,
+  type MemoryDelivery,
+  type MemorySettleKind,
+  type MemorySettlement,
+  type PublishOptions,
+} from './memory.js';
