@@ -108,6 +108,8 @@ export class TestClient<M extends Message<unknown>> {
   /** The attempt number of the latest retry of each message id, from the run's `retrying` events. */
   readonly #retried = new Map<string, number>();
   #running: Promise<Running> | undefined;
+  /** The run, once it has started. */
+  #started: Running | undefined;
   #closed = false;
 
   constructor(processor: Processor<M>, options: TestClientOptions = {}) {
@@ -131,8 +133,6 @@ export class TestClient<M extends Message<unknown>> {
   get unhandledErrors(): number {
     return this.#started?.stats.unhandledErrors ?? 0;
   }
-
-  #started: Running | undefined;
 
   /**
    * Publishes one message and resolves with what finally became of it, after any retries and redeliveries.

@@ -255,7 +255,8 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
 
   async start(): Promise<void> {
     if (this.#executor instanceof InlineExecutor) await this.#executor.start();
-    else if (this.#pool) await this.#pool.start().catch(async (error: unknown) => {
+    // Workers whose import registers other routes fail the run here, before any input is read.
+    else await this.#pool?.start().catch(async (error: unknown) => {
       await this.#pool?.destroy();
       throw error;
     });
