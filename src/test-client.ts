@@ -54,11 +54,10 @@ export interface SendOptions {
 /** What `send` resolves with: what finally became of the message. */
 export interface SendResult {
   /**
-   * `acked`: handled. `dead-lettered`: stored in the client's store (then acked). `nacked`: handed back to the
-   * transport and still there when the client closed. A nacked message is delivered again, so a nack followed by
-   * a success is `acked`.
+   * `acked`: handled. `dead-lettered`: stored in the client's store (then acked). A nacked message is delivered
+   * again, so a nack followed by a success is `acked`, and one nacked past `maxDeliveries` is `dead-lettered`.
    */
-  readonly outcome: 'acked' | 'nacked' | 'dead-lettered';
+  readonly outcome: 'acked' | 'dead-lettered';
   /** The dead-letter reason, when there is one. */
   readonly reason?: string;
   /** The dead-letter error text, when there is one. */
@@ -95,6 +94,12 @@ export class TestClient<M extends Message<unknown>> {
    * report made after its batch was answered goes to the worker's stderr instead.
    */
   readonly warnings: string[] = [];
+  /**
+   * What the run logged as errors: work handlers did not await that failed (with `threads: 0`, such errors from
+   * anywhere in the process while the client is open), a worker that exited. With threads, a worker's own reports
+   * go to its stderr; `unhandledErrors` counts them.
+   */
+  readonly errors: string[] = [];
   /** How many attempts each acked message took (retries and earlier deliveries included). */
   readonly attempts = new Map<M, number>();
   /** The client's dead-letter store: the `dlq` option, or its own `MemoryDlq`. */
@@ -143,8 +148,15 @@ export class TestClient<M extends Message<unknown>> {
     if (this.#closed) throw new ClosedError('TestClient.send(): the client is closed; make another with processor.testClient()');
     const { body, id, meta } = this.#toPublish(input, options);
     const running = await this.#start();
-    const settlement = await Promise.race([this.#adapter.publish(body, { id, meta }), failureOf(running)]);
-    return this.#resultOf(settlement, running);
+    let settled: Promise<MemorySettlement>;
+    try {
+      settled = this.#adapter.publish(body, { id, meta });
+    } catch (error) {
+      // The transport ended because the run failed: say why it failed, not that the transport ended.
+      if (error instanceof ClosedError) await running.done;
+      throw error;
+    }
+    return this.#resultOf(await Promise.race([settled, failureOf(running)]), running);
   }
 
   /**
@@ -176,8 +188,9 @@ export class TestClient<M extends Message<unknown>> {
       timeoutMs,
       // A test sends one message and waits for it: nothing to wait for before handing it over.
       lingerMs: 0,
-      logger: (level: LogLevel, message: string) => {
+      logger: (level: LogLevel, message: string, fields?: Record<string, unknown>) => {
         if (level === 'warn' && message !== 'dead letter') this.warnings.push(message);
+        if (level === 'error') this.errors.push(fields?.['error'] === undefined ? message : `${message}: ${String(fields['error'])}`);
       },
     });
     running.on('retrying', ({ id, attempt }) => this.#retried.set(id, attempt));
@@ -226,7 +239,6 @@ export class TestClient<M extends Message<unknown>> {
     if (settlement.outcome !== 'unsettled' && result) return result;
     // Left unsettled: the run ended first. If it failed, that is the answer.
     await running.done;
-    if (settlement.nacks > 0) return { outcome: 'nacked' };
     throw new ClosedError(`TestClient.send(): the run ended before message ${settlement.id} was settled`);
   }
 

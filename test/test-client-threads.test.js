@@ -103,3 +103,12 @@ t.test('threads without module: the error says what to pass', async (t) => {
   const c = processor.testClient({ threads: 1 });
   await t.rejects(c.send({ kind: 'where' }), { code: 'MISSIVE_ERR_INVALID_OPTION', message: /needs options\.module/ });
 });
+
+t.test('a beforeProcessing hook that fails in the worker fails this send and every later one, with its error', async (t) => {
+  const { default: failing } = await import('./fixtures/test-client-failing-hook-processor.js');
+  const c = failing.testClient({ threads: 1, module: fixture('test-client-failing-hook-processor.js') });
+  const hookFailed = { code: 'MISSIVE_ERR_PROCESSING_HOOK', message: /beforeProcessing hook failed: database unreachable/ };
+  await t.rejects(c.send('x'), hookFailed);
+  await t.rejects(c.send('y'), hookFailed);
+  await t.rejects(c.close(), hookFailed, 'close() reports it too');
+});

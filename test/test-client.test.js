@@ -148,3 +148,16 @@ t.test('close() waits for what was sent: a send not awaited still settles', asyn
   t.same(await pending, { outcome: 'acked' });
   t.equal(client.handled.length, 2);
 });
+
+t.test('work a handler did not await that fails: counted, its message a dead letter, the error in client.errors', async (t) => {
+  const processor = new Processor();
+  processor.handleFor(() => true, async function forgetful() {
+    void Promise.reject(new Error('dropped'));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  });
+  const client = processor.testClient();
+  t.match(await client.send('x'), { outcome: 'dead-lettered', reason: 'unhandled error', error: /Error: dropped/ });
+  t.equal(client.unhandledErrors, 1);
+  t.match(client.errors, [/handler forgetful started and did not await failed: .*Error: dropped/]);
+  await client.close();
+});
