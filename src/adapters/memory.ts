@@ -21,7 +21,7 @@ export interface MemoryAdapterOptions {
    * stores a nacked message as a dead letter `nacked`. Default true.
    */
   readonly requeue?: boolean;
-  /** `meta.source` of every delivery, as handlers see it in `ctx.delivery.source`. Default `memory`. */
+  /** `meta.source` of every delivery (`ctx.delivery.source`), unless its `publish` meta has one. Default `memory`. */
   readonly source?: string;
   /** Told of every settle as it happens, before the promise `publish` returned resolves. Default: nobody. */
   readonly onSettle?: (kind: MemorySettleKind, delivery: MemoryDelivery) => void;
@@ -92,7 +92,7 @@ interface Entry {
  * pipeline, worker threads included, so what a test sees is what a run does.
  *
  * ```js
- * import { run } from 'missive-node';
+ * import { MemoryDlq, run } from 'missive-node';
  * import { MemoryAdapter } from 'missive-node/adapters';
  * const adapter = new MemoryAdapter({ endWhenIdle: true });
  * adapter.publish(['{"n":1}', '{"n":2}']);
