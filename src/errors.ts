@@ -174,3 +174,10 @@ export class DlqUnreachableError extends MissiveError {
     this.holders = holders;
   }
 }
+
+/** Something was used after it was ended or closed: a `MemoryAdapter` after `end()`, a test client after `close()`. */
+export class ClosedError extends MissiveError {
+  constructor(message: string) {
+    super('MISSIVE_ERR_CLOSED', message);
+  }
+}

@@ -7,48 +7,10 @@ import {
   type ProcessingHook,
 } from './hooks.js';
 import { RawMessage, type Message, type MessageClass } from './message.js';
-import type { Backoff } from './retry.js';
 import { UNROUTED } from './routing.js';
-import { TestClient, type TestClientOptions } from './test-client.js';
-import type { HandlerContext } from './workers/context.js';
+import type { Handler, HandlerOptions, Matcher, Route } from './route.js';
 
-/**
- * Decides whether a handler is for a message. Runs in registration order, in the thread that runs the handler (in
- * the main thread when the processor sets `matchInWorkers: false`).
- */
-export type Matcher<M extends Message<unknown>> = (message: M) => boolean;
-
-/** Handles one message. Returning (or resolving) without calling `ctx.ack()` or `ctx.nack()` acks it. */
-export type Handler<M extends Message<unknown>> = (message: M, ctx: HandlerContext) => void | Promise<void>;
-
-/** Per-handler options. Each has a default that suits most handlers; the run's flags can change the defaults. */
-export interface HandlerOptions {
-  /** Name used in logs and in the dead-letter `handler` column. Default: the function's name, else `handler#N`. */
-  readonly name?: string;
-  /**
-   * How many more times a message is tried when the handler throws, before it becomes a dead letter. Retries wait
-   * in memory (other messages keep flowing) and count against the in-flight cap. Default 0, or `--retries`.
-   */
-  readonly retries?: number;
-  /** The wait before each retry. Default: 200 ms doubling up to 30 s, with full jitter. */
-  readonly backoff?: Backoff;
-  /**
-   * The longest the handler may run, in ms. Past it, `ctx.signal` aborts and the message becomes a dead letter
-   * `timeout after N ms`; a handler that blocks its thread has its worker replaced. Default: none, or `--timeout`.
-   */
-  readonly timeout?: number;
-  /** Bodies of messages routed here never appear in logs, and `missive dlq show` masks them. Default false. */
-  readonly confidential?: boolean;
-}
-
-/** One registered route: a matcher and the handler it selects. */
-export interface Route<M extends Message<unknown>> {
-  readonly index: number;
-  readonly name: string;
-  readonly matcher: Matcher<M>;
-  readonly handler: Handler<M>;
-  readonly options: HandlerOptions;
-}
+export type { Handler, HandlerOptions, Matcher, Route } from './route.js';
 
 /** Options for a processor. */
 export interface ProcessorOptions {
@@ -161,7 +123,10 @@ export class Processor<M extends Message<unknown> = RawMessage> {
     return this.#addHook('afterHandling', hook);
   }
 
-  /** Where unprocessable messages are stored. The CLI sets a DuckDB file unless the module set one. */
+  /**
+   * Where unprocessable messages are stored. The CLI and `run()` use it unless given a store; the test client
+   * never does (each client has a store of its own, so a test cannot write to this one or leak into the next).
+   */
   setDlq(dlq: Dlq): this {
     this.#dlq = dlq;
     return this;
@@ -180,11 +145,6 @@ export class Processor<M extends Message<unknown> = RawMessage> {
   /** The hooks, in registration order. */
   get hooks(): Readonly<HookTable<M>> {
     return this.#hooks;
-  }
-
-  /** A client that runs messages through this processor in the calling thread: no transport, no workers. */
-  testClient(options?: TestClientOptions): TestClient<M> {
-    return new TestClient(this, options);
   }
 
   #addHook(name: keyof HookTable<M>, hook: unknown): this {

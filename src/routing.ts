@@ -1,7 +1,7 @@
 import { DecodeError, describe, describeWithStack } from './errors.js';
 import type { Message } from './message.js';
 import { Reasons, deadLetter, type DeadLetterOutcome } from './outcome.js';
-import type { Route } from './processor.js';
+import type { Route } from './route.js';
 
 /**
  * The route of a message not routed yet: the thread that runs it picks the route (a processor with

@@ -41,6 +41,7 @@ export interface RunOptions
     | 'maxInFlightBlocks'
     | 'drainTimeoutMs'
     | 'retries'
+    | 'retryDelays'
     | 'timeoutMs'
     | 'logBodies'
   > {
@@ -167,7 +168,8 @@ export async function run<M extends Message<unknown>>(processor: Processor<M>, o
   });
 }
 
-function moduleUrlOf(module: string | URL | undefined): string | undefined {
+/** The processor module as a URL a worker can import: a URL as given, a path resolved from the working directory. */
+export function moduleUrlOf(module: string | URL | undefined): string | undefined {
   if (module === undefined) return undefined;
   const text = String(module);
   // A path is taken for what it names: a worker imports by URL.

@@ -1,4 +1,5 @@
-// Every routing and settling rule of DESIGN.md section 1, through the test client (no transport, no threads).
+// Every routing and settling rule of DESIGN.md section 1, through the test client (the in-memory transport,
+// handlers in this thread).
 import t from 'tap';
 import { Processor, JsonMessage, MemoryDlq, Reasons } from 'missive-node';
 
@@ -7,7 +8,6 @@ const isType = (type) => (m) => m.getJson().type === type;
 function setup() {
   const processor = new Processor(JsonMessage);
   const dlq = new MemoryDlq();
-  processor.setDlq(dlq);
   return { processor, dlq };
 }
 
@@ -39,7 +39,7 @@ t.test('afterHandling runs even when the handler throws, and sees the error', as
   processor.handleFor(isType('order'), function boom() {
     throw new Error('disk full');
   });
-  const client = processor.testClient();
+  const client = processor.testClient({ dlq });
   const result = await client.send({ type: 'order' }, { id: 'm1' });
   t.equal(result.outcome, 'dead-lettered');
   t.equal(result.reason, Reasons.handlerFailed);
@@ -56,13 +56,14 @@ t.test('no match: dead letter "no matching handler", no handler runs', async (t)
   processor.handleFor(isType('order'), () => {
     ran = true;
   });
-  const client = processor.testClient();
+  const client = processor.testClient({ dlq });
   const result = await client.send({ type: 'unknown' }, { id: 'u1' });
   t.same(result, { outcome: 'dead-lettered', reason: 'no matching handler', error: null });
   t.notOk(ran);
   t.equal((await dlq.get('u1')).reason, 'no matching handler');
   t.equal(client.deadLettered[0].reason, 'no matching handler');
-  t.equal(client.acked.length, 0);
+  t.equal(client.handled.length, 0);
+  t.same(client.acked.map((m) => m.id), ['u1'], 'the transport acks a message once its dead letter is stored');
 });
 
 t.test('two matches: dead letter "multiple matching handlers", neither handler runs', async (t) => {
@@ -74,7 +75,7 @@ t.test('two matches: dead letter "multiple matching handlers", neither handler r
   processor.handleFor((m) => m.getJson().n > 1, function b() {
     ran.push('b');
   });
-  const client = processor.testClient();
+  const client = processor.testClient({ dlq });
   const result = await client.send({ type: 'order', n: 5 }, { id: 'dup' });
   t.equal(result.reason, 'multiple matching handlers');
   t.same(ran, []);
@@ -86,7 +87,7 @@ t.test('two matches: dead letter "multiple matching handlers", neither handler r
 t.test('bytes that are not JSON: dead letter "decode failed" with the parse error', async (t) => {
   const { processor, dlq } = setup();
   processor.handleFor(isType('order'), () => {});
-  const client = processor.testClient();
+  const client = processor.testClient({ dlq });
   const result = await client.send(Buffer.from('{not json'), { id: 'bad' });
   t.equal(result.reason, 'decode failed');
   const letter = await dlq.get('bad');
@@ -97,7 +98,7 @@ t.test('bytes that are not JSON: dead letter "decode failed" with the parse erro
 t.test('a matcher that throws: dead letter "matcher failed" naming the route; routing goes on for others', async (t) => {
   const { processor, dlq } = setup();
   processor.handleFor((m) => m.getJson().deep.field === 1, function deep() {});
-  const client = processor.testClient();
+  const client = processor.testClient({ dlq });
   const result = await client.send({ shallow: true }, { id: 'm' });
   t.equal(result.reason, 'matcher failed');
   t.match((await dlq.get('m')).error, /matcher of "deep" threw: TypeError/);
@@ -114,7 +115,7 @@ t.test('a handling hook that throws: dead letter "hook failed", handler skipped,
   });
   processor.afterHandling(() => calls.push('after'));
   processor.handleFor(() => true, () => calls.push('handler'));
-  const client = processor.testClient();
+  const client = processor.testClient({ dlq });
   const result = await client.send('x', { id: 'h' });
   t.equal(result.reason, 'hook failed');
   t.same(calls, ['after']);
@@ -155,7 +156,6 @@ t.test('a handler that returns without settling is acked; explicit ack too', asy
 
 t.test('settling twice settles once and reports the second', async (t) => {
   const processor = new Processor();
-  processor.setDlq(new MemoryDlq());
   processor.handleFor((m) => m.rawData.toString() === 'ack-nack', function twice(m, ctx) {
     ctx.ack();
     ctx.nack();
@@ -185,26 +185,36 @@ t.test('a settle after the handler returned is reported and ignored', async (t) 
   t.match(client.warnings[0], /nack\(\) called after the handler returned/);
 });
 
-t.test('nack on a transport that cannot redeliver becomes a dead letter "nacked"', async (t) => {
+t.test('a nacked message is delivered again; past maxDeliveries it becomes a dead letter "too many deliveries"', async (t) => {
   const { processor, dlq } = setup();
-  processor.handleFor(() => true, (m, ctx) => ctx.nack());
-  const client = processor.testClient();
+  const counts = [];
+  processor.handleFor(() => true, (m, ctx) => {
+    counts.push(ctx.delivery.deliveryCount);
+    ctx.nack();
+  });
+  const client = processor.testClient({ dlq, maxDeliveries: 2 });
   const result = await client.send('again', { id: 'n1' });
-  t.same(result, { outcome: 'nacked', reason: 'nacked', error: null });
-  t.equal(client.nacked.length, 1);
-  t.equal(client.deadLettered[0].reason, 'nacked');
-  t.equal((await dlq.get('n1')).reason, 'nacked');
+  t.same(result, { outcome: 'dead-lettered', reason: 'too many deliveries', error: 'delivered 3 times (maxDeliveries 2)' });
+  t.same(counts, [1, 2], 'the handler ran on each delivery up to the limit');
+  t.same(client.nacked.map((m) => m.meta.deliveryCount), [1, 2]);
+  t.equal(client.deadLettered[0].reason, 'too many deliveries');
+  t.equal((await dlq.get('n1')).reason, 'too many deliveries');
+  await client.close();
 });
 
-t.test('without a DLQ, send rejects with the failure so the test sees it', async (t) => {
+t.test('given no store, a client has its own: send resolves "dead-lettered", and setDlq on the processor is not used', async (t) => {
   const processor = new Processor(JsonMessage);
+  const processorStore = new MemoryDlq();
+  processor.setDlq(processorStore);
   processor.handleFor(isType('order'), () => {
     throw new Error('bug');
   });
   const client = processor.testClient();
-  await t.rejects(client.send({ type: 'order' }), { code: 'MISSIVE_ERR_UNPROCESSABLE', reason: 'handler failed' });
-  await t.rejects(client.send({ type: 'other' }), { reason: 'no matching handler', message: /setDlq/ });
-  t.same(client.deadLettered, [], 'nothing claims to be stored');
+  t.match(await client.send({ type: 'order' }, { id: 'o' }), { outcome: 'dead-lettered', reason: 'handler failed', error: /Error: bug/ });
+  t.match(await client.send({ type: 'other' }, { id: 'x' }), { outcome: 'dead-lettered', reason: 'no matching handler' });
+  t.same((await client.dlq.list()).map((l) => l.id).sort(), ['o', 'x'], 'stored in the client\'s own store');
+  t.equal(await processorStore.count(), 0, 'the processor-level store is left alone');
+  t.equal(await processor.testClient().dlq.count(), 0, 'another client starts empty');
 });
 
 t.test('processing hooks run once, on the first send; close() runs afterProcessing', async (t) => {
@@ -261,11 +271,10 @@ t.test('handler context: per-message state, delivery metadata, signal, attempt',
 t.test('dead letters carry source, headers and the processor fingerprint', async (t) => {
   const processor = new Processor(JsonMessage, { name: 'billing' });
   const dlq = new MemoryDlq();
-  processor.setDlq(dlq);
-  await processor.testClient().send({}, { id: 'f', meta: { headers: { a: 1 } } });
+  await processor.testClient({ dlq }).send({}, { id: 'f', meta: { headers: { a: 1 } } });
   const letter = await dlq.get('f');
   t.equal(letter.source, 'test');
-  t.same(letter.headers, { headers: { a: 1 } });
+  t.same(letter.headers, { headers: { a: 1 }, deliveryCount: 1 }, 'transport metadata, the delivery count included');
   t.equal(letter.fingerprint.name, 'billing');
   t.equal(letter.fingerprint.pid, process.pid);
   t.equal(letter.attempts, 1);

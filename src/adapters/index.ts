@@ -28,3 +28,13 @@ export { AmqpAdapter, amqpSpec, type AmqpAdapterOptions, type AmqpDeliveryMeta }
 export { HttpAdapter, httpSpec, SIGNATURE_HEADER, type HttpAdapterOptions, type HttpDeliveryMeta } from './http.js';
 export { NatsAdapter, NATS_TOO_MANY_DELIVERIES, type NatsAdapterOptions, type NatsDeliveryMeta } from './nats.js';
 export { natsSpec } from './nats-spec.js';
+export {
+  MemoryAdapter,
+  TOO_MANY_DELIVERIES,
+  type MemoryAdapterOptions,
+  type MemoryBody,
+  type MemoryDelivery,
+  type MemorySettleKind,
+  type MemorySettlement,
+  type PublishOptions,
+} from './memory.js';

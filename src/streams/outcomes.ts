@@ -9,7 +9,7 @@ import { Message } from '../message.js';
 import { Reasons, deadLetter, type DeadLetterOutcome } from '../outcome.js';
 import { isConfidential } from '../confidential.js';
 import type { Processor } from '../processor.js';
-import { backoffDelay, shouldRetry } from '../retry.js';
+import { backoffDelay, shouldRetry, type Backoff } from '../retry.js';
 import { UNROUTED } from '../routing.js';
 import type { BlockResult } from '../workers/block.js';
 import { ROUTE_FAILED, type BatchResult, type RunItem } from '../workers/runtime.js';
@@ -28,6 +28,8 @@ export interface OutcomesOptions<M extends Message<unknown>> {
   readonly fingerprint: Fingerprint;
   /** Retries for handlers that set none. */
   readonly defaultRetries: number;
+  /** The wait before every retry, replacing each handler's `backoff` (the run's `retryDelays`). */
+  readonly backoff?: Backoff;
   /** Sends a message to be tried again. */
   readonly retry: (delivery: Delivery, item: RunItem<M>) => void;
   /** Whether the run is stopping: no new attempts then. */
@@ -174,7 +176,7 @@ export class Outcomes<M extends Message<unknown>> {
       return;
     }
     const { options, name } = this.#options.processor.routes[item.route]!;
-    const delay = backoffDelay(options.backoff, item.attempt);
+    const delay = backoffDelay(this.#options.backoff ?? options.backoff, item.attempt);
     this.#options.stats.retries++;
     const retrying = { id: item.message.id, handler: name, attempt: item.attempt + 1, delayMs: Math.round(delay) };
     this.#options.log('info', 'retrying', retrying);

@@ -9,6 +9,8 @@ import { LineIds, deliveriesOfBlock, forEachLine, isLineBlock, messagesIn, type 
 import { silentLog, type Log } from '../log.js';
 import type { Message } from '../message.js';
 import type { Processor } from '../processor.js';
+import type { Backoff } from '../retry.js';
+import { routeTableOf } from '../route-table.js';
 import type { BlockResult } from '../workers/block.js';
 import type { Executor } from '../workers/executor.js';
 import { InlineExecutor } from '../workers/inline.js';
@@ -60,6 +62,11 @@ export interface PipelineOptions<M extends Message<unknown>> {
   readonly drainTimeoutMs?: number;
   /** Retries for handlers that set none (`handleFor(..., { retries })`). Default 0. */
   readonly retries?: number;
+  /**
+   * The wait before every retry, instead of each handler's `backoff`: a number of ms (0 retries at once, as tests
+   * want), or a backoff policy. Default: each handler's own.
+   */
+  readonly retryDelays?: number | Backoff;
   /** Timeout in ms for handlers that set none. Default 0: none. */
   readonly timeoutMs?: number;
   /** Put message bodies in dead-letter log lines (never for confidential ones). Default false. */
@@ -150,7 +157,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       this.#executor = this.#pool = new PoolExecutor<M>({
         moduleUrl: options.moduleUrl,
         messageClass: options.processor.MessageClass,
-        routeCount: options.processor.routes.length,
+        routes: routeTableOf(options.processor.routes),
         threads,
         batchSize,
         defaultTimeoutMs: timeoutMs,
@@ -220,6 +227,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       log,
       fingerprint: fingerprintOf(options.processor.name, options.processor.version),
       defaultRetries,
+      backoff: backoffOf(options.retryDelays),
       retry: (delivery, item) => this.#dispatcher.push(delivery, item),
       stopping: () => this.#shutdown.stopping,
       gaveUp: () => this.#shutdown.gaveUp,
@@ -254,6 +262,11 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
 
   async start(): Promise<void> {
     if (this.#executor instanceof InlineExecutor) await this.#executor.start();
+    // Workers whose import registers other routes fail the run here, before any input is read.
+    else await this.#pool?.start().catch(async (error: unknown) => {
+      await this.#pool?.destroy();
+      throw error;
+    });
     let readable: Readable;
     try {
       readable = await this.#adapter.open({ maxInFlight: this.#maxInFlight, maxBlockLines: this.#maxBlockLines });
@@ -409,6 +422,20 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     this.#counted.add(block);
     this.stats.received -= block.lines - messages;
   }
+}
+
+/** `retryDelays` as a policy: a number is the same wait before every retry. */
+function backoffOf(retryDelays: number | Backoff | undefined): Backoff | undefined {
+  if (typeof retryDelays === 'number') {
+    if (!(retryDelays >= 0 && Number.isFinite(retryDelays))) {
+      throw new InvalidOptionError(`retryDelays must be a number of ms of at least 0, or a backoff policy; got ${retryDelays}`);
+    }
+    return { initialMs: retryDelays, factor: 1, jitter: false };
+  }
+  if (retryDelays !== undefined && typeof retryDelays !== 'function' && (typeof retryDelays !== 'object' || retryDelays === null)) {
+    throw new InvalidOptionError(`retryDelays must be a number of ms, a function of the retry number, or backoff options; got ${String(retryDelays)}`);
+  }
+  return retryDelays;
 }
 
 function assertCount(name: string, value: number, min: number): void {

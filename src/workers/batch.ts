@@ -13,7 +13,6 @@ const CODE_DEAD = 2;
 export function encodeBatch<M extends Message<unknown>>(
   items: readonly RunItem<M>[],
   moduleUrl: string,
-  routeCount: number,
   defaultTimeoutMs: number,
   measure: boolean,
 ): { task: BatchTask; transfer: ArrayBuffer[] } {
@@ -54,7 +53,6 @@ export function encodeBatch<M extends Message<unknown>>(
   const task: BatchTask = {
     kind: 'batch',
     moduleUrl,
-    routeCount,
     bodies,
     offsets,
     routes,

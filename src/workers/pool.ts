@@ -9,7 +9,8 @@ import { decodeResult, encodeBatch } from './batch.js';
 import { BlockTally, itemsOf, layoutOf, type BlockResult } from './block.js';
 import type { Executor } from './executor.js';
 import { MarksPool } from './marks.js';
-import type { BlockAnswer, BlockTask, EncodedResult, PoolWorkerData, StopTask, WorkerTask } from './tasks.js';
+import type { RouteSignature } from '../route-table.js';
+import type { BlockAnswer, BlockTask, CheckAnswer, CheckTask, EncodedResult, PoolWorkerData, StopTask, WorkerTask } from './tasks.js';
 import {
   PROGRESS_ACKED,
   PROGRESS_STARTED,
@@ -26,8 +27,8 @@ export interface PoolOptions<M extends Message<unknown> = Message<unknown>> {
   readonly moduleUrl: string;
   /** The processor's message class, to rebuild a block's messages here when its worker dies. */
   readonly messageClass: MessageClass<M>;
-  /** How many routes the main thread registered, so workers can check they see the same. */
-  readonly routeCount: number;
+  /** The main thread's route table, so workers can check they see the same (see `routeTableOf`). */
+  readonly routes: readonly RouteSignature[];
   /** How many messages of a block run at once. Default 1000. */
   readonly batchSize?: number;
   /** Worker threads; at least 1. */
@@ -74,7 +75,7 @@ export class WorkerSetupError extends MissiveError {
  * message was running, messages it had acked stay acked, and the rest of the batch runs again.
  */
 export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
-  readonly #pool: Piscina<WorkerTask, EncodedResult | BlockAnswer | null>;
+  readonly #pool: Piscina<WorkerTask, EncodedResult | BlockAnswer | CheckAnswer | null>;
   readonly #options: PoolOptions<M>;
   readonly #crashes = new WeakMap<M, number>();
   readonly #watched = new Set<Watched>();
@@ -94,7 +95,7 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
     this.#anyTimeout = (options.defaultTimeoutMs ?? 0) > 0 || options.routeTimeouts.some((timeout) => (timeout ?? 0) > 0);
     this.#pool = new Piscina({
       filename: new URL('./worker.js', import.meta.url).href,
-      workerData: { strays: this.#strays } satisfies PoolWorkerData,
+      workerData: { strays: this.#strays, routes: options.routes } satisfies PoolWorkerData,
       minThreads: options.threads,
       maxThreads: options.threads,
       idleTimeout: Number.MAX_SAFE_INTEGER,
@@ -129,8 +130,8 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
   }
 
   async run(items: readonly RunItem<M>[]): Promise<BatchResult> {
-    const { moduleUrl, routeCount, defaultTimeoutMs = 0, measure = false } = this.#options;
-    const { task, transfer } = encodeBatch(items, moduleUrl, routeCount, defaultTimeoutMs, measure);
+    const { moduleUrl, defaultTimeoutMs = 0, measure = false } = this.#options;
+    const { task, transfer } = encodeBatch(items, moduleUrl, defaultTimeoutMs, measure);
     const watched = this.#watch(items.length, (i) => items[i]!.route, task.progress, task.routed);
     let encoded: EncodedResult | null;
     try {
@@ -152,13 +153,13 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
   }
 
   async runBlock(block: LineBlock): Promise<BlockResult> {
-    const { moduleUrl, routeCount, defaultTimeoutMs = 0, measure = false, batchSize = 1000 } = this.#options;
+    const { moduleUrl, defaultTimeoutMs = 0, measure = false, batchSize = 1000 } = this.#options;
     const size = Math.max(1, block.lines);
     const marks = this.#marks.take(size);
     const { progress, routed } = marks;
     // `release` is the adapter's, for this thread: it does not cross.
     const { release: _release, ...wire } = block;
-    const task: BlockTask = { kind: 'block', moduleUrl, routeCount, block: wire, batchSize, progress, routed, defaultTimeoutMs, measure };
+    const task: BlockTask = { kind: 'block', moduleUrl, block: wire, batchSize, progress, routed, defaultTimeoutMs, measure };
     // Routed in the worker: watched only when some handler can time out, and then until its route is known.
     const watched = this.#anyTimeout ? this.#watch(size, () => UNROUTED, progress, routed) : undefined;
     let answer: BlockAnswer | null;
@@ -185,6 +186,18 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
     // Structured clone turns Buffers into plain Uint8Arrays.
     const replies = result.replies?.map(({ index, body }) => ({ index, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength) }));
     return replies ? { ...result, replies } : result;
+  }
+
+  /**
+   * Has every worker import the processor module and compare its route table with this thread's (each takes one
+   * check, or its first task does it), so that a module registering other routes in workers, or failing to import
+   * there, fails the run before any input is read. Processing hooks still run at each worker's first task.
+   */
+  async start(): Promise<void> {
+    const check: CheckTask = { kind: 'check', moduleUrl: this.#options.moduleUrl };
+    const answers = await Promise.all(Array.from({ length: this.#options.threads }, () => this.#pool.run(check)));
+    const fatal = answers.find((answer) => answer?.fatal)?.fatal;
+    if (fatal) throw new WorkerSetupError(fatal.code, fatal.message);
   }
 
   async close(): Promise<void> {

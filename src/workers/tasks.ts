@@ -2,6 +2,11 @@
 export interface PoolWorkerData {
   /** Where workers count the stray errors they catch; the main thread reads it for the run's figures. */
   readonly strays: Int32Array;
+  /**
+   * The main thread's route table: a worker whose import of the module registers other routes (another order,
+   * other options, one more or one less) refuses every task, naming the first difference.
+   */
+  readonly routes: readonly RouteSignature[];
 }
 
 /**
@@ -9,6 +14,7 @@ export interface PoolWorkerData {
  */
 import type { DeliveryMeta } from '../delivery.js';
 import type { LineBlock } from '../line-block.js';
+import type { RouteSignature } from '../route-table.js';
 import type { BlockResult } from './block.js';
 import type { Reply, Warning } from './runtime.js';
 import type { HandlerTiming } from './timings.js';
@@ -20,8 +26,6 @@ import type { HandlerTiming } from './timings.js';
 export interface BatchTask {
   readonly kind: 'batch';
   readonly moduleUrl: string;
-  /** How many routes the main thread saw: a worker whose import registers a different set refuses the batch. */
-  readonly routeCount: number;
   readonly bodies: Uint8Array;
   /** Body i is `bodies[offsets[i]..offsets[i+1]]`. */
   readonly offsets: Uint32Array;
@@ -60,8 +64,6 @@ export interface StopTask {
 export interface BlockTask {
   readonly kind: 'block';
   readonly moduleUrl: string;
-  /** As in {@link BatchTask}. */
-  readonly routeCount: number;
   readonly block: LineBlock;
   /** How many of its messages run at once (`--batch-size`). */
   readonly batchSize: number;
@@ -73,7 +75,21 @@ export interface BlockTask {
   readonly measure: boolean;
 }
 
-export type WorkerTask = BatchTask | BlockTask | StopTask;
+/**
+ * Has a worker import the processor module and compare its route table with the main thread's, at pool start:
+ * a module that registers other routes in workers fails the run before any input is read.
+ */
+export interface CheckTask {
+  readonly kind: 'check';
+  readonly moduleUrl: string;
+}
+
+/** A worker's answer to a check: nothing, or why the module cannot run there. */
+export interface CheckAnswer {
+  readonly fatal?: { readonly code: string; readonly message: string };
+}
+
+export type WorkerTask = BatchTask | BlockTask | StopTask | CheckTask;
 
 /** A worker's answer to a block: counts plus what is not a plain ack. */
 export interface BlockAnswer {

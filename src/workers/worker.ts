@@ -1,6 +1,6 @@
 /**
- * The worker thread's entry, run by Piscina. It imports the processor module by URL (once per thread, which also
- * runs `beforeProcessing` once), rebuilds each batch's messages and runs them.
+ * The worker thread's entry, run by Piscina. It imports the processor module by URL (once per thread), checks that
+ * it registers the main thread's routes, runs `beforeProcessing` once, rebuilds each batch's messages and runs them.
  */
 import { workerData } from 'piscina';
 import { threadId } from 'node:worker_threads';
@@ -12,13 +12,15 @@ import { decodeBatch, encodeResult } from './batch.js';
 import { runBlock } from './block.js';
 import { ThreadRuntime, type Warning } from './runtime.js';
 import { catchStrayErrors, strayErrorMessage } from './stray-errors.js';
-import type { BlockAnswer, EncodedResult, PoolWorkerData, StopTask, WorkerTask } from './tasks.js';
+import { routeTableDifference, routeTableOf } from '../route-table.js';
+import type { BlockAnswer, CheckAnswer, EncodedResult, PoolWorkerData, StopTask, WorkerTask } from './tasks.js';
 
+const processors = new Map<string, Promise<Processor<Message<unknown>>>>();
 const runtimes = new Map<string, Promise<ThreadRuntime<Message<unknown>>>>();
 
 // Until the processor is imported nothing says its errors are safe to print.
 let untiedIsConfidential = true;
-const { strays } = workerData as PoolWorkerData;
+const { strays, routes: mainRoutes } = workerData as PoolWorkerData;
 // A stray error would otherwise end this worker and send its whole task back to run again. Reported at once, on
 // the same stderr channel as late warnings: the task's answer may be long gone, or never come.
 catchStrayErrors(
@@ -30,23 +32,16 @@ catchStrayErrors(
   () => untiedIsConfidential,
 );
 
-export default async function runTask(task: WorkerTask): Promise<EncodedResult | BlockAnswer | null> {
+export default async function runTask(task: WorkerTask): Promise<EncodedResult | BlockAnswer | CheckAnswer | null> {
   if (task.kind === 'stop') return stopThread(task);
+  if (task.kind === 'check') return processorFor(task.moduleUrl).then(() => null, fatal);
   let runtime: ThreadRuntime<Message<unknown>>;
   try {
     runtime = await runtimeFor(task.moduleUrl);
   } catch (error) {
     return fatal(error);
   }
-  const { routes, MessageClass } = runtime.processor;
-  if (routes.length !== task.routeCount) {
-    return fatal(
-      new ProcessorModuleError(
-        `the processor module registers ${routes.length} handlers in a worker but ${task.routeCount} in the main ` +
-          'thread; register handlers at module top level, the same on every import (no conditions on the thread)',
-      ),
-    );
-  }
+  const { MessageClass } = runtime.processor;
   runtime.defaultTimeoutMs = task.defaultTimeoutMs;
   runtime.measure = task.measure;
   const started = performance.now();
@@ -59,13 +54,33 @@ export default async function runTask(task: WorkerTask): Promise<EncodedResult |
   return encoded;
 }
 
-/** Imports the module and runs `beforeProcessing`, once per module in this thread. */
+/** Imports the module and checks its routes, once per module in this thread. */
+function processorFor(moduleUrl: string): Promise<Processor<Message<unknown>>> {
+  let processor = processors.get(moduleUrl);
+  if (!processor) {
+    processor = importProcessor(moduleUrl).then((imported) => {
+      untiedIsConfidential = isConfidential(imported, null);
+      const difference = routeTableDifference(mainRoutes, routeTableOf(imported.routes));
+      if (difference !== undefined) {
+        throw new ProcessorModuleError(
+          `the processor module registers other routes in a worker thread than in the main thread: ${difference}. ` +
+            'Register handlers at module top level, the same on every import: nothing may depend on isMainThread, ' +
+            'the thread id or anything else that differs between threads',
+        );
+      }
+      return imported;
+    });
+    processors.set(moduleUrl, processor);
+  }
+  return processor;
+}
+
+/** Imports the module, checks its routes and runs `beforeProcessing`, once per module in this thread. */
 function runtimeFor(moduleUrl: string): Promise<ThreadRuntime<Message<unknown>>> {
   let runtime = runtimes.get(moduleUrl);
   if (!runtime) {
     runtime = (async () => {
-      const processor = await importProcessor(moduleUrl);
-      untiedIsConfidential = isConfidential(processor, null);
+      const processor = await processorFor(moduleUrl);
       const created = new ThreadRuntime(processor, threadId, reportLateWarning);
       await created.start();
       return created;

@@ -200,6 +200,22 @@ export const harnesses = [
       };
     },
   },
+  {
+    name: 'memory',
+    // In-process: nothing survives the process, and a nacked message goes to the back of the queue.
+    features: { requeue: true, persistence: false, ordering: true, endsWithInput: false },
+    need: async () => ({}),
+    async setup() {
+      const { MemoryAdapter } = await import('../../dist/adapters/memory.js');
+      let adapter;
+      return {
+        publish: async (bodies) => void adapter.publish(bodies),
+        adapter: () => (adapter = new MemoryAdapter()),
+        pending: async () => adapter.pending,
+        source: 'memory',
+      };
+    },
+  },
 ];
 
 function chunk(flat) {
