@@ -1,5 +1,6 @@
 // First-week mistakes on the command line get one clear line, never a stack trace. Real CLI, real ports.
 import t from 'tap';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fixture, runCli } from './helpers/cli.js';
@@ -51,4 +52,15 @@ t.test('a port in use: the metrics port is a usage error before input is read; t
   t.not(http.code, 0);
   t.match(http.stderr, /in use/);
   noStack(t, http.stderr);
+});
+
+t.test('routes that differ in the worker threads: exit 2 before any input is read, naming the first difference', async (t) => {
+  const dir = t.testdir();
+  const result = await runCli(['run', fixture('test-client-reordered-processor.js'), '--threads', '1', '--dlq', join(dir, 'd.duckdb'), '--stats-file', join(dir, 's.json')], {
+    input: '{"type":"order"}\n',
+  });
+  t.equal(result.code, 2, result.stderr);
+  t.match(result.stderr, /route 0 is "order" in the main thread but "refund" in the worker/);
+  noStack(t, result.stderr);
+  t.notOk(existsSync(join(dir, 's.json')), 'the run never started');
 });

@@ -80,8 +80,8 @@ const SAME_SIGNAL_MS = 300;
  */
 export const EXIT_UNSETTLED = 3;
 
-/** Errors of `run()` at start that come from what the user typed (--input, --dlq): exit 2, as usage errors. */
-const USAGE_CODES = new Set(['MISSIVE_ERR_INPUT', 'MISSIVE_ERR_DLQ', 'MISSIVE_ERR_DLQ_LOCKED']);
+/** Errors of `run()` at start that come from what the user gave (--input, --dlq, the module): exit 2, as usage errors. */
+const USAGE_CODES = new Set(['MISSIVE_ERR_INPUT', 'MISSIVE_ERR_DLQ', 'MISSIVE_ERR_DLQ_LOCKED', 'MISSIVE_ERR_PROCESSOR_MODULE']);
 
 /** `missive run`: resolves with the exit status. */
 export async function runCommand(argv: readonly string[]): Promise<number> {
