@@ -81,9 +81,21 @@ interface Generation {
   alive: boolean;
   /** Tags acked and not sent yet (see `ackLingerMs`). */
   acks: number[];
+  /** Confirmations waiting for the acks in `acks` to be sent. */
+  unsent: Receipt[];
+  /** Confirmations whose acks were sent, waiting for a barrier to be asked for. */
+  unconfirmed: Receipt[];
+  /** The barrier under way: a round trip on the channel, behind the acks sent before it. */
+  barrier?: Promise<void>;
   ackTimer?: NodeJS.Timeout;
   /** The confirm channel replies go out on, opened at the first reply. */
   replies?: Promise<ConfirmChannel>;
+}
+
+/** A caller of `ackConfirmed` waiting to learn whether `count` acks reached RabbitMQ. */
+interface Receipt {
+  readonly count: number;
+  readonly resolve: (confirmed: number) => void;
 }
 
 /** What settles one delivery: its tag, on the channel generation that delivered it. */
@@ -101,9 +113,11 @@ interface AmqpHandle {
  * nacks requeue, at once.
  *
  * A lost connection or channel is recovered: reconnect with exponential backoff and jitter (a `warn` line each
- * attempt), declare the topology again, consume again, on the same stream. Delivery tags belong to the channel that
- * issued them, so settles for deliveries of a lost channel are dropped (with a `warn` line): RabbitMQ has requeued
- * those messages and delivers them again, `redelivered` set.
+ * attempt, at most `maxReconnectDelayMs` apart), declare the topology again, consume again, on the same stream.
+ * Delivery tags belong to the channel that issued them, and RabbitMQ requeues every delivery of a lost channel that
+ * it has not seen acked, to deliver it again, `redelivered` set. So deliveries of a lost channel are
+ * {@link AmqpAdapter.revoked} (the pipeline drops those that have not reached a handler), settles for them are
+ * dropped (with a `warn` line), and {@link AmqpAdapter.ackConfirmed} tells which acks RabbitMQ took.
  */
 export class AmqpAdapter implements Adapter<Channel> {
   /** @inheritdoc */
@@ -240,6 +254,27 @@ export class AmqpAdapter implements Adapter<Channel> {
     this.#settle(deliveries, 'ack');
   }
 
+  /**
+   * Acks like `ack`, and resolves with how many of these acks RabbitMQ took. An AMQP ack has no answer, so once the
+   * acks are sent a round trip on the same channel follows them (a `basic.qos` that changes nothing): RabbitMQ
+   * handles a channel's frames in order, so its answer means every ack before it was applied. Acks of a channel
+   * lost before that answer count as not taken: RabbitMQ requeued those messages (it discards frames that arrive
+   * as it closes a connection). One round trip is under way at a time, covering every ack sent before it.
+   */
+  ackConfirmed(deliveries: readonly Delivery[]): Promise<number> {
+    const receipts = this.#settle(deliveries, 'ack', true);
+    if (receipts.length === 1) return receipts[0]!;
+    return Promise.all(receipts).then((counts) => counts.reduce((sum, count) => sum + count, 0));
+  }
+
+  /**
+   * Whether RabbitMQ has taken this delivery back: its channel closed, so it requeued the message and delivers it
+   * again on the new channel. Settling it is no longer possible.
+   */
+  revoked(delivery: Delivery): boolean {
+    return (delivery.handle as AmqpHandle | undefined)?.generation.alive === false;
+  }
+
   /** Nacks with requeue: RabbitMQ delivers them again, `redelivered` set. */
   nack(deliveries: readonly Delivery[]): void {
     this.#settle(deliveries, 'nack');
@@ -301,6 +336,8 @@ export class AmqpAdapter implements Adapter<Channel> {
     const wasAlive = generation.alive;
     if (wasAlive) {
       this.#flushAcks(generation);
+      // Acks still waiting for their barrier would count as lost once the channel is marked dead.
+      while (generation.alive && generation.barrier) await generation.barrier;
       this.#bury(generation);
     }
     // amqplib queues frames per channel and interleaves the queues on the socket, so a connection close (channel 0)
@@ -337,6 +374,8 @@ export class AmqpAdapter implements Adapter<Channel> {
         consumerTags: [],
         alive: true,
         acks: [],
+        unsent: [],
+        unconfirmed: [],
       };
       generation = current;
       model.on('close', (error?: Error) => this.#lost(current, error ?? lastError ?? 'the connection closed'));
@@ -392,8 +431,10 @@ export class AmqpAdapter implements Adapter<Channel> {
     return { body: content, id, meta, handle };
   }
 
-  #settle(deliveries: readonly Delivery[], kind: 'ack' | 'nack'): void {
+  /** Settles on each delivery's channel; with `confirm`, returns one receipt per channel of how many RabbitMQ took. */
+  #settle(deliveries: readonly Delivery[], kind: 'ack' | 'nack', confirm = false): Promise<number>[] {
     const linger = kind === 'ack' && this.#ackLingerMs > 0;
+    const receipts: Promise<number>[] = [];
     let i = 0;
     // Deliveries of one call nearly always share a channel; a reconnect in between splits them into runs.
     while (i < deliveries.length) {
@@ -402,20 +443,31 @@ export class AmqpAdapter implements Adapter<Channel> {
       // meanwhile, so a nack sent before them never covers them.
       const waits = linger && generation.alive;
       const tags = waits ? generation.acks : [];
+      const first = i;
       for (; i < deliveries.length; i++) {
         const handle = deliveries[i]!.handle as AmqpHandle;
         if (handle.generation !== generation) break;
         tags.push(handle.tag);
       }
+      const count = i - first;
+      if (confirm) {
+        receipts.push(
+          generation.alive
+            ? new Promise<number>((resolve) => (waits ? generation.unsent : generation.unconfirmed).push({ count, resolve }))
+            : Promise.resolve(0),
+        );
+      }
       if (waits) {
-        if (tags.length >= this.#ackBatch) this.#flushAcks(generation);
+        if (generation.acks.length >= this.#ackBatch) this.#flushAcks(generation);
         else generation.ackTimer ??= setTimeout(() => this.#flushAcks(generation), this.#ackLingerMs);
       } else if (generation.alive) {
         this.#send(generation, tags, kind);
+        this.#confirm(generation);
       } else {
         this.#logDropped(generation, tags.length, kind);
       }
     }
+    return receipts;
   }
 
   #flushAcks(generation: Generation): void {
@@ -424,8 +476,39 @@ export class AmqpAdapter implements Adapter<Channel> {
     if (generation.acks.length === 0) return;
     const tags = generation.acks;
     generation.acks = [];
-    if (generation.alive) this.#send(generation, tags, 'ack');
-    else this.#logDropped(generation, tags.length, 'ack');
+    if (!generation.alive) {
+      this.#logDropped(generation, tags.length, 'ack');
+      return;
+    }
+    this.#send(generation, tags, 'ack');
+    if (generation.unsent.length > 0) {
+      generation.unconfirmed.push(...generation.unsent);
+      generation.unsent = [];
+      this.#confirm(generation);
+    }
+  }
+
+  /**
+   * Asks RabbitMQ for a round trip behind the acks sent so far, unless one is under way (the next covers what was
+   * sent meanwhile); its answer confirms them. A channel lost first confirms none of them (see `#bury`).
+   */
+  #confirm(generation: Generation): void {
+    if (generation.barrier || generation.unconfirmed.length === 0 || !generation.alive) return;
+    const covered = generation.unconfirmed;
+    generation.unconfirmed = [];
+    generation.barrier = generation.channel.prefetch(this.#prefetch).then(
+      () => {
+        generation.barrier = undefined;
+        for (const receipt of covered) receipt.resolve(receipt.count);
+        this.#confirm(generation);
+      },
+      () => {
+        // The channel failed, and its 'close' buries the generation, confirming none of what waits.
+        generation.barrier = undefined;
+        for (const receipt of covered) receipt.resolve(0);
+        this.#confirm(generation);
+      },
+    );
   }
 
   #send(generation: Generation, tags: number[], kind: 'ack' | 'nack'): void {
@@ -487,6 +570,9 @@ export class AmqpAdapter implements Adapter<Channel> {
     generation.ackTimer = undefined;
     if (generation.acks.length > 0) this.#logDropped(generation, generation.acks.length, 'ack');
     generation.acks = [];
+    // Acks not confirmed yet may not have reached RabbitMQ: it requeued those messages and delivers them again.
+    for (const receipt of generation.unsent.splice(0)) receipt.resolve(0);
+    for (const receipt of generation.unconfirmed.splice(0)) receipt.resolve(0);
     this.#frames += generation.tags.frames;
     this.#batches?.discard((delivery) => (delivery.handle as AmqpHandle).generation === generation);
   }

@@ -10,6 +10,13 @@ export interface RunStats {
   readonly deadLettered: number;
   /** Messages read but neither settled nor stored when the run ended (a forced shutdown). */
   readonly unsettled: number;
+  /**
+   * Messages the transport took back by itself before their settle reached it: a RabbitMQ channel closed with
+   * them unacked (dropped before their handler when it had not started, else their ack was lost). The broker
+   * delivers them again, and they are counted again in `received`: so `received` = `acked` + `nacked` +
+   * `deadLettered` + `unsettled` + `requeuedByBroker` once nothing is in flight.
+   */
+  readonly requeuedByBroker: number;
   /** Retries scheduled (a message tried three times counts two). */
   readonly retries: number;
   /** Dead letters by reason. */
@@ -24,13 +31,14 @@ export class Stats {
   nacked = 0;
   deadLettered = 0;
   unsettled = 0;
+  requeuedByBroker = 0;
   retries = 0;
   readonly #byReason = new Map<string, number>();
   readonly #started = process.hrtime.bigint();
 
   /** Messages read and not yet settled. */
   get inFlight(): number {
-    return this.received - this.acked - this.nacked - this.deadLettered - this.unsettled;
+    return this.received - this.acked - this.nacked - this.deadLettered - this.unsettled - this.requeuedByBroker;
   }
 
   countAcked(count: number): void {
@@ -41,6 +49,11 @@ export class Stats {
   countNacked(count: number): void {
     this.#reclaim(count);
     this.nacked += count;
+  }
+
+  countRequeuedByBroker(count: number): void {
+    this.#reclaim(count);
+    this.requeuedByBroker += count;
   }
 
   countDeadLetter(reason: string): void {
@@ -66,6 +79,7 @@ export class Stats {
       nacked: this.nacked,
       deadLettered: this.deadLettered,
       unsettled: this.unsettled,
+      requeuedByBroker: this.requeuedByBroker,
       retries: this.retries,
       deadLetteredByReason: Object.fromEntries(this.#byReason),
       seconds: Number(process.hrtime.bigint() - this.#started) / 1e9,
