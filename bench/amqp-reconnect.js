@@ -5,7 +5,8 @@
 // Without --every-ms the closes come at even shares of the messages handled (a quarter, a half, three quarters),
 // so they land during the run whatever its speed. --work-us is each message's CPU time in the handler.
 // Prints, per run: handler runs against the messages, duplicates (runs beyond the messages) per close against the
-// prefetch window, acked (from --stats-file) against the messages and the broker's counts at the end, and per close
+// prefetch window, acked (from --stats-file) against the messages and the acks RabbitMQ could not confirm as it
+// closed (it may have applied them or not), the broker's counts at the end, and per close
 // the time to reconnect and the gap in progress: from the close to the first message handled that stays handled.
 import { parseArgs } from 'node:util';
 import { runWithCloses } from '../test/fixtures/amqp-reconnect-run.js';
@@ -55,7 +56,11 @@ for (let run = 1; run <= Number(values.runs); run++) {
     const parts = ['acked', 'nacked', 'deadLettered', 'unsettled', 'requeuedByBroker'].filter((k) => k in s);
     const sum = parts.reduce((total, k) => total + s[k], 0);
     console.log(
-      `  acked            ${number.format(s.acked)} vs ${number.format(r.messages)} messages; received ${number.format(s.received)} = ` +
+      `  acked            ${number.format(s.acked)} vs ${number.format(r.messages)} messages ` +
+        `(${number.format(r.inDoubtAcks)} acks sent just before a close could not be confirmed)`,
+    );
+    console.log(
+      `  figures          received ${number.format(s.received)} = ` +
         `${parts.map((k) => `${k} ${number.format(s[k])}`).join(' + ')} ${sum === s.received ? '(adds up)' : `(sums to ${number.format(sum)})`}`,
     );
   } else {

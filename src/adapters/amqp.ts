@@ -85,6 +85,8 @@ interface Generation {
   unsent: Receipt[];
   /** Confirmations whose acks were sent, waiting for a barrier to be asked for. */
   unconfirmed: Receipt[];
+  /** Confirmations whose barrier is under way (or failed): its answer confirms them, else `#bury` does not. */
+  readonly confirming: Set<Receipt>;
   /** The barrier under way: a round trip on the channel, behind the acks sent before it. */
   barrier?: Promise<void>;
   ackTimer?: NodeJS.Timeout;
@@ -255,11 +257,13 @@ export class AmqpAdapter implements Adapter<Channel> {
   }
 
   /**
-   * Acks like `ack`, and resolves with how many of these acks RabbitMQ took. An AMQP ack has no answer, so once the
-   * acks are sent a round trip on the same channel follows them (a `basic.qos` that changes nothing): RabbitMQ
-   * handles a channel's frames in order, so its answer means every ack before it was applied. Acks of a channel
-   * lost before that answer count as not taken: RabbitMQ requeued those messages (it discards frames that arrive
-   * as it closes a connection). One round trip is under way at a time, covering every ack sent before it.
+   * Acks like `ack`, and resolves with how many of these acks RabbitMQ is known to have applied. An AMQP ack has no
+   * answer, so once the acks are sent a round trip on the same channel follows them (a `basic.qos` that changes
+   * nothing): RabbitMQ handles a channel's frames in order, so its answer means every ack before it was applied. One
+   * round trip is under way at a time, covering every ack sent before it. Acks of a channel lost before their
+   * answer count as not applied: RabbitMQ requeued those messages and delivers them again, except the few it
+   * applied just as it closed the connection (its answer comes after the closing frame, and is never read), which
+   * a `warn` line counts. So the count never says more than RabbitMQ applied.
    */
   ackConfirmed(deliveries: readonly Delivery[]): Promise<number> {
     const receipts = this.#settle(deliveries, 'ack', true);
@@ -376,6 +380,7 @@ export class AmqpAdapter implements Adapter<Channel> {
         acks: [],
         unsent: [],
         unconfirmed: [],
+        confirming: new Set(),
       };
       generation = current;
       model.on('close', (error?: Error) => this.#lost(current, error ?? lastError ?? 'the connection closed'));
@@ -496,17 +501,19 @@ export class AmqpAdapter implements Adapter<Channel> {
     if (generation.barrier || generation.unconfirmed.length === 0 || !generation.alive) return;
     const covered = generation.unconfirmed;
     generation.unconfirmed = [];
+    for (const receipt of covered) generation.confirming.add(receipt);
     generation.barrier = generation.channel.prefetch(this.#prefetch).then(
       () => {
         generation.barrier = undefined;
-        for (const receipt of covered) receipt.resolve(receipt.count);
+        for (const receipt of covered) {
+          generation.confirming.delete(receipt);
+          receipt.resolve(receipt.count);
+        }
         this.#confirm(generation);
       },
       () => {
-        // The channel failed, and its 'close' buries the generation, confirming none of what waits.
+        // The channel failed: its 'close' buries the generation, which settles what this barrier covered.
         generation.barrier = undefined;
-        for (const receipt of covered) receipt.resolve(0);
-        this.#confirm(generation);
       },
     );
   }
@@ -570,9 +577,26 @@ export class AmqpAdapter implements Adapter<Channel> {
     generation.ackTimer = undefined;
     if (generation.acks.length > 0) this.#logDropped(generation, generation.acks.length, 'ack');
     generation.acks = [];
-    // Acks not confirmed yet may not have reached RabbitMQ: it requeued those messages and delivers them again.
+    // Acks never sent did not reach RabbitMQ: it requeued those messages and delivers them again.
     for (const receipt of generation.unsent.splice(0)) receipt.resolve(0);
-    for (const receipt of generation.unconfirmed.splice(0)) receipt.resolve(0);
+    // Acks sent and not confirmed may or may not have been applied: RabbitMQ answers a round trip after the frame
+    // that closes the connection, and discards what arrives after that. They count as not taken, so `acked` never
+    // says more than RabbitMQ applied; the ones it did apply are not delivered again.
+    const unconfirmed = [...generation.unconfirmed.splice(0), ...generation.confirming];
+    generation.confirming.clear();
+    let inDoubt = 0;
+    for (const receipt of unconfirmed) {
+      inDoubt += receipt.count;
+      receipt.resolve(0);
+    }
+    if (inDoubt > 0) {
+      this.#log(
+        'warn',
+        `${inDoubt} ack${inDoubt === 1 ? '' : 's'} sent just before the RabbitMQ channel was lost could not be confirmed; ` +
+          'counted as requeued by the broker, though RabbitMQ may have applied some (those are not delivered again)',
+        { queues: this.queues, generation: generation.number, unconfirmedAcks: inDoubt },
+      );
+    }
     this.#frames += generation.tags.frames;
     this.#batches?.discard((delivery) => (delivery.handle as AmqpHandle).generation === generation);
   }
