@@ -7,7 +7,8 @@
 // Prints, per run: handler runs against the messages, duplicates (runs beyond the messages) per close against the
 // prefetch window, acked (from --stats-file) against the messages and the acks RabbitMQ could not confirm as it
 // closed (it may have applied them or not), the broker's counts at the end, and per close
-// the time to reconnect and the gap in progress: from the close to the first message handled that stays handled.
+// the time to reconnect and the gap in progress: from the close to the first message handled that stays handled
+// (the processor's record), and to the first ack RabbitMQ confirmed (the run's acked figure, on --metrics-port).
 import { parseArgs } from 'node:util';
 import { runWithCloses } from '../test/fixtures/amqp-reconnect-run.js';
 
@@ -67,6 +68,11 @@ for (let run = 1; run <= Number(values.runs); run++) {
     console.log(`  acked            no stats file (exit ${r.exit.code ?? r.exit.signal})`);
   }
   console.log(`  broker at end    ready ${r.brokerAtEnd?.ready}, unacked ${r.brokerAtEnd?.unacked}`);
-  r.closes.forEach((c, i) => console.log(`  close ${i + 1}          reconnected after ${ms(c.reconnectMs)}, progress again after ${ms(c.progressGapMs)}`));
-  console.log(`  longest gap in progress after a close: ${ms(r.longestGapMs)}`);
+  r.closes.forEach((c, i) =>
+    console.log(
+      `  close ${i + 1}          reconnected after ${ms(c.reconnectMs)}, handling again after ${ms(c.progressGapMs)}, ` +
+        `acks confirmed again after ${ms(c.brokerGapMs)}`,
+    ),
+  );
+  console.log(`  longest gap in progress after a close: ${ms(r.longestGapMs)} in handling, ${ms(r.longestBrokerGapMs)} at the broker`);
 }
