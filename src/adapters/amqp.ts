@@ -266,7 +266,9 @@ export class AmqpAdapter implements Adapter<Channel> {
    * a `warn` line counts. So the count never says more than RabbitMQ applied.
    */
   ackConfirmed(deliveries: readonly Delivery[]): Promise<number> {
-    const receipts = this.#settle(deliveries, 'ack', true);
+    // Registered before the acks go out, so the flush that sends them hands them to the round trip behind them.
+    const receipts = this.#receipts(deliveries);
+    this.ack(deliveries);
     if (receipts.length === 1) return receipts[0]!;
     return Promise.all(receipts).then((counts) => counts.reduce((sum, count) => sum + count, 0));
   }
@@ -436,10 +438,23 @@ export class AmqpAdapter implements Adapter<Channel> {
     return { body: content, id, meta, handle };
   }
 
-  /** Settles on each delivery's channel; with `confirm`, returns one receipt per channel of how many RabbitMQ took. */
-  #settle(deliveries: readonly Delivery[], kind: 'ack' | 'nack', confirm = false): Promise<number>[] {
-    const linger = kind === 'ack' && this.#ackLingerMs > 0;
+  /** Per channel of `deliveries`, a confirmation of how many of their acks RabbitMQ takes; a lost channel takes none. */
+  #receipts(deliveries: readonly Delivery[]): Promise<number>[] {
     const receipts: Promise<number>[] = [];
+    const lingers = this.#ackLingerMs > 0;
+    for (let i = 0; i < deliveries.length; ) {
+      const { generation } = deliveries[i]!.handle as AmqpHandle;
+      const first = i;
+      while (i < deliveries.length && (deliveries[i]!.handle as AmqpHandle).generation === generation) i++;
+      const count = i - first;
+      if (!generation.alive) receipts.push(Promise.resolve(0));
+      else receipts.push(new Promise((resolve) => (lingers ? generation.unsent : generation.unconfirmed).push({ count, resolve })));
+    }
+    return receipts;
+  }
+
+  #settle(deliveries: readonly Delivery[], kind: 'ack' | 'nack'): void {
+    const linger = kind === 'ack' && this.#ackLingerMs > 0;
     let i = 0;
     // Deliveries of one call nearly always share a channel; a reconnect in between splits them into runs.
     while (i < deliveries.length) {
@@ -448,19 +463,10 @@ export class AmqpAdapter implements Adapter<Channel> {
       // meanwhile, so a nack sent before them never covers them.
       const waits = linger && generation.alive;
       const tags = waits ? generation.acks : [];
-      const first = i;
       for (; i < deliveries.length; i++) {
         const handle = deliveries[i]!.handle as AmqpHandle;
         if (handle.generation !== generation) break;
         tags.push(handle.tag);
-      }
-      const count = i - first;
-      if (confirm) {
-        receipts.push(
-          generation.alive
-            ? new Promise<number>((resolve) => (waits ? generation.unsent : generation.unconfirmed).push({ count, resolve }))
-            : Promise.resolve(0),
-        );
       }
       if (waits) {
         if (generation.acks.length >= this.#ackBatch) this.#flushAcks(generation);
@@ -472,7 +478,6 @@ export class AmqpAdapter implements Adapter<Channel> {
         this.#logDropped(generation, tags.length, kind);
       }
     }
-    return receipts;
   }
 
   #flushAcks(generation: Generation): void {
