@@ -46,9 +46,10 @@ export interface Adapter<Client = unknown> {
   /**
    * For transports whose acks can be lost on the way (an AMQP ack has no answer, and RabbitMQ discards one that
    * arrives as the connection closes): acks like `ack`, and resolves with how many of `deliveries` the transport is
-   * known to have taken. It took the others back and delivers them again. When present, the pipeline calls it
-   * instead of `ack` for handled messages and counts as acked only what it confirms, the rest as
-   * `requeuedByBroker`; until then they count as in flight. Absent: `ack` is trusted.
+   * known to have taken; the others it took back and delivers again, or may have taken as the connection closed
+   * (never more than it took is counted). When present, the pipeline calls it instead of `ack` for handled messages
+   * and counts as acked only what it confirms, the rest as `requeuedByBroker`; until then they count as in flight.
+   * Absent: `ack` is trusted.
    */
   ackConfirmed?(deliveries: readonly Delivery[], kind: AckKind): Promise<number>;
   /**

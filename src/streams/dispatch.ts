@@ -124,7 +124,10 @@ export class Dispatcher<M extends Message<unknown>> {
     return kept;
   }
 
-  /** Keeps `work` in `running` until its answer has been handed on, then wakes `idle()` if nothing is left. */
+  /**
+   * Keeps `work` in `running` until its answer comes; then starts what waits for room, hands the answer on, and
+   * wakes `idle()` if nothing is left.
+   */
   #track<W, R>(
     running: Set<W>,
     work: W,

@@ -172,10 +172,6 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
         if (!this.#shutdown.gaveUp) this.#shutdown.fail(error, batch.deliveries);
       },
       onBlockResult: (block, result) => this.#blockAnswered(block, result),
-      revoked: this.#adapter.revoked ? (delivery) => this.#adapter.revoked!(delivery) : undefined,
-      onRevoked: (deliveries) => this.#settler.requeuedByBroker(deliveries),
-      // One batch per worker: the others wait in the dispatcher, where those taken back can still be dropped.
-      maxRunning: this.#pool ? threads : undefined,
       onBlockError: (block, error) => {
         if (this.#shutdown.gaveUp) return;
         const messages = messagesIn(block);
@@ -184,6 +180,10 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
         this.stats.unsettled += messages;
         this.#shutdown.fail(error, []);
       },
+      revoked: this.#adapter.revoked ? (delivery) => this.#adapter.revoked!(delivery) : undefined,
+      onRevoked: (deliveries) => this.#settler.requeuedByBroker(deliveries),
+      // One batch per worker: the others wait in the dispatcher, where those taken back can still be dropped.
+      maxRunning: this.#pool ? threads : undefined,
     });
     this.#settler = new Settler({
       adapter: this.#adapter,
