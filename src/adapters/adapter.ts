@@ -43,6 +43,22 @@ export interface Adapter<Client = unknown> {
   open(options: AdapterOpenOptions): Promise<Readable>;
   /** Tells the transport these deliveries are done with. Called at most once per delivery. */
   ack(deliveries: readonly Delivery[], kind: AckKind): Promise<void> | void;
+  /**
+   * For transports whose acks can be lost on the way (an AMQP ack has no answer, and RabbitMQ discards one that
+   * arrives as the connection closes): acks like `ack`, and resolves with how many of `deliveries` the transport is
+   * known to have taken; the others it took back and delivers again, or may have taken as the connection closed
+   * (never more than it took is counted). When present, the pipeline calls it instead of `ack` for handled messages
+   * and counts as acked only what it confirms, the rest as `requeuedByBroker`; until then they count as in flight.
+   * Absent: `ack` is trusted.
+   */
+  ackConfirmed?(deliveries: readonly Delivery[], kind: AckKind): Promise<number>;
+  /**
+   * Whether the transport has taken `delivery` back by itself, so that settling it can no longer reach it: RabbitMQ
+   * requeues every unacked delivery of a channel that closes, and delivers it again. The pipeline asks before a
+   * delivery reaches a handler and drops those taken back (counted as `requeuedByBroker`), so a lost connection does
+   * not cost a window of handler runs whose acks are thrown away. Absent: no delivery is ever taken back.
+   */
+  revoked?(delivery: Delivery): boolean;
   /** Asks the transport to deliver these again. Only called when `canRequeue` is true. */
   nack(deliveries: readonly Delivery[]): Promise<void> | void;
   /**

@@ -17,8 +17,14 @@ export interface AmqpRetryOptions {
    * jitter), so the consumers that lost the same broker do not all come back at the same moment.
    */
   readonly retryDelayMs?: number;
-  /** Longest delay between two attempts in ms. Default 5000. */
+  /** Longest delay between two attempts at open, in ms. Default 5000. */
   readonly maxRetryDelayMs?: number;
+  /**
+   * Longest delay between two attempts after a lost connection, in ms. Default 1000, or `maxRetryDelayMs` when that
+   * is less: consuming resumes within about a second of RabbitMQ being reachable again, however long it was away.
+   * An attempt at a broker that is down costs little (a refused TCP connection).
+   */
+  readonly maxReconnectDelayMs?: number;
   /** How long one attempt may take to open the socket and finish the handshake, in ms. Default 10000. */
   readonly connectTimeoutMs?: number;
 }
@@ -30,7 +36,7 @@ export interface ResolvedAmqpRetry {
   readonly connectTimeoutMs: number;
   /** The waits between attempts at open, for `backoffDelay`: exact. */
   readonly connectBackoff: BackoffOptions;
-  /** The waits before each attempt after a lost connection, for `backoffDelay`: the same, with full jitter. */
+  /** The waits before each attempt after a lost connection, for `backoffDelay`: capped lower, with full jitter. */
   readonly reconnectBackoff: BackoffOptions;
 }
 
@@ -38,8 +44,9 @@ export interface ResolvedAmqpRetry {
 export function resolveAmqpRetry(options: AmqpRetryOptions): ResolvedAmqpRetry {
   const first = options.retryDelayMs ?? 250;
   const max = options.maxRetryDelayMs ?? 5000;
-  if (!(first >= 0) || !(max >= 0)) {
-    throw new InvalidOptionError(`retry delays must be 0 ms or more, got ${first} and ${max}`);
+  const maxReconnect = options.maxReconnectDelayMs ?? Math.min(1000, max);
+  if (!(first >= 0) || !(max >= 0) || !(maxReconnect >= 0)) {
+    throw new InvalidOptionError(`retry delays must be 0 ms or more, got ${first}, ${max} and ${maxReconnect}`);
   }
   const reconnectAttempts = options.reconnectAttempts ?? Infinity;
   if (reconnectAttempts !== Infinity) atLeastOne('reconnectAttempts', reconnectAttempts);
@@ -49,7 +56,7 @@ export function resolveAmqpRetry(options: AmqpRetryOptions): ResolvedAmqpRetry {
     reconnectAttempts,
     connectTimeoutMs: atLeastOne('connectTimeoutMs', options.connectTimeoutMs ?? 10_000),
     connectBackoff,
-    reconnectBackoff: { ...connectBackoff, jitter: true },
+    reconnectBackoff: { ...connectBackoff, maxMs: maxReconnect, jitter: true },
   };
 }
 

@@ -81,9 +81,23 @@ interface Generation {
   alive: boolean;
   /** Tags acked and not sent yet (see `ackLingerMs`). */
   acks: number[];
+  /** Confirmations waiting for the acks in `acks` to be sent. */
+  unsent: Receipt[];
+  /** Confirmations whose acks were sent, waiting for a barrier to be asked for. */
+  unconfirmed: Receipt[];
+  /** Confirmations whose barrier is under way (or failed): its answer confirms them, else `#bury` does not. */
+  readonly confirming: Set<Receipt>;
+  /** The barrier under way: a round trip on the channel, behind the acks sent before it. */
+  barrier?: Promise<void>;
   ackTimer?: NodeJS.Timeout;
   /** The confirm channel replies go out on, opened at the first reply. */
   replies?: Promise<ConfirmChannel>;
+}
+
+/** A caller of `ackConfirmed` waiting to learn whether `count` acks reached RabbitMQ. */
+interface Receipt {
+  readonly count: number;
+  readonly resolve: (confirmed: number) => void;
 }
 
 /** What settles one delivery: its tag, on the channel generation that delivered it. */
@@ -101,9 +115,11 @@ interface AmqpHandle {
  * nacks requeue, at once.
  *
  * A lost connection or channel is recovered: reconnect with exponential backoff and jitter (a `warn` line each
- * attempt), declare the topology again, consume again, on the same stream. Delivery tags belong to the channel that
- * issued them, so settles for deliveries of a lost channel are dropped (with a `warn` line): RabbitMQ has requeued
- * those messages and delivers them again, `redelivered` set.
+ * attempt, at most `maxReconnectDelayMs` apart), declare the topology again, consume again, on the same stream.
+ * Delivery tags belong to the channel that issued them, and RabbitMQ requeues every delivery of a lost channel that
+ * it has not seen acked, to deliver it again, `redelivered` set. So deliveries of a lost channel are
+ * {@link AmqpAdapter.revoked} (the pipeline drops those that have not reached a handler), settles for them are
+ * dropped (with a `warn` line), and {@link AmqpAdapter.ackConfirmed} tells which acks RabbitMQ took.
  */
 export class AmqpAdapter implements Adapter<Channel> {
   /** @inheritdoc */
@@ -240,6 +256,31 @@ export class AmqpAdapter implements Adapter<Channel> {
     this.#settle(deliveries, 'ack');
   }
 
+  /**
+   * Acks like `ack`, and resolves with how many of these acks RabbitMQ is known to have applied. An AMQP ack has no
+   * answer, so once the acks are sent a round trip on the same channel follows them (a `basic.qos` that changes
+   * nothing): RabbitMQ handles a channel's frames in order, so its answer means every ack before it was applied. One
+   * round trip is under way at a time, covering every ack sent before it. Acks of a channel lost before their
+   * answer count as not applied: RabbitMQ requeued those messages and delivers them again, except the few it
+   * applied just as it closed the connection (its answer comes after the closing frame, and is never read), which
+   * a `warn` line counts. So the count never says more than RabbitMQ applied.
+   */
+  ackConfirmed(deliveries: readonly Delivery[]): Promise<number> {
+    // Registered before the acks go out, so the flush that sends them hands them to the round trip behind them.
+    const receipts = this.#receipts(deliveries);
+    this.ack(deliveries);
+    if (receipts.length === 1) return receipts[0]!;
+    return Promise.all(receipts).then((counts) => counts.reduce((sum, count) => sum + count, 0));
+  }
+
+  /**
+   * Whether RabbitMQ has taken this delivery back: its channel closed, so it requeued the message and delivers it
+   * again on the new channel. Settling it is no longer possible.
+   */
+  revoked(delivery: Delivery): boolean {
+    return (delivery.handle as AmqpHandle | undefined)?.generation.alive === false;
+  }
+
   /** Nacks with requeue: RabbitMQ delivers them again, `redelivered` set. */
   nack(deliveries: readonly Delivery[]): void {
     this.#settle(deliveries, 'nack');
@@ -301,6 +342,8 @@ export class AmqpAdapter implements Adapter<Channel> {
     const wasAlive = generation.alive;
     if (wasAlive) {
       this.#flushAcks(generation);
+      // Acks still waiting for their barrier would count as lost once the channel is marked dead.
+      while (generation.alive && generation.barrier) await generation.barrier;
       this.#bury(generation);
     }
     // amqplib queues frames per channel and interleaves the queues on the socket, so a connection close (channel 0)
@@ -337,6 +380,9 @@ export class AmqpAdapter implements Adapter<Channel> {
         consumerTags: [],
         alive: true,
         acks: [],
+        unsent: [],
+        unconfirmed: [],
+        confirming: new Set(),
       };
       generation = current;
       model.on('close', (error?: Error) => this.#lost(current, error ?? lastError ?? 'the connection closed'));
@@ -392,6 +438,21 @@ export class AmqpAdapter implements Adapter<Channel> {
     return { body: content, id, meta, handle };
   }
 
+  /** Per channel of `deliveries`, a confirmation of how many of their acks RabbitMQ takes; a lost channel takes none. */
+  #receipts(deliveries: readonly Delivery[]): Promise<number>[] {
+    const receipts: Promise<number>[] = [];
+    const lingers = this.#ackLingerMs > 0;
+    for (let i = 0; i < deliveries.length; ) {
+      const { generation } = deliveries[i]!.handle as AmqpHandle;
+      const first = i;
+      while (i < deliveries.length && (deliveries[i]!.handle as AmqpHandle).generation === generation) i++;
+      const count = i - first;
+      if (!generation.alive) receipts.push(Promise.resolve(0));
+      else receipts.push(new Promise((resolve) => (lingers ? generation.unsent : generation.unconfirmed).push({ count, resolve })));
+    }
+    return receipts;
+  }
+
   #settle(deliveries: readonly Delivery[], kind: 'ack' | 'nack'): void {
     const linger = kind === 'ack' && this.#ackLingerMs > 0;
     let i = 0;
@@ -408,10 +469,11 @@ export class AmqpAdapter implements Adapter<Channel> {
         tags.push(handle.tag);
       }
       if (waits) {
-        if (tags.length >= this.#ackBatch) this.#flushAcks(generation);
+        if (generation.acks.length >= this.#ackBatch) this.#flushAcks(generation);
         else generation.ackTimer ??= setTimeout(() => this.#flushAcks(generation), this.#ackLingerMs);
       } else if (generation.alive) {
         this.#send(generation, tags, kind);
+        this.#confirm(generation);
       } else {
         this.#logDropped(generation, tags.length, kind);
       }
@@ -424,8 +486,41 @@ export class AmqpAdapter implements Adapter<Channel> {
     if (generation.acks.length === 0) return;
     const tags = generation.acks;
     generation.acks = [];
-    if (generation.alive) this.#send(generation, tags, 'ack');
-    else this.#logDropped(generation, tags.length, 'ack');
+    if (!generation.alive) {
+      this.#logDropped(generation, tags.length, 'ack');
+      return;
+    }
+    this.#send(generation, tags, 'ack');
+    if (generation.unsent.length > 0) {
+      generation.unconfirmed.push(...generation.unsent);
+      generation.unsent = [];
+      this.#confirm(generation);
+    }
+  }
+
+  /**
+   * Asks RabbitMQ for a round trip behind the acks sent so far, unless one is under way (the next covers what was
+   * sent meanwhile); its answer confirms them. A channel lost first confirms none of them (see `#bury`).
+   */
+  #confirm(generation: Generation): void {
+    if (generation.barrier || generation.unconfirmed.length === 0 || !generation.alive) return;
+    const covered = generation.unconfirmed;
+    generation.unconfirmed = [];
+    for (const receipt of covered) generation.confirming.add(receipt);
+    generation.barrier = generation.channel.prefetch(this.#prefetch).then(
+      () => {
+        generation.barrier = undefined;
+        for (const receipt of covered) {
+          generation.confirming.delete(receipt);
+          receipt.resolve(receipt.count);
+        }
+        this.#confirm(generation);
+      },
+      () => {
+        // The channel failed: its 'close' buries the generation, which settles what this barrier covered.
+        generation.barrier = undefined;
+      },
+    );
   }
 
   #send(generation: Generation, tags: number[], kind: 'ack' | 'nack'): void {
@@ -487,6 +582,26 @@ export class AmqpAdapter implements Adapter<Channel> {
     generation.ackTimer = undefined;
     if (generation.acks.length > 0) this.#logDropped(generation, generation.acks.length, 'ack');
     generation.acks = [];
+    // Acks never sent did not reach RabbitMQ: it requeued those messages and delivers them again.
+    for (const receipt of generation.unsent.splice(0)) receipt.resolve(0);
+    // Acks sent and not confirmed may or may not have been applied: RabbitMQ answers a round trip after the frame
+    // that closes the connection, and discards what arrives after that. They count as not taken, so `acked` never
+    // says more than RabbitMQ applied; the ones it did apply are not delivered again.
+    const unconfirmed = [...generation.unconfirmed.splice(0), ...generation.confirming];
+    generation.confirming.clear();
+    let inDoubt = 0;
+    for (const receipt of unconfirmed) {
+      inDoubt += receipt.count;
+      receipt.resolve(0);
+    }
+    if (inDoubt > 0) {
+      this.#log(
+        'warn',
+        `${inDoubt} ack${inDoubt === 1 ? '' : 's'} sent just before the RabbitMQ channel was lost could not be confirmed; ` +
+          'counted as requeued by the broker, though RabbitMQ may have applied some (those are not delivered again)',
+        { queues: this.queues, generation: generation.number, unconfirmedAcks: inDoubt },
+      );
+    }
     this.#frames += generation.tags.frames;
     this.#batches?.discard((delivery) => (delivery.handle as AmqpHandle).generation === generation);
   }

@@ -43,6 +43,7 @@ export function printSummary(stats: RunStats, dlqPath: string | undefined): void
       `${number.format(stats.nacked)} nacked · ${number.format(stats.deadLettered)} dead letters` +
       (reasons ? ` (${reasons})` : '') +
       (stats.unsettled > 0 ? ` · ${number.format(stats.unsettled)} unsettled` : '') +
+      (stats.requeuedByBroker > 0 ? ` · ${number.format(stats.requeuedByBroker)} requeued by the broker` : '') +
       ` · ${stats.seconds.toFixed(2)} s · ${number.format(rate)} msg/s`,
   ];
   if (stats.unhandledErrors > 0) {
@@ -78,7 +79,7 @@ export function mainThreadCpuMs(): number | undefined {
  * @param main how long the main thread's event loop was busy during the run, and the CPU time it used, in ms.
  */
 export async function writeStatsFile(path: string, stats: RunStats, main: { busyMs: number; cpuMs?: number }): Promise<void> {
-  const { received, acked, nacked, deadLettered, unsettled, unsettledIds, retries, unhandledErrors, deadLetteredByReason, seconds } = stats;
+  const { received, acked, nacked, deadLettered, unsettled, unsettledIds, requeuedByBroker, retries, unhandledErrors, deadLetteredByReason, seconds } = stats;
   // Peak RSS covers the worker threads too (one process); benchmarks read it and the busy time from here.
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
   const json = {
@@ -88,6 +89,7 @@ export async function writeStatsFile(path: string, stats: RunStats, main: { busy
     deadLettered,
     unsettled,
     unsettledIds,
+    requeuedByBroker,
     retries,
     unhandledErrors,
     deadLetteredByReason,

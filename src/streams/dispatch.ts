@@ -14,6 +14,10 @@ export interface Batch<M extends Message<unknown>> {
 /**
  * Hands work to the executor: blocks of lines as they come, and messages grouped into batches, a full batch at
  * once and a partial one after a short linger, so a trickle of messages is not held back waiting for company.
+ *
+ * For a transport that can take deliveries back (`revoked`: a lost AMQP channel), batches wait here rather than in
+ * the executor's queue, at most `maxRunning` running, and each leaves without the deliveries taken back meanwhile:
+ * those never reach a handler, and the deliveries of the new channel are not held up behind them.
  */
 export class Dispatcher<M extends Message<unknown>> {
   readonly #executor: Executor<M>;
@@ -28,6 +32,11 @@ export class Dispatcher<M extends Message<unknown>> {
   #timer: NodeJS.Timeout | undefined;
   readonly #running = new Set<Batch<M>>();
   #idle: (() => void)[] = [];
+  readonly #revoked: ((delivery: Delivery) => boolean) | undefined;
+  readonly #onRevoked: (deliveries: Delivery[]) => void;
+  readonly #maxRunning: number;
+  /** Batches waiting for the executor to have room (only with `revoked`). */
+  readonly #waiting: Batch<M>[] = [];
 
   constructor(options: {
     executor: Executor<M>;
@@ -38,6 +47,12 @@ export class Dispatcher<M extends Message<unknown>> {
     onError: (batch: Batch<M>, error: unknown) => void;
     onBlockResult: (block: LineBlock, result: BlockResult) => void;
     onBlockError: (block: LineBlock, error: unknown) => void;
+    /** Whether the transport took a delivery back by itself; those are dropped before they run. */
+    revoked?: (delivery: Delivery) => boolean;
+    /** Receives the deliveries dropped that way. */
+    onRevoked?: (deliveries: Delivery[]) => void;
+    /** With `revoked`: how many batches may run at once (one per worker); the rest wait here. Default: no limit. */
+    maxRunning?: number;
   }) {
     this.#executor = options.executor;
     this.#batchSize = options.batchSize;
@@ -46,6 +61,9 @@ export class Dispatcher<M extends Message<unknown>> {
     this.#onError = options.onError;
     this.#onBlockResult = options.onBlockResult;
     this.#onBlockError = options.onBlockError;
+    this.#revoked = options.revoked;
+    this.#onRevoked = options.onRevoked ?? (() => {});
+    this.#maxRunning = options.maxRunning ?? Infinity;
   }
 
   /** Sends a block of lines to the executor, which splits it where its handlers run. */
@@ -70,10 +88,46 @@ export class Dispatcher<M extends Message<unknown>> {
     const batch = this.#current;
     if (batch.items.length === 0) return;
     this.#current = { deliveries: [], items: [] };
+    if (!this.#revoked) {
+      this.#start(batch);
+      return;
+    }
+    this.#waiting.push(batch);
+    this.#startWaiting();
+  }
+
+  #start(batch: Batch<M>): void {
     this.#track(this.#running, batch, this.#executor.run(batch.items), this.#onResult, this.#onError);
   }
 
-  /** Keeps `work` in `running` until its answer has been handed on, then wakes `idle()` if nothing is left. */
+  /** Starts waiting batches while fewer than `maxRunning` run, each without its deliveries taken back. */
+  #startWaiting(): void {
+    while (this.#waiting.length > 0 && this.#running.size < this.#maxRunning) {
+      const batch = this.#withoutRevoked(this.#waiting.shift()!);
+      if (batch.items.length > 0) this.#start(batch);
+    }
+  }
+
+  #withoutRevoked(batch: Batch<M>): Batch<M> {
+    const revoked = this.#revoked!;
+    if (!batch.deliveries.some(revoked)) return batch;
+    const kept: Batch<M> = { deliveries: [], items: [] };
+    const dropped: Delivery[] = [];
+    batch.deliveries.forEach((delivery, i) => {
+      if (revoked(delivery)) dropped.push(delivery);
+      else {
+        kept.deliveries.push(delivery);
+        kept.items.push(batch.items[i]!);
+      }
+    });
+    this.#onRevoked(dropped);
+    return kept;
+  }
+
+  /**
+   * Keeps `work` in `running` until its answer comes; then starts what waits for room, hands the answer on, and
+   * wakes `idle()` if nothing is left.
+   */
   #track<W, R>(
     running: Set<W>,
     work: W,
@@ -82,10 +136,21 @@ export class Dispatcher<M extends Message<unknown>> {
     onError: (work: W, error: unknown) => void,
   ): void {
     running.add(work);
+    // The next waiting batch starts before this one's answer is handed on, so its worker does not wait for that.
+    const next = () => {
+      running.delete(work);
+      if (this.#waiting.length > 0) this.#startWaiting();
+    };
     answer
       .then(
-        (result) => onResult(work, result),
-        (error: unknown) => onError(work, error),
+        (result) => {
+          next();
+          onResult(work, result);
+        },
+        (error: unknown) => {
+          next();
+          onError(work, error);
+        },
       )
       .finally(() => {
         running.delete(work);
@@ -93,9 +158,9 @@ export class Dispatcher<M extends Message<unknown>> {
       });
   }
 
-  /** Batches sent and not finished: what a forced shutdown gives back to the transport. */
+  /** Batches sent or waiting to be, and not finished: what a forced shutdown gives back to the transport. */
   get running(): ReadonlySet<Batch<M>> {
-    return this.#running;
+    return this.#waiting.length === 0 ? this.#running : new Set([...this.#running, ...this.#waiting]);
   }
 
   /** Blocks sent and not answered. */

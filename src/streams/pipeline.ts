@@ -205,6 +205,10 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
         this.stats.unsettled += messages;
         this.#shutdown.fail(error, []);
       },
+      revoked: this.#adapter.revoked ? (delivery) => this.#adapter.revoked!(delivery) : undefined,
+      onRevoked: (deliveries) => this.#settler.requeuedByBroker(deliveries),
+      // One batch per worker: the others wait in the dispatcher, where those taken back can still be dropped.
+      maxRunning: this.#pool ? threads : undefined,
     });
     this.#settler = new Settler({
       adapter: this.#adapter,
@@ -371,16 +375,38 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
 
   /** A chunk can hold thousands of short lines: take only as many as the cap has room for, then wait. */
   async #admitDeliveries(chunk: readonly Delivery[]): Promise<void> {
+    chunk = this.#held(chunk, 0);
     for (let start = 0; start < chunk.length; ) {
       const room = this.#admission.roomForMessages();
       if (room <= 0) {
         if (!(await this.#waitForRoom())) return;
+        // While it waited, a lost connection may have taken back the rest.
+        const rest = this.#held(chunk, start);
+        if (rest !== chunk) [chunk, start] = [rest, 0];
         continue;
       }
       const end = Math.min(chunk.length, start + room);
       this.#intake.accept(start === 0 && end === chunk.length ? chunk : chunk.slice(start, end));
       start = end;
     }
+  }
+
+  /**
+   * `chunk` itself when none from `start` on was taken back by the transport (`Adapter.revoked`); else those from
+   * `start` on that were not. The ones taken back count as read, and as requeued by the broker.
+   */
+  #held(chunk: readonly Delivery[], start: number): readonly Delivery[] {
+    const adapter = this.#adapter;
+    if (!adapter.revoked) return chunk;
+    let i = start;
+    while (i < chunk.length && !adapter.revoked(chunk[i]!)) i++;
+    if (i === chunk.length) return chunk;
+    const kept = chunk.slice(start, i);
+    const dropped: Delivery[] = [];
+    for (; i < chunk.length; i++) (adapter.revoked(chunk[i]!) ? dropped : kept).push(chunk[i]!);
+    this.stats.received += dropped.length;
+    this.#settler.requeuedByBroker(dropped);
+    return kept;
   }
 
   #blockAnswered(block: LineBlock, result: BlockResult): void {

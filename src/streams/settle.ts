@@ -55,12 +55,40 @@ export class Settler {
     this.#events = options.events;
   }
 
-  /** Acks handled deliveries. */
+  /**
+   * Acks handled deliveries. Where acks can be lost with the connection (`ackConfirmed`), they count as acked once
+   * the transport confirms them, and those it took back instead as `requeuedByBroker`.
+   */
   ack(deliveries: readonly Delivery[]): void {
     if (deliveries.length === 0) return;
-    this.#stats.countAcked(deliveries.length);
-    this.#events?.acked(deliveries.length);
-    this.#track(() => this.#adapter.ack(deliveries, 'handled'), 'ack');
+    const adapter = this.#adapter;
+    if (!adapter.ackConfirmed) {
+      this.#stats.countAcked(deliveries.length);
+      this.#events?.acked(deliveries.length);
+      this.#track(() => adapter.ack(deliveries, 'handled'), 'ack');
+      this.#onProgress();
+      return;
+    }
+    this.#pending++;
+    const count = (confirmed: number) => {
+      this.#stats.countAcked(confirmed);
+      if (confirmed > 0) this.#events?.acked(confirmed);
+      this.#stats.countRequeuedByBroker(deliveries.length - confirmed);
+      this.#onProgress();
+    };
+    adapter
+      .ackConfirmed(deliveries, 'handled')
+      .then(count, (error: unknown) => {
+        this.#failed('ack', error);
+        count(0);
+      })
+      .finally(() => this.#done());
+  }
+
+  /** Deliveries the transport took back by itself (see `Adapter.revoked`): dropped, not settled. */
+  requeuedByBroker(deliveries: readonly Delivery[]): void {
+    if (deliveries.length === 0) return;
+    this.#stats.countRequeuedByBroker(deliveries.length);
     this.#onProgress();
   }
 

@@ -12,6 +12,13 @@ export interface RunStats {
   readonly unsettled: number;
   /** The ids of the first {@link UNSETTLED_IDS_LISTED} of them, to find them in the input again. */
   readonly unsettledIds: readonly string[];
+  /**
+   * Messages the transport took back by itself before their settle reached it: a RabbitMQ channel closed with
+   * them unacked (dropped before their handler when it had not started, else their ack was lost). The broker
+   * delivers them again, and they are counted again in `received`: so `received` = `acked` + `nacked` +
+   * `deadLettered` + `unsettled` + `requeuedByBroker` once nothing is in flight.
+   */
+  readonly requeuedByBroker: number;
   /** Retries scheduled (a message tried three times counts two). */
   readonly retries: number;
   /**
@@ -34,6 +41,7 @@ export class Stats {
   nacked = 0;
   deadLettered = 0;
   unsettled = 0;
+  requeuedByBroker = 0;
   retries = 0;
   /** See {@link RunStats.unsettledIds}. */
   readonly unsettledIds: string[] = [];
@@ -53,7 +61,7 @@ export class Stats {
 
   /** Messages read and not yet settled. */
   get inFlight(): number {
-    return this.received - this.acked - this.nacked - this.deadLettered - this.unsettled;
+    return this.received - this.acked - this.nacked - this.deadLettered - this.unsettled - this.requeuedByBroker;
   }
 
   countAcked(count: number): void {
@@ -72,6 +80,11 @@ export class Stats {
       if (this.unsettledIds.length >= UNSETTLED_IDS_LISTED) return;
       this.unsettledIds.push(id);
     }
+  }
+
+  countRequeuedByBroker(count: number): void {
+    this.#reclaim(count);
+    this.requeuedByBroker += count;
   }
 
   countDeadLetter(reason: string): void {
@@ -98,6 +111,7 @@ export class Stats {
       deadLettered: this.deadLettered,
       unsettled: this.unsettled,
       unsettledIds: [...this.unsettledIds],
+      requeuedByBroker: this.requeuedByBroker,
       retries: this.retries,
       unhandledErrors: this.unhandledErrors,
       deadLetteredByReason: Object.fromEntries(this.#byReason),

@@ -4,6 +4,7 @@
 import t from 'tap';
 import { randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
+import net from 'node:net';
 import { promisify } from 'node:util';
 import amqp from 'amqplib';
 import { AmqpAdapter, amqpSpec } from '../../dist/adapters/amqp.js';
@@ -104,6 +105,63 @@ async function countsBecome(queue, expected, timeoutMs = 5000) {
     await sleep(100);
   }
   return last;
+}
+
+/**
+ * A TCP proxy in front of RabbitMQ, to do to the adapter's connection what the broker's own tools cannot: `hold()`
+ * drops what the client sends (its acks never arrive), `cut()` breaks every connection at once, `refuse(true)`
+ * breaks each new one as it comes (the broker is unreachable) until `refuse(false)`.
+ */
+async function startProxy(t, target = new URL(AMQP_URL)) {
+  const pairs = new Set();
+  let refusing = false;
+  let holding = false;
+  const server = net.createServer((client) => {
+    if (refusing) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(Number(target.port || 5672), target.hostname);
+    const pair = { client, upstream, held: holding };
+    pairs.add(pair);
+    client.on('data', (chunk) => {
+      if (!pair.held) upstream.write(chunk);
+    });
+    upstream.pipe(client);
+    const end = () => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const socket of [client, upstream]) {
+      socket.on('close', end);
+      socket.on('error', end);
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const proxy = {
+    url: `amqp://${target.username}:${target.password}@127.0.0.1:${server.address().port}${target.pathname === '/' ? '' : target.pathname}`,
+    hold() {
+      holding = true;
+      for (const pair of pairs) pair.held = true;
+    },
+    /** Breaks every connection; new ones pass what they send again. */
+    cut() {
+      for (const pair of [...pairs]) {
+        pair.client.destroy();
+        pair.upstream.destroy();
+      }
+      holding = false;
+    },
+    refuse(on) {
+      refusing = on;
+    },
+  };
+  t.teardown(() => {
+    proxy.cut();
+    server.close();
+  });
+  return proxy;
 }
 
 /** Forcibly closes the connections named `name` (others' test connections are left alone). */
@@ -484,6 +542,75 @@ t.test('with RabbitMQ', await needAmqp(), async (t) => {
     t.same(await countsBecome(queue, { ready: 0, unacked: 0 }), { ready: 0, unacked: 0 }, 'all acked, once');
     t.notOk(adapter.logs.some((l) => /PRECONDITION|unknown delivery tag/i.test(l.message)), 'no channel error');
     t.notOk(JSON.stringify(adapter.logs).includes(':guest@'), 'the password is never logged');
+  });
+
+  t.test('ackConfirmed resolves once RabbitMQ has applied the acks; after a lost channel, its deliveries are revoked', async (t) => {
+    const env = await setup(t);
+    const queue = await env.queue();
+    await env.publish(queue, 300);
+    const adapter = env.adapter({ queues: [queue] });
+    const stream = collect(await adapter.open({ maxInFlight: 100 }));
+    const first = await stream.until(100);
+    t.equal(await adapter.ackConfirmed(first.slice(0, 50), 'handled'), 50, 'all 50 confirmed');
+    const { ready, unacked } = await counts(queue);
+    t.equal(ready + unacked, 250, 'confirmed means applied: the broker already counts those 50 gone');
+    // The window refills: 50 more on the same channel.
+    const stale = [...first.slice(50), ...(await stream.until(50))];
+    t.notOk(stale.some((d) => adapter.revoked(d)), 'nothing revoked while the channel lives');
+    t.equal(await closeConnectionsNamed(adapter.connectionName), 1);
+    while (adapter.reconnects === 0) await sleep(20);
+    t.ok(stale.every((d) => adapter.revoked(d)), 'the unacked deliveries of the lost channel are revoked');
+    t.equal(await adapter.ackConfirmed(stale.slice(0, 10), 'handled'), 0, 'acks for the lost channel: none taken');
+    const again = await stream.until(100);
+    t.notOk(again.some((d) => adapter.revoked(d)), 'deliveries of the new channel are not revoked');
+    const back = again.filter((d) => d.meta.redelivered).map((d) => d.id);
+    t.same(back.sort(), stale.map((d) => d.id).sort(), 'RabbitMQ delivers the 100 revoked ones again, redelivered');
+    t.equal(await adapter.ackConfirmed([...stale.slice(10, 20), ...again], 'handled'), 100, 'a mixed call counts the live ones');
+    t.same(await countsBecome(queue, { ready: 50, unacked: 100 }), { ready: 50, unacked: 100 });
+    t.match(adapter.logs.find((l) => /dropped 10 acks/.test(l.message)), { level: 'warn' }, 'the dropped acks are logged');
+  });
+
+  t.test('an ack cut off on its way counts as not taken, and its message comes back', async (t) => {
+    const env = await setup(t);
+    const queue = await env.queue();
+    await env.publish(queue, 10);
+    const proxy = await startProxy(t);
+    const adapter = env.adapter({ queues: [queue], url: proxy.url });
+    const stream = collect(await adapter.open({ maxInFlight: 10 }));
+    const all = await stream.until(10);
+    proxy.hold();
+    let answer;
+    const receipt = adapter.ackConfirmed(all, 'handled').then((confirmed) => (answer = confirmed));
+    await sleep(200);
+    t.equal(adapter.settleFrames, 1, 'the ack went out');
+    t.equal(answer, undefined, 'not confirmed while RabbitMQ has not answered behind it');
+    proxy.cut();
+    await receipt;
+    t.equal(answer, 0, 'the connection broke first: not counted as acked');
+    const again = await stream.until(10);
+    t.same(again.map((d) => d.id).sort(), all.map((d) => d.id).sort(), 'RabbitMQ never got the ack: all 10 come back');
+    t.ok(again.every((d) => d.meta.redelivered));
+    t.equal(await adapter.ackConfirmed(again, 'handled'), 10);
+    t.same(await counts(queue), { ready: 0, unacked: 0 });
+  });
+
+  t.test('while the broker is unreachable, reconnect attempts are at most a second apart', async (t) => {
+    const env = await setup(t);
+    const queue = await env.queue();
+    const proxy = await startProxy(t);
+    // The default delays: 250 ms doubling, at most 5 s at open; after a loss at most 1 s.
+    const adapter = env.adapter({ queues: [queue], url: proxy.url, retryDelayMs: 250, maxRetryDelayMs: 5000 });
+    collect(await adapter.open({ maxInFlight: 10 }));
+    proxy.refuse(true);
+    proxy.cut();
+    const attempts = () => adapter.logs.filter((l) => /^reconnecting to RabbitMQ/.test(l.message));
+    while (attempts().length < 7) await sleep(20);
+    proxy.refuse(false);
+    const reachable = Date.now();
+    while (adapter.reconnects === 0) await sleep(10);
+    const delays = attempts().map((l) => Number(/ in (\d+) ms/.exec(l.message)[1]));
+    t.ok(delays.every((ms) => ms <= 1000), `every wait at most 1000 ms (${delays.join(', ')})`);
+    t.ok(Date.now() - reachable < 3000, `consuming again ${Date.now() - reachable} ms after the broker was reachable`);
   });
 
   t.test('an unreachable broker: retries with a log line each, then a TransportError without the password', async (t) => {
