@@ -57,6 +57,11 @@ export function createMetrics(sources: MetricSources, fingerprint: Fingerprint, 
   counter('missive_messages_nacked_total', 'Messages handed back to the transport for redelivery.', () => stats.nacked);
   counter('missive_retries_total', 'Retries scheduled after a handler failed.', () => stats.retries);
   counter(
+    'missive_requeued_by_broker_total',
+    'Messages the transport took back by itself before their settle reached it (a RabbitMQ channel lost); delivered again.',
+    () => stats.requeuedByBroker,
+  );
+  counter(
     'missive_unhandled_errors_total',
     'Errors from work handlers started and did not await, caught and logged instead of ending the run.',
     () => stats.unhandledErrors,

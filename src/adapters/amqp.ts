@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
 import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Message } from 'amqplib';
 import type { Delivery, DeliveryMeta } from '../delivery.js';
-import { InvalidOptionError, TransportError, UsageError, describe } from '../errors.js';
+import { InvalidOptionError, TransportError, describe } from '../errors.js';
 import { backoffDelay } from '../retry.js';
 import type { Adapter, AdapterOpenOptions } from './adapter.js';
 import { DeliveryTags } from './amqp-acks.js';
@@ -18,7 +18,7 @@ import {
 import { declareTopology, type AmqpTopology } from './amqp-topology.js';
 import { resolveMaxMessageBytes } from './lines.js';
 import { tooLarge } from '../too-large.js';
-import type { AdapterSpec, CommonAdapterOptions } from './spec.js';
+import type { CommonAdapterOptions } from './spec.js';
 import { TickBatches } from './tick-batches.js';
 
 /** Options of an {@link AmqpAdapter}. Only `queues` is required. */
@@ -683,52 +683,3 @@ function tagOnly(deliveryTag: number): Message {
   return { fields: { deliveryTag } } as unknown as Message;
 }
 
-/** `--adapter amqp`: RabbitMQ queues, at least once. */
-export const amqpSpec: AdapterSpec = {
-  name: 'amqp',
-  summary:
-    'RabbitMQ queues (AMQP 0-9-1), at least once: ack on success, a nack requeues; prefetch is the in-flight cap; ' +
-    'reconnects by itself',
-  flags: {
-    'amqp-url': { type: 'string', default: DEFAULT_AMQP_URL, description: 'the broker (a password in it is never logged)' },
-    queue: { type: 'string', multiple: true, description: 'a queue to consume (required; repeat for more)' },
-    passive: {
-      type: 'boolean',
-      default: false,
-      description: 'only check that the queues exist; without it they are declared durable when missing',
-    },
-    exchange: { type: 'string', description: 'an existing exchange to bind the queues to' },
-    'routing-key': {
-      type: 'string',
-      multiple: true,
-      description: 'bind each queue to --exchange with this key (repeat for more; none binds with the empty key)',
-    },
-  },
-  create(values, common) {
-    const url = (values['amqp-url'] as string | undefined) ?? DEFAULT_AMQP_URL;
-    const problem = amqpUrlProblem(url);
-    if (problem) throw new UsageError(`--amqp-url: ${problem}`);
-    const queues = (values['queue'] as string[] | undefined) ?? [];
-    if (queues.length === 0 || queues.includes('')) {
-      throw new UsageError('--adapter amqp needs at least one --queue NAME: the queue to consume');
-    }
-    const exchange = values['exchange'] as string | undefined;
-    const routingKeys = (values['routing-key'] as string[] | undefined) ?? [];
-    const passive = values['passive'] === true;
-    if (routingKeys.length > 0 && exchange === undefined) {
-      throw new UsageError('--routing-key binds the queues to an exchange: give --exchange NAME too');
-    }
-    if (passive && exchange !== undefined) {
-      throw new UsageError('--passive declares nothing, bindings included: drop --exchange/--routing-key, or --passive');
-    }
-    return new AmqpAdapter({
-      url,
-      queues,
-      passive,
-      exchange,
-      routingKeys,
-      maxMessageBytes: common.maxMessageBytes,
-      log: common.log,
-    });
-  },
-};

@@ -24,7 +24,8 @@ export { RedisPubSubAdapter, type RedisPubSubAdapterOptions } from './redis-pubs
 export { redisPubSubSpec } from './redis-pubsub-spec.js';
 export { RedisStreamsAdapter, type RedisStreamsAdapterOptions } from './redis-streams.js';
 export { redisStreamsSpec } from './redis-streams-spec.js';
-export { AmqpAdapter, amqpSpec, type AmqpAdapterOptions, type AmqpDeliveryMeta } from './amqp.js';
+export { AmqpAdapter, type AmqpAdapterOptions, type AmqpDeliveryMeta } from './amqp.js';
+export { amqpSpec } from './amqp-spec.js';
 export { HttpAdapter, httpSpec, SIGNATURE_HEADER, type HttpAdapterOptions, type HttpDeliveryMeta } from './http.js';
 export { NatsAdapter, NATS_TOO_MANY_DELIVERIES, type NatsAdapterOptions, type NatsDeliveryMeta } from './nats.js';
 export { natsSpec } from './nats-spec.js';

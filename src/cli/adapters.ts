@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { amqpSpec } from '../adapters/amqp.js';
+import { amqpSpec } from '../adapters/amqp-spec.js';
 import { httpSpec } from '../adapters/http.js';
 import { natsSpec } from '../adapters/nats-spec.js';
 import { fileSpec, stdinSpec } from '../adapters/lines-spec.js';

@@ -7,7 +7,8 @@ import { execFile } from 'node:child_process';
 import net from 'node:net';
 import { promisify } from 'node:util';
 import amqp from 'amqplib';
-import { AmqpAdapter, amqpSpec } from '../../dist/adapters/amqp.js';
+import { AmqpAdapter } from '../../dist/adapters/amqp.js';
+import { amqpSpec } from '../../dist/adapters/amqp-spec.js';
 import { DeliveryTags } from '../../dist/adapters/amqp-acks.js';
 import { AMQP_URL, needAmqp } from '../helpers/brokers.js';
 
@@ -274,11 +275,11 @@ t.test('ack grouping in random orders, with gaps and repeats, matches what the b
 t.test('the spec declares the flags and checks them before connecting', async (t) => {
   t.same(Object.keys(amqpSpec.flags).sort(), ['amqp-url', 'exchange', 'passive', 'queue', 'routing-key']);
   t.equal(amqpSpec.flags['amqp-url'].default, 'amqp://guest:guest@127.0.0.1:5672');
-  t.throws(() => amqpSpec.create({}, common), { code: 'MISSIVE_ERR_USAGE', message: /--queue/ });
-  t.throws(() => amqpSpec.create({ queue: ['a'], 'routing-key': ['k'] }, common), { code: 'MISSIVE_ERR_USAGE', message: /--exchange/ });
-  t.throws(() => amqpSpec.create({ queue: ['a'], passive: true, exchange: 'x' }, common), { code: 'MISSIVE_ERR_USAGE' });
-  t.throws(() => amqpSpec.create({ queue: ['a'], 'amqp-url': 'http://x' }, common), { code: 'MISSIVE_ERR_USAGE', message: /amqp:\/\// });
-  const adapter = amqpSpec.create({ queue: ['a', 'b'], exchange: 'x', 'routing-key': ['k'] }, common);
+  await t.rejects(async () => amqpSpec.create({}, common), { code: 'MISSIVE_ERR_USAGE', message: /--queue/ });
+  await t.rejects(async () => amqpSpec.create({ queue: ['a'], 'routing-key': ['k'] }, common), { code: 'MISSIVE_ERR_USAGE', message: /--exchange/ });
+  await t.rejects(async () => amqpSpec.create({ queue: ['a'], passive: true, exchange: 'x' }, common), { code: 'MISSIVE_ERR_USAGE' });
+  await t.rejects(async () => amqpSpec.create({ queue: ['a'], 'amqp-url': 'http://x' }, common), { code: 'MISSIVE_ERR_USAGE', message: /amqp:\/\// });
+  const adapter = await amqpSpec.create({ queue: ['a', 'b'], exchange: 'x', 'routing-key': ['k'] }, common);
   t.ok(adapter instanceof AmqpAdapter);
   t.same(adapter.queues, ['a', 'b']);
 });
