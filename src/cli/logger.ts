@@ -1,3 +1,5 @@
+import { writeSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import type { Fingerprint } from '../dlq/dlq.js';
 import type { Log, LogLevel } from '../log.js';
@@ -11,7 +13,7 @@ export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'
 export async function createLogger(level: LogLevel, fingerprint: Fingerprint): Promise<{ logger: Logger; log: Log }> {
   // Loaded only for a person at a terminal: it costs a fifth of a second of start-up.
   const destination = process.stderr.isTTY
-    ? (await import('pino-pretty')).default({ destination: 2, sync: true, ignore: 'pid,hostname,processor,version' })
+    ? (await import('pino-pretty')).default({ destination: lineClearing(), sync: true, ignore: 'pid,hostname,processor,version' })
     : pino.destination({ fd: 2, sync: true });
   const logger = pino(
     { level, base: { processor: fingerprint.name, host: fingerprint.host, pid: fingerprint.pid, version: fingerprint.version } },
@@ -19,4 +21,17 @@ export async function createLogger(level: LogLevel, fingerprint: Fingerprint): P
   );
   const log: Log = (lvl, message, fields) => logger[lvl](fields ?? {}, message);
   return { logger, log };
+}
+
+/**
+ * Standard error for log lines on a terminal: each line first clears the line it starts on, where the progress
+ * display (see report.ts) may stand unfinished, so the log line is not glued to it; the progress redraws below.
+ */
+function lineClearing(): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      writeSync(2, `\r\x1b[K${chunk.toString()}`);
+      callback();
+    },
+  });
 }
