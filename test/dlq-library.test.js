@@ -1,6 +1,7 @@
 // missive-node/dlq as a program uses it: open a real DuckDB store, replay its letters through a processor (real
 // worker threads), purge what is left.
 import t from 'tap';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDbDlq, MemoryDlq, purgeDeadLetters, replayDeadLetters } from 'missive-node/dlq';
 import { JsonMessage, Processor } from 'missive-node';
@@ -35,4 +36,21 @@ t.test('purgeDeadLetters deletes what the filter selects, across pages', async (
   const stats = await (await replayDeadLetters(store, p, { threads: 0 })).done;
   t.equal(stats.acked, 1250);
   t.equal(await store.count(), 0);
+});
+
+t.test('new DuckDbDlq(path) opens the file at first use, await DuckDbDlq.open(path) at once', async (t) => {
+  const dir = t.testdir();
+  const lazy = new DuckDbDlq(join(dir, 'lazy.duckdb'));
+  t.notOk(existsSync(join(dir, 'lazy.duckdb')), 'nothing on disk before it is used');
+  await lazy.put([letter(1, 'x')]);
+  t.equal(await lazy.count(), 1);
+  await lazy.close();
+  await t.rejects(lazy.count(), /is closed/, 'closed means closed');
+  const eager = await DuckDbDlq.open(join(dir, 'lazy.duckdb'));
+  t.equal((await eager.list())[0].id, 'in:1', 'the letter was committed to the file');
+  await eager.close();
+  await t.rejects(DuckDbDlq.open(join(dir, 'missing-dir', 'x.duckdb')), /does not exist/, 'open fails at once');
+  const never = new DuckDbDlq(join(dir, 'never.duckdb'));
+  await never.close();
+  t.notOk(existsSync(join(dir, 'never.duckdb')), 'a store never used leaves no file');
 });
