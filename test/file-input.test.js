@@ -48,3 +48,17 @@ t.test('a file truncated while it is read: a warning, and its torn last line is 
   t.equal(letter.id, `${input}:15001`);
   t.equal(letter.body.toString(), '{"n":01500', 'its first bytes kept');
 });
+
+t.test('dlq list shows the letters of a file in line order: :2 before :10', async (t) => {
+  const dir = t.testdir();
+  const input = join(dir, 'many.jsonl');
+  writeFileSync(input, Array.from({ length: 12 }, (_, n) => `{"type":"mystery","n":${n + 1}}`).join('\n'));
+  const dlq = join(dir, 'dead.duckdb');
+  const run = await runCli(['run', fixture('mixed-processor.js'), '--input', input, '--dlq', dlq, '--threads', '0', '--quiet']);
+  t.equal(run.code, 0, run.stderr);
+  const list = await runCli(['dlq', 'list', '--dlq', dlq, '--limit', '12', '--json']);
+  t.equal(list.code, 0, list.stderr);
+  const lines = JSON.parse(list.stdout).map((l) => Number(l.id.slice(l.id.lastIndexOf(':') + 1)));
+  t.same(lines, [...lines].sort((a, b) => a - b), 'ascending line numbers');
+  t.same(lines.slice(0, 3), [1, 2, 3], 'the first page starts with the first lines');
+});

@@ -44,6 +44,10 @@ export interface DuckDbDlqOptions {
 }
 
 const ORDER = 'ORDER BY first_failed_at, id, key';
+// Listings, for people: letters that failed together (a group shares its time) in line order, `file:2` before
+// `file:10`, where ids end in a line number; paging (ORDER) keeps a plain order its cursor can seek in.
+const LINE_OF_ID = "TRY_CAST(NULLIF(regexp_extract(id, ':([0-9]+)$', 1), '') AS BIGINT)";
+const LIST_ORDER = `ORDER BY first_failed_at, ${LINE_OF_ID} NULLS LAST, id, key`;
 // A 0.1 file has no key column: the rows are read with NULL there, and toLetter computes the key.
 const SELECT = `SELECT ${COLUMNS.join(', ')} FROM dead_letters`;
 const SELECT_LEGACY = `SELECT NULL::VARCHAR AS key, ${LEGACY_COLUMNS.join(', ')} FROM dead_letters`;
@@ -312,12 +316,13 @@ export class DuckDbStore implements Dlq, ServedStore {
     return Number(rows[0]![0]);
   }
 
-  /** Letters the filter selects, oldest first failure first, then by id. */
+  /** Letters the filter selects, oldest first failure first, then in line order (see LIST_ORDER), then by id. */
   async list(options: DlqListOptions = {}): Promise<DeadLetter[]> {
     const params: DuckDBValue[] = [];
     const filter = where(options, params);
     params.push(bigint('limit', options.limit ?? 100), bigint('offset', options.offset ?? 0));
-    const sql = `${this.#selectSql}${filter} ${this.#order} LIMIT $${params.length - 1} OFFSET $${params.length}`;
+    const order = this.#legacy ? ORDER_LEGACY : LIST_ORDER;
+    const sql = `${this.#selectSql}${filter} ${order} LIMIT $${params.length - 1} OFFSET $${params.length}`;
     return (await this.#select(sql, params)).letters;
   }
 

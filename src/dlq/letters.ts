@@ -33,9 +33,27 @@ export function matchesFilter(letter: DeadLetter, filter: DlqFilter): boolean {
   return true;
 }
 
-/** Oldest first failure first, then by id, then by key, so listings are stable. */
+/** Oldest first failure first, then in line order where ids end in one, then by id and key: stable listings. */
 export function compareByAge(a: DeadLetter, b: DeadLetter): number {
-  return a.firstFailedAt.getTime() - b.firstFailedAt.getTime() || compareText(a.id, b.id) || compareText(a.key, b.key);
+  return (
+    a.firstFailedAt.getTime() - b.firstFailedAt.getTime() ||
+    compareLines(lineOf(a.id), lineOf(b.id)) ||
+    compareText(a.id, b.id) ||
+    compareText(a.key, b.key)
+  );
+}
+
+/** The line number an id ends in (`orders.jsonl:42`), as the DuckDB store's listing orders by; null for none. */
+function lineOf(id: string): number | null {
+  const match = /:(\d+)$/.exec(id);
+  return match ? Number(match[1]) : null;
+}
+
+function compareLines(a: number | null, b: number | null): number {
+  if (a === b) return 0;
+  if (a === null) return 1;
+  if (b === null) return -1;
+  return a - b;
 }
 
 function compareText(a: string, b: string): number {
