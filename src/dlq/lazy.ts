@@ -1,3 +1,4 @@
+import { DlqError } from '../errors.js';
 import type { DeadLetter, DeadLetterInput, Dlq, DlqFilter, DlqListOptions } from './dlq.js';
 
 /**
@@ -6,15 +7,15 @@ import type { DeadLetter, DeadLetterInput, Dlq, DlqFilter, DlqListOptions } from
  * fails that call, which the pipeline treats as any store failure: the message is not acked. The next call tries
  * to open again, since the cause may have passed (a `missive dlq` reader held the file longer than the open waits).
  */
-export class LazyDlq implements Dlq {
-  readonly #open: () => Promise<Dlq>;
-  #store: Promise<Dlq> | undefined;
+export class LazyDlq<S extends Dlq = Dlq> implements Dlq {
+  readonly #open: () => Promise<S>;
+  #store: Promise<S> | undefined;
   #closed = false;
 
   /** Whether the store `open` gives is durable, known before it is opened. */
   readonly durable: boolean;
 
-  constructor(open: () => Promise<Dlq>, durable: boolean) {
+  constructor(open: () => Promise<S>, durable: boolean) {
     this.#open = open;
     this.durable = durable;
   }
@@ -24,8 +25,10 @@ export class LazyDlq implements Dlq {
     return this.#store !== undefined;
   }
 
-  #get(): Promise<Dlq> {
+  /** The store, opened now if it is not yet; a closed one that was never opened stays closed. */
+  protected store(): Promise<S> {
     if (this.#store) return this.#store;
+    if (this.#closed) return Promise.reject(new DlqError('the dead-letter store is closed; make a new one to open it again'));
     const opening = this.#open();
     this.#store = opening;
     opening.catch(() => {
@@ -36,35 +39,35 @@ export class LazyDlq implements Dlq {
 
   put(letters: readonly DeadLetterInput[]): Promise<void> {
     if (letters.length === 0 && !this.#store) return Promise.resolve();
-    return this.#get().then((store) => store.put(letters));
+    return this.store().then((store) => store.put(letters));
   }
 
   async get(keyOrId: string): Promise<DeadLetter | undefined> {
-    return (await this.#get()).get(keyOrId);
+    return (await this.store()).get(keyOrId);
   }
 
   async findById(id: string): Promise<DeadLetter[]> {
-    return (await this.#get()).findById(id);
+    return (await this.store()).findById(id);
   }
 
   async delete(keys: string | readonly string[]): Promise<number> {
-    return (await this.#get()).delete(keys);
+    return (await this.store()).delete(keys);
   }
 
   async count(filter?: DlqFilter): Promise<number> {
-    return (await this.#get()).count(filter);
+    return (await this.store()).count(filter);
   }
 
   async list(options?: DlqListOptions): Promise<DeadLetter[]> {
-    return (await this.#get()).list(options);
+    return (await this.store()).list(options);
   }
 
   async oldest(): Promise<DeadLetter | undefined> {
-    return (await this.#get()).oldest();
+    return (await this.store()).oldest();
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<DeadLetter> {
-    yield* await this.#get();
+    yield* await this.store();
   }
 
   /** Closes the store if it was opened; an open that failed has nothing to close. */
