@@ -59,9 +59,14 @@ export function shownOutput(block) {
   return shown;
 }
 
-/** The file name a JavaScript block gives itself in its first line (`// processor.js`, `// main.js, at ...`). */
+/**
+ * Where a JavaScript block goes, relative to the repository: the note's `runs as PATH`, or the file name the block
+ * gives itself in its first line (`// processor.js`, `// main.js, at ...`, `// test/conformance.test.js: ...`).
+ */
 export function moduleName(block) {
-  return /^\/\/\s*([\w.-]+\.m?js)\b/.exec(block.code)?.[1];
+  const name = /\bruns as ([\w./-]+\.m?js)\b/.exec(block.note)?.[1] ?? /^\/\/\s*([\w./-]+\.m?js)\b/.exec(block.code)?.[1];
+  if (name && (name.startsWith('/') || name.split('/').includes('..'))) throw new Error(`README.md:${block.line}: ${name} is outside the repository`);
+  return name;
 }
 
 /**

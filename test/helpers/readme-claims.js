@@ -17,10 +17,10 @@ export function withClaimsChecked(code, firstLine) {
     const [, indent, statement, claim] = m;
     const line = firstLine + index;
     claims.push({ line, claim });
+    // What console.log prints is claimed: one value, or several as console.log joins them (`// 1 1 2`).
     const logged = /^console\.log\((.*)\)$/.exec(statement);
-    const value = logged ? logged[1] : statement;
-    const checked = `await __readmeClaim(${line}, ${JSON.stringify(claim)}, async () => (${value}))`;
-    return `${indent}${logged ? `console.log(${checked})` : checked};`;
+    if (logged) return `${indent}console.log(...(await __readmeClaimLogged(${line}, ${JSON.stringify(claim)}, async () => [${logged[1]}])));`;
+    return `${indent}await __readmeClaim(${line}, ${JSON.stringify(claim)}, async () => (${statement}));`;
   });
   return { code: `${PRELUDE}\n${lines.join('\n')}\n`, claims };
 }
@@ -46,5 +46,13 @@ const __readmeClaim = async (line, claim, evaluate) => {
   process.stderr.write('readme claim ' + line + ' ok\\n');
   return value;
 };
-import { inspect as __readmeInspect } from 'node:util';
+const __readmeClaimLogged = async (line, claim, evaluate) => {
+  const values = await evaluate();
+  if (values.length === 1) return [await __readmeClaim(line, claim, async () => values[0])];
+  const printed = __readmeFormat(...values);
+  if (printed !== claim) throw new Error('README.md:' + line + ' claims it prints ' + claim + ' but it prints ' + printed);
+  process.stderr.write('readme claim ' + line + ' ok\\n');
+  return values;
+};
+import { format as __readmeFormat, inspect as __readmeInspect } from 'node:util';
 `;

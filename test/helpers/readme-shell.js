@@ -2,8 +2,8 @@
 // ./missive-dlq.duckdb, dead.jsonl, webhook-secret and the example modules into the current directory, and the
 // real checkout must not get them), with `npx missive` resolved to the local CLI.
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { CLI } from './cli.js';
 
 export const REPO = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
@@ -15,17 +15,20 @@ const LEFT_OUT = new Set(['.git', '.tap', 'node_modules', 'README.md', 'dead.jso
 
 /**
  * A copy of the repository in `dir` (which the test puts inside the repository, so `missive-node` still resolves to
- * this package by self-reference): every top-level entry linked, except the files the README creates, and a
- * `bin/npx` that runs `npx missive ...` as `node dist/cli/main.js ...`. The README says `npx missive` because that
- * is what a user types; the test must not depend on the network or on npx's cache, and the command it stands for
- * is this checkout's CLI. Any other `npx` use fails, so a new one in the README is noticed. A `bin/npm` refuses
- * `npm ci`, `npm install` and `npm test` whatever the README's notes say (installing is CI's job, in .ci/run, and
- * `npm test` would run this test again) and passes every other npm command on.
+ * this package by self-reference): the same folders, each file a link to the checkout's (dist/ linked whole), except
+ * the files the README creates. A file the test writes into the copy (a README example placed next to
+ * examples/orders/processor.js) lands in the copy, never in the checkout. There is a `bin/npx` that runs
+ * `npx missive ...` as `node dist/cli/main.js ...`: the README says `npx missive` because that is what a user types;
+ * the test must not depend on the network or on npx's cache, and the command it stands for is this checkout's CLI.
+ * Any other `npx` use fails, so a new one in the README is noticed. A `bin/npm` refuses `npm ci`, `npm install` and
+ * `npm test` whatever the README's notes say (installing is CI's job, in .ci/run, and `npm test` would run this test
+ * again) and passes every other npm command on.
  */
 export function repositoryCopy(dir) {
   for (const name of readdirSync(REPO)) {
     if (LEFT_OUT.has(name) || /\.duckdb(\.wal)?$/.test(name)) continue;
-    symlinkSync(join(REPO, name), join(dir, name));
+    if (name === 'dist') symlinkSync(join(REPO, name), join(dir, name));
+    else mirror(join(REPO, name), join(dir, name));
   }
   const bin = join(dir, '.readme-bin');
   mkdirSync(bin);
@@ -46,6 +49,20 @@ export function repositoryCopy(dir) {
   // The commands run as written: a MISSIVE_* variable in the test's own environment would be a flag they do not show.
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('MISSIVE_')));
   return { dir, env: { ...env, PATH: `${bin}:${process.env.PATH}` } };
+}
+
+function mirror(from, to) {
+  if (!lstatSync(from).isDirectory()) return symlinkSync(from, to);
+  mkdirSync(to);
+  for (const name of readdirSync(from)) mirror(join(from, name), join(to, name));
+}
+
+/** Writes `text` to `path` in the copy, replacing a link there rather than writing through it into the checkout. */
+export function writeInCopy(copy, path, text) {
+  const file = join(copy.dir, path);
+  mkdirSync(dirname(file), { recursive: true });
+  rmSync(file, { force: true });
+  writeFileSync(file, text);
 }
 
 /**
