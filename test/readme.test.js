@@ -3,7 +3,21 @@
 // other: `npm start` leaves the dead letters the `missive dlq` commands read), and checks what the README says each
 // one does and prints. `npx missive` is resolved to this checkout's CLI (see readme-shell.js), so no network and
 // no npx cache are needed. A `<!-- readme: ... -->` comment above a block says how to run it where running it
-// as-is is not enough: commands that run until Ctrl-C, a fragment that continues a module above, an output.
+// as-is is not enough. What this test reads in one:
+//   runs until Ctrl-C           its `missive run` commands are started, fed, sent SIGINT, and must exit 0
+//   feeds the --adapter X runs above     run while each of those commands runs; a shell feeder's trailing
+//                               comment lines are what it prints
+//   not run here: A, B (why)    the commands A and B of the block are left out, for the reason given
+//   output of COMMAND above     a block that is not code: what COMMAND printed (measurements may differ)
+//   fragment, with the imports of FILE above    a few lines of the module FILE: run after its imports
+//   runs as PATH                the program is put at PATH in the repository (next to what it imports)
+//   run with: COMMAND           a module the README uses with COMMAND (an adapter, say): run that
+//   prints "TEXT"               the block's output contains TEXT
+//   exits N                     the status the README documents, instead of 0
+//   needs redis|rabbitmq|nats   a server the block needs beyond what its --adapter says
+// A block with none runs as written: a shell block command by command from the copy's root, each exiting 0; a
+// JavaScript block named in its first line (`// processor.js`) is that file, imported if it exports, else run; an
+// unnamed one is a program run with node. A comment after a statement that states a value (`x; // 1`) is checked.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +33,7 @@ const copy = repositoryCopy(t.testdir());
 const outputs = new Map(); // a command as written (without its comment) -> what it printed
 const modules = new Map(); // a module's file name -> its block
 const fed = new Set(); // lines of the blocks that fed a running command
+const notFed = new Map(); // lines of feeders whose command was skipped -> why
 
 const SHELL = new Set(['sh', 'bash', 'shell', 'console']);
 const JS = new Set(['js', 'javascript', 'mjs']);
@@ -53,11 +68,7 @@ for (const block of blocks) {
 }
 
 async function shellBlock(t, block) {
-  if (/^feeds\b/.test(block.note)) {
-    // Run by the command it feeds, while that command runs (see longRun).
-    t.ok(fed.has(block.line), 'was sent to the running command it feeds');
-    return;
-  }
+  if (/^feeds\b/.test(block.note)) return feederBlock(t, block);
   const notHere = (/not run here: ([^(]+)/.exec(block.note)?.[1] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   let printed = '';
   for (const { text, line } of shellCommands(block)) {
@@ -69,6 +80,7 @@ async function shellBlock(t, block) {
     const command = parts.join(' && ');
     const untilCtrlC = /runs until Ctrl-C/.test(block.note) && /\bmissive run\b/.test(command) && !/--help\b/.test(command);
     const options = await needServers(serversFor(command, block.note));
+    if (options.skip && untilCtrlC) for (const feeder of feedersOf(block, command)) notFed.set(feeder.line, options.skip);
     await t.test(`README.md:${line}: ${withoutComment(command)}`, options, async (t) => {
       const result = untilCtrlC ? await longRun(t, block, command) : await runShell(copy, command);
       t.equal(result.code, expectedStatus(block.note), `exits ${expectedStatus(block.note)}`, shown(result));
@@ -86,6 +98,7 @@ async function longRun(t, block, command) {
   const port = /--port[ =](\d+)/.exec(command)?.[1];
   if (port && (await portTaken(Number(port)))) {
     const reason = `port ${port}, where the README's command listens, is taken by another process`;
+    for (const feeder of feedersOf(block, command)) notFed.set(feeder.line, reason);
     if (process.env.CI === 'true') t.fail(reason);
     else t.skip(reason);
     return { code: expectedStatus(block.note), stdout: '', stderr: '' };
@@ -102,9 +115,7 @@ async function longRun(t, block, command) {
   // A feeder that shows its answer (curl's {"result":"ack"}) has been handled when it returns, so the summary
   // must count it; one that only publishes (to a broker) may still be on its way at the Ctrl-C, so it is not counted.
   let answered = 0;
-  for (const feeder of blocks.filter((b) => /^feeds\b/.test(b.note) && b.line > block.line)) {
-    const adapter = /--adapter \S+/.exec(feeder.note)?.[0];
-    if (!adapter || !command.includes(adapter)) continue;
+  for (const feeder of feedersOf(block, command)) {
     if (SHELL.has(feeder.lang)) {
       const result = await runShell(copy, feeder.code);
       t.equal(result.code, 0, `README.md:${feeder.line} exits 0`, shown(result));
@@ -128,6 +139,19 @@ async function longRun(t, block, command) {
   return result;
 }
 
+// Run by the command it feeds, while that command runs (see longRun).
+function feederBlock(t, block) {
+  if (notFed.has(block.line)) t.skip(`the command it feeds was skipped: ${notFed.get(block.line)}`);
+  else t.ok(fed.has(block.line), 'was run against the running command it feeds');
+}
+
+function feedersOf(block, command) {
+  return blocks.filter((b) => {
+    const adapter = /^feeds the (--adapter \S+)/.exec(b.note)?.[1];
+    return b.line > block.line && adapter && command.includes(adapter);
+  });
+}
+
 function waitFor(started, pattern) {
   return new Promise((resolve) => {
     const check = () => {
@@ -142,10 +166,7 @@ function waitFor(started, pattern) {
 }
 
 async function jsBlock(t, block) {
-  if (/^feeds\b/.test(block.note)) {
-    t.ok(fed.has(block.line), 'was run against the running command it feeds');
-    return;
-  }
+  if (/^feeds\b/.test(block.note)) return feederBlock(t, block);
   const name = moduleName(block);
   const fragmentOf = /^fragment, with the imports of (\S+) above/.exec(block.note)?.[1];
   if (fragmentOf) {
@@ -160,7 +181,7 @@ async function jsBlock(t, block) {
   }
   if (name) {
     modules.set(name, block);
-    const runAs = /run as: ([^;]+)/.exec(block.note)?.[1]?.trim();
+    const runAs = /run with: ([^;]+)/.exec(block.note)?.[1]?.trim();
     if (runAs) {
       writeInCopy(copy, name, block.code);
       const result = await runShell(copy, runAs);
