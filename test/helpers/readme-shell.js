@@ -2,40 +2,41 @@
 // ./missive-dlq.duckdb, dead.jsonl, webhook-secret and the example modules into the current directory, and the
 // real checkout must not get them), with `npx missive` resolved to the local CLI.
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { CLI } from './cli.js';
 
 export const REPO = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
 
-// Created by the README's own commands, or by a developer's runs in the checkout: never linked into the copy.
-// node_modules is left out too: the copy does not need it (the package's own files resolve their dependencies from
-// the checkout, where they really are), and a command in the copy must not be able to change the installed set.
+// Created by the README's own commands, or by a developer's runs in the checkout: never copied. node_modules is left
+// out too: the copy sits inside the checkout, so its files find the installed packages one level up, and nothing a
+// command in the copy does can change the installed set.
 const LEFT_OUT = new Set(['.git', '.tap', 'node_modules', 'README.md', 'dead.jsonl', 'webhook-secret', 'main.js', 'processor.js', 'my-adapter.js']);
 
 /**
- * A copy of the repository in `dir` (which the test puts inside the repository, so `missive-node` still resolves to
- * this package by self-reference): the same folders, each file a link to the checkout's (dist/ linked whole), except
- * the files the README creates. A file the test writes into the copy (a README example placed next to
- * examples/orders/processor.js) lands in the copy, never in the checkout. There is a `bin/npx` that runs
- * `npx missive ...` as `node dist/cli/main.js ...`: the README says `npx missive` because that is what a user types;
- * the test must not depend on the network or on npx's cache, and the command it stands for is this checkout's CLI.
- * Any other `npx` use fails, so a new one in the README is noticed. A `bin/npm` refuses `npm ci`, `npm install` and
- * `npm test` whatever the README's notes say (installing is CI's job, in .ci/run, and `npm test` would run this test
- * again) and passes every other npm command on.
+ * A copy of the repository in `dir` (which the test puts inside the repository, so `missive-node` resolves to the
+ * copy's own package by self-reference): every file, dist/ included, except the files the README creates. Whatever
+ * a README command writes (a build, bench results, an example placed next to examples/orders/processor.js) lands in
+ * the copy, never in the checkout that other tests are reading.
+ *
+ * Its `bin/npx` runs `npx missive ...` as the copy's `node dist/cli/main.js ...`: the README says `npx missive`
+ * because that is what a user types; the test must not depend on the network or on npx's cache, and the command it
+ * stands for is this package's CLI. `npx TOOL` runs the installed node_modules/.bin/TOOL, as npx does on a clone
+ * after `npm ci`; anything else fails, so a use of npx that would need the network is noticed. Its `bin/npm`
+ * refuses `npm ci`, `npm install` and `npm test` whatever the README's notes say (installing is CI's job, in
+ * .ci/run, and `npm test` would run this test again) and passes every other npm command on.
  */
 export function repositoryCopy(dir) {
   for (const name of readdirSync(REPO)) {
     if (LEFT_OUT.has(name) || /\.duckdb(\.wal)?$/.test(name)) continue;
-    if (name === 'dist') symlinkSync(join(REPO, name), join(dir, name));
-    else mirror(join(REPO, name), join(dir, name));
+    cpSync(join(REPO, name), join(dir, name), { recursive: true, verbatimSymlinks: true });
   }
   const bin = join(dir, '.readme-bin');
   mkdirSync(bin);
   writeFileSync(
     join(bin, 'npx'),
-    `#!/bin/sh\nif [ "$1" = missive ]; then shift; exec "${process.execPath}" "${CLI}" "$@"; fi\n` +
-      'echo "README test: only npx missive is resolved locally, not npx $*" >&2\nexit 127\n',
+    `#!/bin/sh\nif [ "$1" = missive ]; then shift; exec "${process.execPath}" "${join(dir, 'dist/cli/main.js')}" "$@"; fi\n` +
+      `if [ -x "${REPO}/node_modules/.bin/$1" ]; then tool="$1"; shift; exec "${REPO}/node_modules/.bin/$tool" "$@"; fi\n` +
+      'echo "README test: npx $1 is neither missive nor an installed tool (npx would fetch it)" >&2\nexit 127\n',
   );
   chmodSync(join(bin, 'npx'), 0o755);
   const npm = execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim();
@@ -51,13 +52,7 @@ export function repositoryCopy(dir) {
   return { dir, env: { ...env, PATH: `${bin}:${process.env.PATH}` } };
 }
 
-function mirror(from, to) {
-  if (!lstatSync(from).isDirectory()) return symlinkSync(from, to);
-  mkdirSync(to);
-  for (const name of readdirSync(from)) mirror(join(from, name), join(to, name));
-}
-
-/** Writes `text` to `path` in the copy, replacing a link there rather than writing through it into the checkout. */
+/** Writes `text` to `path` in the copy. */
 export function writeInCopy(copy, path, text) {
   const file = join(copy.dir, path);
   mkdirSync(dirname(file), { recursive: true });
