@@ -106,11 +106,19 @@ async function longRun(t, block, command) {
   const started = startShell(copy, command);
   t.teardown(() => killGroup(started));
   const early = started.done.then((result) => ({ exited: result }));
+  // A guard, not a measurement: a command that neither starts running nor exits fails here with its output, rather
+  // than at tap's timeout without it.
   const running = waitFor(started, /"msg":"running"/).then(() => ({ running: true }));
-  const first = await Promise.race([early, running]);
+  const stuck = new Promise((resolve) => setTimeout(resolve, 120_000, { stuck: true }).unref());
+  const first = await Promise.race([early, running, stuck]);
   if (first.exited) {
     t.fail('exited before it was running', shown(first.exited));
     return first.exited;
+  }
+  if (first.stuck) {
+    t.fail('never logged "running"', { ...started.output() });
+    killGroup(started);
+    return started.done;
   }
   // A feeder that shows its answer (curl's {"result":"ack"}) has been handled when it returns, so the summary
   // must count it; one that only publishes (to a broker) may still be on its way at the Ctrl-C, so it is not counted.
