@@ -5,7 +5,7 @@ import type { Delivery } from '../delivery.js';
 import type { Dlq } from '../dlq/dlq.js';
 import { fingerprintOf } from '../dlq/fingerprint.js';
 import { InvalidOptionError, describe } from '../errors.js';
-import { LineIds, deliveriesOfBlock, forEachLine, isLineBlock, messagesIn, type LineBlock } from '../line-block.js';
+import { deliveriesOfBlock, isLineBlock, messagesIn, type LineBlock } from '../line-block.js';
 import { silentLog, type Log } from '../log.js';
 import type { Message } from '../message.js';
 import type { Processor } from '../processor.js';
@@ -18,6 +18,7 @@ import { strayErrorMessage } from '../workers/stray-errors.js';
 import { PoolExecutor } from '../workers/pool.js';
 import { Timings } from '../workers/timings.js';
 import { Admission } from './admission.js';
+import { closeAfterGivingUp } from './close-threads.js';
 import { Dispatcher } from './dispatch.js';
 import type { OutcomeEvents } from './events.js';
 import { Intake } from './intake.js';
@@ -25,12 +26,6 @@ import { Outcomes } from './outcomes.js';
 import { Settler } from './settle.js';
 import { Shutdown } from './shutdown.js';
 import { Stats, type RunStats } from './stats.js';
-
-/**
- * How long the threads may take for `afterProcessing` once the drain timeout gave up on the messages in flight:
- * longer than a worker waits for the others to take their stop tasks (5 s), so an idle worker runs its hooks.
- */
-const AFTER_PROCESSING_GRACE_MS = 6000;
 
 /** How a run is set up. Every option but the first three has a default that suits most runs. */
 export interface PipelineOptions<M extends Message<unknown>> {
@@ -255,7 +250,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       drainTimeoutMs,
       nackRetries: () => this.#outcomes.nackRetries(),
       running: () => [...this.#dispatcher.running].flatMap((batch) => batch.deliveries),
-      runningIds: (limit) => this.#runningIds(limit),
+      runningIds: (limit) => this.#dispatcher.runningIds(limit),
       settleCounts: () => {
         for (const block of this.#dispatcher.runningBlocks) this.#countBlank(block, messagesIn(block));
       },
@@ -313,7 +308,8 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     if (shutdown.killed) {
       await this.#pool?.destroy();
     } else if (shutdown.gaveUp) {
-      await this.#closeAfterGivingUp();
+      const busy = this.#dispatcher.running.size > 0 || this.#dispatcher.runningBlocks.size > 0;
+      await closeAfterGivingUp(this.#executor, this.#pool, busy, this.#log);
     } else {
       await this.#executor.close().catch((error: unknown) => shutdown.fail(error, []));
     }
@@ -322,34 +318,6 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     const stats = this.stats.snapshot();
     if (shutdown.failed) throw shutdown.failure;
     return stats;
-  }
-
-  /**
-   * After a drain timeout `afterProcessing` still runs (close pools, flush buffers) where it can: in this thread
-   * with `threads: 0`, where a stuck handler is only a pending promise, and in the workers when none is still in a
-   * handler. A worker stuck in one cannot take another task (Piscina runs one at a time), so then the workers are
-   * ended without it, as waiting could not help.
-   */
-  async #closeAfterGivingUp(): Promise<void> {
-    if (this.#pool && (this.#dispatcher.running.size > 0 || this.#dispatcher.runningBlocks.size > 0)) {
-      this.#log('warn', 'afterProcessing did not run in the worker threads: a handler is still running in one');
-      await this.#pool.destroy();
-      return;
-    }
-    let timer: NodeJS.Timeout | undefined;
-    const closed = this.#executor.close().then(
-      () => true,
-      (error: unknown) => {
-        this.#log('warn', 'afterProcessing failed after the drain timeout', { error: describe(error) });
-        return true;
-      },
-    );
-    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), AFTER_PROCESSING_GRACE_MS)));
-    if (!(await Promise.race([closed, timedOut]))) {
-      this.#log('warn', `afterProcessing did not finish within ${AFTER_PROCESSING_GRACE_MS} ms of the drain timeout; threads still in a handler were ended`);
-    }
-    clearTimeout(timer);
-    await this.#pool?.destroy();
   }
 
   /** Waits until the cap has room (or the run stops); false when the run stopped meanwhile. */
@@ -427,22 +395,6 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
   }
 
   /** Takes a block's blank lines out of `received`, once: they were counted as messages until now. */
-  /** Ids of messages in batches and blocks still running, in dispatch order, at most `limit`. */
-  #runningIds(limit: number): string[] {
-    const ids: string[] = [];
-    for (const batch of this.#dispatcher.running) {
-      for (const item of batch.items) if (ids.length < limit) ids.push(item.message.id);
-    }
-    for (const block of this.#dispatcher.runningBlocks) {
-      if (ids.length >= limit) break;
-      const lineIds = new LineIds(block.idStart);
-      forEachLine(block, (_index, line) => {
-        if (ids.length < limit) ids.push(lineIds.of(line));
-      });
-    }
-    return ids;
-  }
-
   #countBlank(block: LineBlock, messages: number): void {
     if (this.#counted.has(block)) return;
     this.#counted.add(block);
