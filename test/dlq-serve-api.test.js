@@ -4,7 +4,7 @@
 import t from 'tap';
 import { join } from 'node:path';
 import { fixture, runCli, startCli, waitForOutput } from './helpers/cli.js';
-import { call, sampleLetters, startServe, writeLetters } from './helpers/serve.js';
+import { call, sampleLetters, startServe, writeLetters } from './fixtures/serve-helpers.js';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 async function until(condition, what, timeoutMs = 30000) {
@@ -113,19 +113,22 @@ t.test('filters reach SQL as values only', async (t) => {
   t.equal((await call(base, '/api/letter?key=../../etc')).status, 400);
 });
 
-t.test('works while missive run writes to the same file: reads and purges go through it', async (t) => {
+t.test('works while missive run writes to the same file: reads, replays and purges go through it', async (t) => {
   const path = join(t.testdir(), 'dead.duckdb');
   const run = startCli(['run', fixture('always-fails-processor.js'), '--threads', '0', '--dlq', path], { keepStdinOpen: true });
   t.teardown(() => run.child.kill('SIGKILL'));
-  run.child.stdin.write('a\nb\nc\n');
+  run.child.stdin.write('a\nb\n{"fixed":true}\n');
   await until(async () => (await runCli(['dlq', 'count', '--dlq', path])).stdout.trim() === '3', 'three letters from the run');
-  const { base, token } = await startServe(t, path);
+  const { base, token } = await startServe(t, path, ['--processor', fixture('serve-processor.js')]);
   const total = async () => (await call(base, '/api/view')).json?.total;
   t.equal(await total(), 3);
   run.child.stdin.write('d\ne\n');
   await until(async () => (await total()) === 5, 'the page to see letters the run adds');
-  const purged = await call(base, '/api/purge', { method: 'POST', body: { filter: { text: 'refused' } }, token });
-  t.same(purged.json, { purged: 5 }, 'purged through the running processor');
+  const replayed = await call(base, '/api/replay', { method: 'POST', body: { filter: { text: 'refused' } }, token });
+  t.same(replayed.json, { replayed: 5, handled: 1, failedAgain: 4, unsettled: 0 }, 'replayed through the running processor');
+  t.equal(await total(), 4);
+  const purged = await call(base, '/api/purge', { method: 'POST', body: { filter: {} }, token });
+  t.same(purged.json, { purged: 4 }, 'purged through the running processor');
   run.child.stdin.write('f\n');
   await until(async () => (await total()) === 1, 'the run to go on writing');
   run.child.stdin.end();
