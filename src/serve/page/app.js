@@ -125,6 +125,7 @@ function renderCounts(selector, rows, field) {
 
 let plot;
 function renderChart(chart) {
+  $('#chart-title').textContent = `The last ${chart.window}, by reason`;
   const xs = Array.from({ length: chart.buckets }, (_, i) => chart.start + i * chart.bucket);
   const index = new Map(xs.map((x, i) => [x, i]));
   const bands = new Map();
