@@ -2,6 +2,7 @@
 // loopback), filters that stay values in SQL, a processor writing to the file meanwhile, usage errors, and a
 // store of 100,000 letters answered a page at a time.
 import t from 'tap';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fixture, runCli, startCli, waitForOutput } from './helpers/cli.js';
 import { call, sampleLetters, startServe, writeLetters } from './fixtures/serve-helpers.js';
@@ -149,6 +150,12 @@ t.test('usage errors exit 2 before listening; a missing file exits 1', async (t)
     t.equal(result.code, 2, args.join(' '));
     t.match(result.stderr, message);
   }
+  const taken = createServer();
+  await new Promise((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => taken.close());
+  const busy = await runCli(['dlq', 'serve', '--dlq', path, '--port', String(taken.address().port)]);
+  t.equal(busy.code, 2, 'a port that is taken');
+  t.match(busy.stderr, /is taken: choose another with --port/);
   const missing = await runCli(['dlq', 'serve', '--dlq', join(t.testdir(), 'none.duckdb')]);
   t.equal(missing.code, 1);
   t.match(missing.stderr, /no dead-letter file/);

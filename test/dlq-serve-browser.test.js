@@ -88,6 +88,7 @@ t.test('the page: chart, counts, filters, a letter, reveal and mask, replay, pur
   // A confidential letter: masked until revealed, and masked again.
   await page.click('#body-views [data-view=text]');
   await rows.filter({ hasText: 'payments:1' }).click();
+  await page.waitForFunction(() => document.querySelector('#detail-title').textContent === 'Letter payments:1');
   await page.waitForSelector('#masked:not([hidden])');
   t.notMatch(await page.textContent('body'), /4111|Ada Lovelace/, 'nothing of the confidential letter is on the page');
   await page.click('#reveal');
@@ -115,8 +116,9 @@ t.test('the page: chart, counts, filters, a letter, reveal and mask, replay, pur
   // Purge another from its detail view.
   await rows.filter({ hasText: 'orders:4' }).click();
   const purgedKey = await rows.filter({ hasText: 'orders:4' }).getAttribute('data-key');
-  await page.waitForSelector('#detail:not([hidden])');
+  await page.waitForFunction(() => document.querySelector('#detail-title').textContent === 'Letter orders:4');
   await page.click('#purge-one');
+  t.match(await page.textContent('#confirm-text'), /^Purge letter orders:4\?/, 'the confirmation names the letter');
   await page.click('#confirm-ok');
   await page.waitForFunction(() => document.querySelector('#message').textContent.startsWith('purged'));
   t.equal(await page.textContent('#message'), 'purged 1 dead letter');

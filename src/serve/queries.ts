@@ -1,8 +1,8 @@
-import { sqlString, whereOf, type PageFilter } from './page-filter.js';
+import { whereOf, type PageFilter } from './page-filter.js';
 
 /**
  * The page's queries, run through the store's read-only `sql()` (so confidential bodies and errors are NULL) and
- * built from constants, with request values only through {@link sqlString}. Every one aggregates or pages in
+ * built from constants, with request values only through `sqlString`. Every one aggregates or pages in
  * DuckDB: the page never loads every letter.
  */
 
@@ -78,5 +78,3 @@ export function sourcesSql(): string {
   return `SELECT source AS value, CAST(count(*) AS INTEGER) AS n FROM dead_letters WHERE source IS NOT NULL
     GROUP BY source ORDER BY n DESC LIMIT ${COUNT_ROWS * 4}`;
 }
-
-export { sqlString };

@@ -69,8 +69,12 @@ async function refresh() {
     }
     render(view);
     $('#live').classList.remove('stale');
+    // A refresh that failed (the file briefly locked, say) said so; the next one that works takes it back.
+    if (state.refreshFailed) $('#message').hidden = true;
+    state.refreshFailed = false;
   } catch (error) {
     $('#live').classList.add('stale');
+    state.refreshFailed = true;
     say(error.message, 'error');
   }
 }
