@@ -27,9 +27,8 @@ function and(where: string, term: string): string {
 
 /** Letters per time bucket and reason (the top {@link CHART_REASONS}, else NULL), in the window ending `now`. */
 export function chartSql(filter: PageFilter, window: ChartWindow, now: Date): string {
-  const { seconds, bucket } = WINDOWS[window];
-  const start = Math.floor(now.getTime() / 1000 / bucket) * bucket - seconds + bucket;
-  const where = and(whereOf(filter), `last_failed_at >= to_timestamp(${start})`);
+  const { bucket } = WINDOWS[window];
+  const where = and(whereOf(filter), `last_failed_at >= to_timestamp(${chartStart(window, now)})`);
   return `WITH w AS (SELECT reason, CAST(floor(epoch(last_failed_at) / ${bucket}) * ${bucket} AS BIGINT) AS t
       FROM dead_letters ${where}),
     top AS (SELECT reason FROM w GROUP BY reason ORDER BY count(*) DESC, reason LIMIT ${CHART_REASONS})
