@@ -9,6 +9,7 @@ import { openSharedStore, type SharedStore } from '../dlq/shared-access.js';
 import { MissiveError, UsageError } from '../errors.js';
 import { letterRecord, renderLetter, renderRows, renderTable } from './dlq-format.js';
 import { replay, replaySummary } from './dlq-replay.js';
+import { serveCommand } from './dlq-serve.js';
 import { ENVIRONMENT_HELP, describeFlags, intFlag, parseFlags, withEnvironment, wrap, type FlagTable, type FlagValues } from './flags.js';
 import { loadProcessor } from './load-processor.js';
 import { DEFAULT_DLQ_PATH } from './run-command.js';
@@ -285,6 +286,32 @@ const ACTIONS: Record<string, Action> = {
         }
         return 0;
       });
+    },
+  },
+  serve: {
+    synopsis: 'serve',
+    summary: 'serve a page to browse, chart, replay and purge the dead letters',
+    details:
+      'Serves a page that charts the dead letters over time by reason, counts them by reason and handler, lists ' +
+      'them with filters, shows one in full (confidential ones masked until revealed), and replays (through ' +
+      '--processor) or purges the selected or filtered letters. It works while a processor writes to the file, ' +
+      'and refreshes by itself. Replay and purge, and revealing a confidential letter, need the token, sent in ' +
+      'a header: --token, or one generated at start and printed in the URL (after #token=, which browsers do ' +
+      'not send). Reading needs no token from this machine when listening on loopback (the default), else it ' +
+      'needs it too. Ctrl-C stops.',
+    flags: {
+      ...FILE_FLAG,
+      port: { type: 'string', default: '8081', description: 'the port to listen on; 0 picks a free one' },
+      host: { type: 'string', default: '127.0.0.1', description: 'the address to listen on (127.0.0.1: this machine only)' },
+      processor: { type: 'string', description: 'the processor module replays run through; without it the page cannot replay' },
+      token: { type: 'string', description: 'the token replay and purge need (give it as MISSIVE_TOKEN); default: generated' },
+      ...HELP_FLAG,
+    },
+    run: async (values, positionals) => {
+      noPositionals('serve', positionals);
+      const path = typeof values['dlq'] === 'string' ? values['dlq'] : DEFAULT_DLQ_PATH;
+      if (!existsSync(resolve(path))) throw new DlqFileMissingError(path);
+      return serveCommand(values, path);
     },
   },
 };
