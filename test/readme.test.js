@@ -78,7 +78,8 @@ async function shellBlock(t, block) {
       continue;
     }
     const command = parts.join(' && ');
-    const untilCtrlC = /runs until Ctrl-C/.test(block.note) && /\bmissive run\b/.test(command) && !/--help\b/.test(command);
+    // In a block that runs until Ctrl-C, the commands that do: consumers (missive run) and the dead-letter page.
+    const untilCtrlC = /runs until Ctrl-C/.test(block.note) && /\bmissive (run|dlq serve)\b/.test(command) && !/--help\b/.test(command);
     const options = await needServers(serversFor(command, block.note));
     if (options.skip && untilCtrlC) for (const feeder of feedersOf(block, command)) notFed.set(feeder.line, options.skip);
     await t.test(`README.md:${line}: ${withoutComment(command)}`, options, async (t) => {
@@ -108,7 +109,8 @@ async function longRun(t, block, command) {
   const early = started.done.then((result) => ({ exited: result }));
   // A guard, not a measurement: a command that neither starts running nor exits fails here with its output, rather
   // than at tap's timeout without it.
-  const running = waitFor(started, /"msg":"running"/).then(() => ({ running: true }));
+  // A run logs "running"; the dead-letter page says where it is serving.
+  const running = waitFor(started, /"msg":"running"|^missive: serving /m).then(() => ({ running: true }));
   const stuck = new Promise((resolve) => setTimeout(resolve, 120_000, { stuck: true }).unref());
   const first = await Promise.race([early, running, stuck]);
   if (first.exited) {
@@ -163,12 +165,15 @@ function feedersOf(block, command) {
 function waitFor(started, pattern) {
   return new Promise((resolve) => {
     const check = () => {
-      if (pattern.test(started.output().stderr)) {
+      const { stdout, stderr } = started.output();
+      if (pattern.test(stderr) || pattern.test(stdout)) {
         started.child.stderr.off('data', check);
+        started.child.stdout.off('data', check);
         resolve();
       }
     };
     started.child.stderr.on('data', check);
+    started.child.stdout.on('data', check);
     check();
   });
 }
