@@ -7,8 +7,13 @@ export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:56
 
 function reachable(url, defaultPort) {
   const { hostname, port } = new URL(url);
+  return reachableAt(hostname.replace(/^\[|\]$/g, ''), Number(port || defaultPort));
+}
+
+/** Whether a TCP connection to host:port opens within 2 s. */
+export function reachableAt(host, port) {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: hostname.replace(/^\[|\]$/g, ''), port: Number(port || defaultPort) });
+    const socket = net.connect({ host, port });
     const done = (ok) => {
       socket.destroy();
       resolve(ok);

@@ -1,7 +1,7 @@
 // Which server a README command needs, and the same rule as brokers.js when it is missing: skip with a reason on a
 // developer's machine, fail under CI=true. The README's commands give no URL, so they reach the CLI's default URLs,
 // whatever REDIS_URL or AMQP_URL the other tests are pointed at; those defaults are what is checked here.
-import net from 'node:net';
+import { reachableAt } from './brokers.js';
 
 const SERVERS = {
   redis: { name: 'Redis', host: '127.0.0.1', port: 6379 },
@@ -20,18 +20,7 @@ export function serversFor(command, note = '') {
   return [...needed];
 }
 
-function reachable({ host, port }) {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
-    const done = (ok) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(2000, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
+const reachable = ({ host, port }) => reachableAt(host, port);
 
 /** `{}` when every server is up; `{ skip: reason }` when one is not, outside CI; throws under CI=true. */
 export async function needServers(keys) {
