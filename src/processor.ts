@@ -169,6 +169,6 @@ function checkHandlerOptions(options: HandlerOptions): void {
 }
 
 /** An `async function` or `async () =>`: its result is a Promise whatever it computes. */
-function isAsyncFunction(fn: unknown): boolean {
+export function isAsyncFunction(fn: unknown): boolean {
   return typeof fn === 'function' && fn.constructor?.name === 'AsyncFunction';
 }

@@ -56,15 +56,20 @@ t.test('--threads 0: an error after the message was settled is logged and counte
   const result = await runCli(
     ['run', fixture('stray-errors-processor.js'), '--threads', '0', '--dlq', join(dir, 'dead.duckdb'), '--stats-file', stats],
     // The slow message after it keeps the run going until the timer has fired.
-    { input: lines(['secret-after', 'ok', 'reject-running']) },
+    { input: lines(['secret-after', 'plain-after', 'ok', 'reject-running']) },
   );
   t.equal(result.code, 0, 'no crash, rc 0', { stderr: result.stderr.slice(-3000) });
   t.notOk(result.stderr.includes(CARD), 'Node did not print the error with the card number');
   const figures = readStats(stats);
-  t.same([figures.acked, figures.deadLettered, figures.unhandledErrors], [2, 1, 2]);
+  t.same([figures.acked, figures.deadLettered, figures.unhandledErrors], [3, 1, 3]);
   const after = logLines(result.stderr).find((line) => line.handler === 'secretAfter');
-  t.match(after.msg, /already settled, so the outcome stands/);
+  t.match(after.msg, /already settled, so the outcome stands/, 'an async handler: tied to its message');
   t.equal(after.error, '(error text withheld: confidential)');
+  // A plain function runs without the async context that would tie it (it costs every call): caught and counted,
+  // its text withheld as the processor has a confidential handler it might belong to.
+  const untied = logLines(result.stderr).find((line) => /could not be tied to a message/.test(line.msg ?? ''));
+  t.ok(untied, 'a plain function handler: logged, untied');
+  t.equal(untied.error, '(error text withheld: confidential)');
 });
 
 t.test('unrouted letters of a processor with a confidential handler are stored confidential', async (t) => {

@@ -3,7 +3,7 @@ import { ProcessingHookError, TimeoutError } from '../errors.js';
 import type { Message } from '../message.js';
 import { ACK, timeoutReason, type DeadLetterOutcome, type Outcome } from '../outcome.js';
 import { isConfidential } from '../confidential.js';
-import type { Processor } from '../processor.js';
+import { isAsyncFunction, type Processor } from '../processor.js';
 import { UNROUTED, chooseRoute } from '../routing.js';
 import { MessageContext, type ProcessingContext } from './context.js';
 import { Timings, type HandlerTiming } from './timings.js';
@@ -84,6 +84,8 @@ export class ThreadRuntime<M extends Message<unknown>> {
   #stopped = false;
   readonly #onLateWarning: (warning: Warning) => void;
   readonly #confidential: boolean[];
+  /** Per route: whether its handler runs in an async context that ties stray errors to its message. */
+  readonly #tie: boolean[];
 
   /**
    * @param onLateWarning receives warnings raised after their batch was returned (a handler that kept `ctx` and
@@ -94,6 +96,10 @@ export class ThreadRuntime<M extends Message<unknown>> {
     this.processing = { state: {}, threadId };
     this.#onLateWarning = onLateWarning;
     this.#confidential = processor.routes.map((route) => isConfidential(processor, route.index));
+    // Tying errors to their message costs every call (~6% of a trivial handler's run): paid for async handlers and
+    // hooks, whose work goes on after the call returns, not for plain functions (see stray-errors.ts).
+    const anyHooks = processor.hooks.beforeHandling.length > 0 || processor.hooks.afterHandling.length > 0;
+    this.#tie = processor.routes.map((route) => anyHooks || isAsyncFunction(route.handler));
   }
 
   /** Runs the `beforeProcessing` hooks, once however often it is called. */
@@ -161,7 +167,9 @@ export class ThreadRuntime<M extends Message<unknown>> {
       const confidential = this.#confidential[route] === true;
       const ctx = new MessageContext(this.processing, message.meta as DeliveryMeta, selected.name, attempt, warn, confidential);
       const started = timings ? performance.now() : 0;
-      let outcome = runHandling(message.id, ctx, handleMessage, hooks, selected, message, ctx);
+      let outcome = this.#tie[route]
+        ? runHandling(message.id, ctx, handleMessage, hooks, selected, message, ctx)
+        : handleMessage(hooks, selected, message, ctx);
       if (outcome instanceof Promise) {
         const timeoutMs = selected.options.timeout ?? this.defaultTimeoutMs;
         if (timeoutMs > 0) outcome = withTimeout(outcome, ctx, timeoutMs);

@@ -7,10 +7,12 @@ import type { MessageContext } from './context.js';
 /**
  * Errors from work a handler started and did not await: a promise it dropped that rejects, a throw from a timer or
  * an event listener. Node would end the thread (and with `threads: 0` the whole run, printing the error, body
- * quotes and all). Instead each thread that runs handlers catches them here, ties them to their message through the
- * async context Node carries into every timer and promise a handler starts, and reports them: the message becomes a
- * dead letter `unhandled error` if it is still being handled, and the error is logged (its text withheld for a
- * confidential message) and counted (`unhandledErrors`) either way.
+ * quotes and all). Instead each thread that runs handlers catches them here and reports them: logged (the text
+ * withheld for a confidential message, or for an untied error of a processor with confidential handlers) and
+ * counted (`unhandledErrors`). An async handler (or any handler with handling hooks) runs in an async context that
+ * Node carries into every timer and promise it starts, which ties such an error to its message: that message becomes
+ * a dead letter `unhandled error` if it is still being handled. A plain function handler runs without one, as the
+ * context costs every call and its leftover work is rarer: its errors are caught and counted, but not tied.
  */
 
 /** The message a piece of code runs for. */
