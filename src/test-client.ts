@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { MemoryAdapter, type MemoryDelivery, type MemorySettleKind, type MemorySettlement } from './adapters/memory.js';
 import type { DeliveryMeta } from './delivery.js';
-import type { DeadLetter, DeadLetterInput, Dlq, DlqFilter, DlqListOptions } from './dlq/dlq.js';
+import { BorrowedDlq } from './dlq/borrowed.js';
+import type { DeadLetterInput, Dlq } from './dlq/dlq.js';
 import { MemoryDlq } from './dlq/memory.js';
 import { ClosedError, InvalidOptionError } from './errors.js';
 import type { LogLevel } from './log.js';
@@ -277,56 +278,17 @@ function toBytes(input: unknown): Buffer {
 }
 
 /** The client's store, seen through: the letters the run stores, latest by id, so `send` can say why. */
-class RecordingDlq implements Dlq {
-  readonly #inner: Dlq;
+class RecordingDlq extends BorrowedDlq {
   readonly #latest = new Map<string, DeadLetterInput>();
-
-  constructor(inner: Dlq) {
-    this.#inner = inner;
-  }
-
-  get durable(): boolean {
-    return this.#inner.durable;
-  }
 
   latest(id: string): DeadLetterInput | undefined {
     return this.#latest.get(id);
   }
 
-  async put(letters: readonly DeadLetterInput[]): Promise<void> {
-    await this.#inner.put(letters);
+  // Left open by close(), as a borrowed store is: the client's store outlives its runs (the test reads it after).
+  override async put(letters: readonly DeadLetterInput[]): Promise<void> {
+    await this.store.put(letters);
     for (const letter of letters) this.#latest.set(letter.id, letter);
-  }
-
-  get(keyOrId: string): Promise<DeadLetter | undefined> {
-    return this.#inner.get(keyOrId);
-  }
-
-  findById(id: string): Promise<DeadLetter[]> {
-    return this.#inner.findById(id);
-  }
-
-  delete(keys: string | readonly string[]): Promise<number> {
-    return this.#inner.delete(keys);
-  }
-
-  count(filter?: DlqFilter): Promise<number> {
-    return this.#inner.count(filter);
-  }
-
-  list(options?: DlqListOptions): Promise<DeadLetter[]> {
-    return this.#inner.list(options);
-  }
-
-  oldest(): Promise<DeadLetter | undefined> {
-    return this.#inner.oldest();
-  }
-
-  // The client's store outlives its runs: the test reads it after close().
-  async close(): Promise<void> {}
-
-  [Symbol.asyncIterator](): AsyncIterator<DeadLetter> {
-    return this.#inner[Symbol.asyncIterator]();
   }
 }
 

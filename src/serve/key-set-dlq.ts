@@ -1,4 +1,5 @@
-import type { DeadLetter, DeadLetterInput, Dlq, DlqFilter, DlqListOptions } from '../dlq/dlq.js';
+import { BorrowedDlq } from '../dlq/borrowed.js';
+import type { DeadLetter, Dlq } from '../dlq/dlq.js';
 
 /** Up to this many keys are fetched one by one; more are picked out of one pass over the store. */
 const FETCH_ONE_BY_ONE = 1000;
@@ -8,52 +9,23 @@ const FETCH_ONE_BY_ONE = 1000;
  * goes to the store itself, so letters that fail again are written back where they were. Lets the page replay
  * exactly the letters the user selected, or those its filters matched when the user confirmed.
  */
-export class KeySetDlq implements Dlq {
-  readonly #store: Dlq;
+export class KeySetDlq extends BorrowedDlq {
   readonly #keys: ReadonlySet<string>;
 
   constructor(store: Dlq, keys: Iterable<string>) {
-    this.#store = store;
+    super(store);
     this.#keys = new Set(keys);
   }
 
-  get durable(): boolean {
-    return this.#store.durable;
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<DeadLetter> {
+  override async *[Symbol.asyncIterator](): AsyncIterator<DeadLetter> {
     if (this.#keys.size <= FETCH_ONE_BY_ONE) {
       for (const key of this.#keys) {
-        const letter = await this.#store.get(key);
+        const letter = await this.store.get(key);
         // get() falls back to a message id; only the letter with exactly this key was selected.
         if (letter?.key === key) yield letter;
       }
       return;
     }
-    for await (const letter of this.#store) if (this.#keys.has(letter.key)) yield letter;
+    for await (const letter of this.store) if (this.#keys.has(letter.key)) yield letter;
   }
-
-  put(letters: readonly DeadLetterInput[]): Promise<void> {
-    return this.#store.put(letters);
-  }
-  get(keyOrId: string): Promise<DeadLetter | undefined> {
-    return this.#store.get(keyOrId);
-  }
-  findById(id: string): Promise<DeadLetter[]> {
-    return this.#store.findById(id);
-  }
-  delete(keys: string | readonly string[]): Promise<number> {
-    return this.#store.delete(keys);
-  }
-  count(filter?: DlqFilter): Promise<number> {
-    return this.#store.count(filter);
-  }
-  list(options?: DlqListOptions): Promise<DeadLetter[]> {
-    return this.#store.list(options);
-  }
-  oldest(): Promise<DeadLetter | undefined> {
-    return this.#store.oldest();
-  }
-  /** The store is its owner's to close. */
-  async close(): Promise<void> {}
 }
