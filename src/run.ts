@@ -2,7 +2,6 @@ import { EventEmitter } from 'node:events';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Adapter } from './adapters/adapter.js';
-import { StdinAdapter } from './adapters/stdin.js';
 import type { DeadLetterInput, Dlq } from './dlq/dlq.js';
 import { checkDuckDbFile } from './dlq/duckdb-file.js';
 import { fingerprintOf } from './dlq/fingerprint.js';
@@ -13,7 +12,7 @@ import type { Message } from './message.js';
 import type { RegistryLike } from './metrics.js';
 import type { Processor } from './processor.js';
 import type { OutcomeEvents } from './streams/events.js';
-import { startPipeline, type Pipeline, type PipelineOptions } from './streams/pipeline.js';
+import type { Pipeline, PipelineOptions } from './streams/pipeline.js';
 import type { RunStats, Stats } from './streams/stats.js';
 
 /** Where dead letters go when a run is given no store: a DuckDB file in the working directory. */
@@ -120,10 +119,15 @@ export async function run<M extends Message<unknown>>(processor: Processor<M>, o
   const emitter = new EventEmitter<RunEvents>();
   let pipeline: Pipeline;
   try {
+    // Imported here, not at the top: every worker thread imports the processor module, which imports this package,
+    // and the pipeline (Piscina with it) and the default adapter are needed only in the thread that starts a run;
+    // loaded at the top, they cost each worker ~25 ms of start-up.
+    const { startPipeline } = await import('./streams/pipeline.js');
+    const adapter = options.adapter ?? new (await import('./adapters/stdin.js')).StdinAdapter();
     pipeline = await startPipeline({
       ...options,
       processor,
-      adapter: options.adapter ?? new StdinAdapter(),
+      adapter,
       dlq,
       moduleUrl,
       log,

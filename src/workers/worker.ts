@@ -2,8 +2,8 @@
  * The worker thread's entry, run by Piscina. It imports the processor module by URL (once per thread), checks that
  * it registers the main thread's routes, runs `beforeProcessing` once, rebuilds each batch's messages and runs them.
  */
-import { workerData } from 'piscina';
-import { threadId } from 'node:worker_threads';
+// Piscina hands its workerData to the thread as Node's own, so the worker need not load Piscina to read it.
+import { threadId, workerData } from 'node:worker_threads';
 import { isConfidential } from '../confidential.js';
 import { MissiveError, ProcessorModuleError, describe } from '../errors.js';
 import type { Message } from '../message.js';

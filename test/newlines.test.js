@@ -1,0 +1,43 @@
+import t from 'tap';
+import fc from 'fast-check';
+import { countNewlines, countNewlinesScalar, simdNewlines } from '../dist/newlines.js';
+
+/** `bytes` in a fresh shared buffer, starting `offset` bytes in, as blocks are: every alignment gets tried. */
+function shared(bytes, offset) {
+  const view = new Uint8Array(new SharedArrayBuffer(offset + bytes.length)).subarray(offset);
+  view.set(bytes);
+  return view;
+}
+
+const naive = (bytes) => bytes.reduce((n, b) => n + (b === 0x0a ? 1 : 0), 0);
+
+t.test('the SIMD counter is the one in use on this Node', async (t) => {
+  t.equal(simdNewlines, true, 'WebAssembly SIMD compiled: countNewlines is not the JS fallback');
+});
+
+t.test('both counters count exactly, whatever the bytes, length and alignment', async (t) => {
+  // Bytes near \n (0x0a) and the ones a word or lane trick could confuse with it made frequent.
+  const byte = fc.oneof(fc.constantFrom(0x0a, 0x0b, 0x09, 0x8a, 0x00, 0xff, 0x0d), fc.integer({ min: 0, max: 255 }));
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 600 }), fc.array(byte, { maxLength: 64 }), fc.nat(17), (random, chosen, offset) => {
+      const bytes = shared(Uint8Array.from([...random, ...chosen]), offset);
+      const expected = naive(bytes);
+      return countNewlines(bytes) === expected && countNewlinesScalar(bytes) === expected;
+    }),
+    { numRuns: 3000 },
+  );
+  t.pass('3000 random buffers counted as a byte loop counts them');
+});
+
+t.test('long runs of newlines and blocks past the counter memory are counted exactly', async (t) => {
+  // A lane of the SIMD counter holds at most 255 before it is summed, and input goes through its memory 64 KiB at a
+  // time: all newlines, and sizes around those edges, catch an overflow or a lost piece.
+  for (const length of [255 * 16, 255 * 16 + 1, 256 * 16, 65535, 65536, 65537, 3 * 65536 + 17, 1 << 20]) {
+    for (const offset of [0, 5]) {
+      const all = shared(new Uint8Array(length).fill(0x0a), offset);
+      t.equal(countNewlines(all), length, `${length} newlines at offset ${offset}`);
+      const mixed = shared(Uint8Array.from({ length }, (_, i) => ((i * 7919) % 13 === 0 ? 0x0a : 0x41)), offset);
+      t.equal(countNewlines(mixed), naive(mixed), `${length} mixed bytes at offset ${offset}`);
+    }
+  }
+});
