@@ -190,3 +190,25 @@ t.test('a read failure after open() errors the stream with an InputError; open()
   setImmediate(() => stream.destroy(Object.assign(new Error('read failed'), { code: 'EIO' })));
   await t.rejects(readAll(out), { code: 'MISSIVE_ERR_INPUT', path: '-', message: /cannot read standard input \(-\): read failed/ });
 });
+
+t.test("a file's blocks shrink towards its end, so its last lines spread over the threads too", async (t) => {
+  // 4 MiB of 64-byte lines: one default block's worth, which read whole would go to a single worker.
+  const line = `${'x'.repeat(63)}\n`;
+  const count = (4 * 1024 * 1024) / line.length;
+  const dir = t.testdir({ 'big.txt': line.repeat(count) });
+  const sizes = [];
+  let lines = 0;
+  let next = 1;
+  for await (const chunk of await new FileAdapter([join(dir, 'big.txt')]).open(OPEN)) {
+    t.ok(isLineBlock(chunk), 'every chunk is a block');
+    t.equal(chunk.firstLine, next, 'blocks follow one another');
+    sizes.push(chunk.bytes.length);
+    lines += chunk.lines;
+    next += chunk.lines;
+  }
+  t.equal(lines, count, 'every line, once');
+  t.ok(sizes.length >= 16, `cut into ${sizes.length} blocks`);
+  t.ok(sizes[0] <= (4 * 1024 * 1024) / 16 + line.length, `the first is at most a sixteenth of the file (${sizes[0]} bytes)`);
+  t.ok(sizes.at(-2) <= sizes[0] / 2, `the last ones are smaller than the first (${sizes.at(-2)} against ${sizes[0]})`);
+  t.ok(Math.min(...sizes.slice(0, -1)) >= 128 * 1024 - line.length, 'none but the last is below 128 KiB');
+});

@@ -131,7 +131,7 @@ export class FileAdapter implements Adapter<undefined> {
   }
 
   /**
-   * Reads a file a block at a time, straight into the shared memory of the block the read completes (see
+   * Reads a file a block at a time (blocks shrink near its end, see {@link tailReadBytes}), straight into the shared memory of the block the read completes (see
    * `LineCutter.reserve`), so no byte is copied in this thread; the next read waits until the stream wants more.
    */
   async *#readFile(path: string): AsyncGenerator<Delivery[] | LineBlock> {
@@ -146,7 +146,7 @@ export class FileAdapter implements Adapter<undefined> {
       let read = 0;
       for (;;) {
         if (this.#stopped) return;
-        const target = cutter.reserve();
+        const target = cutter.reserve(expected > 0 ? tailReadBytes(expected - read) : undefined);
         const { bytesRead } = await file.read(target, 0, target.length, null);
         cutter.commit(bytesRead);
         read += bytesRead;
@@ -222,4 +222,19 @@ function reasonOf(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && code in REASONS) return `${REASONS[code]} (${code})`;
   return describe(error);
+}
+
+/** A file's last blocks are cut this fine: a block holds at most this share of what is left to read. */
+const TAIL_SHARES = 16;
+/** ...but not below this, where a block's fixed cost (a read, a hand-over) would outweigh its lines. */
+const MIN_TAIL_READ_BYTES = 128 * 1024;
+
+/**
+ * The most to read next, with `left` bytes of the file still to read: at most a sixteenth of them. Large blocks
+ * are cheap for the main thread, but the last one decides when a run ends: one 4 MiB block on one worker while the
+ * others wait for nothing would cost ~70 ms, and a 4 MiB file would be one block on one thread. Cut finer as the end
+ * nears, every thread works until the last moment, and a small file spreads over all of them.
+ */
+function tailReadBytes(left: number): number {
+  return Math.max(MIN_TAIL_READ_BYTES, Math.ceil(left / TAIL_SHARES));
 }
