@@ -131,8 +131,9 @@ export class FileAdapter implements Adapter<undefined> {
   }
 
   /**
-   * Reads a file a block at a time (blocks shrink near its end, see {@link tailReadBytes}), straight into the shared memory of the block the read completes (see
-   * `LineCutter.reserve`), so no byte is copied in this thread; the next read waits until the stream wants more.
+   * Reads a file a block at a time (smaller near its end, see {@link tailReadBytes}), straight into the shared memory
+   * of the block the read completes (see `LineCutter.reserve`), so no byte is copied in this thread; the next read
+   * waits until the stream wants more.
    */
   async *#readFile(path: string): AsyncGenerator<Delivery[] | LineBlock> {
     const cut: (Delivery[] | LineBlock)[] = [];
