@@ -6,16 +6,13 @@
  * What it computes, in the text format:
  *
  * ```wat
+ * (import "missive" "memory" (memory 0 65536 shared))
  * (func (export "count") (param $at i32) (param $vectors i32) (result i32)
  *   ;; up to 255 vectors per round: each compare adds at most 1 to a byte lane, so no lane overflows
  *   ;; round: $acc -= (v128.load $at == splat 10) per vector, then sum the 16 lanes into $total
  *   ...)
- * (memory (export "memory") 1)
  * ```
  */
-
-/** Bytes of the module's memory: the counter copies input into it this much at a time. */
-export const SCRATCH_BYTES = 64 * 1024;
 
 const uleb = (value: number): number[] => {
   const out: number[] = [];
@@ -112,34 +109,53 @@ function leb32(value: number): number[] {
 }
 
 const code = [...vector([[...uleb(2), I32], [...uleb(2), V128]]), ...body];
-const MODULE = new Uint8Array([
+const PAGE_BYTES = 64 * 1024;
+/** wasm32's whole address space, in pages: the import takes a shared memory of any size. */
+const MAX_PAGES = 65536;
+const MODULE_BYTES = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
   ...section(1, vector([[0x60, ...vector([[I32], [I32]]), ...vector([[I32]])]])),
+  // (import "missive" "memory" (memory 0 65536 shared)): flags 0x03 are "has a maximum" and "shared".
+  ...section(2, vector([[...name('missive'), ...name('memory'), 0x02, 0x03, ...uleb(0), ...uleb(MAX_PAGES)]])),
   ...section(3, vector([[0]])),
-  ...section(5, vector([[0x00, ...uleb(SCRATCH_BYTES / 65536)]])),
-  ...section(7, vector([[...name('count'), 0x00, 0], [...name('memory'), 0x02, 0]])),
+  ...section(7, vector([[...name('count'), 0x00, 0]])),
   ...section(10, vector([[...uleb(code.length), ...code]])),
 ]);
 
-/** The module's instance: its memory and `count(at, vectors)`, the `\n` bytes in `vectors` × 16 bytes from `at`. */
+/** `count(at, vectors)`: the `\n` bytes in `vectors` × 16 bytes of `memory`, from byte `at`. */
 export interface SimdCounter {
-  readonly scratch: Uint8Array;
+  /** The memory the counter reads: input is counted in place when it lives here, else copied in first. */
+  readonly memory: SharedArrayBuffer;
   readonly count: (at: number, vectors: number) => number;
 }
 
-// The project's `lib` has no DOM, where TypeScript declares WebAssembly; only these two constructors are used.
+// The project's `lib` has no DOM, where TypeScript declares WebAssembly; only what is used here.
 declare const WebAssembly: {
   Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object) => { exports: Record<string, unknown> };
+  Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { exports: Record<string, unknown> };
+  Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => { buffer: SharedArrayBuffer };
 };
 
-/** The counter, or undefined where this V8 runs no WebAssembly SIMD (`--jitless`, say): callers count in JS. */
-export function simdCounter(): SimdCounter | undefined {
-  try {
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(MODULE));
-    const { count, memory } = instance.exports as { count: SimdCounter['count']; memory: { buffer: ArrayBuffer } };
-    return { scratch: new Uint8Array(memory.buffer, 0, SCRATCH_BYTES), count };
-  } catch {
-    return undefined;
+let compiled: object | null | undefined;
+
+/**
+ * A counter over a new shared memory of at least `bytes` bytes, or undefined where this V8 runs no WebAssembly SIMD
+ * (`--jitless`, say): callers count in JS then. The memory is a SharedArrayBuffer, so what is read into it crosses
+ * to a worker without a copy, as any block does.
+ */
+export function simdCounter(bytes: number): SimdCounter | undefined {
+  if (compiled === undefined) {
+    try {
+      compiled = new WebAssembly.Module(MODULE_BYTES);
+    } catch {
+      compiled = null;
+    }
   }
+  if (compiled === null) return undefined;
+  const pages = Math.max(1, Math.ceil(bytes / PAGE_BYTES));
+  // More than wasm32 can address: counted by copying into a counter's memory instead.
+  if (pages > MAX_PAGES) return undefined;
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  const instance = new WebAssembly.Instance(compiled, { missive: { memory } });
+  return { memory: memory.buffer, count: instance.exports['count'] as SimdCounter['count'] };
 }

@@ -1,10 +1,15 @@
 import t from 'tap';
 import fc from 'fast-check';
-import { countNewlines, countNewlinesScalar, simdNewlines } from '../dist/newlines.js';
+import { countNewlines, countNewlinesScalar, countableMemory, simdNewlines } from '../dist/newlines.js';
 
-/** `bytes` in a fresh shared buffer, starting `offset` bytes in, as blocks are: every alignment gets tried. */
-function shared(bytes, offset) {
-  const view = new Uint8Array(new SharedArrayBuffer(offset + bytes.length)).subarray(offset);
+/**
+ * `bytes` in fresh shared memory, starting `offset` bytes in, as blocks are: every alignment gets tried. `inPlace`
+ * puts them in memory the SIMD counter reads where it is (blocks of line input), else in a plain SharedArrayBuffer
+ * (copied into the counter's memory to be counted).
+ */
+function shared(bytes, offset, inPlace = false) {
+  const memory = inPlace ? countableMemory(offset + bytes.length + 64) : new SharedArrayBuffer(offset + bytes.length);
+  const view = new Uint8Array(memory, offset, bytes.length);
   view.set(bytes);
   return view;
 }
@@ -19,8 +24,8 @@ t.test('both counters count exactly, whatever the bytes, length and alignment', 
   // Bytes near \n (0x0a) and the ones a word or lane trick could confuse with it made frequent.
   const byte = fc.oneof(fc.constantFrom(0x0a, 0x0b, 0x09, 0x8a, 0x00, 0xff, 0x0d), fc.integer({ min: 0, max: 255 }));
   fc.assert(
-    fc.property(fc.uint8Array({ maxLength: 600 }), fc.array(byte, { maxLength: 64 }), fc.nat(17), (random, chosen, offset) => {
-      const bytes = shared(Uint8Array.from([...random, ...chosen]), offset);
+    fc.property(fc.uint8Array({ maxLength: 600 }), fc.array(byte, { maxLength: 64 }), fc.nat(17), fc.boolean(), (random, chosen, offset, inPlace) => {
+      const bytes = shared(Uint8Array.from([...random, ...chosen]), offset, inPlace);
       const expected = naive(bytes);
       return countNewlines(bytes) === expected && countNewlinesScalar(bytes) === expected;
     }),
@@ -34,10 +39,23 @@ t.test('long runs of newlines and blocks past the counter memory are counted exa
   // time: all newlines, and sizes around those edges, catch an overflow or a lost piece.
   for (const length of [255 * 16, 255 * 16 + 1, 256 * 16, 65535, 65536, 65537, 3 * 65536 + 17, 1 << 20]) {
     for (const offset of [0, 5]) {
-      const all = shared(new Uint8Array(length).fill(0x0a), offset);
-      t.equal(countNewlines(all), length, `${length} newlines at offset ${offset}`);
-      const mixed = shared(Uint8Array.from({ length }, (_, i) => ((i * 7919) % 13 === 0 ? 0x0a : 0x41)), offset);
-      t.equal(countNewlines(mixed), naive(mixed), `${length} mixed bytes at offset ${offset}`);
+      for (const inPlace of [false, true]) {
+        const where = `at offset ${offset}${inPlace ? ', in place' : ''}`;
+        const all = shared(new Uint8Array(length).fill(0x0a), offset, inPlace);
+        t.equal(countNewlines(all), length, `${length} newlines ${where}`);
+        const mixed = shared(Uint8Array.from({ length }, (_, i) => ((i * 7919) % 13 === 0 ? 0x0a : 0x41)), offset, inPlace);
+        t.equal(countNewlines(mixed), naive(mixed), `${length} mixed bytes ${where}`);
+      }
     }
   }
+});
+
+t.test('bytes in the memory of another counter are counted only within their view', async (t) => {
+  // A view in the middle of countable memory: newlines just outside it must not be counted.
+  const memory = new Uint8Array(countableMemory(4096)).fill(0x0a);
+  const view = memory.subarray(100, 100 + 1000);
+  view.fill(0x41);
+  view[0] = 0x0a;
+  view[999] = 0x0a;
+  t.equal(countNewlines(view), 2);
 });
