@@ -51,6 +51,11 @@ export function countNewlines(bytes: Uint8Array): number {
   return total + countTail(bytes, at);
 }
 
+/** Whether {@link countNewlines} counts `bytes` where they are (they live in memory from {@link countableMemory}). */
+export function countsInPlace(bytes: Uint8Array): boolean {
+  return inPlace.has(bytes.buffer);
+}
+
 function countTail(bytes: Uint8Array, from: number): number {
   let count = 0;
   for (let at = from; at < bytes.length; at++) if (bytes[at] === LF) count++;

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FileAdapter, InputError } from '../dist/adapters/file.js';
 import { StdinAdapter } from '../dist/adapters/stdin.js';
 import { deliveriesOfBlock, isLineBlock } from '../dist/line-block.js';
+import { countsInPlace } from '../dist/newlines.js';
 
 const OPEN = { maxInFlight: 100 };
 
@@ -201,10 +202,13 @@ t.test("a file's blocks shrink towards its end, so its last lines spread over th
   let next = 1;
   for await (const chunk of await new FileAdapter([join(dir, 'big.txt')]).open(OPEN)) {
     t.ok(isLineBlock(chunk), 'every chunk is a block');
+    t.ok(countsInPlace(chunk.bytes), 'read into memory whose newlines are counted where they are');
     t.equal(chunk.firstLine, next, 'blocks follow one another');
     sizes.push(chunk.bytes.length);
     lines += chunk.lines;
     next += chunk.lines;
+    // As a run does once a block is answered: its memory serves a later block.
+    chunk.release();
   }
   t.equal(lines, count, 'every line, once');
   t.ok(sizes.length >= 16, `cut into ${sizes.length} blocks`);

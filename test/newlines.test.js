@@ -1,6 +1,6 @@
 import t from 'tap';
 import fc from 'fast-check';
-import { countNewlines, countNewlinesScalar, countableMemory, simdNewlines } from '../dist/newlines.js';
+import { countNewlines, countNewlinesScalar, countableMemory, countsInPlace, simdNewlines } from '../dist/newlines.js';
 
 /**
  * `bytes` in fresh shared memory, starting `offset` bytes in, as blocks are: every alignment gets tried. `inPlace`
@@ -18,6 +18,8 @@ const naive = (bytes) => bytes.reduce((n, b) => n + (b === 0x0a ? 1 : 0), 0);
 
 t.test('the SIMD counter is the one in use on this Node', async (t) => {
   t.equal(simdNewlines, true, 'WebAssembly SIMD compiled: countNewlines is not the JS fallback');
+  t.equal(countsInPlace(new Uint8Array(countableMemory(1024), 16, 512)), true, 'countable memory is counted in place');
+  t.equal(countsInPlace(new Uint8Array(new SharedArrayBuffer(1024))), false, 'other memory is copied to be counted');
 });
 
 t.test('both counters count exactly, whatever the bytes, length and alignment', async (t) => {
