@@ -74,7 +74,9 @@ t.test('the processor loads neither the test client nor the pipeline; the test c
   for (const module of ['routing.js', 'route.js', 'confidential.js']) {
     t.notOk(reachableFrom(js, module).has('processor.js'), `${module} does not import the processor`);
   }
-  t.ok(reachableFrom(js, 'test-client.js').has('streams/pipeline.js'));
+  t.ok(reachableFrom(js, 'test-client.js').has('run.js'), 'the test client runs through run()');
+  // run() loads the pipeline when a run starts (so that the workers, which import the package, never do).
+  t.match(readFileSync(join(dist, 'run.js'), 'utf8'), /import\('\.\/streams\/pipeline\.js'\)/, 'run() imports the pipeline');
   for (const [module] of js) {
     if (module.startsWith('workers/')) {
       t.same([...reachableFrom(js, module)].filter((m) => /^(streams|adapters|cli)\/|^(run|test-client)\.js$/.test(m)), [], `${module} stays below the pipeline`);
