@@ -1,34 +1,26 @@
 import { countableMemory } from '../newlines.js';
 
-/** The most memory a reader's slots take together. */
-const MAX_SLOTS_BYTES = 512 * 1024 * 1024;
-
 /**
- * Shared memory for blocks of lines: a fixed number of slots in one memory whose newlines are counted where they
- * are (see `countableMemory`), reused once a block is done with. A block's bytes are read by the main thread and
- * one worker only (the workers copy each slice of messages out before building them), so a slot can be reused as
- * soon as the run releases its block, instead of waiting for the garbage collector: shared memory is freed only
- * when every thread has collected its handle, and a main thread that allocates little collects rarely (up to ~90 MB
- * of spent blocks were seen waiting for it). A block larger than a slot, or one taken while every slot is held,
- * gets memory of its own, left to the collector.
+ * Shared memory for blocks of lines, reused once a block is done with. Each buffer is memory whose newlines are
+ * counted where they are (see `countableMemory`), so a block read into it is never copied on the main thread. A
+ * block's bytes are read by the main thread and one worker only (the workers copy each slice of messages out before
+ * building them), so they can be reused as soon as the run releases the block, instead of waiting for the garbage
+ * collector: shared memory is freed only when every thread has collected its handle, and a main thread that
+ * allocates little collects rarely (up to ~90 MB of spent blocks were seen waiting for it).
  */
 export class BlockBuffers {
   readonly #size: number;
-  readonly #slots: number;
-  #memory: SharedArrayBuffer | undefined;
-  /** Offsets of the free slots; the memory is made at the first `take`. */
-  readonly #free: number[] = [];
+  readonly #free: SharedArrayBuffer[] = [];
+  readonly #keep: number;
 
   /**
-   * @param size the most a block usually holds (a read, plus the partial line carried in front of it): the size of
-   *   a slot.
-   * @param slots how many blocks can hold a slot at once: the blocks in flight, plus the reader's and the stream's.
+   * @param size the most a block usually holds (a read, plus the partial line carried in front of it): buffers of
+   *   this size are reused, larger ones are left to the collector.
+   * @param keep how many free buffers to hold on to.
    */
-  constructor(size: number, slots = 8) {
-    // Rounded to whole vectors of the counter, which reads 16 bytes at a time.
-    this.#size = Math.ceil(size / 16) * 16;
-    // Blocks of hundreds of MiB (a --block-bytes far past any use) get memory of their own rather than slots.
-    this.#slots = Math.min(slots, Math.floor(MAX_SLOTS_BYTES / this.#size));
+  constructor(size: number, keep = 6) {
+    this.#size = size;
+    this.#keep = keep;
   }
 
   /**
@@ -37,8 +29,8 @@ export class BlockBuffers {
    * once every block holding it is released.
    */
   take(length: number): { bytes: Uint8Array; hold: () => () => void } {
-    const slot = length <= this.#size && this.#slots > 0 ? this.#takeSlot() : undefined;
-    const bytes = slot === undefined ? new Uint8Array(new SharedArrayBuffer(length)) : new Uint8Array(this.#memory!, slot, length);
+    const reusable = length <= this.#size;
+    const buffer = (reusable && this.#free.pop()) || countableMemory(reusable ? this.#size : length);
     let holders = 0;
     const hold = () => {
       holders++;
@@ -46,17 +38,9 @@ export class BlockBuffers {
       return () => {
         if (released) return;
         released = true;
-        if (--holders === 0 && slot !== undefined) this.#free.push(slot);
+        if (--holders === 0 && reusable && this.#free.length < this.#keep) this.#free.push(buffer);
       };
     };
-    return { bytes, hold };
-  }
-
-  #takeSlot(): number | undefined {
-    if (!this.#memory) {
-      this.#memory = countableMemory(this.#size * this.#slots);
-      for (let i = this.#slots - 1; i >= 0; i--) this.#free.push(i * this.#size);
-    }
-    return this.#free.pop();
+    return { bytes: new Uint8Array(buffer, 0, length), hold };
   }
 }

@@ -161,9 +161,9 @@ export class LineCutter {
 
   /**
    * Memory to read the next bytes of the input into, then {@link commit} them: up to `most` bytes and never more
-   * than the block size, behind a copy
-   * of the partial line carried from before, so that the block those bytes complete is the memory they were read
-   * into. Saves {@link write}'s copy of every byte, for a reader that can read into memory it is given (a file).
+   * than the block size, behind a copy of the partial line carried from before, so that the block those bytes
+   * complete is the memory they were read into. Saves {@link write}'s copy of every byte, for a reader that can read
+   * into memory it is given (a file).
    */
   reserve(most = this.#blockBytes): Buffer {
     if (this.#reserved) return this.#reserved.free;
