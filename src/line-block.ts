@@ -3,7 +3,7 @@
  * main thread reads and counts; it never visits a line.
  */
 import type { Delivery } from './delivery.js';
-import { countNewlines } from './newlines.js';
+import { countNewlines, findNewlines } from './newlines.js';
 import { tooLarge } from './too-large.js';
 
 /** A run of whole lines of one input, as a line adapter hands it over. */
@@ -54,6 +54,9 @@ export function linesIn(bytes: Uint8Array): number {
   return bytes.length > 0 && bytes[bytes.length - 1] !== LF ? newlines + 1 : newlines;
 }
 
+/** The newline offsets of this thread's last block, kept for the next (a block of short lines has 100,000). */
+let spareOffsets = new Uint32Array(0);
+
 /**
  * Calls `visit` for every non-blank line of a block, in order: its number, where its bytes start and end (the
  * `\n` and one `\r` before it left out), and its index among the block's messages. Returns how many it visited.
@@ -64,20 +67,35 @@ export function forEachLine(
 ): number {
   const { bytes } = block;
   const to = bytes.length;
-  let line = block.firstLine;
-  let index = 0;
-  let pos = 0;
-  while (pos < to) {
-    let end = bytes.indexOf(LF, pos);
-    if (end === -1) end = to;
-    const next = end + 1;
+  // Taken while in use, in case a visit splits another block.
+  const offsets = spareOffsets.length >= block.lines ? spareOffsets : new Uint32Array(block.lines);
+  spareOffsets = NO_OFFSETS;
+  try {
+    const found = findNewlines(bytes, offsets);
+    // Writes past a typed array's end are dropped: a block that undercounts its lines would lose some.
+    if (found > block.lines) throw new RangeError(`a block of ${block.lines} lines holds ${found} newlines`);
+    let line = block.firstLine;
+    let index = 0;
+    let pos = 0;
+    for (let k = 0; k < found; k++) {
+      let end = offsets[k]!;
+      const next = end + 1;
+      if (end > pos && bytes[end - 1] === CR) end--;
+      if (end > pos) visit(index++, line, pos, end);
+      line++;
+      pos = next;
+    }
+    // The last line, when it has no newline.
+    let end = to;
     if (end > pos && bytes[end - 1] === CR) end--;
     if (end > pos) visit(index++, line, pos, end);
-    line++;
-    pos = next;
+    return index;
+  } finally {
+    if (offsets.length > spareOffsets.length) spareOffsets = offsets;
   }
-  return index;
 }
+
+const NO_OFFSETS = new Uint32Array(0);
 
 /** `'0'`..`'999'` and `'000'`..`'999'`, for {@link LineIds}. */
 const UNPADDED = Array.from({ length: 1000 }, (_, i) => String(i));

@@ -9,7 +9,8 @@ import { StdinAdapter } from '../dist/adapters/stdin.js';
 import { deliveriesOfBlock, isLineBlock } from '../dist/line-block.js';
 import { countsInPlace } from '../dist/newlines.js';
 
-const OPEN = { maxInFlight: 100 };
+// As a run of eight threads opens it: blocks near a file's end are cut to a sixteenth of what is left.
+const OPEN = { maxInFlight: 100, parallelism: 8 };
 
 /** One chunk of an adapter stream as deliveries: blocks split as the main thread splits them. */
 const deliveriesOf = (chunk) => (isLineBlock(chunk) ? deliveriesOfBlock(chunk) : chunk);
@@ -215,4 +216,23 @@ t.test("a file's blocks shrink towards its end, so its last lines spread over th
   t.ok(sizes[0] <= (4 * 1024 * 1024) / 16 + line.length, `the first is at most a sixteenth of the file (${sizes[0]} bytes)`);
   t.ok(sizes.at(-2) <= sizes[0] / 2, `the last ones are smaller than the first (${sizes.at(-2)} against ${sizes[0]})`);
   t.ok(Math.min(...sizes.slice(0, -1)) >= 128 * 1024 - line.length, 'none but the last is below 128 KiB');
+});
+
+t.test("a file's last blocks are cut by the threads that run them: none for one, a quarter of what is left for two", async (t) => {
+  const line = `${'x'.repeat(63)}\n`;
+  const count = (4 * 1024 * 1024) / line.length;
+  const dir = t.testdir({ 'big.txt': line.repeat(count) });
+  const sizesWith = async (parallelism) => {
+    const sizes = [];
+    for await (const chunk of await new FileAdapter([join(dir, 'big.txt')]).open({ maxInFlight: 100, parallelism })) {
+      sizes.push(chunk.bytes.length);
+      chunk.release();
+    }
+    return sizes;
+  };
+  t.same(await sizesWith(1), [4 * 1024 * 1024], 'one thread: the file is one block, as a cut would only add blocks');
+  t.same(await sizesWith(undefined), [4 * 1024 * 1024], 'one thread when the opener does not say');
+  const two = await sizesWith(2);
+  t.ok(two[0] <= (4 * 1024 * 1024) / 4 + line.length, `two threads: the first block is at most a quarter (${two[0]} bytes)`);
+  t.ok(two.length >= 8 && two.length < 30, `two threads: ${two.length} blocks, fewer than a sixteenth each would make`);
 });

@@ -1,6 +1,6 @@
 import t from 'tap';
 import fc from 'fast-check';
-import { countNewlines, countNewlinesScalar, countableMemory, countsInPlace, simdNewlines } from '../dist/newlines.js';
+import { countNewlines, countNewlinesScalar, countableMemory, countsInPlace, findNewlines, simdNewlines } from '../dist/newlines.js';
 
 /**
  * `bytes` in fresh shared memory, starting `offset` bytes in, as blocks are: every alignment gets tried. `inPlace`
@@ -60,4 +60,23 @@ t.test('bytes in the memory of another counter are counted only within their vie
   view[0] = 0x0a;
   view[999] = 0x0a;
   t.equal(countNewlines(view), 2);
+});
+
+t.test('findNewlines lists every newline where it is, in order, whatever the bytes and alignment', async (t) => {
+  const byte = fc.oneof(fc.constantFrom(0x0a, 0x0b, 0x09, 0x8a, 0x00, 0xff, 0x0d), fc.integer({ min: 0, max: 255 }));
+  fc.assert(
+    fc.property(fc.array(byte, { maxLength: 300 }), fc.nat(17), (chosen, offset) => {
+      const bytes = shared(Uint8Array.from(chosen), offset);
+      const expected = [];
+      bytes.forEach((b, i) => b === 0x0a && expected.push(i));
+      const into = new Uint32Array(expected.length);
+      const found = findNewlines(bytes, into);
+      return found === expected.length && expected.every((at, k) => into[k] === at);
+    }),
+    { numRuns: 3000 },
+  );
+  const all = shared(new Uint8Array(1027).fill(0x0a), 3);
+  const into = new Uint32Array(1027);
+  t.equal(findNewlines(all, into), 1027, 'four newlines in one word, and every word so');
+  t.equal(into[1026], 1026);
 });

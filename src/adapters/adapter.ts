@@ -13,6 +13,12 @@ export interface AdapterOpenOptions {
    * in-flight cap smaller than a block would hold; absent, blocks are cut by bytes only.
    */
   readonly maxBlockLines?: number;
+  /**
+   * How many threads run handlers at once (1 when they run in the main thread). A line adapter reading a file cuts
+   * its last blocks finer the more there are, so that none waits at the end while another finishes a large block.
+   * Default 1.
+   */
+  readonly parallelism?: number;
 }
 
 /** How a delivery was settled when it is acked, for transports that answer differently (HTTP). */

@@ -118,6 +118,8 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
   readonly #maxInFlight: number;
   /** Set when the run was given a message cap: line adapters cut their blocks to fit it. */
   readonly #maxBlockLines: number | undefined;
+  /** Threads that run handlers at once: the workers, or this one. */
+  readonly #parallelism: number;
   readonly #admission: Admission;
   readonly #dispatcher: Dispatcher<M>;
   readonly #settler: Settler;
@@ -132,6 +134,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     const batchSize = options.batchSize ?? 1000;
     assertCount('threads', threads, 0);
     assertCount('batchSize', batchSize, 1);
+    this.#parallelism = Math.max(1, threads);
     const log = (this.#log = options.log ?? silentLog);
     this.#adapter = options.adapter;
     this.#processor = options.processor;
@@ -268,7 +271,11 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     });
     let readable: Readable;
     try {
-      readable = await this.#adapter.open({ maxInFlight: this.#maxInFlight, maxBlockLines: this.#maxBlockLines });
+      readable = await this.#adapter.open({
+        maxInFlight: this.#maxInFlight,
+        maxBlockLines: this.#maxBlockLines,
+        parallelism: this.#parallelism,
+      });
     } catch (error) {
       // Nothing was read, but the worker threads exist: release them, or they keep an embedding process alive.
       await this.#executor.close().catch(() => {});
