@@ -78,10 +78,11 @@ export function mainThreadCpuMs(): number | undefined {
 
 /**
  * Writes the summary as JSON for scripts (`--stats-file`).
- * @param main how long the main thread's event loop was busy during the run, and the CPU time it used, in ms.
+ * @param main how long the main thread's event loop was busy from the start of the run to its end, start-up and
+ *   shutdown included, and the CPU time it used, in ms (`stats.inRun` has the busy time without them).
  */
 export async function writeStatsFile(path: string, stats: RunStats, main: { busyMs: number; cpuMs?: number }): Promise<void> {
-  const { received, acked, nacked, deadLettered, unsettled, unsettledIds, requeuedByBroker, retries, unhandledErrors, deadLetteredByReason, seconds } = stats;
+  const { received, acked, nacked, deadLettered, unsettled, unsettledIds, requeuedByBroker, retries, unhandledErrors, deadLetteredByReason, seconds, inRun } = stats;
   // Peak RSS covers the worker threads too (one process); benchmarks read it and the busy time from here.
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
   const json = {
@@ -99,6 +100,7 @@ export async function writeStatsFile(path: string, stats: RunStats, main: { busy
     peakRssMb,
     mainThreadBusyMs: Math.round(main.busyMs),
     mainThreadCpuMs: main.cpuMs,
+    inRun: inRun && { seconds: inRun.seconds, mainThreadBusyMs: Math.round(inRun.mainThreadBusyMs) },
   };
   await writeFile(path, `${JSON.stringify(json, null, 2)}\n`);
 }

@@ -303,6 +303,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     const shutdown = this.#shutdown;
     try {
       for await (const chunk of readable as AsyncIterable<Delivery[] | LineBlock>) {
+        this.stats.noteRead();
         if (isLineBlock(chunk)) await this.#admitBlock(chunk);
         else await this.#admitDeliveries(chunk);
         if (shutdown.stopping || shutdown.gaveUp || shutdown.failed) break;
@@ -312,6 +313,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     }
     this.#dispatcher.flush();
     await shutdown.drain();
+    if (this.stats.inFlight === 0) this.stats.noteSettled();
     if (shutdown.killed) {
       await this.#pool?.destroy();
     } else if (shutdown.gaveUp) {

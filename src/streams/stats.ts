@@ -1,3 +1,5 @@
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+
 /** The figures of a run, as the summary and `--stats-file` report them. */
 export interface RunStats {
   /** Messages taken from the transport. */
@@ -29,6 +31,13 @@ export interface RunStats {
   /** Dead letters by reason. */
   readonly deadLetteredByReason: Readonly<Record<string, number>>;
   readonly seconds: number;
+  /**
+   * From the first message read to the last one settled, the run's work without its start-up and shutdown: how
+   * long it took, and how long the main thread's event loop was busy meanwhile (ms). `mainThreadBusyMs / received`
+   * is what the framework costs the main thread per message, which bounds how many cores one run can feed. Absent
+   * when nothing was read, or the run gave up before its messages settled.
+   */
+  readonly inRun?: { readonly seconds: number; readonly mainThreadBusyMs: number };
 }
 
 /** How many ids of unsettled messages a run reports. */
@@ -48,6 +57,9 @@ export class Stats {
   readonly #byReason = new Map<string, number>();
   #unhandledErrors: () => number = () => 0;
   readonly #started = process.hrtime.bigint();
+  /** The event loop's figures when the first message was read, once it was. */
+  #firstRead: EventLoopUtilization | undefined;
+  #inRun: RunStats['inRun'];
 
   /** See {@link RunStats.unhandledErrors}; counted by the threads that catch them. */
   get unhandledErrors(): number {
@@ -103,6 +115,18 @@ export class Stats {
     if (late > 0) this.unsettled -= late;
   }
 
+  /** Marks the first message read: the start of {@link RunStats.inRun}. Cheap to call for every chunk. */
+  noteRead(): void {
+    this.#firstRead ??= performance.eventLoopUtilization();
+  }
+
+  /** Marks every message read as settled: the end of {@link RunStats.inRun}. */
+  noteSettled(): void {
+    if (!this.#firstRead || this.#inRun) return;
+    const { idle, active } = performance.eventLoopUtilization(this.#firstRead);
+    this.#inRun = { seconds: (idle + active) / 1000, mainThreadBusyMs: active };
+  }
+
   snapshot(): RunStats {
     return {
       received: this.received,
@@ -116,6 +140,7 @@ export class Stats {
       unhandledErrors: this.unhandledErrors,
       deadLetteredByReason: Object.fromEntries(this.#byReason),
       seconds: Number(process.hrtime.bigint() - this.#started) / 1e9,
+      ...(this.#inRun && { inRun: this.#inRun }),
     };
   }
 }

@@ -1,6 +1,6 @@
 import { forEachLine, LineIds, type LineBlock, type LineMeta } from '../line-block.js';
 import { isAscii } from 'node:buffer';
-import { Message, setBodyText, type MessageClass } from '../message.js';
+import { Message, messageOfSlice, setBodyText, type MessageClass } from '../message.js';
 import { Reasons, deadLetter, type Outcome } from '../outcome.js';
 import { SAMPLE_BYTES, tooLargeOutcome } from '../too-large.js';
 import { describe } from '../errors.js';
@@ -132,8 +132,12 @@ export class SliceItems<M extends Message<unknown>> implements RunItems<M> {
       return { route: UNROUTED, attempt: 1, message: placeholder(bytes, start, sampleEnd(start, end), id, meta), rejected };
     }
     try {
-      const message = new this.#MessageClass(bytes.subarray(start, end), id, meta);
-      if (this.#text !== undefined) setBodyText(message, this.#text.slice(start, end));
+      const text = this.#text?.slice(start, end);
+      let message = messageOfSlice(this.#MessageClass, bytes, start, end, text, id, meta);
+      if (!message) {
+        message = new this.#MessageClass(bytes.subarray(start, end), id, meta);
+        if (text !== undefined) setBodyText(message, text);
+      }
       return { route: UNROUTED, attempt: 1, message };
     } catch (error) {
       const rejected = deadLetter(Reasons.decodeFailed, describe(error));
