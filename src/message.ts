@@ -85,15 +85,7 @@ export class Message<T = Buffer> {
       message.#text = text;
     };
     bodyText = (message) => message.#text ?? message.rawData.toString('utf8');
-    messageOfSlice = <M extends Message<unknown>>(
-      MessageClass: MessageClass<M>,
-      bytes: Buffer,
-      start: number,
-      end: number,
-      text: string | undefined,
-      id: string,
-      meta: DeliveryMeta,
-    ): M | undefined => {
+    messageOfSlice = (MessageClass, bytes, start, end, text, id, meta) => {
       const json = MessageClass === (JsonMessage as unknown);
       if (!json && MessageClass !== (RawMessage as unknown) && MessageClass !== (Message as unknown)) return undefined;
       const message = new MessageClass(NO_BYTES, id, meta);
