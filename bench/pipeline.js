@@ -95,7 +95,7 @@ function bare(workload, shape, input, count) {
   const { stdout, wall } = timed([join(root, 'bench/bare-loop.js'), workload, input], childEnv(shape));
   const { messages, seconds, peakRssMb } = JSON.parse(stdout);
   if (messages !== count) throw new Error(`bare loop: ${messages} messages of ${count}`);
-  return { wall, rate: messages / seconds, busyNs: null, wholeBusyNs: null, cpuNs: null, peakRssMb };
+  return { wall, rate: messages / seconds, busyNs: null, wholeBusyNs: null, cpuNs: null, waitNs: null, peakRssMb };
 }
 
 // Each run's stats file and dead-letter store, removed at the end.
@@ -126,11 +126,14 @@ function missive(workload, shape, input, count, { threads, matchInWorkers }) {
   // for a core while in one: an upper bound of what the main thread costs.
   const { inRun } = figures;
   if (!inRun) throw new Error(`missive --threads ${threads}: no inRun figures in the stats file`);
-  const busyNs = (inRun.mainThreadBusyMs * 1e6) / count;
-  const wholeBusyNs = (figures.mainThreadBusyMs * 1e6) / count;
-  // mainThreadCpuMs (Linux) is the CPU time the main thread used over the whole run: what it costs, whatever the load.
-  const cpuNs = typeof figures.mainThreadCpuMs === 'number' ? (figures.mainThreadCpuMs * 1e6) / count : null;
-  return { wall, rate: figures.received / inRun.seconds, busyNs, wholeBusyNs, cpuNs, peakRssMb: figures.peakRssMb };
+  const perMessage = (ms) => (typeof ms === 'number' ? (ms * 1e6) / count : null);
+  const busyNs = perMessage(inRun.mainThreadBusyMs);
+  const wholeBusyNs = perMessage(figures.mainThreadBusyMs);
+  // On Linux, the same window's CPU time (what the main thread costs, whatever the load) and the time it was
+  // runnable but waited for a core (the part of the busy time that was not work).
+  const cpuNs = perMessage(inRun.mainThreadCpuMs);
+  const waitNs = perMessage(inRun.mainThreadWaitMs);
+  return { wall, rate: figures.received / inRun.seconds, busyNs, wholeBusyNs, cpuNs, waitNs, peakRssMb: figures.peakRssMb };
 }
 
 const processorPath = (workload) => join(root, `bench/processors/${workload}.js`);
@@ -143,6 +146,7 @@ function summarise(list, bareRow) {
   const busy = list.every((s) => s.busyNs !== null) ? median(list.map((s) => s.busyNs)) : null;
   const wholeBusy = list.every((s) => s.wholeBusyNs !== null) ? median(list.map((s) => s.wholeBusyNs)) : null;
   const cpu = list.every((s) => s.cpuNs !== null) ? median(list.map((s) => s.cpuNs)) : null;
+  const wait = list.every((s) => s.waitNs !== null) ? median(list.map((s) => s.waitNs)) : null;
   // The main thread saturates when it is busy all the time: it then settles 1e9 / busyNs messages a second. Each
   // core of handlers takes about the bare loop's rate (a worker splits, parses, matches and handles as the bare loop
   // does, plus its share of the framework, so it is no faster); the main thread can therefore keep
@@ -156,6 +160,7 @@ function summarise(list, bareRow) {
     mainThreadNsPerMessage: busy === null ? null : Math.round(busy),
     mainThreadWholeRunNsPerMessage: wholeBusy === null ? null : Math.round(wholeBusy),
     mainThreadCpuNsPerMessage: cpu === null ? null : Math.round(cpu),
+    mainThreadWaitNsPerMessage: wait === null ? null : Math.round(wait),
     saturationCores: busy === null ? null : Number((1e9 / busy / perCoreRate).toFixed(1)),
     peakRssMb: Math.max(...list.map((s) => s.peakRssMb)),
     wallSamples: list.map((s) => Number(s.wall.toFixed(3))),
@@ -170,7 +175,7 @@ function printRows(title, rows) {
   console.log(`\n${title}`);
   console.log(
     `  ${'variant'.padEnd(36)}${'wall s'.padStart(8)}${'vs bare'.padStart(9)}${'in-run msg/s'.padStart(14)}` +
-      `${'vs bare'.padStart(9)}${'main ns/msg'.padStart(13)}${'whole run'.padStart(11)}${'main CPU ns'.padStart(13)}${'saturates at'.padStart(14)}` +
+      `${'vs bare'.padStart(9)}${'main ns/msg'.padStart(13)}${'CPU'.padStart(6)}${'wait'.padStart(6)}${'whole run'.padStart(11)}${'saturates at'.padStart(14)}` +
       `${'peak RSS'.padStart(10)}`,
   );
   for (const [name, row] of Object.entries(rows)) {
@@ -180,9 +185,10 @@ function printRows(title, rows) {
     const cores = row.saturationCores === null ? none : `${row.saturationCores} cores`;
     const cpu = row.mainThreadCpuNsPerMessage === null ? none : String(row.mainThreadCpuNsPerMessage);
     const whole = row.mainThreadWholeRunNsPerMessage === null ? none : String(row.mainThreadWholeRunNsPerMessage);
+    const wait = row.mainThreadWaitNsPerMessage === null ? none : String(row.mainThreadWaitNsPerMessage);
     console.log(
       `  ${name.padEnd(36)}${row.wallSeconds.toFixed(2).padStart(8)}${x(row.wallVsBare).padStart(9)}` +
-        `${fmt(row.rate).padStart(14)}${x(row.rateVsBare).padStart(9)}${busy.padStart(13)}${whole.padStart(11)}${cpu.padStart(13)}${cores.padStart(14)}` +
+        `${fmt(row.rate).padStart(14)}${x(row.rateVsBare).padStart(9)}${busy.padStart(13)}${cpu.padStart(6)}${wait.padStart(6)}${whole.padStart(11)}${cores.padStart(14)}` +
         `${`${row.peakRssMb} MB`.padStart(10)}`,
     );
   }
@@ -208,6 +214,8 @@ function checks(workload, rows) {
   const busy = def.mainThreadNsPerMessage;
   list.push(check(`target: main thread <= ${maxNs} ns/msg in run (default)`, busy, ' ns', busy <= maxNs));
   const whole = def.mainThreadWholeRunNsPerMessage;
+  list.push(check('figure: main thread CPU ns/msg in run (default)', def.mainThreadCpuNsPerMessage, ' ns', null));
+  list.push(check('figure: main thread waiting for a core, ns/msg in run (default)', def.mainThreadWaitNsPerMessage, ' ns', null));
   list.push(check('figure: main thread ns/msg, start-up and shutdown included', whole, ' ns', null));
   return list;
 }
@@ -253,7 +261,7 @@ for (const shape of Object.keys(INPUTS)) {
     const list = checks(workload, rows);
     results.inputs[shape][workload] = { rows, targets: list };
     const title = `${shape} lines (${INPUTS[shape].line(0)}), ${workload} handler, ${fmt(lines)} lines, median of ${runs}`;
-    printRows(`${title} (wall: whole process, start-up included; in-run and main ns/msg: first message read to last settled; whole run: main ns/msg start-up and shutdown included):`, rows);
+    printRows(`${title} (wall: whole process, start-up included; in-run, main ns/msg busy, its CPU and its wait for a core: first message read to last settled; whole run: main ns/msg busy, start-up and shutdown included):`, rows);
     printChecks(list);
   }
 }

@@ -6,6 +6,25 @@ import { spawnSync } from 'node:child_process';
 import { CLI, fixture, readDeadLetters, readStats, runCli, startCli, waitForOutput } from './helpers/cli.js';
 
 
+t.test('--stats-file times the main thread over the whole run and, apart, from the first message read to the last settled', async (t) => {
+  const dir = t.testdir();
+  const input = join(dir, 'in.jsonl');
+  writeFileSync(input, Array.from({ length: 20_000 }, (_, i) => JSON.stringify({ type: 'ok', n: i })).join('\n'));
+  const statsPath = join(dir, 'stats.json');
+  const result = await runCli(['run', fixture('mixed-processor.js'), '--input', input, '--dlq', join(dir, 'd.duckdb'), '--stats-file', statsPath, '--threads', '2']);
+  t.equal(result.code, 0, 'exits 0', { stderr: result.stderr.slice(-3000) });
+  const stats = readStats(statsPath);
+  const { inRun } = stats;
+  t.ok(inRun, 'inRun is written');
+  t.ok(inRun.seconds > 0 && inRun.seconds < stats.seconds, `the run's work (${inRun.seconds} s) is part of the run (${stats.seconds} s): worker start-up is left out`);
+  t.ok(inRun.mainThreadBusyMs >= 0 && inRun.mainThreadBusyMs <= stats.mainThreadBusyMs, 'busy in run <= busy over the whole run');
+  if (process.platform === 'linux') {
+    t.ok(stats.mainThreadCpuMs > 0 && inRun.mainThreadCpuMs > 0, 'CPU time, over the whole run and in run');
+    t.ok(inRun.mainThreadCpuMs < stats.mainThreadCpuMs, 'loading modules and starting workers cost CPU outside the run');
+    t.ok(inRun.mainThreadWaitMs >= 0 && inRun.mainThreadWaitMs <= stats.mainThreadWaitMs, 'time waiting for a core, from the scheduler');
+  }
+});
+
 t.test('every line of a mixed input ends acked or in the DuckDB file with the right reason', async (t) => {
   const dir = t.testdir();
   const lines = [];

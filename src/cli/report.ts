@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import type { RunStats } from '../streams/stats.js';
-import type { Stats } from '../streams/stats.js';
+import type { RunStats, Stats } from '../streams/stats.js';
+import type { ThreadTimes } from '../thread-time.js';
 
 // Made at first use: building a number format loads ICU data, ~10 ms of start-up that a --quiet run never needs.
 let format: Intl.NumberFormat | undefined;
@@ -61,27 +60,11 @@ export function printSummary(stats: RunStats, dlqPath: string | undefined): void
 }
 
 /**
- * CPU time the main thread has used, in ms, where the system tells it (Linux); undefined elsewhere. Unlike the
- * event loop's busy time, it does not count time spent waiting for a core on a loaded machine.
- */
-export function mainThreadCpuMs(): number | undefined {
-  try {
-    // Fields 14 and 15 of /proc/<pid>/task/<tid>/stat are user and system time in clock ticks (100 per second on
-    // Linux); the main thread's tid is the pid. The name in field 2 may hold spaces, so count from its ')'.
-    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
  * Writes the summary as JSON for scripts (`--stats-file`).
  * @param main how long the main thread's event loop was busy from the start of the run to its end, start-up and
- *   shutdown included, and the CPU time it used, in ms (`stats.inRun` has the busy time without them).
+ *   shutdown included, and what the system counted of its time meanwhile (`stats.inRun` has both without them).
  */
-export async function writeStatsFile(path: string, stats: RunStats, main: { busyMs: number; cpuMs?: number }): Promise<void> {
+export async function writeStatsFile(path: string, stats: RunStats, main: { busyMs: number; times: ThreadTimes | undefined }): Promise<void> {
   const { received, acked, nacked, deadLettered, unsettled, unsettledIds, requeuedByBroker, retries, unhandledErrors, deadLetteredByReason, seconds, inRun } = stats;
   // Peak RSS covers the worker threads too (one process); benchmarks read it and the busy time from here.
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
@@ -98,9 +81,19 @@ export async function writeStatsFile(path: string, stats: RunStats, main: { busy
     deadLetteredByReason,
     seconds,
     peakRssMb,
-    mainThreadBusyMs: Math.round(main.busyMs),
-    mainThreadCpuMs: main.cpuMs,
-    inRun: inRun && { seconds: inRun.seconds, mainThreadBusyMs: Math.round(inRun.mainThreadBusyMs) },
+    mainThreadBusyMs: tenths(main.busyMs),
+    mainThreadCpuMs: tenths(main.times?.cpuMs),
+    mainThreadWaitMs: tenths(main.times?.waitMs),
+    inRun: inRun && {
+      seconds: inRun.seconds,
+      mainThreadBusyMs: tenths(inRun.mainThreadBusyMs),
+      mainThreadCpuMs: tenths(inRun.mainThreadCpuMs),
+      mainThreadWaitMs: tenths(inRun.mainThreadWaitMs),
+    },
   };
   await writeFile(path, `${JSON.stringify(json, null, 2)}\n`);
+}
+
+function tenths(ms: number | undefined): number | undefined {
+  return ms === undefined ? undefined : Math.round(ms * 10) / 10;
 }

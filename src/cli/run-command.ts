@@ -11,7 +11,8 @@ import { ADAPTERS, adapterArgument, adapterNamed, isAdapterModule, loadAdapterSp
 import { ENVIRONMENT_HELP, describeFlags, environmentName, intFlag, parseFlags, withEnvironment, wrap, type FlagTable, type FlagValues } from './flags.js';
 import { loadProcessor } from './load-processor.js';
 import { LOG_LEVELS, createLogger } from './logger.js';
-import { mainThreadCpuMs, printSummary, startProgress, writeStatsFile } from './report.js';
+import { printSummary, startProgress, writeStatsFile } from './report.js';
+import { mainThreadTimes, mainThreadTimesSince } from '../thread-time.js';
 import type { Server } from 'node:http';
 
 export { DEFAULT_DLQ_PATH };
@@ -111,7 +112,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   }
   // The main thread's busy time is what bounds how many cores a run can feed; benchmarks read it from --stats-file.
   const busyAtStart = performance.eventLoopUtilization();
-  const cpuAtStart = mainThreadCpuMs();
+  const timesAtStart = mainThreadTimes();
   let pipeline: Running;
   try {
     pipeline = await run(processor, {
@@ -205,9 +206,8 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   }
   if (!quiet) printSummary(stats, dlqPath);
   if (typeof values['stats-file'] === 'string') {
-    const cpuNow = mainThreadCpuMs();
-    const cpuMs = cpuNow === undefined || cpuAtStart === undefined ? undefined : cpuNow - cpuAtStart;
-    await writeStatsFile(values['stats-file'], stats, { busyMs: performance.eventLoopUtilization(busyAtStart).active, cpuMs });
+    const times = mainThreadTimesSince(timesAtStart);
+    await writeStatsFile(values['stats-file'], stats, { busyMs: performance.eventLoopUtilization(busyAtStart).active, times });
   }
   return status;
 }

@@ -1,4 +1,5 @@
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+import { mainThreadTimes, mainThreadTimesSince, type ThreadTimes } from '../thread-time.js';
 
 /** The figures of a run, as the summary and `--stats-file` report them. */
 export interface RunStats {
@@ -34,10 +35,17 @@ export interface RunStats {
   /**
    * From the first message read to the last one settled, the run's work without its start-up and shutdown: how
    * long it took, and how long the main thread's event loop was busy meanwhile (ms). `mainThreadBusyMs / received`
-   * is what the framework costs the main thread per message, which bounds how many cores one run can feed. Absent
-   * when nothing was read, or the run gave up before its messages settled.
+   * is what the framework costs the main thread per message, which bounds how many cores one run can feed. Where
+   * the system counts them (Linux), also its CPU time and the time it was runnable but waited for a core (with
+   * more busy threads than cores, part of the busy time). Absent when nothing was read, or the run gave up before
+   * its messages settled.
    */
-  readonly inRun?: { readonly seconds: number; readonly mainThreadBusyMs: number };
+  readonly inRun?: {
+    readonly seconds: number;
+    readonly mainThreadBusyMs: number;
+    readonly mainThreadCpuMs?: number;
+    readonly mainThreadWaitMs?: number;
+  };
 }
 
 /** How many ids of unsettled messages a run reports. */
@@ -58,7 +66,7 @@ export class Stats {
   #unhandledErrors: () => number = () => 0;
   readonly #started = process.hrtime.bigint();
   /** The event loop's figures when the first message was read, once it was. */
-  #firstRead: EventLoopUtilization | undefined;
+  #firstRead: { readonly loop: EventLoopUtilization; readonly times: ThreadTimes | undefined } | undefined;
   #inRun: RunStats['inRun'];
 
   /** See {@link RunStats.unhandledErrors}; counted by the threads that catch them. */
@@ -117,14 +125,15 @@ export class Stats {
 
   /** Marks the first message read: the start of {@link RunStats.inRun}. Cheap to call for every chunk. */
   noteRead(): void {
-    this.#firstRead ??= performance.eventLoopUtilization();
+    this.#firstRead ??= { loop: performance.eventLoopUtilization(), times: mainThreadTimes() };
   }
 
   /** Marks every message read as settled: the end of {@link RunStats.inRun}. */
   noteSettled(): void {
     if (!this.#firstRead || this.#inRun) return;
-    const { idle, active } = performance.eventLoopUtilization(this.#firstRead);
-    this.#inRun = { seconds: (idle + active) / 1000, mainThreadBusyMs: active };
+    const { idle, active } = performance.eventLoopUtilization(this.#firstRead.loop);
+    const times = mainThreadTimesSince(this.#firstRead.times);
+    this.#inRun = { seconds: (idle + active) / 1000, mainThreadBusyMs: active, mainThreadCpuMs: times?.cpuMs, mainThreadWaitMs: times?.waitMs };
   }
 
   snapshot(): RunStats {
