@@ -15,11 +15,11 @@ export let setBodyText: (message: Message<unknown>, text: string) => void;
 /** The body as UTF-8 text: the slice the block gave it, else a decode of its bytes (internal). */
 export let bodyText: (message: Message<unknown>) => string;
 /**
- * A message whose body is `bytes[start..end)`, made a Buffer only if something reads `rawData` (internal): for the
- * messages of a block, whose handlers mostly read the decoded body only: a Buffer view costs ~80 ns a message, a
- * sixth of parsing a short JSON line. `text` is the body as a string, when the block has one: `JsonMessage` parses
- * it without the bytes. Undefined for a class other than this module's own: a subclass's constructor may
- * read its `rawData` argument, so it gets the exact bytes from `new`.
+ * A message whose body is `bytes[start..end)`, made a Buffer only if something reads `rawData` (internal). Most
+ * handlers of a block's messages read the decoded body only, and a Buffer view costs ~80 ns a message, a sixth of
+ * parsing a short JSON line. `text` is the body as a string, when the block has one: `JsonMessage` parses it
+ * without the bytes. Undefined for a class other than this module's own: a subclass's constructor may read its
+ * `rawData` argument, so it gets the exact bytes from `new`.
  */
 export let messageOfSlice: <M extends Message<unknown>>(
   MessageClass: MessageClass<M>,

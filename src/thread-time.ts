@@ -1,23 +1,23 @@
 import { readFileSync } from 'node:fs';
 
-/** What the system counts of the main thread's time, in ms since it started. */
+/** What the system counts of a thread's time, in ms since it started. */
 export interface ThreadTimes {
   /** CPU time used, user and system. */
   readonly cpuMs: number;
   /**
-   * Time spent runnable but waiting for a core: on a machine with more busy threads than cores, the part of the
-   * event loop's busy time that was not work. Undefined where the system does not say.
+   * Time spent runnable but waiting for a core: on a machine with more busy threads than cores, much of the
+   * difference between the event loop's busy time and its CPU time. Undefined where the system does not say.
    */
   readonly waitMs: number | undefined;
 }
 
 /**
- * The main thread's CPU and run-queue wait times, where the system tells them (Linux); undefined elsewhere. Read
- * from `/proc/self/task/<pid>/schedstat` (nanoseconds; the main thread's tid is the pid), else from its `stat`
- * (clock ticks of 10 ms, and no wait time).
+ * The CPU and run-queue wait times of the calling thread (the one that runs a pipeline: the main thread, for the
+ * CLI), where the system tells them (Linux); undefined elsewhere. Read from `/proc/thread-self/schedstat`
+ * (nanoseconds), else from its `stat` (clock ticks of 10 ms, and no wait time).
  */
-export function mainThreadTimes(): ThreadTimes | undefined {
-  const task = `/proc/self/task/${process.pid}`;
+export function threadTimes(): ThreadTimes | undefined {
+  const task = '/proc/thread-self';
   try {
     const [cpuNs, waitNs] = readFileSync(`${task}/schedstat`, 'utf8').split(' ').map(Number);
     if (Number.isFinite(cpuNs) && Number.isFinite(waitNs)) return { cpuMs: cpuNs! / 1e6, waitMs: waitNs! / 1e6 };
@@ -35,9 +35,9 @@ export function mainThreadTimes(): ThreadTimes | undefined {
   }
 }
 
-/** The times spent between `earlier` and now; undefined when either reading is. */
-export function mainThreadTimesSince(earlier: ThreadTimes | undefined): ThreadTimes | undefined {
-  const now = mainThreadTimes();
+/** The calling thread's times between `earlier` and now; undefined when either reading is. */
+export function threadTimesSince(earlier: ThreadTimes | undefined): ThreadTimes | undefined {
+  const now = threadTimes();
   if (!now || !earlier) return undefined;
   const waitMs = now.waitMs === undefined || earlier.waitMs === undefined ? undefined : now.waitMs - earlier.waitMs;
   return { cpuMs: now.cpuMs - earlier.cpuMs, waitMs };

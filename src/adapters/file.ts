@@ -228,7 +228,7 @@ function reasonOf(error: unknown): string {
   return describe(error);
 }
 
-/** A file's last blocks are cut no finer than this, where a block's fixed cost (a read, a hand-over) would outweigh its lines. */
+/** The finest a file's last blocks are cut: below it, a block's fixed cost (a read, a hand-over) outweighs it. */
 const MIN_TAIL_READ_BYTES = 128 * 1024;
 
 /**

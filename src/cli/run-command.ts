@@ -12,7 +12,7 @@ import { ENVIRONMENT_HELP, describeFlags, environmentName, intFlag, parseFlags, 
 import { loadProcessor } from './load-processor.js';
 import { LOG_LEVELS, createLogger } from './logger.js';
 import { printSummary, startProgress, writeStatsFile } from './report.js';
-import { mainThreadTimes, mainThreadTimesSince } from '../thread-time.js';
+import { threadTimes, threadTimesSince } from '../thread-time.js';
 import type { Server } from 'node:http';
 
 export { DEFAULT_DLQ_PATH };
@@ -112,7 +112,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   }
   // The main thread's busy time is what bounds how many cores a run can feed; benchmarks read it from --stats-file.
   const busyAtStart = performance.eventLoopUtilization();
-  const timesAtStart = mainThreadTimes();
+  const timesAtStart = threadTimes();
   let pipeline: Running;
   try {
     pipeline = await run(processor, {
@@ -206,7 +206,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   }
   if (!quiet) printSummary(stats, dlqPath);
   if (typeof values['stats-file'] === 'string') {
-    const times = mainThreadTimesSince(timesAtStart);
+    const times = threadTimesSince(timesAtStart);
     await writeStatsFile(values['stats-file'], stats, { busyMs: performance.eventLoopUtilization(busyAtStart).active, times });
   }
   return status;

@@ -1,5 +1,5 @@
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
-import { mainThreadTimes, mainThreadTimesSince, type ThreadTimes } from '../thread-time.js';
+import { threadTimes, threadTimesSince, type ThreadTimes } from '../thread-time.js';
 
 /** The figures of a run, as the summary and `--stats-file` report them. */
 export interface RunStats {
@@ -125,14 +125,14 @@ export class Stats {
 
   /** Marks the first message read: the start of {@link RunStats.inRun}. Cheap to call for every chunk. */
   noteRead(): void {
-    this.#firstRead ??= { loop: performance.eventLoopUtilization(), times: mainThreadTimes() };
+    this.#firstRead ??= { loop: performance.eventLoopUtilization(), times: threadTimes() };
   }
 
   /** Marks every message read as settled: the end of {@link RunStats.inRun}. */
   noteSettled(): void {
     if (!this.#firstRead || this.#inRun) return;
     const { idle, active } = performance.eventLoopUtilization(this.#firstRead.loop);
-    const times = mainThreadTimesSince(this.#firstRead.times);
+    const times = threadTimesSince(this.#firstRead.times);
     this.#inRun = { seconds: (idle + active) / 1000, mainThreadBusyMs: active, mainThreadCpuMs: times?.cpuMs, mainThreadWaitMs: times?.waitMs };
   }
 
