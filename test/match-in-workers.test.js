@@ -3,6 +3,9 @@ import { pathToFileURL } from 'node:url';
 import { JsonMessage, MemoryDlq, Processor } from 'missive-node';
 import { startPipeline } from '../dist/streams/pipeline.js';
 import { ArrayAdapter } from './helpers/array-adapter.js';
+import { FileAdapter } from '../dist/adapters/file.js';
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { fixture } from './helpers/cli.js';
 
 const bodies = [
@@ -91,4 +94,38 @@ t.test('matchers run in the workers unless the processor opts out', async (t) =>
 t.test('matchInWorkers must be a boolean', async (t) => {
   t.throws(() => new Processor(JsonMessage, { matchInWorkers: 'yes' }), { code: 'MISSIVE_ERR_INVALID_OPTION' });
   t.throws(() => new Processor(JsonMessage, { matchInWorkers: 'yes' }), /matchInWorkers.*true or false/);
+});
+
+t.test('a processor that matches in the main thread has its file read in blocks no larger than the in-flight cap', async (t) => {
+  // Such blocks are split into deliveries in the main thread, every one alive until admitted: uncut, a 4 MiB block
+  // of short lines held 100,000 of them.
+  const dir = t.testdir();
+  const path = join(dir, 'in.jsonl');
+  writeFileSync(path, Array.from({ length: 5000 }, (_, n) => JSON.stringify({ type: 'ok', n })).join('\n'));
+  class RecordingFileAdapter extends FileAdapter {
+    opened;
+    blockLines = [];
+    async open(options) {
+      this.opened = options;
+      const readable = await super.open(options);
+      readable.on('data', (chunk) => this.blockLines.push(chunk.lines));
+      return readable;
+    }
+  }
+  for (const where of ['main', 'workers']) {
+    const moduleUrl = `${pathToFileURL(fixture('routing-processor.js')).href}?where=${where}`;
+    const { default: processor } = await import(moduleUrl);
+    const adapter = new RecordingFileAdapter([path]);
+    const pipeline = await startPipeline({ adapter, processor, dlq: new MemoryDlq(), moduleUrl, threads: 2, batchSize: 100 });
+    const stats = await pipeline.done;
+    t.equal(stats.acked, 5000, `${where}: every line handled`);
+    t.equal(adapter.opened.parallelism, 2, `${where}: the adapter knows two threads run its blocks`);
+    if (where === 'main') {
+      t.equal(adapter.opened.maxBlockLines, 400, 'matched here: blocks are cut to the cap, 2 x batch size x threads');
+      t.ok(Math.max(...adapter.blockLines) <= 400, `no block over 400 lines (${Math.max(...adapter.blockLines)})`);
+    } else {
+      t.equal(adapter.opened.maxBlockLines, undefined, 'matched in the workers: blocks are cut by bytes only');
+      t.ok(Math.max(...adapter.blockLines) > 400, 'and hold more lines than the cap');
+    }
+  }
 });
