@@ -3,8 +3,9 @@
 // Usage: node bench/pipeline.js [--lines 4000000] [--runs 3] [--rss-lines 10000000] [--quick]
 //   --quick: 200,000 lines, 1 run, 500,000 lines for RSS, and bench/results/pipeline.json is left alone.
 // Prints, per variant, medians of whole-process wall time (start-up included) and its ratio to the bare loop's, the
-// in-run rate (first message read to last settled), the main thread's busy time per message in the run and over the
-// whole process, the core count at which the main thread would saturate, and peak RSS; then the targets next to the figures. Writes bench/results/pipeline.json.
+// in-run rate (first message read to last settled), the main thread's busy time per message in the run (with its CPU
+// time and its wait for a core) and over the whole process, the core count at which the main thread would saturate,
+// and peak RSS; then the targets next to the figures. Writes bench/results/pipeline.json.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -130,7 +131,7 @@ function missive(workload, shape, input, count, { threads, matchInWorkers }) {
   const busyNs = perMessage(inRun.mainThreadBusyMs);
   const wholeBusyNs = perMessage(figures.mainThreadBusyMs);
   // On Linux, the same window's CPU time (what the main thread costs, whatever the load) and the time it was
-  // runnable but waited for a core (the part of the busy time that was not work).
+  // runnable but waited for a core (with more busy threads than cores, much of the gap between busy and CPU time).
   const cpuNs = perMessage(inRun.mainThreadCpuMs);
   const waitNs = perMessage(inRun.mainThreadWaitMs);
   return { wall, rate: figures.received / inRun.seconds, busyNs, wholeBusyNs, cpuNs, waitNs, peakRssMb: figures.peakRssMb };
