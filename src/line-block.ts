@@ -4,6 +4,7 @@
  */
 import type { Delivery } from './delivery.js';
 import { countNewlines, findNewlines } from './newlines.js';
+import { SpareWords } from './spare-words.js';
 import { tooLarge } from './too-large.js';
 
 /** A run of whole lines of one input, as a line adapter hands it over. */
@@ -54,8 +55,8 @@ export function linesIn(bytes: Uint8Array): number {
   return bytes.length > 0 && bytes[bytes.length - 1] !== LF ? newlines + 1 : newlines;
 }
 
-/** The newline offsets of this thread's last block, kept for the next (a block of short lines has 100,000). */
-let spareOffsets = new Uint32Array(0);
+/** The newline offsets of this thread's last block, kept for the next. */
+const offsetWords = new SpareWords();
 
 /**
  * Calls `visit` for every non-blank line of a block, in order: its number, where its bytes start and end (the
@@ -67,9 +68,7 @@ export function forEachLine(
 ): number {
   const { bytes } = block;
   const to = bytes.length;
-  // Taken while in use, in case a visit splits another block.
-  const offsets = spareOffsets.length >= block.lines ? spareOffsets : new Uint32Array(block.lines);
-  spareOffsets = NO_OFFSETS;
+  const offsets = offsetWords.take(block.lines);
   try {
     const found = findNewlines(bytes, offsets);
     // Writes past a typed array's end are dropped: a block that undercounts its lines would lose some.
@@ -91,11 +90,9 @@ export function forEachLine(
     if (end > pos) visit(index++, line, pos, end);
     return index;
   } finally {
-    if (offsets.length > spareOffsets.length) spareOffsets = offsets;
+    offsetWords.giveBack(offsets);
   }
 }
-
-const NO_OFFSETS = new Uint32Array(0);
 
 /** `'0'`..`'999'` and `'000'`..`'999'`, for {@link LineIds}. */
 const UNPADDED = Array.from({ length: 1000 }, (_, i) => String(i));

@@ -1,4 +1,5 @@
 import { forEachLine, LineIds, type LineBlock, type LineMeta } from '../line-block.js';
+import { SpareWords } from '../spare-words.js';
 import { isAscii } from 'node:buffer';
 import { Message, messageOfSlice, setBodyText, type MessageClass } from '../message.js';
 import { Reasons, deadLetter, type Outcome } from '../outcome.js';
@@ -52,25 +53,13 @@ export function layoutOf(block: LineBlock): BlockLayout {
   return fillLayout(block, new Uint32Array(3 * block.lines));
 }
 
-/**
- * The arrays of the last block this thread ran, kept for the next. A block of 4 MiB of short lines needs 1.4 MB of
- * them; made afresh each time, they outlived the young generation (a block runs across many event-loop turns) and
- * piled up until a full collection: ~35 MB more resident per worker at 10M lines (bench/pipeline.js).
- */
-let spare: Uint32Array | undefined;
+/** The layout arrays of the last block this thread ran, kept for the next. */
+const layoutWords = new SpareWords();
 
-/** Like {@link layoutOf}, in this thread's spare arrays when they are free and large enough; see {@link giveBack}. */
+/** Like {@link layoutOf}, in this thread's spare arrays; they go back with `layoutWords.giveBack`. */
 function borrowLayout(block: LineBlock): BlockLayout & { readonly words: Uint32Array } {
-  const needed = 3 * block.lines;
-  const words = spare && spare.length >= needed ? spare : new Uint32Array(needed);
-  // Taken: a second block running at once in this thread (threads: 0) gets arrays of its own.
-  if (words === spare) spare = undefined;
+  const words = layoutWords.take(3 * block.lines);
   return { ...fillLayout(block, words), words };
-}
-
-/** Keeps a borrowed layout's arrays for the next block, unless larger ones are kept already. */
-function giveBack(words: Uint32Array): void {
-  if (!spare || spare.length < words.length) spare = words;
 }
 
 function fillLayout(block: LineBlock, words: Uint32Array): BlockLayout {
@@ -256,6 +245,6 @@ export async function runBlock<M extends Message<unknown>>(
     // The answer holds copies of what it needs from the layout, so its arrays can serve the next block.
     return tally.result();
   } finally {
-    giveBack(layout.words);
+    layoutWords.giveBack(layout.words);
   }
 }
