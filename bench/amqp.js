@@ -1,7 +1,10 @@
 // Consuming a RabbitMQ queue: the bare amqplib loop, the AmqpAdapter, and the full pipeline, in one run, each on a
 // fresh queue filled beforehand so only consumption is timed. Same prefetch everywhere.
-// Run: node bench/amqp.js [--messages 100000] [--prefetch 1000] [--ack-every 250] [--runs 3]
+// Run: node bench/amqp.js [--messages 100000] [--prefetch 1000] [--ack-every 250] [--runs 3] [--warmup 1]
 //      [--amqp-url amqp://guest:guest@127.0.0.1:5672]   (after `npx tsc -p .`)
+// The first --warmup rounds run every case untimed: a consumer runs for hours, and the first 100k messages of a
+// process also pay for compiling its code (V8 optimizes ~250 functions of the pipeline on its background threads,
+// which compete with RabbitMQ for the two cores). Their rates are printed and kept in the results as `coldSamples`.
 // Prints msgs/s, this process's CPU time per message and the main thread's busy time per message (medians of the
 // runs), what the adapter and the pipeline add to the raw loop's figures ("on top of the client library"), and
 // ratios; writes bench/results/amqp.json. RabbitMQ on the same machine is usually the bottleneck, so msgs/s moves
@@ -138,6 +141,7 @@ export async function main(argv = process.argv.slice(2)) {
       prefetch: { type: 'string', default: '1000' },
       'ack-every': { type: 'string', default: '250' },
       runs: { type: 'string', default: '3' },
+      warmup: { type: 'string', default: '1' },
       'amqp-url': { type: 'string', default: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672' },
     },
   });
@@ -145,9 +149,11 @@ export async function main(argv = process.argv.slice(2)) {
   const prefetch = Number(values.prefetch);
   const ackEvery = Number(values['ack-every']);
   const runs = Number(values.runs);
+  const warmup = Number(values.warmup);
   for (const [name, value] of Object.entries({ messages, prefetch, 'ack-every': ackEvery, runs })) {
     if (!Number.isSafeInteger(value) || value < 1) throw new Error(`--${name} must be a whole number of at least 1`);
   }
+  if (!Number.isSafeInteger(warmup) || warmup < 0) throw new Error('--warmup must be a whole number, 0 or more');
   if (ackEvery > prefetch) throw new Error('--ack-every must not exceed --prefetch, or the raw loop stalls');
   const options = { url: values['amqp-url'], messages, prefetch, ackEvery };
   const cases = [
@@ -158,19 +164,27 @@ export async function main(argv = process.argv.slice(2)) {
   const samples = Object.fromEntries(cases.map((c) => [c.key, []]));
   const cpuSamples = Object.fromEntries(cases.map((c) => [c.key, []]));
   const busySamples = Object.fromEntries(cases.map((c) => [c.key, []]));
+  const coldSamples = Object.fromEntries(cases.map((c) => [c.key, []]));
   const details = [];
-  for (let repeat = 0; repeat < runs; repeat++) {
+  for (let repeat = 0; repeat < warmup + runs; repeat++) {
+    const cold = repeat < warmup;
     for (const c of cases) {
       const result = await c.run(options);
       if (result.read !== messages) throw new Error(`${c.name}: read ${result.read} of ${messages}`);
       const { cpuMicros, busyNanos } = perMessage(result, messages);
+      const label = cold ? `warm-up ${repeat + 1}` : `run ${repeat - warmup + 1}`;
+      if (cold) {
+        coldSamples[c.key].push(Math.round(messages / result.seconds));
+        console.error(`${label}: ${c.key} ${Math.round(messages / result.seconds)} msgs/s, ${cpuMicros.toFixed(2)} CPU µs/msg (not counted)`);
+        continue;
+      }
       samples[c.key].push(messages / result.seconds);
       cpuSamples[c.key].push(cpuMicros);
       busySamples[c.key].push(busyNanos);
       const extra = result.frames ? ` (${result.batches} batches, ${result.frames} ack frames)` : '';
       if (result.frames) details.push({ batches: result.batches, ackFrames: result.frames });
       console.error(
-        `run ${repeat + 1}: ${c.key} ${Math.round(messages / result.seconds)} msgs/s, ${cpuMicros.toFixed(2)} CPU µs/msg, ` +
+        `${label}: ${c.key} ${Math.round(messages / result.seconds)} msgs/s, ${cpuMicros.toFixed(2)} CPU µs/msg, ` +
           `${Math.round(busyNanos)} main-thread ns/msg${extra}`,
       );
     }
@@ -181,6 +195,7 @@ export async function main(argv = process.argv.slice(2)) {
     name: c.name,
     msgsPerSecond: Math.round(rate(c.key)),
     samples: samples[c.key].map(Math.round),
+    coldSamples: coldSamples[c.key],
     cpuMicrosPerMessage: Number(median(cpuSamples[c.key]).toFixed(2)),
     mainThreadNsPerMessage: Math.round(median(busySamples[c.key])),
     mainThreadNsSamples: busySamples[c.key].map(Math.round),
@@ -194,7 +209,10 @@ export async function main(argv = process.argv.slice(2)) {
   const onTopOfClientLibrary = { adapter: onTop('adapter'), pipeline: onTop('pipeline') };
   const ratios = { adapterToRaw: ratio('adapter', 'raw'), pipelineToRaw: ratio('pipeline', 'raw') };
   const targets = { adapterToRaw: 0.8, pipelineToRaw: 0.9 };
-  console.log(`RabbitMQ consumption, ${messages} messages, prefetch ${prefetch}, median of ${runs} alternating runs`);
+  console.log(
+    `RabbitMQ consumption, ${messages} messages, prefetch ${prefetch}, median of ${runs} alternating runs` +
+      (warmup > 0 ? ` after ${warmup} untimed warm-up round${warmup === 1 ? '' : 's'} of every case` : ''),
+  );
   console.table(
     Object.fromEntries(
       results.map((r) => [
@@ -219,6 +237,7 @@ export async function main(argv = process.argv.slice(2)) {
     prefetch,
     ackEvery,
     runs,
+    warmup,
     node: process.version,
     machine,
     results,

@@ -19,6 +19,7 @@ import { PoolExecutor } from '../workers/pool.js';
 import { Timings } from '../workers/timings.js';
 import { Admission } from './admission.js';
 import { closeAfterGivingUp } from './close-threads.js';
+import { ChunkReader, ENDED } from './chunk-reader.js';
 import { Dispatcher } from './dispatch.js';
 import type { OutcomeEvents } from './events.js';
 import { Intake } from './intake.js';
@@ -305,15 +306,25 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
 
   async #run(readable: Readable): Promise<RunStats> {
     const shutdown = this.#shutdown;
+    const reader = new ChunkReader<Delivery[] | LineBlock>(readable);
     try {
-      for await (const chunk of readable as AsyncIterable<Delivery[] | LineBlock>) {
+      for (;;) {
+        const chunk = reader.next();
+        if (chunk === undefined) {
+          await reader.ready();
+          continue;
+        }
+        if (chunk === ENDED) break;
         this.stats.noteRead();
-        if (isLineBlock(chunk)) await this.#admitBlock(chunk);
-        else await this.#admitDeliveries(chunk);
+        // Admitting waits only when the cap is full: otherwise the next chunk is read in this same turn.
+        const waiting = isLineBlock(chunk) ? this.#admitBlock(chunk) : this.#admitDeliveries(chunk);
+        if (waiting) await waiting;
         if (shutdown.stopping || shutdown.gaveUp || shutdown.failed) break;
       }
     } catch (error) {
       shutdown.fail(error, []);
+    } finally {
+      reader.close();
     }
     this.#dispatcher.flush();
     await shutdown.drain();
@@ -341,22 +352,43 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     return !(this.#shutdown.stopping || this.#shutdown.gaveUp);
   }
 
-  /** A block goes to the executor whole, or, when this thread routes, as one delivery per line. */
-  async #admitBlock(block: LineBlock): Promise<void> {
-    if (this.#routeHere && this.#pool) {
-      await this.#admitDeliveries(deliveriesOfBlock(block));
-      return;
-    }
+  /**
+   * A block goes to the executor whole, or, when this thread routes, as one delivery per line. Returns a promise
+   * only when it has to wait for room.
+   */
+  #admitBlock(block: LineBlock): Promise<void> | undefined {
+    if (this.#routeHere && this.#pool) return this.#admitDeliveries(deliveriesOfBlock(block));
+    if (!this.#admission.hasRoomForBlock(block.lines)) return this.#admitBlockLater(block);
+    this.#takeBlock(block);
+    return undefined;
+  }
+
+  async #admitBlockLater(block: LineBlock): Promise<void> {
     while (!this.#admission.hasRoomForBlock(block.lines)) if (!(await this.#waitForRoom())) return;
+    this.#takeBlock(block);
+  }
+
+  #takeBlock(block: LineBlock): void {
     // Counted by its lines until the answer says how many were blank.
     this.stats.received += block.lines;
     this.#admission.takeBlock(block.lines);
     this.#dispatcher.pushBlock(block);
   }
 
-  /** A chunk can hold thousands of short lines: take only as many as the cap has room for, then wait. */
-  async #admitDeliveries(chunk: readonly Delivery[]): Promise<void> {
+  /**
+   * A chunk can hold thousands of short lines: take only as many as the cap has room for, then wait. Returns a
+   * promise only when it has to wait: most chunks fit, and are taken in the reader's turn.
+   */
+  #admitDeliveries(chunk: readonly Delivery[]): Promise<void> | undefined {
     chunk = this.#held(chunk, 0);
+    if (chunk.length <= this.#admission.roomForMessages()) {
+      if (chunk.length > 0) this.#intake.accept(chunk);
+      return undefined;
+    }
+    return this.#admitDeliveriesLater(chunk);
+  }
+
+  async #admitDeliveriesLater(chunk: readonly Delivery[]): Promise<void> {
     for (let start = 0; start < chunk.length; ) {
       const room = this.#admission.roomForMessages();
       if (room <= 0) {

@@ -43,6 +43,12 @@ export interface HandlerContext {
 }
 
 /**
+ * Where a context reports an attempt to settle its message again, or a failure after it was settled: one function
+ * per batch, given the message's id and the text (already prefixed with the handler's name), not one per message.
+ */
+export type WarningSink = (id: string, text: string) => void;
+
+/**
  * The context implementation. Its extra methods are for the code that runs handlers, not for users: they decide
  * the one outcome of the message and report every attempt to settle it again.
  */
@@ -59,14 +65,16 @@ export class MessageContext implements HandlerContext {
   #settled: Outcome | undefined;
   #failure: Outcome | undefined;
   #sealed = false;
-  readonly #warn: (text: string) => void;
+  readonly #id: string;
+  readonly #report: WarningSink;
 
   constructor(
     processing: ProcessingContext,
     delivery: DeliveryMeta,
     handler: string,
     attempt: number,
-    warn: (text: string) => void,
+    id: string,
+    report: WarningSink,
     confidential = false,
   ) {
     this.confidential = confidential;
@@ -74,7 +82,8 @@ export class MessageContext implements HandlerContext {
     this.delivery = delivery;
     this.handler = handler;
     this.attempt = attempt;
-    this.#warn = warn;
+    this.#id = id;
+    this.#report = report;
   }
 
   get state(): Record<string, any> {
@@ -144,6 +153,10 @@ export class MessageContext implements HandlerContext {
   finish(): Outcome {
     this.#sealed = true;
     return this.#failure ?? this.#settled ?? ACK;
+  }
+
+  #warn(text: string): void {
+    this.#report(this.#id, `${this.handler}: ${text}`);
   }
 
   #settle(outcome: Outcome): void {

@@ -133,6 +133,10 @@ export class ThreadRuntime<M extends Message<unknown>> {
     let pending: Promise<void>[] | undefined;
     const timings = this.measure ? new Timings() : undefined;
     let replies: Reply[] | undefined;
+    const warn = (id: string, text: string) => {
+      if (returned) this.#onLateWarning({ id, text });
+      else warnings.push({ id, text });
+    };
     const collect = (i: number, ctx: MessageContext) => {
       if (ctx.replies) for (const body of ctx.replies) (replies ??= []).push({ index: i, body });
     };
@@ -159,13 +163,8 @@ export class ThreadRuntime<M extends Message<unknown>> {
         routed[i] = route = chosen;
       }
       const selected = routes[route]!;
-      const warn = (text: string) => {
-        const warning = { id: message.id, text: `${selected.name}: ${text}` };
-        if (returned) this.#onLateWarning(warning);
-        else warnings.push(warning);
-      };
       const confidential = this.#confidential[route] === true;
-      const ctx = new MessageContext(this.processing, message.meta as DeliveryMeta, selected.name, attempt, warn, confidential);
+      const ctx = new MessageContext(this.processing, message.meta as DeliveryMeta, selected.name, attempt, message.id, warn, confidential);
       const started = timings ? performance.now() : 0;
       let outcome = this.#tie[route]
         ? runHandling(message.id, ctx, handleMessage, hooks, selected, message, ctx)
