@@ -2,9 +2,7 @@
 // fresh queue filled beforehand so only consumption is timed. Same prefetch everywhere.
 // Run: node bench/amqp.js [--messages 100000] [--prefetch 1000] [--ack-every 250] [--runs 3] [--warmup 1]
 //      [--amqp-url amqp://guest:guest@127.0.0.1:5672]   (after `npx tsc -p .`)
-// The first --warmup rounds run every case untimed: a consumer runs for hours, and the first 100k messages of a
-// process also pay for compiling its code (V8 optimizes ~250 functions of the pipeline on its background threads,
-// which compete with RabbitMQ for the two cores). Their rates are printed and kept in the results as `coldSamples`.
+// The first --warmup rounds are not timed (see broker-rounds.js); their rates are kept as `coldSamples`.
 // Prints msgs/s, this process's CPU time per message and the main thread's busy time per message (medians of the
 // runs), what the adapter and the pipeline add to the raw loop's figures ("on top of the client library"), and
 // ratios; writes bench/results/amqp.json. RabbitMQ on the same machine is usually the bottleneck, so msgs/s moves
@@ -18,8 +16,8 @@ import amqp from 'amqplib';
 import { AmqpAdapter } from '../dist/adapters/amqp.js';
 import { MemoryDlq, Processor } from '../dist/index.js';
 import { startPipeline } from '../dist/streams/pipeline.js';
-import { median } from './median.js';
-import { perMessage, startMeter, whenAcked } from './meter.js';
+import { brokerRounds, warmupRounds } from './broker-rounds.js';
+import { startMeter, whenAcked } from './meter.js';
 
 const FILL_BATCH = 5000;
 const SETTLE_MS = 1000;
@@ -149,11 +147,10 @@ export async function main(argv = process.argv.slice(2)) {
   const prefetch = Number(values.prefetch);
   const ackEvery = Number(values['ack-every']);
   const runs = Number(values.runs);
-  const warmup = Number(values.warmup);
   for (const [name, value] of Object.entries({ messages, prefetch, 'ack-every': ackEvery, runs })) {
     if (!Number.isSafeInteger(value) || value < 1) throw new Error(`--${name} must be a whole number of at least 1`);
   }
-  if (!Number.isSafeInteger(warmup) || warmup < 0) throw new Error('--warmup must be a whole number, 0 or more');
+  const warmup = warmupRounds(values.warmup);
   if (ackEvery > prefetch) throw new Error('--ack-every must not exceed --prefetch, or the raw loop stalls');
   const options = { url: values['amqp-url'], messages, prefetch, ackEvery };
   const cases = [
@@ -161,57 +158,19 @@ export async function main(argv = process.argv.slice(2)) {
     { key: 'adapter', name: `AmqpAdapter: prefetch ${prefetch}, read batches, ack each`, run: adapter },
     { key: 'pipeline', name: `startPipeline, no-op handler, threads: 0, maxInFlight ${prefetch}`, run: pipeline },
   ];
-  const samples = Object.fromEntries(cases.map((c) => [c.key, []]));
-  const cpuSamples = Object.fromEntries(cases.map((c) => [c.key, []]));
-  const busySamples = Object.fromEntries(cases.map((c) => [c.key, []]));
-  const coldSamples = Object.fromEntries(cases.map((c) => [c.key, []]));
   const details = [];
-  for (let repeat = 0; repeat < warmup + runs; repeat++) {
-    const cold = repeat < warmup;
-    for (const c of cases) {
-      const result = await c.run(options);
-      if (result.read !== messages) throw new Error(`${c.name}: read ${result.read} of ${messages}`);
-      const { cpuMicros, busyNanos } = perMessage(result, messages);
-      const label = cold ? `warm-up ${repeat + 1}` : `run ${repeat - warmup + 1}`;
-      if (cold) {
-        coldSamples[c.key].push(Math.round(messages / result.seconds));
-        console.error(`${label}: ${c.key} ${Math.round(messages / result.seconds)} msgs/s, ${cpuMicros.toFixed(2)} CPU µs/msg (not counted)`);
-        continue;
-      }
-      samples[c.key].push(messages / result.seconds);
-      cpuSamples[c.key].push(cpuMicros);
-      busySamples[c.key].push(busyNanos);
-      const extra = result.frames ? ` (${result.batches} batches, ${result.frames} ack frames)` : '';
-      if (result.frames) details.push({ batches: result.batches, ackFrames: result.frames });
-      console.error(
-        `${label}: ${c.key} ${Math.round(messages / result.seconds)} msgs/s, ${cpuMicros.toFixed(2)} CPU µs/msg, ` +
-          `${Math.round(busyNanos)} main-thread ns/msg${extra}`,
-      );
-    }
-  }
-  const rate = (key) => median(samples[key]);
-  const ratio = (a, b) => Number((rate(a) / rate(b)).toFixed(2));
-  const results = cases.map((c) => ({
-    name: c.name,
-    msgsPerSecond: Math.round(rate(c.key)),
-    samples: samples[c.key].map(Math.round),
-    coldSamples: coldSamples[c.key],
-    cpuMicrosPerMessage: Number(median(cpuSamples[c.key]).toFixed(2)),
-    mainThreadNsPerMessage: Math.round(median(busySamples[c.key])),
-    mainThreadNsSamples: busySamples[c.key].map(Math.round),
-  }));
-  const byKey = Object.fromEntries(cases.map((c, i) => [c.key, results[i]]));
-  // What the framework adds per message to the client library's own work, on the main thread and in CPU time.
-  const onTop = (key) => ({
-    mainThreadNsPerMessage: byKey[key].mainThreadNsPerMessage - byKey.raw.mainThreadNsPerMessage,
-    cpuMicrosPerMessage: Number((byKey[key].cpuMicrosPerMessage - byKey.raw.cpuMicrosPerMessage).toFixed(2)),
-  });
+  const note = (result) => {
+    if (!result.frames) return '';
+    details.push({ batches: result.batches, ackFrames: result.frames });
+    return ` (${result.batches} batches, ${result.frames} ack frames)`;
+  };
+  const { results, ratio, onTop } = await brokerRounds(cases, { messages, runs, warmup, options, note });
   const onTopOfClientLibrary = { adapter: onTop('adapter'), pipeline: onTop('pipeline') };
   const ratios = { adapterToRaw: ratio('adapter', 'raw'), pipelineToRaw: ratio('pipeline', 'raw') };
   const targets = { adapterToRaw: 0.8, pipelineToRaw: 0.9 };
   console.log(
     `RabbitMQ consumption, ${messages} messages, prefetch ${prefetch}, median of ${runs} alternating runs` +
-      (warmup > 0 ? ` after ${warmup} untimed warm-up round${warmup === 1 ? '' : 's'} of every case` : ''),
+      (warmup > 0 ? ` after ${warmup} untimed round${warmup === 1 ? '' : 's'} of every case` : ''),
   );
   console.table(
     Object.fromEntries(

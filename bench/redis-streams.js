@@ -1,6 +1,7 @@
 // Consuming a Redis stream: the bare ioredis loop, the RedisStreamsAdapter, BullMQ and the full pipeline, in one run,
 // each on a fresh stream (or queue) filled beforehand so only consumption is timed.
-// Run: node bench/redis-streams.js [--entries 200000] [--runs 3] [--redis-url redis://127.0.0.1:6379]
+// Run: node bench/redis-streams.js [--entries 200000] [--runs 3] [--warmup 1] [--redis-url redis://127.0.0.1:6379]
+// The first --warmup rounds are not timed (see broker-rounds.js); their rates are kept as `coldSamples`.
 // (after `npx tsc -p .`). Prints msgs/s, this process's CPU time per message and the main thread's busy time per
 // message (medians of the runs), what the adapter and the pipeline add to the raw loop's figures ("on top of the
 // client library"), and ratios; writes bench/results/redis-streams.json.
@@ -13,8 +14,8 @@ import { Redis } from 'ioredis';
 import { RedisStreamsAdapter } from '../dist/adapters/redis-streams.js';
 import { MemoryDlq, Processor } from '../dist/index.js';
 import { startPipeline } from '../dist/streams/pipeline.js';
-import { median } from './median.js';
-import { perMessage, startMeter, whenAcked } from './meter.js';
+import { brokerRounds, warmupRounds } from './broker-rounds.js';
+import { startMeter, whenAcked } from './meter.js';
 
 const COUNT = 500;
 const FILL_BATCH = 1000;
@@ -164,11 +165,13 @@ export async function main(argv = process.argv.slice(2)) {
     options: {
       entries: { type: 'string', default: '200000' },
       runs: { type: 'string', default: '3' },
+      warmup: { type: 'string', default: '1' },
       'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
     },
   });
   const entries = Number(values.entries);
   const runs = Number(values.runs);
+  const warmup = warmupRounds(values.warmup);
   if (!Number.isSafeInteger(entries) || entries < COUNT) throw new Error(`--entries must be an integer >= ${COUNT}`);
   const options = { url: values['redis-url'], entries };
   const cases = [
@@ -177,49 +180,9 @@ export async function main(argv = process.argv.slice(2)) {
     { key: 'bullmq', name: `BullMQ Worker, concurrency ${BULLMQ_CONCURRENCY}, no-op jobs`, run: bullmq },
     { key: 'pipeline', name: 'startPipeline, no-op handler, threads: 0', run: pipeline },
   ];
-  const samples = Object.fromEntries(cases.map((c) => [c.key, []]));
-  const cpuSamples = Object.fromEntries(cases.map((c) => [c.key, []]));
-  const busySamples = Object.fromEntries(cases.map((c) => [c.key, []]));
-  const errors = {};
-  for (let repeat = 0; repeat < runs; repeat++) {
-    for (const c of cases) {
-      if (errors[c.key]) continue;
-      try {
-        const result = await c.run(options);
-        if (result.read !== entries) throw new Error(`${c.name}: read ${result.read} of ${entries}`);
-        const { cpuMicros, busyNanos } = perMessage(result, entries);
-        samples[c.key].push(entries / result.seconds);
-        cpuSamples[c.key].push(cpuMicros);
-        busySamples[c.key].push(busyNanos);
-        console.error(
-          `run ${repeat + 1}: ${c.key} ${Math.round(entries / result.seconds)} msgs/s, ` +
-            `${cpuMicros.toFixed(2)} CPU µs/msg, ${Math.round(busyNanos)} main-thread ns/msg`,
-        );
-      } catch (error) {
-        // BullMQ is optional here: a failure is reported in the results rather than ending the comparison.
-        if (c.key !== 'bullmq') throw error;
-        errors[c.key] = String(error?.message ?? error);
-        console.error(`${c.key} failed: ${errors[c.key]}`);
-      }
-    }
-  }
-  const rate = (key) => (samples[key].length > 0 ? median(samples[key]) : null);
-  const ratio = (a, b) => (rate(a) && rate(b) ? Number((rate(a) / rate(b)).toFixed(2)) : null);
-  const results = cases.map((c) => ({
-    name: c.name,
-    msgsPerSecond: rate(c.key) && Math.round(rate(c.key)),
-    samples: samples[c.key].map(Math.round),
-    cpuMicrosPerMessage: samples[c.key].length > 0 ? Number(median(cpuSamples[c.key]).toFixed(2)) : null,
-    mainThreadNsPerMessage: samples[c.key].length > 0 ? Math.round(median(busySamples[c.key])) : null,
-    mainThreadNsSamples: busySamples[c.key].map(Math.round),
-    ...(errors[c.key] ? { error: errors[c.key] } : {}),
-  }));
-  const byKey = Object.fromEntries(cases.map((c, i) => [c.key, results[i]]));
-  // What the framework adds per message to the client library's own work, on the main thread and in CPU time.
-  const onTop = (key) => ({
-    mainThreadNsPerMessage: byKey[key].mainThreadNsPerMessage - byKey.raw.mainThreadNsPerMessage,
-    cpuMicrosPerMessage: Number((byKey[key].cpuMicrosPerMessage - byKey.raw.cpuMicrosPerMessage).toFixed(2)),
-  });
+  // BullMQ is optional here: a failure is reported in the results rather than ending the comparison.
+  const optional = (key) => key === 'bullmq';
+  const { results, ratio, onTop } = await brokerRounds(cases, { messages: entries, runs, warmup, options, optional });
   const onTopOfClientLibrary = { adapter: onTop('adapter'), pipeline: onTop('pipeline') };
   const ratios = {
     adapterToRaw: ratio('adapter', 'raw'),
@@ -227,7 +190,10 @@ export async function main(argv = process.argv.slice(2)) {
     pipelineToRaw: ratio('pipeline', 'raw'),
   };
   const targets = { adapterToRaw: 0.8, adapterToBullmq: 5 };
-  console.log(`Redis Streams consumption, ${entries} entries, median of ${runs} alternating runs`);
+  console.log(
+    `Redis Streams consumption, ${entries} entries, median of ${runs} alternating runs` +
+      (warmup > 0 ? ` after ${warmup} untimed round${warmup === 1 ? '' : 's'} of every case` : ''),
+  );
   console.table(
     Object.fromEntries(
       results.map((r) => [
@@ -250,6 +216,7 @@ export async function main(argv = process.argv.slice(2)) {
     benchmark: 'redis-streams',
     entries,
     runs,
+    warmup,
     node: process.version,
     machine,
     results,

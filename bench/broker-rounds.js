@@ -1,0 +1,81 @@
+// The rounds of a broker bench (bench/amqp.js, bench/redis-streams.js): every case once per round, in turn, so a
+// drift in the machine's speed (RabbitMQ or Redis share its two cores) touches them all alike; medians over the rounds.
+import { median } from './median.js';
+import { perMessage } from './meter.js';
+
+/**
+ * Runs `warmup` untimed rounds, then `runs` timed ones, and sums them up per case.
+ *
+ * The untimed rounds are there because a consumer runs for hours: a process's first 100k messages also pay for V8
+ * compiling its code on background threads (some 250 functions for the pipeline), which compete with the broker for
+ * the cores. Their rates are kept as `coldSamples`, so the cost of a cold start stays in view.
+ *
+ * @param cases `{ key, name, run(options) }`, `run` resolving with `{ read, seconds, cpuSeconds, busyMs }` (see
+ *   meter.js) and anything else its `note` wants to print.
+ * @param settings `{ messages, runs, warmup, options, optional(key), note(result) }`: `optional` names cases whose
+ *   failure is recorded in the results instead of ending the bench; `note` adds text to a timed run's line.
+ * @returns `{ results, byKey, ratio(a, b), onTop(key) }`: one result per case; the ratio of two cases' median rates;
+ *   what a case adds per message to the `raw` case's main-thread and CPU time ("on top of the client library").
+ */
+export async function brokerRounds(cases, { messages, runs, warmup, options, optional = () => false, note = () => '' }) {
+  const per = Object.fromEntries(cases.map((c) => [c.key, { rates: [], cpu: [], busy: [], cold: [], error: undefined }]));
+  for (let round = 0; round < warmup + runs; round++) {
+    const cold = round < warmup;
+    const label = cold ? `warm-up ${round + 1}` : `run ${round - warmup + 1}`;
+    for (const c of cases) {
+      const figures = per[c.key];
+      if (figures.error) continue;
+      let result;
+      try {
+        result = await c.run(options);
+        if (result.read !== messages) throw new Error(`${c.name}: read ${result.read} of ${messages}`);
+      } catch (error) {
+        if (!optional(c.key)) throw error;
+        figures.error = String(error?.message ?? error);
+        console.error(`${c.key} failed: ${figures.error}`);
+        continue;
+      }
+      const rate = messages / result.seconds;
+      const { cpuMicros, busyNanos } = perMessage(result, messages);
+      const line = `${label}: ${c.key} ${Math.round(rate)} msgs/s, ${cpuMicros.toFixed(2)} CPU µs/msg`;
+      if (cold) {
+        figures.cold.push(Math.round(rate));
+        console.error(`${line} (not counted)`);
+        continue;
+      }
+      figures.rates.push(rate);
+      figures.cpu.push(cpuMicros);
+      figures.busy.push(busyNanos);
+      console.error(`${line}, ${Math.round(busyNanos)} main-thread ns/msg${note(result)}`);
+    }
+  }
+  const results = cases.map((c) => {
+    const { rates, cpu, busy, cold, error } = per[c.key];
+    const measured = rates.length > 0;
+    return {
+      name: c.name,
+      msgsPerSecond: measured ? Math.round(median(rates)) : null,
+      samples: rates.map(Math.round),
+      coldSamples: cold,
+      cpuMicrosPerMessage: measured ? Number(median(cpu).toFixed(2)) : null,
+      mainThreadNsPerMessage: measured ? Math.round(median(busy)) : null,
+      mainThreadNsSamples: busy.map(Math.round),
+      ...(error ? { error } : {}),
+    };
+  });
+  const byKey = Object.fromEntries(cases.map((c, i) => [c.key, results[i]]));
+  const ratio = (a, b) =>
+    byKey[a].msgsPerSecond && byKey[b].msgsPerSecond ? Number((byKey[a].msgsPerSecond / byKey[b].msgsPerSecond).toFixed(2)) : null;
+  const onTop = (key) => ({
+    mainThreadNsPerMessage: byKey[key].mainThreadNsPerMessage - byKey.raw.mainThreadNsPerMessage,
+    cpuMicrosPerMessage: Number((byKey[key].cpuMicrosPerMessage - byKey.raw.cpuMicrosPerMessage).toFixed(2)),
+  });
+  return { results, byKey, ratio, onTop };
+}
+
+/** Reads `--warmup`: how many untimed rounds come first (default 1). */
+export function warmupRounds(value) {
+  const warmup = Number(value ?? 1);
+  if (!Number.isSafeInteger(warmup) || warmup < 0) throw new Error('--warmup must be a whole number, 0 or more');
+  return warmup;
+}
