@@ -1,5 +1,6 @@
-// The rounds of a broker bench (bench/amqp.js, bench/redis-streams.js): every case once per round, in turn, so a
-// drift in the machine's speed (RabbitMQ or Redis share its two cores) touches them all alike; medians over the rounds.
+// The rounds of the broker benches (bench/amqp.js, bench/redis-streams.js, and bench/delivery-path.js, the same path
+// without a broker): every case once per round, in turn, so a drift in the machine's speed (RabbitMQ or Redis share
+// its two cores) touches them all alike; medians over the rounds.
 import { median } from './median.js';
 import { perMessage } from './meter.js';
 
@@ -57,7 +58,7 @@ export async function brokerRounds(cases, { messages, runs, warmup, options, opt
       msgsPerSecond: measured ? Math.round(median(rates)) : null,
       samples: rates.map(Math.round),
       coldSamples: cold,
-      cpuMicrosPerMessage: measured ? Number(median(cpu).toFixed(2)) : null,
+      cpuMicrosPerMessage: measured ? Number(median(cpu).toFixed(3)) : null,
       mainThreadNsPerMessage: measured ? Math.round(median(busy)) : null,
       mainThreadNsSamples: busy.map(Math.round),
       ...(error ? { error } : {}),
@@ -68,7 +69,7 @@ export async function brokerRounds(cases, { messages, runs, warmup, options, opt
     byKey[a].msgsPerSecond && byKey[b].msgsPerSecond ? Number((byKey[a].msgsPerSecond / byKey[b].msgsPerSecond).toFixed(2)) : null;
   const onTop = (key) => ({
     mainThreadNsPerMessage: byKey[key].mainThreadNsPerMessage - byKey.raw.mainThreadNsPerMessage,
-    cpuMicrosPerMessage: Number((byKey[key].cpuMicrosPerMessage - byKey.raw.cpuMicrosPerMessage).toFixed(2)),
+    cpuMicrosPerMessage: Number((byKey[key].cpuMicrosPerMessage - byKey.raw.cpuMicrosPerMessage).toFixed(3)),
   });
   return { results, byKey, ratio, onTop };
 }

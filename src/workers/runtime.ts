@@ -164,7 +164,8 @@ export class ThreadRuntime<M extends Message<unknown>> {
       }
       const selected = routes[route]!;
       const confidential = this.#confidential[route] === true;
-      const ctx = new MessageContext(this.processing, message.meta as DeliveryMeta, selected.name, attempt, message.id, warn, confidential);
+      const meta = message.meta as DeliveryMeta;
+      const ctx = new MessageContext(this.processing, meta, selected.name, attempt, message.id, warn, confidential);
       const started = timings ? performance.now() : 0;
       let outcome = this.#tie[route]
         ? runHandling(message.id, ctx, handleMessage, hooks, selected, message, ctx)
