@@ -16,7 +16,8 @@ import amqp from 'amqplib';
 import { AmqpAdapter } from '../dist/adapters/amqp.js';
 import { MemoryDlq, Processor } from '../dist/index.js';
 import { startPipeline } from '../dist/streams/pipeline.js';
-import { brokerRounds, warmupRounds } from './broker-rounds.js';
+import { brokerRounds } from './broker-rounds.js';
+import { wholeNumber } from './flags.js';
 import { startMeter, whenAcked } from './meter.js';
 
 const FILL_BATCH = 5000;
@@ -143,14 +144,11 @@ export async function main(argv = process.argv.slice(2)) {
       'amqp-url': { type: 'string', default: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672' },
     },
   });
-  const messages = Number(values.messages);
-  const prefetch = Number(values.prefetch);
-  const ackEvery = Number(values['ack-every']);
-  const runs = Number(values.runs);
-  for (const [name, value] of Object.entries({ messages, prefetch, 'ack-every': ackEvery, runs })) {
-    if (!Number.isSafeInteger(value) || value < 1) throw new Error(`--${name} must be a whole number of at least 1`);
-  }
-  const warmup = warmupRounds(values.warmup);
+  const messages = wholeNumber('messages', values.messages);
+  const prefetch = wholeNumber('prefetch', values.prefetch);
+  const ackEvery = wholeNumber('ack-every', values['ack-every']);
+  const runs = wholeNumber('runs', values.runs);
+  const warmup = wholeNumber('warmup', values.warmup, 0);
   if (ackEvery > prefetch) throw new Error('--ack-every must not exceed --prefetch, or the raw loop stalls');
   const options = { url: values['amqp-url'], messages, prefetch, ackEvery };
   const cases = [

@@ -13,12 +13,16 @@ import { perMessage } from './meter.js';
  *
  * @param cases `{ key, name, run(options) }`, `run` resolving with `{ read, seconds, cpuSeconds, busyMs }` (see
  *   meter.js) and anything else its `note` wants to print.
- * @param settings `{ messages, runs, warmup, options, optional(key), note(result) }`: `optional` names cases whose
- *   failure is recorded in the results instead of ending the bench; `note` adds text to a timed run's line.
- * @returns `{ results, byKey, ratio(a, b), onTop(key) }`: one result per case; the ratio of two cases' median rates;
- *   what a case adds per message to the `raw` case's main-thread and CPU time ("on top of the client library").
+ * @param settings `{ messages, runs, warmup, options, baseline, optional(key), note(result) }`: `baseline` is the
+ *   key of the case without the framework (default `raw`); `optional` names cases whose failure is recorded in the
+ *   results instead of ending the bench; `note` adds text to a timed run's line.
+ * @returns `{ results, ratio(a, b), onTop(key) }`: one result per case; the ratio of two cases' median rates; what a
+ *   case adds per message to the baseline's main-thread and CPU time ("on top of the client library").
  */
-export async function brokerRounds(cases, { messages, runs, warmup, options, optional = () => false, note = () => '' }) {
+export async function brokerRounds(
+  cases,
+  { messages, runs, warmup, options, baseline = 'raw', optional = () => false, note = () => '' },
+) {
   const per = Object.fromEntries(cases.map((c) => [c.key, { rates: [], cpu: [], busy: [], cold: [], error: undefined }]));
   for (let round = 0; round < warmup + runs; round++) {
     const cold = round < warmup;
@@ -67,16 +71,10 @@ export async function brokerRounds(cases, { messages, runs, warmup, options, opt
   const byKey = Object.fromEntries(cases.map((c, i) => [c.key, results[i]]));
   const ratio = (a, b) =>
     byKey[a].msgsPerSecond && byKey[b].msgsPerSecond ? Number((byKey[a].msgsPerSecond / byKey[b].msgsPerSecond).toFixed(2)) : null;
+  const base = byKey[baseline];
   const onTop = (key) => ({
-    mainThreadNsPerMessage: byKey[key].mainThreadNsPerMessage - byKey.raw.mainThreadNsPerMessage,
-    cpuMicrosPerMessage: Number((byKey[key].cpuMicrosPerMessage - byKey.raw.cpuMicrosPerMessage).toFixed(3)),
+    mainThreadNsPerMessage: byKey[key].mainThreadNsPerMessage - base.mainThreadNsPerMessage,
+    cpuMicrosPerMessage: Number((byKey[key].cpuMicrosPerMessage - base.cpuMicrosPerMessage).toFixed(3)),
   });
-  return { results, byKey, ratio, onTop };
-}
-
-/** Reads `--warmup`: how many untimed rounds come first (default 1). */
-export function warmupRounds(value) {
-  const warmup = Number(value ?? 1);
-  if (!Number.isSafeInteger(warmup) || warmup < 0) throw new Error('--warmup must be a whole number, 0 or more');
-  return warmup;
+  return { results, ratio, onTop };
 }

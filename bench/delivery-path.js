@@ -14,7 +14,8 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { MemoryDlq, Processor } from '../dist/index.js';
 import { startPipeline } from '../dist/streams/pipeline.js';
-import { brokerRounds, warmupRounds } from './broker-rounds.js';
+import { brokerRounds } from './broker-rounds.js';
+import { wholeNumber } from './flags.js';
 import { startMeter } from './meter.js';
 
 /** About 80 bytes of JSON, as bench/amqp.js publishes. */
@@ -167,21 +168,18 @@ export async function main(argv = process.argv.slice(2)) {
       warmup: { type: 'string', default: '2' },
     },
   });
-  const settings = Object.fromEntries(['messages', 'chunk', 'window', 'runs'].map((key) => [key, Number(values[key])]));
-  for (const [key, value] of Object.entries(settings)) {
-    if (!Number.isSafeInteger(value) || value < 1) throw new Error(`--${key} must be a whole number of at least 1`);
-  }
+  const settings = Object.fromEntries(['messages', 'chunk', 'window', 'runs'].map((key) => [key, wholeNumber(key, values[key])]));
   const { messages, runs } = settings;
-  const warmup = warmupRounds(values.warmup);
+  const warmup = wholeNumber('warmup', values.warmup, 0);
   // Matcher and handler as in bench/amqp.js: every message matches, the handler does nothing.
   const matcher = () => true;
   const handler = () => {};
   const options = { ...settings, matcher, handler };
   const cases = [
-    { key: 'raw', name: `bare loop: chunks of ${settings.chunk}, ack per chunk`, run: bare },
+    { key: 'bare', name: `bare loop: chunks of ${settings.chunk}, ack per chunk`, run: bare },
     { key: 'pipeline', name: `startPipeline, no-op handler, threads: 0, maxInFlight ${settings.window}`, run: pipeline },
   ];
-  const { results, ratio, onTop } = await brokerRounds(cases, { messages, runs, warmup, options });
+  const { results, ratio, onTop } = await brokerRounds(cases, { messages, runs, warmup, options, baseline: 'bare' });
   const pipelineOnTop = onTop('pipeline');
   console.log(
     `Delivery path without a broker, ${messages} messages in chunks of ${settings.chunk}, window ${settings.window}, ` +
@@ -197,7 +195,7 @@ export async function main(argv = process.argv.slice(2)) {
   );
   console.log(
     `pipeline on top of the bare loop: ${Math.round(pipelineOnTop.cpuMicrosPerMessage * 1000)} CPU ns/msg, ` +
-      `${pipelineOnTop.mainThreadNsPerMessage} main-thread ns/msg; pipeline/bare ${ratio('pipeline', 'raw')}`,
+      `${pipelineOnTop.mainThreadNsPerMessage} main-thread ns/msg; pipeline/bare ${ratio('pipeline', 'bare')}`,
   );
   const report = {
     benchmark: 'delivery-path',

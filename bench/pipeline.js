@@ -13,6 +13,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { wholeNumber } from './flags.js';
 import { median } from './median.js';
 import { INPUTS } from './processors/inputs.js';
 
@@ -43,12 +44,6 @@ const VARIANTS = [
   { name: 'missive --threads 1', threads: 1 },
   { name: 'matchInWorkers: false, --threads 2', threads: 2, matchInWorkers: false },
 ];
-
-function wholeNumber(name, value, min) {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < min) throw new Error(`--${name} must be a whole number of at least ${min}`);
-  return n;
-}
 
 /** The input file of `count` lines of one shape, written once and kept in the temp folder between runs. */
 async function inputFile(shape, count) {

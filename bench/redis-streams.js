@@ -14,7 +14,8 @@ import { Redis } from 'ioredis';
 import { RedisStreamsAdapter } from '../dist/adapters/redis-streams.js';
 import { MemoryDlq, Processor } from '../dist/index.js';
 import { startPipeline } from '../dist/streams/pipeline.js';
-import { brokerRounds, warmupRounds } from './broker-rounds.js';
+import { brokerRounds } from './broker-rounds.js';
+import { wholeNumber } from './flags.js';
 import { startMeter, whenAcked } from './meter.js';
 
 const COUNT = 500;
@@ -169,10 +170,9 @@ export async function main(argv = process.argv.slice(2)) {
       'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
     },
   });
-  const entries = Number(values.entries);
-  const runs = Number(values.runs);
-  const warmup = warmupRounds(values.warmup);
-  if (!Number.isSafeInteger(entries) || entries < COUNT) throw new Error(`--entries must be an integer >= ${COUNT}`);
+  const entries = wholeNumber('entries', values.entries, COUNT);
+  const runs = wholeNumber('runs', values.runs);
+  const warmup = wholeNumber('warmup', values.warmup, 0);
   const options = { url: values['redis-url'], entries };
   const cases = [
     { key: 'raw', name: `raw ioredis: XREADGROUP COUNT ${COUNT} + XACK pipelined`, run: raw },

@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
+import { wholeNumber } from './flags.js';
 import { median } from './median.js';
 import { INPUTS } from './processors/inputs.js';
 
@@ -45,12 +46,6 @@ const messages = wholeNumber('messages', values.messages);
 const runs = wholeNumber('runs', values.runs);
 const threads = wholeNumber('threads', values.threads);
 const counts = values.processes.split(',').map((n) => wholeNumber('processes', n));
-
-function wholeNumber(name, value) {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a whole number of at least 1: ${value}`);
-  return n;
-}
 
 /** Each transport: fill a fresh source, the flags that point `missive run` at it, what it still holds, cleanup. */
 const TRANSPORTS = {
