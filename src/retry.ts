@@ -1,3 +1,4 @@
+import { InvalidOptionError } from './errors.js';
 import type { Outcome } from './outcome.js';
 
 /** How long to wait before each retry. */
@@ -30,6 +31,23 @@ export function backoffDelay(backoff: Backoff | undefined, retry: number): numbe
   // 0 * Infinity is NaN: a zero first delay stays zero however far `factor ** (retry - 1)` overflows.
   const ceiling = initialMs === 0 ? 0 : Math.min(maxMs, initialMs * factor ** (retry - 1));
   return jitter ? Math.random() * ceiling : ceiling;
+}
+
+/**
+ * The run's `retryDelays` option as a policy: a number of ms is the same wait before every retry (0 retries at
+ * once, as tests want), a policy is itself, and undefined leaves each handler its own `backoff`.
+ */
+export function retryDelaysBackoff(retryDelays: number | Backoff | undefined): Backoff | undefined {
+  if (typeof retryDelays === 'number') {
+    if (!(retryDelays >= 0 && Number.isFinite(retryDelays))) {
+      throw new InvalidOptionError(`retryDelays must be a number of ms of at least 0, or a backoff policy; got ${retryDelays}`);
+    }
+    return { initialMs: retryDelays, factor: 1, jitter: false };
+  }
+  if (retryDelays !== undefined && typeof retryDelays !== 'function' && (typeof retryDelays !== 'object' || retryDelays === null)) {
+    throw new InvalidOptionError(`retryDelays must be a number of ms, a function of the retry number, or backoff options; got ${String(retryDelays)}`);
+  }
+  return retryDelays;
 }
 
 /**

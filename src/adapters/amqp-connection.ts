@@ -1,6 +1,7 @@
 import { brokerUrlProblem, redactUrl } from './broker-url.js';
 import { InvalidOptionError } from '../errors.js';
 import type { BackoffOptions } from '../retry.js';
+import { wholeNumberOption } from '../options.js';
 
 /** Where the AMQP adapter connects when no URL is given: a local RabbitMQ with its default user. */
 export const DEFAULT_AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
@@ -49,12 +50,12 @@ export function resolveAmqpRetry(options: AmqpRetryOptions): ResolvedAmqpRetry {
     throw new InvalidOptionError(`retry delays must be 0 ms or more, got ${first}, ${max} and ${maxReconnect}`);
   }
   const reconnectAttempts = options.reconnectAttempts ?? Infinity;
-  if (reconnectAttempts !== Infinity) atLeastOne('reconnectAttempts', reconnectAttempts);
+  if (reconnectAttempts !== Infinity) wholeNumberOption('reconnectAttempts', reconnectAttempts, 1);
   const connectBackoff: BackoffOptions = { initialMs: first, factor: 2, maxMs: max, jitter: false };
   return {
-    connectAttempts: atLeastOne('connectAttempts', options.connectAttempts ?? 8),
+    connectAttempts: wholeNumberOption('connectAttempts', options.connectAttempts ?? 8, 1),
     reconnectAttempts,
-    connectTimeoutMs: atLeastOne('connectTimeoutMs', options.connectTimeoutMs ?? 10_000),
+    connectTimeoutMs: wholeNumberOption('connectTimeoutMs', options.connectTimeoutMs ?? 10_000, 1),
     connectBackoff,
     reconnectBackoff: { ...connectBackoff, maxMs: maxReconnect, jitter: true },
   };
@@ -80,11 +81,4 @@ export function isPermanentAmqpError(error: unknown): boolean {
   if (typeof code === 'number' && PERMANENT_CODES.has(code)) return true;
   // A refused login closes the handshake: amqplib reports it only in the message.
   return error instanceof Error && /ACCESS[-_]REFUSED/.test(error.message);
-}
-
-function atLeastOne(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidOptionError(`${name} must be a whole number of at least 1, got ${value}`);
-  }
-  return value;
 }

@@ -4,6 +4,7 @@ import type { DeadLetter, Dlq, DlqFilter } from '../dlq/dlq.js';
 import { matchesFilter } from '../dlq/letters.js';
 import { InvalidOptionError } from '../errors.js';
 import type { AckKind, Adapter, AdapterOpenOptions } from './adapter.js';
+import { wholeNumberOption } from '../options.js';
 
 /** Options of a {@link DlqSourceAdapter}. */
 export interface DlqSourceOptions {
@@ -51,9 +52,7 @@ export class DlqSourceAdapter implements Adapter<Dlq> {
     if (!(limit >= 0) || (Number.isFinite(limit) && !Number.isInteger(limit))) {
       throw new InvalidOptionError(`limit must be a whole number of at least 0, got ${limit}`);
     }
-    if (!Number.isInteger(chunkSize) || chunkSize < 1) {
-      throw new InvalidOptionError(`chunkSize must be a whole number of at least 1, got ${chunkSize}`);
-    }
+    wholeNumberOption('chunkSize', chunkSize, 1);
     this.client = dlq;
     this.#filter = { ...options.filter };
     this.#limit = limit;

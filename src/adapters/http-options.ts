@@ -1,6 +1,7 @@
 import { InvalidOptionError } from '../errors.js';
 import { resolveMaxMessageBytes } from './lines.js';
 import type { CommonAdapterOptions } from './spec.js';
+import { wholeNumberOption } from '../options.js';
 
 /** Options of an {@link HttpAdapter}. All have defaults. */
 export interface HttpAdapterOptions {
@@ -70,10 +71,9 @@ export interface HttpLimits {
 /** Checks the limits of `options` and fills in defaults; the one place they are validated. */
 export function resolveHttpLimits(options: HttpAdapterOptions): HttpLimits {
   const maxMessageBytes = resolveMaxMessageBytes(options.maxMessageBytes);
-  const maxBodyBytesInFlight = whole(
+  const maxBodyBytesInFlight = wholeNumberOption(
     'maxBodyBytesInFlight',
-    options.maxBodyBytesInFlight,
-    Math.max(DEFAULT_MAX_BODY_BYTES_IN_FLIGHT, 4 * maxMessageBytes),
+    options.maxBodyBytesInFlight ?? Math.max(DEFAULT_MAX_BODY_BYTES_IN_FLIGHT, 4 * maxMessageBytes),
     1,
   );
   if (maxBodyBytesInFlight < maxMessageBytes) {
@@ -86,18 +86,10 @@ export function resolveHttpLimits(options: HttpAdapterOptions): HttpLimits {
   return {
     maxMessageBytes,
     maxBodyBytesInFlight,
-    bodyTimeoutMs: whole('bodyTimeoutMs', options.bodyTimeoutMs, 30_000, 1),
-    headersTimeoutMs: whole('headersTimeoutMs', options.headersTimeoutMs, 10_000, 1),
-    idleTimeoutMs: whole('idleTimeoutMs', options.idleTimeoutMs, 5_000, 1),
-    maxConnections: whole('maxConnections', options.maxConnections, 512, 1),
-    retryAfterSeconds: whole('retryAfterSeconds', options.retryAfterSeconds, 5, 0),
+    bodyTimeoutMs: wholeNumberOption('bodyTimeoutMs', options.bodyTimeoutMs ?? 30_000, 1),
+    headersTimeoutMs: wholeNumberOption('headersTimeoutMs', options.headersTimeoutMs ?? 10_000, 1),
+    idleTimeoutMs: wholeNumberOption('idleTimeoutMs', options.idleTimeoutMs ?? 5_000, 1),
+    maxConnections: wholeNumberOption('maxConnections', options.maxConnections ?? 512, 1),
+    retryAfterSeconds: wholeNumberOption('retryAfterSeconds', options.retryAfterSeconds ?? 5, 0),
   };
-}
-
-function whole(name: string, value: number | undefined, fallback: number, min: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new InvalidOptionError(`${name} must be a whole number of at least ${min}, got ${String(value)}`);
-  }
-  return value;
 }

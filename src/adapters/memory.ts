@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import type { Delivery, DeliveryMeta } from '../delivery.js';
 import { ClosedError, InvalidOptionError, describe } from '../errors.js';
 import type { Adapter, AckKind, AdapterOpenOptions } from './adapter.js';
+import { wholeNumberOption } from '../options.js';
 
 /** How a {@link MemoryAdapter} behaves. Every option has a default that suits tests. */
 export interface MemoryAdapterOptions {
@@ -136,9 +137,7 @@ export class MemoryAdapter implements Adapter<undefined> {
     const { endWhenIdle = false, maxDeliveries = 5, requeue = true, source = 'memory', onSettle } = options;
     if (typeof endWhenIdle !== 'boolean') throw new InvalidOptionError(`MemoryAdapter endWhenIdle must be true or false, got ${String(endWhenIdle)}`);
     if (typeof requeue !== 'boolean') throw new InvalidOptionError(`MemoryAdapter requeue must be true or false, got ${String(requeue)}`);
-    if (!Number.isSafeInteger(maxDeliveries) || maxDeliveries < 1) {
-      throw new InvalidOptionError(`MemoryAdapter maxDeliveries must be a whole number of at least 1, got ${String(maxDeliveries)}`);
-    }
+    wholeNumberOption('MemoryAdapter maxDeliveries', maxDeliveries, 1);
     if (typeof source !== 'string' || source === '') throw new InvalidOptionError('MemoryAdapter source must be a non-empty string');
     if (onSettle !== undefined && typeof onSettle !== 'function') throw new InvalidOptionError('MemoryAdapter onSettle must be a function');
     this.#endWhenIdle = endWhenIdle;

@@ -7,6 +7,7 @@ import type { BackoffOptions } from '../retry.js';
 import { brokerUrlProblem } from './broker-url.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './lines.js';
 import type { CommonAdapterOptions } from './spec.js';
+import { wholeNumberOption } from '../options.js';
 
 /** Where the NATS adapter connects when no URL is given: a local server. */
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
@@ -106,13 +107,13 @@ export function resolveNatsOptions(options: NatsAdapterOptions): ResolvedNatsOpt
     subjects,
     consumer: natsName('consumer', options.consumer ?? DEFAULT_NATS_CONSUMER),
     passive: options.passive === true,
-    maxDeliveries: whole('maxDeliveries', options.maxDeliveries ?? 5, 1),
-    ackWaitMs: whole('ackWaitMs', options.ackWaitMs ?? 30_000, 1),
-    nakDelayMs: whole('nakDelayMs', options.nakDelayMs ?? 0, 0),
-    fetchWaitMs: whole('fetchWaitMs', options.fetchWaitMs ?? DEFAULT_FETCH_WAIT_MS, MIN_FETCH_WAIT_MS),
-    connectAttempts: whole('connectAttempts', options.connectAttempts ?? 8, 1),
+    maxDeliveries: wholeNumberOption('maxDeliveries', options.maxDeliveries ?? 5, 1),
+    ackWaitMs: wholeNumberOption('ackWaitMs', options.ackWaitMs ?? 30_000, 1),
+    nakDelayMs: wholeNumberOption('nakDelayMs', options.nakDelayMs ?? 0, 0),
+    fetchWaitMs: wholeNumberOption('fetchWaitMs', options.fetchWaitMs ?? DEFAULT_FETCH_WAIT_MS, MIN_FETCH_WAIT_MS),
+    connectAttempts: wholeNumberOption('connectAttempts', options.connectAttempts ?? 8, 1),
     connectBackoff: { initialMs: 250, factor: 2, maxMs: 5000, jitter: false },
-    maxMessageBytes: whole('maxMessageBytes', options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, 1),
+    maxMessageBytes: wholeNumberOption('maxMessageBytes', options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, 1),
     connectionName: options.connectionName,
     log: options.log ?? (() => {}),
   };
@@ -126,11 +127,4 @@ function natsName(what: string, name: string): string {
     );
   }
   return name;
-}
-
-function whole(name: string, value: number, min: number): number {
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new InvalidOptionError(`${name} must be a whole number of at least ${min}, got ${value}`);
-  }
-  return value;
 }

@@ -1,10 +1,11 @@
-import { brokerUrlProblem, redactUrl } from './broker-url.js';
+import { redactUrl } from './broker-url.js';
 import { Redis } from 'ioredis';
 import { InvalidOptionError, TransportError, describe } from '../errors.js';
 import { backoffDelay, type BackoffOptions } from '../retry.js';
 import type { CommonAdapterOptions } from './spec.js';
 
 import { DEFAULT_REDIS_URL, redisUrlProblem } from './redis-url.js';
+import { wholeNumberOption } from '../options.js';
 
 export { DEFAULT_REDIS_URL, redisUrlProblem };
 
@@ -49,7 +50,7 @@ export const redactRedisUrl = redactUrl;
  * adapters report as a `TransportError`.
  */
 export async function connectRedis(url: string, options: ConnectRedisOptions): Promise<Redis> {
-  const attempts = positiveInteger('connectAttempts', options.connectAttempts ?? 8);
+  const attempts = wholeNumberOption('connectAttempts', options.connectAttempts ?? 8, 1);
   const connecting = backoffFrom(options.retryDelayMs ?? 250, options.maxRetryDelayMs ?? 5000);
   const reconnecting: BackoffOptions = { ...connecting, jitter: true };
   const safeUrl = redactRedisUrl(url);
@@ -121,11 +122,4 @@ function backoffFrom(firstMs: number, maxMs: number): BackoffOptions {
     throw new InvalidOptionError(`retry delays must be 0 ms or more, got ${firstMs} and ${maxMs}`);
   }
   return { initialMs: firstMs, factor: 2, maxMs, jitter: false };
-}
-
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidOptionError(`${name} must be a whole number of at least 1, got ${value}`);
-  }
-  return value;
 }

@@ -14,6 +14,7 @@ import {
   type RedisLog,
   type RedisRetryOptions,
 } from './redis-connection.js';
+import { wholeNumberOption } from '../options.js';
 
 /** Options of a {@link RedisPubSubAdapter}. Only `channels` is required. */
 export interface RedisPubSubAdapterOptions extends RedisRetryOptions {
@@ -96,10 +97,7 @@ export class RedisPubSubAdapter implements Adapter<Redis> {
     }
     this.channels = names.filter((name) => !isChannelPattern(name));
     this.patterns = names.filter(isChannelPattern);
-    this.#maxBuffered = options.maxBuffered ?? 10_000;
-    if (!Number.isSafeInteger(this.#maxBuffered) || this.#maxBuffered < 1) {
-      throw new InvalidOptionError(`maxBuffered must be a whole number of at least 1, got ${options.maxBuffered}`);
-    }
+    this.#maxBuffered = wholeNumberOption('maxBuffered', options.maxBuffered ?? 10_000, 1);
     this.#maxMessageBytes = resolveMaxMessageBytes(options.maxMessageBytes);
     this.#retry = options;
     this.#log = options.log ?? (() => {});

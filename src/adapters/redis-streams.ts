@@ -15,6 +15,7 @@ import {
   type RedisLog,
   type RedisRetryOptions,
 } from './redis-connection.js';
+import { wholeNumberOption } from '../options.js';
 
 /** Options of a {@link RedisStreamsAdapter}. Only `stream` is required. */
 export interface RedisStreamsAdapterOptions extends RedisRetryOptions {
@@ -128,10 +129,10 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
     this.group = nonEmpty('group', options.group ?? 'missive');
     this.consumer = nonEmpty('consumer', options.consumer ?? `${hostname()}-${process.pid}`);
     this.#field = Buffer.from(nonEmpty('field', options.field ?? 'body'));
-    this.#claimIdleMs = wholeNumber('claimIdleMs', options.claimIdleMs ?? 30_000, 1);
+    this.#claimIdleMs = wholeNumberOption('claimIdleMs', options.claimIdleMs ?? 30_000, 1);
     this.#claimEveryMs = Math.min(Math.max(Math.floor(this.#claimIdleMs / 2), 10), 10_000);
-    this.#maxDeliveries = wholeNumber('maxDeliveries', options.maxDeliveries ?? 5, 1);
-    this.#blockMs = wholeNumber('blockMs', options.blockMs ?? 1000, 1);
+    this.#maxDeliveries = wholeNumberOption('maxDeliveries', options.maxDeliveries ?? 5, 1);
+    this.#blockMs = wholeNumberOption('blockMs', options.blockMs ?? 1000, 1);
     this.#maxMessageBytes = resolveMaxMessageBytes(options.maxMessageBytes);
     this.#retry = options;
     this.#log = options.log ?? (() => {});
@@ -494,13 +495,6 @@ function sameBytes(a: Buffer, b: Buffer): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-function wholeNumber(name: string, value: number, min: number): number {
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new InvalidOptionError(`${name} must be a whole number of at least ${min}, got ${value}`);
-  }
-  return value;
 }
 
 function nonEmpty(name: string, value: string): string {

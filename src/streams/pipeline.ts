@@ -1,15 +1,15 @@
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import type { Adapter } from '../adapters/adapter.js';
-import type { Delivery } from '../delivery.js';
 import type { Dlq } from '../dlq/dlq.js';
 import { fingerprintOf } from '../dlq/fingerprint.js';
 import { InvalidOptionError, describe } from '../errors.js';
-import { deliveriesOfBlock, isLineBlock, messagesIn, type LineBlock } from '../line-block.js';
+import { wholeNumberOption } from '../options.js';
+import { messagesIn, type LineBlock } from '../line-block.js';
 import { silentLog, type Log } from '../log.js';
 import type { Message } from '../message.js';
 import type { Processor } from '../processor.js';
-import type { Backoff } from '../retry.js';
+import { retryDelaysBackoff, type Backoff } from '../retry.js';
 import { routeTableOf } from '../route-table.js';
 import type { BlockResult } from '../workers/block.js';
 import type { Executor } from '../workers/executor.js';
@@ -19,9 +19,9 @@ import { PoolExecutor } from '../workers/pool.js';
 import { Timings } from '../workers/timings.js';
 import { Admission } from './admission.js';
 import { closeAfterGivingUp } from './close-threads.js';
-import { ChunkReader, ENDED } from './chunk-reader.js';
 import { Dispatcher } from './dispatch.js';
 import type { OutcomeEvents } from './events.js';
+import { Feed } from './feed.js';
 import { Intake } from './intake.js';
 import { Outcomes } from './outcomes.js';
 import { Settler } from './settle.js';
@@ -126,28 +126,26 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
   readonly #settler: Settler;
   readonly #outcomes: Outcomes<M>;
   readonly #shutdown: Shutdown;
-  readonly #intake: Intake<M>;
-  /** Running blocks whose blank lines were already taken out of `received` (a give-up counts them early). */
-  readonly #counted = new WeakSet<LineBlock>();
+  readonly #feed: Feed<M>;
 
   constructor(options: PipelineOptions<M>) {
     const threads = options.threads ?? availableParallelism();
     const batchSize = options.batchSize ?? 1000;
-    assertCount('threads', threads, 0);
-    assertCount('batchSize', batchSize, 1);
+    wholeNumberOption('threads', threads, 0);
+    wholeNumberOption('batchSize', batchSize, 1);
     this.#parallelism = Math.max(1, threads);
     const log = (this.#log = options.log ?? silentLog);
     this.#adapter = options.adapter;
     this.#processor = options.processor;
     this.#maxInFlight = options.maxInFlight ?? 2 * batchSize * Math.max(1, threads);
-    assertCount('maxInFlight', this.#maxInFlight, 1);
+    wholeNumberOption('maxInFlight', this.#maxInFlight, 1);
     const maxInFlightBlocks = options.maxInFlightBlocks ?? Math.max(2, 2 * threads);
-    assertCount('maxInFlightBlocks', maxInFlightBlocks, 1);
+    wholeNumberOption('maxInFlightBlocks', maxInFlightBlocks, 1);
     const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
     const defaultRetries = options.retries ?? 0;
     const timeoutMs = options.timeoutMs ?? 0;
-    assertCount('retries', defaultRetries, 0);
-    assertCount('timeoutMs', timeoutMs, 0);
+    wholeNumberOption('retries', defaultRetries, 0);
+    wholeNumberOption('timeoutMs', timeoutMs, 0);
     const lateWarning = (warning: { id: string; text: string }) => log('warn', warning.text, { id: warning.id });
     if (threads > 0) {
       if (!options.moduleUrl) {
@@ -203,7 +201,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       onBlockError: (block, error) => {
         if (this.#shutdown.gaveUp) return;
         const messages = messagesIn(block);
-        this.#releaseBlock(block, messages);
+        this.#feed.releaseBlock(block, messages);
         // A block cannot be handed back to its input: its messages are unsettled.
         this.stats.unsettled += messages;
         this.#shutdown.fail(error, []);
@@ -234,13 +232,13 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       log,
       fingerprint: fingerprintOf(options.processor.name, options.processor.version),
       defaultRetries,
-      backoff: backoffOf(options.retryDelays),
+      backoff: retryDelaysBackoff(options.retryDelays),
       retry: (delivery, item) => this.#dispatcher.push(delivery, item),
       stopping: () => this.#shutdown.stopping,
       gaveUp: () => this.#shutdown.gaveUp,
       events: options.events,
     });
-    this.#intake = new Intake({
+    const intake = new Intake({
       processor: this.#processor,
       routeHere: this.#routeHere,
       offThread: this.#pool !== undefined,
@@ -260,10 +258,20 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       running: () => [...this.#dispatcher.running].flatMap((batch) => batch.deliveries),
       runningIds: (limit) => this.#dispatcher.runningIds(limit),
       settleCounts: () => {
-        for (const block of this.#dispatcher.runningBlocks) this.#countBlank(block, messagesIn(block));
+        for (const block of this.#dispatcher.runningBlocks) this.#feed.countBlank(block, messagesIn(block));
       },
       idle: () => this.#dispatcher.idle(),
       destroyWorkers: () => void this.#pool?.destroy(),
+    });
+    this.#feed = new Feed({
+      adapter: this.#adapter,
+      stats: this.stats,
+      admission: this.#admission,
+      dispatcher: this.#dispatcher,
+      intake,
+      settler: this.#settler,
+      shutdown: this.#shutdown,
+      splitBlocks: this.#routeHere && this.#pool !== undefined,
     });
   }
 
@@ -306,27 +314,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
 
   async #run(readable: Readable): Promise<RunStats> {
     const shutdown = this.#shutdown;
-    const reader = new ChunkReader<Delivery[] | LineBlock>(readable);
-    try {
-      for (;;) {
-        const chunk = reader.next();
-        if (chunk === undefined) {
-          await reader.ready();
-          continue;
-        }
-        if (chunk === ENDED) break;
-        this.stats.noteRead();
-        // Admitting waits only when the cap is full: otherwise the next chunk is read in this same turn.
-        const waiting = isLineBlock(chunk) ? this.#admitBlock(chunk) : this.#admitDeliveries(chunk);
-        if (waiting) await waiting;
-        if (shutdown.stopping || shutdown.gaveUp || shutdown.failed) break;
-      }
-    } catch (error) {
-      shutdown.fail(error, []);
-    } finally {
-      reader.close();
-    }
-    this.#dispatcher.flush();
+    await this.#feed.run(readable);
     await shutdown.drain();
     if (this.stats.inFlight === 0) this.stats.noteSettled();
     if (shutdown.killed) {
@@ -344,125 +332,12 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     return stats;
   }
 
-  /** Waits until the cap has room (or the run stops); false when the run stopped meanwhile. */
-  async #waitForRoom(): Promise<boolean> {
-    // Nothing more is read until something settles: a partial batch must not sit out its linger.
-    this.#dispatcher.flush();
-    await this.#admission.waitForRoom();
-    return !(this.#shutdown.stopping || this.#shutdown.gaveUp);
-  }
-
-  /**
-   * A block goes to the executor whole, or, when this thread routes, as one delivery per line. Returns a promise
-   * only when it has to wait for room.
-   */
-  #admitBlock(block: LineBlock): Promise<void> | undefined {
-    if (this.#routeHere && this.#pool) return this.#admitDeliveries(deliveriesOfBlock(block));
-    if (!this.#admission.hasRoomForBlock(block.lines)) return this.#admitBlockLater(block);
-    this.#takeBlock(block);
-    return undefined;
-  }
-
-  async #admitBlockLater(block: LineBlock): Promise<void> {
-    while (!this.#admission.hasRoomForBlock(block.lines)) if (!(await this.#waitForRoom())) return;
-    this.#takeBlock(block);
-  }
-
-  #takeBlock(block: LineBlock): void {
-    // Counted by its lines until the answer says how many were blank.
-    this.stats.received += block.lines;
-    this.#admission.takeBlock(block.lines);
-    this.#dispatcher.pushBlock(block);
-  }
-
-  /**
-   * A chunk can hold thousands of short lines: take only as many as the cap has room for, then wait. Returns a
-   * promise only when it has to wait: most chunks fit, and are taken in the reader's turn.
-   */
-  #admitDeliveries(chunk: readonly Delivery[]): Promise<void> | undefined {
-    chunk = this.#held(chunk, 0);
-    if (chunk.length <= this.#admission.roomForMessages()) {
-      if (chunk.length > 0) this.#intake.accept(chunk);
-      return undefined;
-    }
-    return this.#admitDeliveriesLater(chunk);
-  }
-
-  async #admitDeliveriesLater(chunk: readonly Delivery[]): Promise<void> {
-    for (let start = 0; start < chunk.length; ) {
-      const room = this.#admission.roomForMessages();
-      if (room <= 0) {
-        if (!(await this.#waitForRoom())) return;
-        // While it waited, a lost connection may have taken back the rest.
-        const rest = this.#held(chunk, start);
-        if (rest !== chunk) [chunk, start] = [rest, 0];
-        continue;
-      }
-      const end = Math.min(chunk.length, start + room);
-      this.#intake.accept(start === 0 && end === chunk.length ? chunk : chunk.slice(start, end));
-      start = end;
-    }
-  }
-
-  /**
-   * `chunk` itself when none from `start` on was taken back by the transport (`Adapter.revoked`); else those from
-   * `start` on that were not. The ones taken back count as read, and as requeued by the broker.
-   */
-  #held(chunk: readonly Delivery[], start: number): readonly Delivery[] {
-    const adapter = this.#adapter;
-    if (!adapter.revoked) return chunk;
-    let i = start;
-    while (i < chunk.length && !adapter.revoked(chunk[i]!)) i++;
-    if (i === chunk.length) return chunk;
-    const kept = chunk.slice(start, i);
-    const dropped: Delivery[] = [];
-    for (; i < chunk.length; i++) (adapter.revoked(chunk[i]!) ? dropped : kept).push(chunk[i]!);
-    this.stats.received += dropped.length;
-    this.#settler.requeuedByBroker(dropped);
-    return kept;
-  }
-
   #blockAnswered(block: LineBlock, result: BlockResult): void {
     if (this.#shutdown.gaveUp) return;
     if (result.timings) this.timings.merge(result.timings);
-    this.#releaseBlock(block, result.messages);
+    this.#feed.releaseBlock(block, result.messages);
     // The exceptions' bytes are copied out as they are settled; after that nothing reads the block.
     this.#outcomes.settleBlock(block, result);
     block.release?.();
-  }
-
-  /** The block is no longer capped as a block; its messages, until settled, count as messages. */
-  #releaseBlock(block: LineBlock, messages: number): void {
-    this.#countBlank(block, messages);
-    this.#admission.releaseBlock(block.lines);
-    // A block of blank lines settles nothing, yet it may be the last thing a drain waits for.
-    this.#shutdown.progress();
-  }
-
-  /** Takes a block's blank lines out of `received`, once: they were counted as messages until now. */
-  #countBlank(block: LineBlock, messages: number): void {
-    if (this.#counted.has(block)) return;
-    this.#counted.add(block);
-    this.stats.received -= block.lines - messages;
-  }
-}
-
-/** `retryDelays` as a policy: a number is the same wait before every retry. */
-function backoffOf(retryDelays: number | Backoff | undefined): Backoff | undefined {
-  if (typeof retryDelays === 'number') {
-    if (!(retryDelays >= 0 && Number.isFinite(retryDelays))) {
-      throw new InvalidOptionError(`retryDelays must be a number of ms of at least 0, or a backoff policy; got ${retryDelays}`);
-    }
-    return { initialMs: retryDelays, factor: 1, jitter: false };
-  }
-  if (retryDelays !== undefined && typeof retryDelays !== 'function' && (typeof retryDelays !== 'object' || retryDelays === null)) {
-    throw new InvalidOptionError(`retryDelays must be a number of ms, a function of the retry number, or backoff options; got ${String(retryDelays)}`);
-  }
-  return retryDelays;
-}
-
-function assertCount(name: string, value: number, min: number): void {
-  if (!Number.isInteger(value) || value < min) {
-    throw new InvalidOptionError(`${name} must be a whole number of at least ${min}, got ${value}`);
   }
 }
