@@ -6,6 +6,7 @@ import { InvalidOptionError, TransportError, describe } from '../errors.js';
 import { backoffDelay } from '../retry.js';
 import type { Adapter, AdapterOpenOptions } from './adapter.js';
 import { DeliveryTags } from './amqp-acks.js';
+import { roundTrip } from './amqp-round-trip.js';
 import {
   DEFAULT_AMQP_URL,
   amqpUrlProblem,
@@ -507,7 +508,7 @@ export class AmqpAdapter implements Adapter<Channel> {
     const covered = generation.unconfirmed;
     generation.unconfirmed = [];
     for (const receipt of covered) generation.confirming.add(receipt);
-    generation.barrier = generation.channel.prefetch(this.#prefetch).then(
+    generation.barrier = roundTrip(generation.channel, this.#prefetch).then(
       () => {
         generation.barrier = undefined;
         for (const receipt of covered) {
