@@ -162,9 +162,10 @@ export async function main(argv = process.argv.slice(2)) {
     details.push({ batches: result.batches, ackFrames: result.frames });
     return ` (${result.batches} batches, ${result.frames} ack frames)`;
   };
-  const { results, ratio, onTop } = await brokerRounds(cases, { messages, runs, warmup, options, note });
+  const { results, ratio, paired, onTop } = await brokerRounds(cases, { messages, runs, warmup, options, note });
   const onTopOfClientLibrary = { adapter: onTop('adapter'), pipeline: onTop('pipeline') };
   const ratios = { adapterToRaw: ratio('adapter', 'raw'), pipelineToRaw: ratio('pipeline', 'raw') };
+  const pairedRatios = { adapterToRaw: paired('adapter', 'raw'), pipelineToRaw: paired('pipeline', 'raw') };
   const targets = { adapterToRaw: 0.8, pipelineToRaw: 0.9 };
   console.log(
     `RabbitMQ consumption, ${messages} messages, prefetch ${prefetch}, median of ${runs} alternating runs` +
@@ -184,7 +185,8 @@ export async function main(argv = process.argv.slice(2)) {
   }
   console.log(
     `adapter/raw ${ratios.adapterToRaw} (target >= ${targets.adapterToRaw}), ` +
-      `pipeline/raw ${ratios.pipelineToRaw} (target >= ${targets.pipelineToRaw})`,
+      `pipeline/raw ${ratios.pipelineToRaw} (target >= ${targets.pipelineToRaw}); ` +
+      `round by round: adapter/raw ${pairedRatios.adapterToRaw}, pipeline/raw ${pairedRatios.pipelineToRaw} (medians)`,
   );
   // RabbitMQ runs on the same machine and competes for its cores: the load is recorded with the figures.
   const machine = { cpus: cpus().length, loadAverage: loadavg().map((l) => Number(l.toFixed(2))) };
@@ -200,6 +202,7 @@ export async function main(argv = process.argv.slice(2)) {
     results,
     adapterAcks: details,
     ratios,
+    pairedRatios,
     targets,
     onTopOfClientLibrary,
   };

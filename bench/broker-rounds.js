@@ -16,7 +16,8 @@ import { perMessage } from './meter.js';
  * @param settings `{ messages, runs, warmup, options, baseline, optional(key), note(result) }`: `baseline` is the
  *   key of the case without the framework (default `raw`); `optional` names cases whose failure is recorded in the
  *   results instead of ending the bench; `note` adds text to a timed run's line.
- * @returns `{ results, ratio(a, b), onTop(key) }`: one result per case; the ratio of two cases' median rates; what a
+ * @returns `{ results, ratio(a, b), paired(a, b), onTop(key) }`: one result per case; the ratio of two cases' median
+ *   rates; the median of their rates' ratios round by round (steadier when the broker's speed drifts); what a
  *   case adds per message to the baseline's main-thread and CPU time ("on top of the client library").
  */
 export async function brokerRounds(
@@ -71,10 +72,15 @@ export async function brokerRounds(
   const byKey = Object.fromEntries(cases.map((c, i) => [c.key, results[i]]));
   const ratio = (a, b) =>
     byKey[a].msgsPerSecond && byKey[b].msgsPerSecond ? Number((byKey[a].msgsPerSecond / byKey[b].msgsPerSecond).toFixed(2)) : null;
+  const paired = (a, b) => {
+    const [x, y] = [per[a].rates, per[b].rates];
+    if (x.length === 0 || x.length !== y.length) return null;
+    return Number(median(x.map((rate, i) => rate / y[i])).toFixed(2));
+  };
   const base = byKey[baseline];
   const onTop = (key) => ({
     mainThreadNsPerMessage: byKey[key].mainThreadNsPerMessage - base.mainThreadNsPerMessage,
     cpuMicrosPerMessage: Number((byKey[key].cpuMicrosPerMessage - base.cpuMicrosPerMessage).toFixed(3)),
   });
-  return { results, ratio, onTop };
+  return { results, ratio, paired, onTop };
 }

@@ -182,13 +182,14 @@ export async function main(argv = process.argv.slice(2)) {
   ];
   // BullMQ is optional here: a failure is reported in the results rather than ending the comparison.
   const optional = (key) => key === 'bullmq';
-  const { results, ratio, onTop } = await brokerRounds(cases, { messages: entries, runs, warmup, options, optional });
+  const { results, ratio, paired, onTop } = await brokerRounds(cases, { messages: entries, runs, warmup, options, optional });
   const onTopOfClientLibrary = { adapter: onTop('adapter'), pipeline: onTop('pipeline') };
   const ratios = {
     adapterToRaw: ratio('adapter', 'raw'),
     adapterToBullmq: ratio('adapter', 'bullmq'),
     pipelineToRaw: ratio('pipeline', 'raw'),
   };
+  const pairedRatios = { adapterToRaw: paired('adapter', 'raw'), pipelineToRaw: paired('pipeline', 'raw') };
   const targets = { adapterToRaw: 0.8, adapterToBullmq: 5 };
   console.log(
     `Redis Streams consumption, ${entries} entries, median of ${runs} alternating runs` +
@@ -209,7 +210,8 @@ export async function main(argv = process.argv.slice(2)) {
     console.log(`${key} on top of the client library: ${ns} main-thread ns/msg, ${us} CPU µs/msg`);
   }
   console.log(`adapter/raw ${ratios.adapterToRaw} (target >= ${targets.adapterToRaw}), ` +
-    `adapter/BullMQ ${ratios.adapterToBullmq} (target >= ${targets.adapterToBullmq}), pipeline/raw ${ratios.pipelineToRaw}`);
+    `adapter/BullMQ ${ratios.adapterToBullmq} (target >= ${targets.adapterToBullmq}), pipeline/raw ${ratios.pipelineToRaw}; ` +
+    `round by round: adapter/raw ${pairedRatios.adapterToRaw}, pipeline/raw ${pairedRatios.pipelineToRaw} (medians)`);
   // Other processes on the machine (Redis among them) move these figures: the load is recorded with them.
   const machine = { cpus: cpus().length, loadAverage: loadavg().map((l) => Number(l.toFixed(2))) };
   const report = {
@@ -221,6 +223,7 @@ export async function main(argv = process.argv.slice(2)) {
     machine,
     results,
     ratios,
+    pairedRatios,
     targets,
     onTopOfClientLibrary,
   };
