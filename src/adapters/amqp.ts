@@ -1,12 +1,15 @@
 import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
 import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Message } from 'amqplib';
-import type { Delivery, DeliveryMeta } from '../delivery.js';
+import type { Delivery } from '../delivery.js';
 import { InvalidOptionError, TransportError, describe } from '../errors.js';
 import { backoffDelay } from '../retry.js';
 import type { Adapter, AdapterOpenOptions } from './adapter.js';
 import { DeliveryTags } from './amqp-acks.js';
+import { AmqpMetas, type AmqpDeliveryMeta } from './amqp-meta.js';
 import { roundTrip } from './amqp-round-trip.js';
+
+export type { AmqpDeliveryMeta };
 import {
   DEFAULT_AMQP_URL,
   amqpUrlProblem,
@@ -49,28 +52,8 @@ export interface AmqpAdapterOptions extends AmqpRetryOptions {
   readonly log?: CommonAdapterOptions['log'];
 }
 
-/** Transport metadata of an AMQP delivery, as `ctx.delivery` shows it. */
-export interface AmqpDeliveryMeta extends DeliveryMeta {
-  readonly source: string;
-  readonly queue: string;
-  readonly exchange: string;
-  readonly routingKey: string;
-  /** Whether the broker delivered this message before (to this consumer or another) without an ack. */
-  readonly redelivered: boolean;
-  /**
-   * Deliveries so far, this one included: 1 when not `redelivered`; else from the `x-delivery-count` header (quorum
-   * queues count earlier deliveries) plus one; undefined when the broker does not say (classic queues).
-   */
-  readonly deliveryCount: number | undefined;
-  readonly headers: Readonly<Record<string, unknown>>;
-  readonly contentType: string | undefined;
-  readonly correlationId: string | undefined;
-  readonly replyTo: string | undefined;
-}
-
 /** The AMQP prefetch count is a 16-bit field. */
 const MAX_PREFETCH = 65_535;
-const EMPTY_HEADERS: Readonly<Record<string, unknown>> = Object.freeze({});
 
 /** One connection and its consumer channel. Delivery tags mean something only on the channel that issued them. */
 interface Generation {
@@ -151,6 +134,7 @@ export class AmqpAdapter implements Adapter<Channel> {
   #closing = false;
   #reconnects = 0;
   #frames = 0;
+  readonly #metas = new AmqpMetas();
 
   /** @param options The queues, and how to reach and set them up; see {@link AmqpAdapterOptions}. */
   constructor(options: AmqpAdapterOptions) {
@@ -416,21 +400,8 @@ export class AmqpAdapter implements Adapter<Channel> {
   }
 
   #delivery(generation: Generation, queue: string, source: string, message: ConsumeMessage, tag: number): Delivery {
-    const { fields, properties, content } = message;
-    const headers = (properties.headers as Record<string, unknown> | undefined) ?? EMPTY_HEADERS;
-    const earlier = headers['x-delivery-count'];
-    const meta: AmqpDeliveryMeta = {
-      source,
-      queue,
-      exchange: fields.exchange,
-      routingKey: fields.routingKey,
-      redelivered: fields.redelivered,
-      deliveryCount: typeof earlier === 'number' ? earlier + 1 : fields.redelivered ? undefined : 1,
-      headers,
-      contentType: properties.contentType,
-      correlationId: properties.correlationId,
-      replyTo: properties.replyTo,
-    };
+    const { properties, content } = message;
+    const meta = this.#metas.of(source, queue, message);
     const handle: AmqpHandle = { generation, tag };
     const id = typeof properties.messageId === 'string' && properties.messageId !== '' ? properties.messageId : undefined;
     if (content.length > this.#maxMessageBytes) {
@@ -438,6 +409,7 @@ export class AmqpAdapter implements Adapter<Channel> {
     }
     return { body: content, id, meta, handle };
   }
+
 
   /** Per channel of `deliveries`, a confirmation of how many of their acks RabbitMQ takes; a lost channel takes none. */
   #receipts(deliveries: readonly Delivery[]): Promise<number>[] {
