@@ -3,10 +3,11 @@
 // Run: node bench/amqp.js [--messages 100000] [--prefetch 1000] [--ack-every 250] [--runs 3] [--warmup 1]
 //      [--amqp-url amqp://guest:guest@127.0.0.1:5672]   (after `npx tsc -p .`)
 // The first --warmup rounds are not timed (see broker-rounds.js); their rates are kept as `coldSamples`.
-// Prints msgs/s, this process's CPU time per message and the main thread's busy time per message (medians of the
-// runs), what the adapter and the pipeline add to the raw loop's figures ("on top of the client library"), and
-// ratios; writes bench/results/amqp.json. RabbitMQ on the same machine is usually the bottleneck, so msgs/s moves
-// with its load; CPU µs/msg and main-thread ns/msg are the steadier measures of what the client side costs.
+// Prints msgs/s, this process's CPU time per message, the main thread's busy time per message and V8's
+// young-generation collections (count and pause ms; medians of the runs), what the adapter and the pipeline add to
+// the raw loop's figures ("on top of the client library"), and ratios; writes bench/results/amqp.json. RabbitMQ on
+// the same machine is usually the bottleneck, so msgs/s moves with its load; CPU µs/msg and main-thread ns/msg are
+// the steadier measures of what the client side costs.
 import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
@@ -175,7 +176,13 @@ export async function main(argv = process.argv.slice(2)) {
     Object.fromEntries(
       results.map((r) => [
         r.name,
-        { 'msgs/s': r.msgsPerSecond, 'CPU µs/msg': r.cpuMicrosPerMessage, 'main-thread ns/msg': r.mainThreadNsPerMessage },
+        {
+          'msgs/s': r.msgsPerSecond,
+          'CPU µs/msg': r.cpuMicrosPerMessage,
+          'main-thread ns/msg': r.mainThreadNsPerMessage,
+          scavenges: r.scavenges,
+          'scavenge ms': r.scavengeMs,
+        },
       ]),
     ),
   );

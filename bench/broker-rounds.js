@@ -11,7 +11,8 @@ import { perMessage } from './meter.js';
  * compiling its code on background threads (some 250 functions for the pipeline), which compete with the broker for
  * the cores. Their rates are kept as `coldSamples`, so the cost of a cold start stays in view.
  *
- * @param cases `{ key, name, run(options) }`, `run` resolving with `{ read, seconds, cpuSeconds, busyMs }` (see
+ * @param cases `{ key, name, run(options) }`, `run` resolving with `{ read, seconds, cpuSeconds, busyMs, scavenges,
+ *   scavengeMs }` (see
  *   meter.js) and anything else its `note` wants to print.
  * @param settings `{ messages, runs, warmup, options, baseline, optional(key), note(result) }`: `baseline` is the
  *   key of the case without the framework (default `raw`); `optional` names cases whose failure is recorded in the
@@ -24,7 +25,7 @@ export async function brokerRounds(
   cases,
   { messages, runs, warmup, options, baseline = 'raw', optional = () => false, note = () => '' },
 ) {
-  const per = Object.fromEntries(cases.map((c) => [c.key, { rates: [], cpu: [], busy: [], cold: [], error: undefined }]));
+  const per = Object.fromEntries(cases.map((c) => [c.key, { rates: [], cpu: [], busy: [], scavenges: [], scavengeMs: [], cold: [], error: undefined }]));
   for (let round = 0; round < warmup + runs; round++) {
     const cold = round < warmup;
     const label = cold ? `warm-up ${round + 1}` : `run ${round - warmup + 1}`;
@@ -52,11 +53,14 @@ export async function brokerRounds(
       figures.rates.push(rate);
       figures.cpu.push(cpuMicros);
       figures.busy.push(busyNanos);
-      console.error(`${line}, ${Math.round(busyNanos)} main-thread ns/msg${note(result)}`);
+      figures.scavenges.push(result.scavenges);
+      figures.scavengeMs.push(result.scavengeMs);
+      const gc = `${result.scavenges} scavenges, ${result.scavengeMs.toFixed(1)} ms`;
+      console.error(`${line}, ${Math.round(busyNanos)} main-thread ns/msg, ${gc}${note(result)}`);
     }
   }
   const results = cases.map((c) => {
-    const { rates, cpu, busy, cold, error } = per[c.key];
+    const { rates, cpu, busy, scavenges, scavengeMs, cold, error } = per[c.key];
     const measured = rates.length > 0;
     return {
       name: c.name,
@@ -66,6 +70,8 @@ export async function brokerRounds(
       cpuMicrosPerMessage: measured ? Number(median(cpu).toFixed(3)) : null,
       mainThreadNsPerMessage: measured ? Math.round(median(busy)) : null,
       mainThreadNsSamples: busy.map(Math.round),
+      scavenges: measured ? median(scavenges) : null,
+      scavengeMs: measured ? Number(median(scavengeMs).toFixed(1)) : null,
       ...(error ? { error } : {}),
     };
   });
