@@ -3,7 +3,8 @@
 //      [--batch-size 1000] [--max-in-flight N] [--work-us 0] [--runs 1] [--amqp-url amqp://guest:guest@127.0.0.1:5672]
 //      (after `npx tsc -p .`; needs rabbitmqctl on this machine, to close the connection)
 // Without --every-ms the closes come at even shares of the messages handled (a quarter, a half, three quarters),
-// so they land during the run whatever its speed. --work-us is how long the handler holds its thread per message.
+// and the last share (at most a window) is published after the last close, so they land during the run whatever its
+// speed. --work-us is how long the handler holds its thread per message.
 // Prints, per run: handler runs against the messages, duplicates (runs beyond the messages) per close against the
 // prefetch window, acked (from --stats-file) against the messages and the acks RabbitMQ could not confirm as it
 // closed (it may have applied them or not), the broker's counts at the end, and per close
