@@ -161,3 +161,49 @@ t.test('work a handler did not await that fails: counted, its message a dead let
   t.match(client.errors, [/handler forgetful started and did not await failed: .*Error: dropped/]);
   await client.close();
 });
+
+t.test('clients open side by side: a stray error reaches only the client of its message, through one listener', async (t) => {
+  const before = process.listenerCount('unhandledRejection');
+  const warnings = [];
+  const onWarning = (warning) => warnings.push(warning.name);
+  process.on('warning', onWarning);
+  t.teardown(() => process.off('warning', onWarning));
+  const careless = new Processor();
+  careless.handleFor(() => true, async function forgetful() {
+    void Promise.reject(new Error('dropped by careless'));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  });
+  const tidy = new Processor();
+  tidy.handleFor(() => true, async () => {});
+  // Node warns of a leak past ten listeners of one event; a suite keeps a client per test open at once.
+  const bystanders = Array.from({ length: 11 }, () => tidy.testClient());
+  for (const client of bystanders) t.same(await client.send('quiet'), { outcome: 'acked' });
+  const client = careless.testClient();
+  t.match(await client.send('x'), { outcome: 'dead-lettered', reason: 'unhandled error', error: /dropped by careless/ });
+  t.equal(client.unhandledErrors, 1);
+  t.same(
+    bystanders.map((b) => [b.unhandledErrors, b.errors.length]),
+    bystanders.map(() => [0, 0]),
+    'no other client counts or logs it',
+  );
+  t.ok(process.listenerCount('unhandledRejection') <= before + 1, 'one listener for all the open clients');
+  await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+  t.same(warnings, [], 'no MaxListenersExceededWarning');
+  await Promise.all([client.close(), ...bystanders.map((b) => b.close())]);
+  t.equal(process.listenerCount('unhandledRejection'), before, 'none added once they are closed');
+});
+
+t.test('an error no client can claim is reported by every open client', async (t) => {
+  const processor = new Processor();
+  processor.handleFor(() => true, () => {});
+  const clients = [processor.testClient(), processor.testClient()];
+  for (const client of clients) await client.send('start');
+  // A plain function handler runs without an async context, so nothing ties this error to a message.
+  setTimeout(() => {
+    throw new Error('from nowhere');
+  }, 0);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.same(clients.map((c) => c.unhandledErrors), [1, 1]);
+  t.match(clients[0].errors, [/could not be tied to a message.*from nowhere/]);
+  await Promise.all(clients.map((c) => c.close()));
+});

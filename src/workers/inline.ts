@@ -4,7 +4,7 @@ import type { LineBlock } from '../line-block.js';
 import { runBlock, type BlockResult } from './block.js';
 import type { Executor } from './executor.js';
 import { isConfidential } from '../confidential.js';
-import { catchStrayErrors, type StrayError } from './stray-errors.js';
+import { StrayErrorCatcher, type StrayError } from './stray-errors.js';
 import { ThreadRuntime, type BatchResult, type RunItem, type Warning } from './runtime.js';
 
 /**
@@ -16,7 +16,7 @@ export class InlineExecutor<M extends Message<unknown>> implements Executor<M> {
 
   readonly #batchSize: number;
   #unhandledErrors = 0;
-  readonly #stopCatching: () => void;
+  readonly #strays: StrayErrorCatcher;
 
   /**
    * @param onStrayError receives each error from work a handler did not await; without this executor they would
@@ -34,14 +34,14 @@ export class InlineExecutor<M extends Message<unknown>> implements Executor<M> {
   ) {
     const { defaultTimeoutMs = 0, measure = false, batchSize = 1000, onStrayError } = options;
     const untiedIsConfidential = isConfidential(processor, null);
-    this.#stopCatching = catchStrayErrors(
+    this.#strays = new StrayErrorCatcher(
       (stray) => {
         this.#unhandledErrors++;
         onStrayError?.(stray);
       },
       () => untiedIsConfidential,
     );
-    this.#runtime = new ThreadRuntime(processor, 0, onLateWarning);
+    this.#runtime = new ThreadRuntime(processor, 0, onLateWarning, this.#strays);
     this.#batchSize = batchSize;
     this.#runtime.defaultTimeoutMs = defaultTimeoutMs;
     this.#runtime.measure = measure;
@@ -68,7 +68,7 @@ export class InlineExecutor<M extends Message<unknown>> implements Executor<M> {
     try {
       await this.#runtime.stop();
     } finally {
-      this.#stopCatching();
+      this.#strays.stop();
     }
   }
 }

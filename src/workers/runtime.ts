@@ -8,7 +8,7 @@ import { UNROUTED, chooseRoute } from '../routing.js';
 import { MessageContext, type ProcessingContext } from './context.js';
 import { Timings, type HandlerTiming } from './timings.js';
 import { handleMessage } from './handle.js';
-import { runHandling } from './stray-errors.js';
+import type { StrayErrorCatcher } from './stray-errors.js';
 
 /** A report about one message that did not change its outcome (a second settle, an error after settling). */
 export interface Warning {
@@ -86,15 +86,23 @@ export class ThreadRuntime<M extends Message<unknown>> {
   readonly #confidential: boolean[];
   /** Per route: whether its handler runs in an async context that ties stray errors to its message. */
   readonly #tie: boolean[];
+  readonly #strays: StrayErrorCatcher;
 
   /**
    * @param onLateWarning receives warnings raised after their batch was returned (a handler that kept `ctx` and
    *   settled later); warnings raised during the batch come back in its result.
+   * @param strays the catcher that the stray errors of this runtime's handlers are tied to.
    */
-  constructor(processor: Processor<M>, threadId: number, onLateWarning: (warning: Warning) => void) {
+  constructor(
+    processor: Processor<M>,
+    threadId: number,
+    onLateWarning: (warning: Warning) => void,
+    strays: StrayErrorCatcher,
+  ) {
     this.processor = processor;
     this.processing = { state: {}, threadId };
     this.#onLateWarning = onLateWarning;
+    this.#strays = strays;
     this.#confidential = processor.routes.map((route) => isConfidential(processor, route.index));
     // Tying errors to their message costs every call (~6% of a trivial handler's run): paid for async handlers and
     // hooks, whose work goes on after the call returns, not for plain functions (see stray-errors.ts).
@@ -168,7 +176,7 @@ export class ThreadRuntime<M extends Message<unknown>> {
       const ctx = new MessageContext(this.processing, meta, selected.name, attempt, message.id, warn, confidential);
       const started = timings ? performance.now() : 0;
       let outcome = this.#tie[route]
-        ? runHandling(message.id, ctx, handleMessage, hooks, selected, message, ctx)
+        ? this.#strays.run(message.id, ctx, handleMessage, hooks, selected, message, ctx)
         : handleMessage(hooks, selected, message, ctx);
       if (outcome instanceof Promise) {
         const timeoutMs = selected.options.timeout ?? this.defaultTimeoutMs;

@@ -15,10 +15,11 @@ import type { MessageContext } from './context.js';
  * context costs every call and its leftover work is rarer: its errors are caught and counted, but not tied.
  */
 
-/** The message a piece of code runs for. */
+/** The message a piece of code runs for, and the catcher of the runtime that runs it. */
 interface Handling {
   readonly id: string;
   readonly ctx: MessageContext;
+  readonly catcher: StrayErrorCatcher;
 }
 
 /**
@@ -26,11 +27,6 @@ interface Handling {
  * thread pays a hook, which async handlers (already a promise a message) can afford.
  */
 const handling = new AsyncLocalStorage<Handling>();
-
-/** Runs `fn(...args)` as code of the message `id`, so that errors from work it leaves behind are tied to it. */
-export function runHandling<A extends unknown[], T>(id: string, ctx: MessageContext, fn: (...args: A) => T, ...args: A): T {
-  return handling.run({ id, ctx }, fn, ...args);
-}
 
 /** One error nobody awaited, as a thread reports it. */
 export interface StrayError {
@@ -45,26 +41,64 @@ export interface StrayError {
 }
 
 /**
- * Catches stray errors in this thread until the returned function is called. `untiedIsConfidential` says whether
- * an error that cannot be tied to a message must be treated as confidential (see `isConfidential` with no route).
+ * The catchers open in this thread. Several runtimes can be open in one thread (test clients, runs with
+ * `threads: 0`): one pair of process listeners serves them all, so that an error tied to a message reaches only the
+ * runtime of that message, and a dozen open runtimes do not add a dozen listeners (Node warns of a leak past ten).
  */
-export function catchStrayErrors(report: (stray: StrayError) => void, untiedIsConfidential: () => boolean): () => void {
-  const onError = (error: unknown): void => {
-    const current = handling.getStore();
-    if (!current) {
-      report({ text: untiedIsConfidential() ? WITHHELD : describeWithStack(error), deadLettered: false });
-      return;
+const open = new Set<StrayErrorCatcher>();
+
+function onStrayError(error: unknown): void {
+  const current = handling.getStore();
+  if (current && open.has(current.catcher)) {
+    current.catcher.reportTied(current, error);
+    return;
+  }
+  // Not tied, or tied to a runtime that has closed since: no runtime can claim it, so each open one reports it.
+  for (const catcher of open) catcher.reportUntied(error);
+}
+
+/**
+ * Catches the stray errors of one runtime from construction until {@link StrayErrorCatcher.stop}.
+ * `untiedIsConfidential` says whether an error that cannot be tied to a message must be treated as confidential
+ * (see `isConfidential` with no route).
+ */
+export class StrayErrorCatcher {
+  readonly #report: (stray: StrayError) => void;
+  readonly #untiedIsConfidential: () => boolean;
+
+  constructor(report: (stray: StrayError) => void, untiedIsConfidential: () => boolean) {
+    this.#report = report;
+    this.#untiedIsConfidential = untiedIsConfidential;
+    if (open.size === 0) {
+      process.on('uncaughtException', onStrayError);
+      process.on('unhandledRejection', onStrayError);
     }
-    const { id, ctx } = current;
+    open.add(this);
+  }
+
+  /** Runs `fn(...args)` as code of the message `id`, so that errors from work it leaves behind are tied to it. */
+  run<A extends unknown[], T>(id: string, ctx: MessageContext, fn: (...args: A) => T, ...args: A): T {
+    return handling.run({ id, ctx, catcher: this }, fn, ...args);
+  }
+
+  /** Stops catching; with no catcher left open, the thread's errors are Node's again. */
+  stop(): void {
+    if (!open.delete(this) || open.size > 0) return;
+    process.off('uncaughtException', onStrayError);
+    process.off('unhandledRejection', onStrayError);
+  }
+
+  /** @internal For the thread's listener: an error from work of a message this runtime ran. */
+  reportTied({ id, ctx }: Handling, error: unknown): void {
     const deadLettered = ctx.failLate(Reasons.unhandledError, error, isRetryable(error));
-    report({ id, handler: ctx.handler, text: ctx.confidential ? WITHHELD : describeWithStack(error), deadLettered });
-  };
-  process.on('uncaughtException', onError);
-  process.on('unhandledRejection', onError);
-  return () => {
-    process.off('uncaughtException', onError);
-    process.off('unhandledRejection', onError);
-  };
+    const text = ctx.confidential ? WITHHELD : describeWithStack(error);
+    this.#report({ id, handler: ctx.handler, text, deadLettered });
+  }
+
+  /** @internal For the thread's listener: an error no open runtime can claim. */
+  reportUntied(error: unknown): void {
+    this.#report({ text: this.#untiedIsConfidential() ? WITHHELD : describeWithStack(error), deadLettered: false });
+  }
 }
 
 /** The log line of a stray error: the same words in every thread mode. */

@@ -11,7 +11,7 @@ import { isProcessor, type Processor } from '../processor.js';
 import { decodeBatch, encodeResult } from './batch.js';
 import { runBlock } from './block.js';
 import { ThreadRuntime, type Warning } from './runtime.js';
-import { catchStrayErrors, strayErrorMessage } from './stray-errors.js';
+import { StrayErrorCatcher, strayErrorMessage } from './stray-errors.js';
 import { routeTableDifference, routeTableOf } from '../route-table.js';
 import type { BlockAnswer, CheckAnswer, EncodedResult, PoolWorkerData, StopTask, WorkerTask } from './tasks.js';
 
@@ -23,7 +23,7 @@ let untiedIsConfidential = true;
 const { strays, routes: mainRoutes } = workerData as PoolWorkerData;
 // A stray error would otherwise end this worker and send its whole task back to run again. Reported at once, on
 // the same stderr channel as late warnings: the task's answer may be long gone, or never come.
-catchStrayErrors(
+const catcher = new StrayErrorCatcher(
   (stray) => {
     Atomics.add(strays, 0, 1);
     const line = { level: 'error', msg: strayErrorMessage(stray), id: stray.id, handler: stray.handler, error: stray.text, threadId };
@@ -81,7 +81,7 @@ function runtimeFor(moduleUrl: string): Promise<ThreadRuntime<Message<unknown>>>
   if (!runtime) {
     runtime = (async () => {
       const processor = await processorFor(moduleUrl);
-      const created = new ThreadRuntime(processor, threadId, reportLateWarning);
+      const created = new ThreadRuntime(processor, threadId, reportLateWarning, catcher);
       await created.start();
       return created;
     })();
