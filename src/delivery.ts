@@ -31,3 +31,9 @@ export interface DeliveryMeta {
   readonly deliveryCount?: number;
   readonly [key: string]: unknown;
 }
+
+/**
+ * The headers of a delivery that has none: one shared frozen object, so adapters do not make an empty object per
+ * message (objects held in flight are what young-generation collections copy).
+ */
+export const NO_HEADERS: Readonly<Record<string, never>> = Object.freeze({});

@@ -1,5 +1,5 @@
 import type { ConsumeMessage } from 'amqplib';
-import type { DeliveryMeta } from '../delivery.js';
+import { NO_HEADERS, type DeliveryMeta } from '../delivery.js';
 
 /**
  * Transport metadata of an AMQP delivery, as `ctx.delivery` shows it. Frozen: consecutive deliveries with equal
@@ -23,8 +23,6 @@ export interface AmqpDeliveryMeta extends DeliveryMeta {
   readonly replyTo: string | undefined;
 }
 
-const EMPTY_HEADERS: Readonly<Record<string, unknown>> = Object.freeze({});
-
 /**
  * Builds the metadata of a consumer's deliveries. Consecutive deliveries mostly have equal metadata (one queue, one
  * routing key, no headers, not redelivered), and those share one frozen object: a message in flight then holds one
@@ -38,7 +36,7 @@ export class AmqpMetas {
   of(source: string, queue: string, message: ConsumeMessage): AmqpDeliveryMeta {
     const { fields, properties } = message;
     const given = properties.headers as Record<string, unknown> | undefined;
-    const headers = given === undefined || isEmpty(given) ? EMPTY_HEADERS : given;
+    const headers = given === undefined || isEmpty(given) ? NO_HEADERS : given;
     const earlier = headers['x-delivery-count'];
     const deliveryCount = typeof earlier === 'number' ? earlier + 1 : fields.redelivered ? undefined : 1;
     const last = this.#last;

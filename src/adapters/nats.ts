@@ -4,7 +4,7 @@
 import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
 import type { Consumer, ConsumerMessages, JsMsg, MsgHdrs, NatsConnection } from 'nats';
-import type { Delivery, DeliveryMeta } from '../delivery.js';
+import { NO_HEADERS, type Delivery, type DeliveryMeta } from '../delivery.js';
 import { InvalidOptionError, TransportError, describe } from '../errors.js';
 import { backoffDelay } from '../retry.js';
 import { tooLarge } from '../too-large.js';
@@ -44,7 +44,6 @@ export interface NatsDeliveryMeta extends DeliveryMeta {
 const MAX_PULL = 1000;
 /** Pull requests that fail in a row (the consumer was deleted, JetStream went away) before the stream fails. */
 const MAX_PULL_FAILURES = 10;
-const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
  * Consumes a NATS JetStream stream through a durable pull consumer, at least once: a message is done with only
@@ -296,7 +295,7 @@ export class NatsAdapter implements Adapter<NatsConnection> {
       deliveryCount: info.deliveryCount,
       redelivered: info.deliveryCount > 1,
       timestampMs: Math.floor(info.timestampNanos / 1_000_000),
-      headers: message.headers ? headersOf(message.headers) : EMPTY_HEADERS,
+      headers: message.headers ? headersOf(message.headers) : NO_HEADERS,
     };
     const delivery: Delivery = { body, id, meta, handle: message };
     const { maxDeliveries, maxMessageBytes } = this.#options;

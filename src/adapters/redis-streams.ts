@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { Readable } from 'node:stream';
 import type { ChainableCommander, Redis } from 'ioredis';
-import type { Delivery, DeliveryMeta } from '../delivery.js';
+import { NO_HEADERS, type Delivery, type DeliveryMeta } from '../delivery.js';
 import { InvalidOptionError, TransportError, describe } from '../errors.js';
 import type { Adapter, AdapterOpenOptions } from './adapter.js';
 import { resolveMaxMessageBytes } from './lines.js';
@@ -56,7 +56,6 @@ const MAX_COUNT = 1000;
  * that instead waits for new entries (the backlog just ran out) must not hold acks for the whole BLOCK time.
  */
 const ACK_LINGER_MS = 5;
-const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** `[id, [field, value, ...]]`; fields are null for an entry deleted while it was pending. */
 type RawEntry = [id: Buffer, fields: Buffer[] | null];
@@ -420,7 +419,7 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
       stream: this.stream,
       streamId: id,
       deliveryCount,
-      headers: headers ?? EMPTY_HEADERS,
+      headers: headers ?? NO_HEADERS,
     };
     if (body === undefined) {
       const names = Object.keys(headers ?? {}).join(', ') || 'none';
@@ -485,7 +484,6 @@ class AckQueue {
     return { ids, settle: (error) => (error === undefined ? resolve() : reject(error)) };
   }
 }
-
 
 /**
  * `a.equals(b)` in JS: `equals` crosses into C++ for every entry, several times what comparing a field name of a few
