@@ -8,11 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { AMQP_URL, REDIS_URL, needAmqp, needRedis } from './helpers/brokers.js';
 import { fixture, startCli } from './helpers/cli.js';
-import { execFile } from 'node:child_process';
+import { closeConnectionsNamed, queueCounts } from './helpers/rabbitmqctl.js';
 import { hostname } from 'node:os';
-import { promisify } from 'node:util';
 import amqp from 'amqplib';
-
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const recorded = (file) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
@@ -113,9 +111,6 @@ t.test('Redis Streams: two processes in one consumer group share the messages, e
 
 // ---- RabbitMQ ----------------------------------------------------------------------------------------------
 
-
-const exec = promisify(execFile);
-
 async function withQueue(t) {
   const connection = await amqp.connect(AMQP_URL);
   const channel = await connection.createChannel();
@@ -133,14 +128,6 @@ async function withQueue(t) {
   };
   const depth = async () => (await channel.checkQueue(queue)).messageCount;
   return { queue, publish, depth };
-}
-
-/** Ready and unacknowledged counts as RabbitMQ itself reports them. */
-async function queueCounts(queue) {
-  const { stdout } = await exec('rabbitmqctl', ['list_queues', 'name', 'messages_ready', 'messages_unacknowledged', '-q', '-s']);
-  const line = stdout.split('\n').find((l) => l.split('\t')[0] === queue);
-  const [, ready, unacked] = line.split('\t');
-  return { ready: Number(ready), unacked: Number(unacked) };
 }
 
 /** Waits until the queue holds no message, ready or delivered and unacked. */
@@ -210,10 +197,7 @@ t.test('RabbitMQ: the connection is forcibly closed during a run; the processor 
   await publish(N);
   await until(() => recorded(record).length >= 500, 'some handled');
   const name = `missive:${hostname()}-${run.child.pid}`;
-  const { stdout } = await exec('rabbitmqctl', ['list_connections', 'pid', 'client_properties', '-q', '-s']);
-  const pids = stdout.split('\n').filter((l) => l.includes(`{"connection_name","${name}"}`)).map((l) => l.split('\t')[0]);
-  t.equal(pids.length, 1, 'found the processor’s connection');
-  await exec('rabbitmqctl', ['close_connection', pids[0], 'missive test: forced close']);
+  t.equal(await closeConnectionsNamed(name), 1, 'found the processor’s connection and closed it');
   await until(() => new Set(recorded(record)).size === N, 'every message handled after the reconnect', 90000);
   await untilQueueEmpty(queue, 'nothing left on the queue');
   run.child.kill('SIGTERM');

@@ -3,16 +3,14 @@
 // replies, a forcibly closed connection, and an unreachable broker. The ack grouping is checked without a broker.
 import t from 'tap';
 import { randomUUID } from 'node:crypto';
-import { execFile } from 'node:child_process';
 import net from 'node:net';
-import { promisify } from 'node:util';
 import amqp from 'amqplib';
 import { AmqpAdapter } from '../../dist/adapters/amqp.js';
 import { amqpSpec } from '../../dist/adapters/amqp-spec.js';
 import { DeliveryTags } from '../../dist/adapters/amqp-acks.js';
 import { AMQP_URL, needAmqp } from '../helpers/brokers.js';
+import { closeConnectionsNamed, queueCounts } from '../helpers/rabbitmqctl.js';
 
-const run = promisify(execFile);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const common = { maxMessageBytes: 1024 * 1024, log: () => {} };
 
@@ -89,19 +87,12 @@ function collect(readable) {
   };
 }
 
-/** Ready and unacked counts of a queue, as RabbitMQ reports them. */
-async function counts(queue) {
-  const { stdout } = await run('rabbitmqctl', ['list_queues', 'name', 'messages_ready', 'messages_unacknowledged', '--formatter', 'json', '-q']);
-  const row = JSON.parse(stdout).find((entry) => entry.name === queue);
-  return row ? { ready: row.messages_ready, unacked: row.messages_unacknowledged } : null;
-}
-
 /** Waits until the broker's counts of `queue` are `expected` (its figures follow acks within milliseconds). */
 async function countsBecome(queue, expected, timeoutMs = 5000) {
   const deadline = Date.now() + timeoutMs;
   let last;
   while (Date.now() < deadline) {
-    last = await counts(queue);
+    last = await queueCounts(queue);
     if (last && last.ready === expected.ready && last.unacked === expected.unacked) return last;
     await sleep(100);
   }
@@ -163,18 +154,6 @@ async function startProxy(t, target = new URL(AMQP_URL)) {
     server.close();
   });
   return proxy;
-}
-
-/** Forcibly closes the connections named `name` (others' test connections are left alone). */
-async function closeConnectionsNamed(name) {
-  // The plain table prints pids as close_connection takes them (`<rabbit@host.1.2.0>`); JSON does not.
-  const { stdout } = await run('rabbitmqctl', ['list_connections', 'pid', 'client_properties', '-q', '-s']);
-  const pids = stdout
-    .split('\n')
-    .filter((line) => line.includes(`{"connection_name","${name}"}`))
-    .map((line) => line.split('\t')[0]);
-  for (const pid of pids) await run('rabbitmqctl', ['close_connection', pid, 'missive test: forced close']);
-  return pids.length;
 }
 
 t.test('ack grouping: multiple only when every older unsettled tag is settled with it', async (t) => {
@@ -318,7 +297,7 @@ t.test('with RabbitMQ', await needAmqp(), async (t) => {
     t.same(structuredClone(first.meta), first.meta, 'meta is structured-cloneable');
     t.equal(second.id, undefined, 'no messageId: the pipeline makes one up');
     t.same(second.meta.headers, {});
-    t.same(await counts(queue), { ready: 0, unacked: 2 });
+    t.same(await queueCounts(queue), { ready: 0, unacked: 2 });
     adapter.ack([first, second], 'handled');
     t.same(await countsBecome(queue, { ready: 0, unacked: 0 }), { ready: 0, unacked: 0 }, 'acked: gone from the queue');
     await adapter.stop();
@@ -416,7 +395,7 @@ t.test('with RabbitMQ', await needAmqp(), async (t) => {
     const window = await stream.until(100);
     await sleep(300);
     t.equal(stream.deliveries.length, 0, 'nothing past the window while none is settled');
-    t.same(await counts(queue), { ready: 4900, unacked: 100 });
+    t.same(await queueCounts(queue), { ready: 4900, unacked: 100 });
     adapter.ack(window.slice(0, 40), 'handled');
     await stream.until(40);
     await sleep(200);
@@ -557,7 +536,7 @@ t.test('with RabbitMQ', await needAmqp(), async (t) => {
     const stream = collect(await adapter.open({ maxInFlight: 100 }));
     const first = await stream.until(100);
     t.equal(await adapter.ackConfirmed(first.slice(0, 50), 'handled'), 50, 'all 50 confirmed');
-    const { ready, unacked } = await counts(queue);
+    const { ready, unacked } = await queueCounts(queue);
     t.equal(ready + unacked, 250, 'confirmed means applied: the broker already counts those 50 gone');
     // The window refills: 50 more on the same channel.
     const stale = [...first.slice(50), ...(await stream.until(50))];
@@ -596,7 +575,7 @@ t.test('with RabbitMQ', await needAmqp(), async (t) => {
     t.same(again.map((d) => d.id).sort(), all.map((d) => d.id).sort(), 'RabbitMQ never got the ack: all 10 come back');
     t.ok(again.every((d) => d.meta.redelivered));
     t.equal(await adapter.ackConfirmed(again, 'handled'), 10);
-    t.same(await counts(queue), { ready: 0, unacked: 0 });
+    t.same(await queueCounts(queue), { ready: 0, unacked: 0 });
   });
 
   t.test('while the broker is unreachable, reconnect attempts are at most a second apart', async (t) => {
