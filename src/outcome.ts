@@ -30,6 +30,8 @@ export const Reasons = Object.freeze({
   unhandledError: 'unhandled error',
   hookFailed: 'hook failed',
   nacked: 'nacked',
+  /** A message delivered more times than its transport's `maxDeliveries` (see `Adapter.deliveryLimit`). */
+  tooManyDeliveries: 'too many deliveries',
   tooLarge: 'message too large',
   /** The last line of a file that shrank while it was read: cut short, so not handled as if it were whole. */
   inputTruncated: 'input truncated',

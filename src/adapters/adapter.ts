@@ -21,6 +21,14 @@ export interface AdapterOpenOptions {
   readonly parallelism?: number;
 }
 
+/** How many times a transport that redelivers may deliver one message before the pipeline gives up on it. */
+export interface DeliveryLimit {
+  /** A delivery whose `meta.deliveryCount` is above this becomes a dead letter `too many deliveries`. */
+  readonly maxDeliveries: number;
+  /** How the user set it, quoted in the dead letter's error: `--max-deliveries`, `maxDeliveries`. */
+  readonly option: string;
+}
+
 /** How a delivery was settled when it is acked, for transports that answer differently (HTTP). */
 export type AckKind = 'handled' | 'dead-lettered';
 
@@ -36,6 +44,13 @@ export interface Adapter<Client = unknown> {
    * message as a dead letter with reason `nacked` and then acks it, so nothing is lost.
    */
   readonly canRequeue: boolean;
+  /**
+   * For transports that deliver a message again after a nack (or a lost consumer): the most deliveries one message
+   * may have, counted by the transport in `meta.deliveryCount`. The pipeline stores a delivery over it as a dead
+   * letter `too many deliveries`, then acks it, instead of handling it again, so a poison message cannot loop
+   * forever. Absent: no limit (the transport cannot redeliver, or does not count).
+   */
+  readonly deliveryLimit?: DeliveryLimit;
   /** The transport client, for what only that transport can do (ioredis, amqplib channel, http server). */
   readonly client: Client | undefined;
   /**

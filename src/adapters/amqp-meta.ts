@@ -13,15 +13,25 @@ export interface AmqpDeliveryMeta extends DeliveryMeta {
   /** Whether the broker delivered this message before (to this consumer or another) without an ack. */
   readonly redelivered: boolean;
   /**
-   * Deliveries so far, this one included: 1 when not `redelivered`; else from the `x-delivery-count` header (quorum
-   * queues count earlier deliveries) plus one; undefined when the broker does not say (classic queues).
+   * Deliveries so far, this one included: the nacks counted in {@link REQUEUES_HEADER} (a nacked message is
+   * published again with it, see `AmqpAdapter.nack`), plus the broker's own count of earlier deliveries (quorum
+   * queues say it in `x-delivery-count`; a classic queue only says `redelivered`, which counts as one), plus one.
    */
-  readonly deliveryCount: number | undefined;
+  readonly deliveryCount: number;
   readonly headers: Readonly<Record<string, unknown>>;
   readonly contentType: string | undefined;
   readonly correlationId: string | undefined;
   readonly replyTo: string | undefined;
 }
+
+/**
+ * The header a nacked message is published again with: how many deliveries it had before, so the count survives
+ * the republish, a consumer restart, and any number of consumers (see `AmqpAdapter.nack`).
+ */
+export const REQUEUES_HEADER = 'x-missive-deliveries';
+/** The exchange and routing key a message was first published with, kept when it is published again to its queue. */
+export const EXCHANGE_HEADER = 'x-missive-exchange';
+export const ROUTING_KEY_HEADER = 'x-missive-routing-key';
 
 /**
  * Builds the metadata of a consumer's deliveries. Consecutive deliveries mostly have equal metadata (one queue, one
@@ -37,14 +47,20 @@ export class AmqpMetas {
     const { fields, properties } = message;
     const given = properties.headers as Record<string, unknown> | undefined;
     const headers = given === undefined || isEmpty(given) ? NO_HEADERS : given;
-    const earlier = headers['x-delivery-count'];
-    const deliveryCount = typeof earlier === 'number' ? earlier + 1 : fields.redelivered ? undefined : 1;
+    const requeued = headers[REQUEUES_HEADER];
+    const counted = headers['x-delivery-count'];
+    const deliveryCount =
+      (typeof requeued === 'number' ? requeued : 0) + (typeof counted === 'number' ? counted : fields.redelivered ? 1 : 0) + 1;
+    const keptExchange = headers[EXCHANGE_HEADER];
+    const keptKey = headers[ROUTING_KEY_HEADER];
+    const exchange = typeof keptExchange === 'string' ? keptExchange : fields.exchange;
+    const routingKey = typeof keptKey === 'string' ? keptKey : fields.routingKey;
     const last = this.#last;
     if (
       last !== undefined &&
       last.source === source &&
-      last.exchange === fields.exchange &&
-      last.routingKey === fields.routingKey &&
+      last.exchange === exchange &&
+      last.routingKey === routingKey &&
       last.redelivered === fields.redelivered &&
       last.deliveryCount === deliveryCount &&
       last.headers === headers &&
@@ -58,8 +74,8 @@ export class AmqpMetas {
     return (this.#last = Object.freeze({
       source,
       queue,
-      exchange: fields.exchange,
-      routingKey: fields.routingKey,
+      exchange,
+      routingKey,
       redelivered: fields.redelivered,
       deliveryCount,
       headers,

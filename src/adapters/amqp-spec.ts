@@ -1,13 +1,13 @@
 import { UsageError } from '../errors.js';
 import { DEFAULT_AMQP_URL, amqpUrlProblem } from './amqp-connection.js';
-import type { AdapterSpec } from './spec.js';
+import { wholeNumberFlag, type AdapterSpec } from './spec.js';
 
 /** `--adapter amqp`: RabbitMQ queues, at least once. */
 export const amqpSpec: AdapterSpec = {
   name: 'amqp',
   summary:
-    'RabbitMQ queues (AMQP 0-9-1), at least once: ack on success, a nack requeues; prefetch is the in-flight cap; ' +
-    'reconnects by itself',
+    'RabbitMQ queues (AMQP 0-9-1), at least once: ack on success, a nack requeues after a pause, past ' +
+    '--max-deliveries a dead letter; prefetch is the in-flight cap; reconnects by itself',
   flags: {
     'amqp-url': { type: 'string', default: DEFAULT_AMQP_URL, description: 'the broker (a password in it is never logged)' },
     queue: { type: 'string', multiple: true, description: 'a queue to consume (required; repeat for more)' },
@@ -21,6 +21,16 @@ export const amqpSpec: AdapterSpec = {
       type: 'string',
       multiple: true,
       description: 'bind each queue to --exchange with this key (repeat for more; none binds with the empty key)',
+    },
+    'max-deliveries': {
+      type: 'string',
+      default: '5',
+      description: 'a message delivered more times becomes a dead letter "too many deliveries"',
+    },
+    'nack-delay': {
+      type: 'string',
+      default: '200',
+      description: 'ms before a nacked message goes back to its queue, doubled each delivery up to 30 s, with jitter',
     },
   },
   async create(values, common) {
@@ -48,6 +58,8 @@ export const amqpSpec: AdapterSpec = {
       passive,
       exchange,
       routingKeys,
+      maxDeliveries: wholeNumberFlag(values, 'max-deliveries', 5, 1),
+      nackBackoff: { initialMs: wholeNumberFlag(values, 'nack-delay', 200, 0) },
       maxMessageBytes: common.maxMessageBytes,
       log: common.log,
     });

@@ -1,12 +1,22 @@
 import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
-import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Message } from 'amqplib';
+import {
+  connect,
+  type Channel,
+  type ChannelModel,
+  type ConfirmChannel,
+  type ConsumeMessage,
+  type Message,
+  type MessageProperties,
+  type Options,
+} from 'amqplib';
 import type { Delivery } from '../delivery.js';
 import { InvalidOptionError, TransportError, describe } from '../errors.js';
-import { backoffDelay } from '../retry.js';
-import type { Adapter, AdapterOpenOptions } from './adapter.js';
+import { wholeNumberOption } from '../options.js';
+import { backoffDelay, type Backoff } from '../retry.js';
+import type { Adapter, AdapterOpenOptions, DeliveryLimit } from './adapter.js';
 import { DeliveryTags } from './amqp-acks.js';
-import { AmqpMetas, type AmqpDeliveryMeta } from './amqp-meta.js';
+import { AmqpMetas, EXCHANGE_HEADER, REQUEUES_HEADER, ROUTING_KEY_HEADER, type AmqpDeliveryMeta } from './amqp-meta.js';
 import { roundTrip } from './amqp-round-trip.js';
 
 export type { AmqpDeliveryMeta };
@@ -48,6 +58,17 @@ export interface AmqpAdapterOptions extends AmqpRetryOptions {
    * few ms apart to share a frame; 0 sends every `ack()` call's frames at once.
    */
   readonly ackLingerMs?: number;
+  /**
+   * A message delivered more times than this (each nack delivers it again) becomes a dead letter
+   * `too many deliveries`. Default 5.
+   */
+  readonly maxDeliveries?: number;
+  /**
+   * The pause before a nacked message goes back to its queue, by its delivery count (1 for the first nack): a
+   * message that fails every time then cannot spin through the handler. Default: the retry backoff's defaults
+   * (200 ms, doubled each time, at most 30 s, with jitter).
+   */
+  readonly nackBackoff?: Backoff;
   /** Where connection trouble is reported. Default: nowhere. */
   readonly log?: CommonAdapterOptions['log'];
 }
@@ -74,8 +95,8 @@ interface Generation {
   /** The barrier under way: a round trip on the channel, behind the acks sent before it. */
   barrier?: Promise<void>;
   ackTimer?: NodeJS.Timeout;
-  /** The confirm channel replies go out on, opened at the first reply. */
-  replies?: Promise<ConfirmChannel>;
+  /** The confirm channel replies and nacked messages go out on, opened at the first of them. */
+  publisher?: Promise<ConfirmChannel>;
 }
 
 /** A caller of `ackConfirmed` waiting to learn whether `count` acks reached RabbitMQ. */
@@ -88,6 +109,8 @@ interface Receipt {
 interface AmqpHandle {
   readonly generation: Generation;
   readonly tag: number;
+  /** Its properties as received, to publish it again when it is nacked. */
+  readonly properties: MessageProperties;
 }
 
 /**
@@ -95,8 +118,9 @@ interface AmqpHandle {
  *
  * The prefetch count is the pipeline's in-flight cap (split between the queues, as RabbitMQ counts it per consumer),
  * so the broker never sends more than the pipeline may hold, and the stream holds at most that window. Acks wait up to
- * `ackLingerMs` to go out together, grouped into `multiple` frames where that is safe (see {@link DeliveryTags});
- * nacks requeue, at once.
+ * `ackLingerMs` to go out together, grouped into `multiple` frames where that is safe (see {@link DeliveryTags}).
+ * A nacked message goes back to its queue after a pause, counted (see {@link AmqpAdapter.nack}), and past
+ * `maxDeliveries` the pipeline stores it as a dead letter `too many deliveries`.
  *
  * A lost connection or channel is recovered: reconnect with exponential backoff and jitter (a `warn` line each
  * attempt, at most `maxReconnectDelayMs` apart), declare the topology again, consume again, on the same stream.
@@ -110,6 +134,8 @@ export class AmqpAdapter implements Adapter<Channel> {
   readonly name = 'amqp';
   /** @inheritdoc */
   readonly canRequeue = true;
+  /** @inheritdoc */
+  readonly deliveryLimit: DeliveryLimit;
   /** The queues consumed. */
   readonly queues: readonly string[];
   /** This adapter's connection name in RabbitMQ (`rabbitmqctl list_connections client_properties`). */
@@ -121,6 +147,11 @@ export class AmqpAdapter implements Adapter<Channel> {
   readonly #maxMessageBytes: number;
   readonly #ackLingerMs: number;
   readonly #log: CommonAdapterOptions['log'];
+  readonly #nackBackoff: Backoff | undefined;
+  /** Nacked deliveries waiting out their pause. */
+  readonly #pausing = new Map<NodeJS.Timeout, Delivery>();
+  /** Nacked messages being published again, acked once RabbitMQ has the copy. */
+  readonly #requeuing = new Set<Promise<void>>();
   #batches: TickBatches | undefined;
   #prefetch = 1;
   /** Acks waiting past this many are sent at once. */
@@ -165,6 +196,9 @@ export class AmqpAdapter implements Adapter<Channel> {
       throw new InvalidOptionError(`ackLingerMs must be 0 or more, got ${options.ackLingerMs}`);
     }
     this.#log = options.log ?? (() => {});
+    const maxDeliveries = wholeNumberOption('maxDeliveries', options.maxDeliveries ?? 5, 1);
+    this.deliveryLimit = { maxDeliveries, option: '--max-deliveries' };
+    this.#nackBackoff = options.nackBackoff;
   }
 
   /** The consumer channel; undefined until `open()`, while reconnecting, and after `close()`. */
@@ -266,9 +300,36 @@ export class AmqpAdapter implements Adapter<Channel> {
     return (delivery.handle as AmqpHandle | undefined)?.generation.alive === false;
   }
 
-  /** Nacks with requeue: RabbitMQ delivers them again, `redelivered` set. */
+  /**
+   * Hands messages back to their queue, counted, after a pause (`nackBackoff`, by delivery count).
+   *
+   * A `basic.nack` with requeue cannot carry a count: a classic queue only marks the message `redelivered`, and only
+   * quorum queues count (`x-delivery-count`). Counting nacks in this process would forget them at a restart, and
+   * each consumer of a shared queue would count its own. So once its pause is over a nacked message is published
+   * again to its queue (default exchange, on a confirm channel), its properties kept, with its deliveries so far in
+   * the {@link REQUEUES_HEADER} header and its first exchange and routing key kept in headers too; the original is
+   * acked only once RabbitMQ has confirmed the copy. The count lives in the message: it survives restarts and is
+   * shared by every consumer. A crash between the two leaves both copies, which at-least-once allows; a publish
+   * that fails falls back to a plain requeue. The message goes to the back of its queue, behind the messages that
+   * arrived meanwhile, so it no longer holds up the ones behind it.
+   *
+   * While stopping (and for deliveries never handed over) a nack is a plain requeue at once: RabbitMQ marks the
+   * message `redelivered`, which the next delivery counts.
+   */
   nack(deliveries: readonly Delivery[]): void {
-    this.#settle(deliveries, 'nack');
+    if (this.#stopping) {
+      this.#settle(deliveries, 'nack');
+      return;
+    }
+    for (const delivery of deliveries) {
+      const delay = backoffDelay(this.#nackBackoff, (delivery.meta as AmqpDeliveryMeta).deliveryCount);
+      const timer = setTimeout(() => {
+        this.#pausing.delete(timer);
+        const requeued = this.#requeue(delivery).finally(() => this.#requeuing.delete(requeued));
+        this.#requeuing.add(requeued);
+      }, delay);
+      this.#pausing.set(timer, delivery);
+    }
   }
 
   /**
@@ -286,20 +347,50 @@ export class AmqpAdapter implements Adapter<Channel> {
       );
     }
     const generation = await this.#ready();
-    generation.replies ??= this.#openReplyChannel(generation);
-    const channel = await generation.replies;
+    try {
+      await this.#publish(generation, replyTo, body, { correlationId: meta?.correlationId });
+    } catch (error) {
+      throw new TransportError(`RabbitMQ did not take the reply to ${replyTo}: ${describe(error)}`, { cause: error });
+    }
+  }
+
+  /** Publishes to a queue through the default exchange, on the generation's confirm channel; resolves once confirmed. */
+  async #publish(generation: Generation, queue: string, body: Buffer, options: Options.Publish): Promise<void> {
+    generation.publisher ??= this.#openPublisher(generation);
+    const channel = await generation.publisher;
     await new Promise<void>((resolve, reject) => {
-      const failed = (error: unknown) =>
-        reject(new TransportError(`RabbitMQ did not take the reply to ${replyTo}: ${describe(error)}`, { cause: error }));
       try {
-        channel.publish('', replyTo, body, { correlationId: meta?.correlationId }, (error: unknown) =>
-          error ? failed(error) : resolve(),
-        );
+        channel.publish('', queue, body, options, (error: unknown) => (error ? reject(error) : resolve()));
       } catch (error) {
         // The channel closed between the lookup and the publish.
-        failed(error);
+        reject(error);
       }
     });
+  }
+
+  /** Publishes a nacked message again, counted (see `nack`), then acks the original; a plain requeue if that fails. */
+  async #requeue(delivery: Delivery): Promise<void> {
+    const { generation, properties } = delivery.handle as AmqpHandle;
+    // A lost channel: RabbitMQ took the message back and delivers it again by itself.
+    if (!generation.alive) return;
+    const meta = delivery.meta as AmqpDeliveryMeta;
+    const headers: Record<string, unknown> = { ...meta.headers, [REQUEUES_HEADER]: meta.deliveryCount };
+    // Counted in REQUEUES_HEADER now; a quorum queue sets its own on the copy's redeliveries.
+    delete headers['x-delivery-count'];
+    headers[EXCHANGE_HEADER] = meta.exchange;
+    headers[ROUTING_KEY_HEADER] = meta.routingKey;
+    // Every property kept but userId, which RabbitMQ checks against this connection's user (a copy would be refused).
+    const options: Options.Publish = { ...properties, userId: undefined, headers };
+    try {
+      await this.#publish(generation, meta.queue, delivery.body, options);
+    } catch (error) {
+      this.#log('warn', `could not publish nacked message ${delivery.id ?? '(no id)'} again (${describe(error)}); requeued as is`, {
+        queue: meta.queue,
+      });
+      this.#settle([delivery], 'nack');
+      return;
+    }
+    this.#settle([delivery], 'ack');
   }
 
   /** Cancels the consumers; the stream ends once RabbitMQ confirms, after what they delivered until then. */
@@ -307,6 +398,14 @@ export class AmqpAdapter implements Adapter<Channel> {
     this.#stopped ??= (async () => {
       this.#stopping = true;
       this.#wake?.();
+      // Nacked messages still pausing go back at once: shutting down must not wait out their pauses.
+      const pausing = [...this.#pausing];
+      this.#pausing.clear();
+      for (const [timer] of pausing) clearTimeout(timer);
+      this.#settle(
+        pausing.map(([, delivery]) => delivery),
+        'nack',
+      );
       await this.#reconnecting;
       const generation = this.#current;
       if (generation?.alive) {
@@ -321,6 +420,8 @@ export class AmqpAdapter implements Adapter<Channel> {
   async close(): Promise<void> {
     await this.stop();
     this.#closing = true;
+    // Copies under way are acked (or requeued) on the consumer channel, which must still be open for that.
+    await Promise.all(this.#requeuing);
     const generation = this.#current;
     this.#current = undefined;
     if (!generation) return;
@@ -335,7 +436,7 @@ export class AmqpAdapter implements Adapter<Channel> {
     // can overtake acks still queued on the consumer channel, and RabbitMQ would requeue those messages. A channel
     // close goes behind them in the same queue, and waits for RabbitMQ's answer.
     if (wasAlive) await generation.channel.close().catch(() => {});
-    if (generation.replies) await (await generation.replies.catch(() => undefined))?.close().catch(() => {});
+    if (generation.publisher) await (await generation.publisher.catch(() => undefined))?.close().catch(() => {});
     await generation.model.close().catch(() => {});
   }
 
@@ -402,7 +503,7 @@ export class AmqpAdapter implements Adapter<Channel> {
   #delivery(generation: Generation, queue: string, source: string, message: ConsumeMessage, tag: number): Delivery {
     const { properties, content } = message;
     const meta = this.#metas.of(source, queue, message);
-    const handle: AmqpHandle = { generation, tag };
+    const handle: AmqpHandle = { generation, tag, properties };
     const id = typeof properties.messageId === 'string' && properties.messageId !== '' ? properties.messageId : undefined;
     if (content.length > this.#maxMessageBytes) {
       return tooLarge({ body: content, id, meta, handle }, `a message on the queue "${queue}"`, content.length, this.#maxMessageBytes);
@@ -638,14 +739,14 @@ export class AmqpAdapter implements Adapter<Channel> {
     }
   }
 
-  async #openReplyChannel(generation: Generation): Promise<ConfirmChannel> {
+  async #openPublisher(generation: Generation): Promise<ConfirmChannel> {
     const channel = await generation.model.createConfirmChannel();
     channel.on('error', (error: unknown) =>
-      this.#log('warn', `the RabbitMQ reply channel failed: ${describe(error)}`, { connection: this.connectionName }),
+      this.#log('warn', `the RabbitMQ publishing channel failed: ${describe(error)}`, { connection: this.connectionName }),
     );
-    // A reply channel that dies alone (a publish the broker refused) is opened again for the next reply.
+    // A publishing channel that dies alone (a publish the broker refused) is opened again for the next publish.
     channel.on('close', () => {
-      if (generation.replies) generation.replies = undefined;
+      if (generation.publisher) generation.publisher = undefined;
     });
     return channel;
   }

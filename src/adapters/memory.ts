@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Delivery, DeliveryMeta } from '../delivery.js';
 import { ClosedError, InvalidOptionError, describe } from '../errors.js';
-import type { Adapter, AckKind, AdapterOpenOptions } from './adapter.js';
+import { Reasons } from '../outcome.js';
+import type { Adapter, AckKind, AdapterOpenOptions, DeliveryLimit } from './adapter.js';
 import { wholeNumberOption } from '../options.js';
 
 /** How a {@link MemoryAdapter} behaves. Every option has a default that suits tests. */
@@ -72,7 +73,7 @@ export interface MemorySettlement {
 }
 
 /** Dead-letter reason of a message delivered more than `maxDeliveries` times (the same as Redis Streams'). */
-export const TOO_MANY_DELIVERIES = 'too many deliveries';
+export const TOO_MANY_DELIVERIES = Reasons.tooManyDeliveries;
 
 /** A published message while the adapter holds it. */
 interface Entry {
@@ -106,6 +107,8 @@ export class MemoryAdapter implements Adapter<undefined> {
   readonly name = 'memory';
   readonly canRequeue: boolean;
   readonly client = undefined;
+  /** @inheritdoc */
+  readonly deliveryLimit: DeliveryLimit;
   /** Every delivery acked, handled or dead-lettered, in the order they were acked. */
   readonly acked: MemoryDelivery[] = [];
   /** Deliveries acked as handled. */
@@ -117,7 +120,6 @@ export class MemoryAdapter implements Adapter<undefined> {
   /** Answers handlers gave with `ctx.reply`, in the order they were sent. */
   readonly replies: { readonly delivery: MemoryDelivery; readonly body: Buffer }[] = [];
   readonly #endWhenIdle: boolean;
-  readonly #maxDeliveries: number;
   readonly #source: string;
   readonly #onSettle: MemoryAdapterOptions['onSettle'];
   /** Messages waiting to be delivered, oldest first; a nacked one goes to the back. */
@@ -141,7 +143,7 @@ export class MemoryAdapter implements Adapter<undefined> {
     if (typeof source !== 'string' || source === '') throw new InvalidOptionError('MemoryAdapter source must be a non-empty string');
     if (onSettle !== undefined && typeof onSettle !== 'function') throw new InvalidOptionError('MemoryAdapter onSettle must be a function');
     this.#endWhenIdle = endWhenIdle;
-    this.#maxDeliveries = maxDeliveries;
+    this.deliveryLimit = { maxDeliveries, option: 'maxDeliveries' };
     this.canRequeue = requeue;
     this.#source = source;
     this.#onSettle = onSettle;
@@ -272,10 +274,7 @@ export class MemoryAdapter implements Adapter<undefined> {
     const meta: DeliveryMeta = { source: this.#source, ...entry.meta, deliveryCount: entry.deliveries };
     const record: MemoryDelivery = { id: entry.id, body: entry.body, meta, deliveryCount: entry.deliveries };
     entry.out = entry.last = record;
-    const delivery: Delivery = { body: entry.body, id: entry.id, meta, handle: entry };
-    if (entry.deliveries <= this.#maxDeliveries) return delivery;
-    const error = `delivered ${entry.deliveries} times (maxDeliveries ${this.#maxDeliveries})`;
-    return { ...delivery, rejected: { reason: TOO_MANY_DELIVERIES, error } };
+    return { body: entry.body, id: entry.id, meta, handle: entry };
   }
 
   #take(delivery: Delivery, what: string): Entry {

@@ -6,9 +6,10 @@ import type { Readable } from 'node:stream';
 import type { Consumer, ConsumerMessages, JsMsg, MsgHdrs, NatsConnection } from 'nats';
 import { NO_HEADERS, type Delivery, type DeliveryMeta } from '../delivery.js';
 import { InvalidOptionError, TransportError, describe } from '../errors.js';
+import { Reasons } from '../outcome.js';
 import { backoffDelay } from '../retry.js';
 import { tooLarge } from '../too-large.js';
-import type { Adapter, AdapterOpenOptions, AckKind } from './adapter.js';
+import type { Adapter, AdapterOpenOptions, AckKind, DeliveryLimit } from './adapter.js';
 import { redactUrl } from './broker-url.js';
 import { resolveNatsOptions, type NatsAdapterOptions, type ResolvedNatsOptions } from './nats-options.js';
 import { ensureNatsTopology } from './nats-topology.js';
@@ -17,7 +18,7 @@ import { TickBatches } from './tick-batches.js';
 export type { NatsAdapterOptions } from './nats-options.js';
 
 /** Dead-letter reason of a message delivered more than `maxDeliveries` times. */
-export const NATS_TOO_MANY_DELIVERIES = 'too many deliveries';
+export const NATS_TOO_MANY_DELIVERIES = Reasons.tooManyDeliveries;
 
 /** Transport metadata of a JetStream delivery, as `ctx.delivery` shows it. */
 export interface NatsDeliveryMeta extends DeliveryMeta {
@@ -53,8 +54,9 @@ const MAX_PULL_FAILURES = 10;
  * half the cap is free, so requests stay large), so the messages fetched and not settled never exceed
  * `maxInFlight`. `ack` acks (`+ACK`); a dead letter is terminated (`+TERM`) once stored, so the server gives up on
  * it; `nack` asks for redelivery (`-NAK`, after `nakDelayMs`). A message delivered more than `maxDeliveries` times
- * arrives as a dead letter `too many deliveries`. A message fetched by a process that dies before settling it is
- * delivered again after the consumer's `ack_wait`, to whichever process shares the consumer.
+ * becomes a dead letter `too many deliveries` in the pipeline (`deliveryLimit`), and is terminated. A message
+ * fetched by a process that dies before settling it is delivered again after the consumer's `ack_wait`, to whichever
+ * process shares the consumer.
  *
  * `stop()` closes the pull request under way, which the server then drops, and gives back at once (`-NAK`) what it
  * had already brought, so nothing waits out an `ack_wait` on the way down (except a message the server sent in the
@@ -66,6 +68,8 @@ export class NatsAdapter implements Adapter<NatsConnection> {
   readonly name = 'nats';
   /** @inheritdoc */
   readonly canRequeue = true;
+  /** @inheritdoc */
+  readonly deliveryLimit: DeliveryLimit;
   /** The stream consumed. */
   readonly stream: string;
   /** The durable consumer's name. */
@@ -94,6 +98,7 @@ export class NatsAdapter implements Adapter<NatsConnection> {
     this.consumer = this.#options.consumer;
     this.#safeUrl = redactUrl(this.#options.url);
     this.#source = `nats:${this.stream}`;
+    this.deliveryLimit = { maxDeliveries: this.#options.maxDeliveries, option: '--max-deliveries' };
   }
 
   /** The NATS connection, for what only NATS can do (publish, request); undefined until `open()`. */
@@ -298,16 +303,7 @@ export class NatsAdapter implements Adapter<NatsConnection> {
       headers: message.headers ? headersOf(message.headers) : NO_HEADERS,
     };
     const delivery: Delivery = { body, id, meta, handle: message };
-    const { maxDeliveries, maxMessageBytes } = this.#options;
-    if (info.deliveryCount > maxDeliveries) {
-      return {
-        ...delivery,
-        rejected: {
-          reason: NATS_TOO_MANY_DELIVERIES,
-          error: `delivered ${info.deliveryCount} times (--max-deliveries ${maxDeliveries})`,
-        },
-      };
-    }
+    const { maxMessageBytes } = this.#options;
     if (body.length > maxMessageBytes) {
       return tooLarge(delivery, `message ${id} of the stream "${this.stream}"`, body.length, maxMessageBytes);
     }

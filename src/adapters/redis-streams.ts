@@ -3,7 +3,8 @@ import { Readable } from 'node:stream';
 import type { ChainableCommander, Redis } from 'ioredis';
 import { NO_HEADERS, type Delivery, type DeliveryMeta } from '../delivery.js';
 import { InvalidOptionError, TransportError, describe } from '../errors.js';
-import type { Adapter, AdapterOpenOptions } from './adapter.js';
+import type { Adapter, AdapterOpenOptions, DeliveryLimit } from './adapter.js';
+import { Reasons } from '../outcome.js';
 import { resolveMaxMessageBytes } from './lines.js';
 import { tooLarge } from '../too-large.js';
 import {
@@ -47,7 +48,7 @@ export interface RedisStreamsAdapterOptions extends RedisRetryOptions {
 /** Dead-letter reason of an entry without the body field. */
 export const MISSING_FIELD_REASON = 'missing body field';
 /** Dead-letter reason of an entry delivered more than `maxDeliveries` times. */
-export const TOO_MANY_DELIVERIES_REASON = 'too many deliveries';
+export const TOO_MANY_DELIVERIES_REASON = Reasons.tooManyDeliveries;
 
 /** Most entries one read asks for, whatever the in-flight cap: a reply stays a few hundred kB at most. */
 const MAX_COUNT = 1000;
@@ -72,14 +73,17 @@ type RawEntry = [id: Buffer, fields: Buffer[] | null];
  * stays bounded by the pipeline's cap. Acks are queued: while the stream has a backlog they ride in the same round
  * trip as the next read (or go alone after 5 ms if that read is slow to come); otherwise, and always on `stop()` and
  * `close()`, they are sent on the command connection at the next turn of the event loop. `nack` leaves the entry
- * pending: it comes back after `claimIdleMs` with a higher `deliveryCount`, and past `maxDeliveries` as a rejected
- * delivery (a dead letter). Blocking reads use a second connection, which `stop()` unblocks (CLIENT UNBLOCK).
+ * pending: it comes back after `claimIdleMs` with a higher `deliveryCount`, and past `maxDeliveries` the pipeline
+ * stores it as a dead letter (`deliveryLimit`). Blocking reads use a second connection, which `stop()` unblocks
+ * (CLIENT UNBLOCK).
  */
 export class RedisStreamsAdapter implements Adapter<Redis> {
   /** @inheritdoc */
   readonly name = 'redis-streams';
   /** @inheritdoc */
   readonly canRequeue = true;
+  /** @inheritdoc */
+  readonly deliveryLimit: DeliveryLimit;
   /** The stream key consumed. */
   readonly stream: string;
   /** The consumer group. */
@@ -90,7 +94,6 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
   readonly #field: Buffer;
   readonly #claimIdleMs: number;
   readonly #claimEveryMs: number;
-  readonly #maxDeliveries: number;
   readonly #blockMs: number;
   readonly #maxMessageBytes: number;
   readonly #retry: RedisRetryOptions;
@@ -130,7 +133,8 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
     this.#field = Buffer.from(nonEmpty('field', options.field ?? 'body'));
     this.#claimIdleMs = wholeNumberOption('claimIdleMs', options.claimIdleMs ?? 30_000, 1);
     this.#claimEveryMs = Math.min(Math.max(Math.floor(this.#claimIdleMs / 2), 10), 10_000);
-    this.#maxDeliveries = wholeNumberOption('maxDeliveries', options.maxDeliveries ?? 5, 1);
+    const maxDeliveries = wholeNumberOption('maxDeliveries', options.maxDeliveries ?? 5, 1);
+    this.deliveryLimit = { maxDeliveries, option: '--max-deliveries' };
     this.#blockMs = wholeNumberOption('blockMs', options.blockMs ?? 1000, 1);
     this.#maxMessageBytes = resolveMaxMessageBytes(options.maxMessageBytes);
     this.#retry = options;
@@ -430,17 +434,6 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
         rejected: {
           reason: MISSING_FIELD_REASON,
           error: `entry ${id} has no field "${this.#field}" (--field); its fields: ${names}`,
-        },
-      };
-    }
-    if (deliveryCount > this.#maxDeliveries) {
-      return {
-        body,
-        id,
-        meta,
-        rejected: {
-          reason: TOO_MANY_DELIVERIES_REASON,
-          error: `delivered ${deliveryCount} times (--max-deliveries ${this.#maxDeliveries})`,
         },
       };
     }

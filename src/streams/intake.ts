@@ -3,9 +3,11 @@ import type { Delivery } from '../delivery.js';
 import { describe } from '../errors.js';
 import { forgetDecoded, type Message } from '../message.js';
 import { Reasons, deadLetter } from '../outcome.js';
+import type { DeliveryLimit } from '../adapters/adapter.js';
 import type { Processor } from '../processor.js';
 import { UNROUTED, chooseRoute } from '../routing.js';
 import type { Dispatcher } from './dispatch.js';
+import { overDeliveryLimit } from './max-deliveries.js';
 import type { Outcomes } from './outcomes.js';
 import type { DeadLetterEntry, Settler } from './settle.js';
 import type { Stats } from './stats.js';
@@ -21,12 +23,15 @@ export interface IntakeOptions<M extends Message<unknown>> {
   readonly dispatcher: Dispatcher<M>;
   readonly outcomes: Outcomes<M>;
   readonly settler: Settler;
+  /** The adapter's `deliveryLimit`: deliveries over it become dead letters `too many deliveries`. */
+  readonly deliveryLimit: DeliveryLimit | undefined;
 }
 
 /**
  * Takes in deliveries admitted one by one (brokers, HTTP, line input routed in the main thread): each gets an id
- * and a message, is routed here or sent on unrouted, and goes to the dispatcher; one the adapter rejected, or that
- * does not decode or route, goes straight to the dead-letter store.
+ * and a message, is routed here or sent on unrouted, and goes to the dispatcher; one the adapter rejected, one
+ * delivered too many times (see `overDeliveryLimit`), or one that does not decode or route, goes straight to the
+ * dead-letter store.
  */
 export class Intake<M extends Message<unknown>> {
   readonly #options: IntakeOptions<M>;
@@ -39,14 +44,15 @@ export class Intake<M extends Message<unknown>> {
   }
 
   accept(deliveries: readonly Delivery[]): void {
-    const { processor, routeHere, offThread, stats, dispatcher, outcomes, settler } = this.#options;
+    const { processor, routeHere, offThread, stats, dispatcher, outcomes, settler, deliveryLimit } = this.#options;
     const { MessageClass, routes } = processor;
     const dead: DeadLetterEntry[] = [];
     stats.received += deliveries.length;
     for (const delivery of deliveries) {
       const id = delivery.id ?? `${this.#idPrefix}-${this.#nextId++}`;
-      if (delivery.rejected) {
-        const outcome = deadLetter(delivery.rejected.reason, delivery.rejected.error ?? null);
+      const rejected = delivery.rejected ?? overDeliveryLimit(delivery, deliveryLimit);
+      if (rejected) {
+        const outcome = deadLetter(rejected.reason, rejected.error ?? null);
         dead.push(outcomes.entry(delivery, id, outcome, null));
         continue;
       }

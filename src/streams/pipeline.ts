@@ -246,6 +246,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       dispatcher: this.#dispatcher,
       outcomes: this.#outcomes,
       settler: this.#settler,
+      deliveryLimit: this.#adapter.deliveryLimit,
     });
     this.#shutdown = new Shutdown({
       adapter: this.#adapter,

@@ -120,7 +120,7 @@ t.test('nack leaves the entry pending; it is claimed again after claim-idle with
   t.equal(await s.pendingCount(), 0);
 });
 
-t.test('an entry delivered more than max-deliveries times comes as a rejected delivery', opts, async (t) => {
+t.test('an entry delivered more than max-deliveries times comes with its count, over the limit the pipeline applies', opts, async (t) => {
   const s = await setup(t);
   await s.add(1);
   const adapter = s.adapter({ claimIdleMs: 100, maxDeliveries: 2 });
@@ -133,7 +133,7 @@ t.test('an entry delivered more than max-deliveries times comes as a rejected de
   }
   const [last] = await r.take(1);
   t.equal(last.meta.deliveryCount, 3);
-  t.same(last.rejected, { reason: 'too many deliveries', error: 'delivered 3 times (--max-deliveries 2)' });
+  t.same(adapter.deliveryLimit, { maxDeliveries: 2, option: '--max-deliveries' }, 'the pipeline stores it as a dead letter');
   t.equal(last.body.toString(), 'm-0', 'body kept for the dead letter');
   await adapter.ack([last], 'dead-lettered');
   t.equal(await s.pendingCount(), 0, 'acked once dead-lettered');
