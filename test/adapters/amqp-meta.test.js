@@ -63,5 +63,14 @@ t.test('headers with values are kept as given, and give the delivery count when 
   const meta = metas.of('amqp:q', 'q', consumed({ redelivered: true, headers }));
   t.equal(meta.headers, headers);
   t.equal(meta.deliveryCount, 3, 'two earlier deliveries, this one the third');
-  t.equal(metas.of('amqp:q', 'q', consumed({ redelivered: true })).deliveryCount, undefined, 'a classic queue does not say');
+  t.equal(metas.of('amqp:q', 'q', consumed({ redelivered: true })).deliveryCount, 2, 'a classic queue says redelivered: at least 2');
+});
+
+t.test('a message published again after a nack: its count, exchange and routing key come from its headers', async (t) => {
+  const metas = new AmqpMetas();
+  const headers = { 'x-missive-deliveries': 3, 'x-missive-exchange': 'orders-x', 'x-missive-routing-key': 'eu.new' };
+  const meta = metas.of('amqp:q', 'q', consumed({ routingKey: 'q', headers }));
+  t.match(meta, { deliveryCount: 4, exchange: 'orders-x', routingKey: 'eu.new' });
+  const requeued = metas.of('amqp:q', 'q', consumed({ redelivered: true, headers: { ...headers, 'x-delivery-count': 1 } }));
+  t.equal(requeued.deliveryCount, 5, 'three nacks, one requeue counted by a quorum queue, this delivery');
 });

@@ -252,7 +252,7 @@ t.test('ack grouping in random orders, with gaps and repeats, matches what the b
 });
 
 t.test('the spec declares the flags and checks them before connecting', async (t) => {
-  t.same(Object.keys(amqpSpec.flags).sort(), ['amqp-url', 'exchange', 'passive', 'queue', 'routing-key']);
+  t.same(Object.keys(amqpSpec.flags).sort(), ['amqp-url', 'exchange', 'max-deliveries', 'nack-delay', 'passive', 'queue', 'routing-key']);
   t.equal(amqpSpec.flags['amqp-url'].default, 'amqp://guest:guest@127.0.0.1:5672');
   await t.rejects(async () => amqpSpec.create({}, common), { code: 'MISSIVE_ERR_USAGE', message: /--queue/ });
   await t.rejects(async () => amqpSpec.create({ queue: ['a'], 'routing-key': ['k'] }, common), { code: 'MISSIVE_ERR_USAGE', message: /--exchange/ });
@@ -261,6 +261,9 @@ t.test('the spec declares the flags and checks them before connecting', async (t
   const adapter = await amqpSpec.create({ queue: ['a', 'b'], exchange: 'x', 'routing-key': ['k'] }, common);
   t.ok(adapter instanceof AmqpAdapter);
   t.same(adapter.queues, ['a', 'b']);
+  t.same(adapter.deliveryLimit, { maxDeliveries: 5, option: '--max-deliveries' }, 'the default limit');
+  await t.rejects(async () => amqpSpec.create({ queue: ['a'], 'max-deliveries': '0' }, common), { code: 'MISSIVE_ERR_USAGE', message: /--max-deliveries/ });
+  await t.rejects(async () => amqpSpec.create({ queue: ['a'], 'nack-delay': 'x' }, common), { code: 'MISSIVE_ERR_USAGE', message: /--nack-delay/ });
 });
 
 t.test('with RabbitMQ', await needAmqp(), async (t) => {
@@ -353,20 +356,48 @@ t.test('with RabbitMQ', await needAmqp(), async (t) => {
     }
   });
 
-  t.test('nack requeues: the message comes back redelivered', async (t) => {
+  t.test('nack: after a pause the message is published again, counted, its properties and routing kept', async (t) => {
     const env = await setup(t);
     const queue = await env.queue();
-    await env.publish(queue, 3);
-    const adapter = env.adapter({ queues: [queue] });
+    await env.publish(queue, 3, (i) => ({ messageId: `m-${i}`, headers: { tenant: 'a' }, correlationId: `c-${i}`, persistent: true }));
+    const adapter = env.adapter({ queues: [queue], nackBackoff: { initialMs: 300, jitter: false } });
     const stream = collect(await adapter.open({ maxInFlight: 10 }));
     const first = await stream.until(3);
-    t.same(first.map((d) => d.meta.redelivered), [false, false, false]);
+    t.same(first.map((d) => d.meta.deliveryCount), [1, 1, 1]);
+    const nackedAt = Date.now();
     adapter.nack(first);
+    await sleep(100);
+    t.same(await queueCounts(queue), { ready: 0, unacked: 3 }, 'held during the pause');
     const again = await stream.until(3);
+    t.ok(Date.now() - nackedAt >= 250, 'not before the pause');
     t.same(again.map((d) => d.id).sort(), ['m-0', 'm-1', 'm-2']);
-    t.same(again.map((d) => d.meta.redelivered), [true, true, true]);
-    t.same(again.map((d) => d.meta.deliveryCount), [undefined, undefined, undefined], 'a classic queue does not count');
-    adapter.ack(again, 'handled');
+    t.same(again.map((d) => d.meta.deliveryCount), [2, 2, 2], 'a classic queue counts too, in the message');
+    t.same(again[0].meta.headers, { tenant: 'a', 'x-missive-deliveries': 1, 'x-missive-exchange': '', 'x-missive-routing-key': queue });
+    t.match(again[0].meta, { exchange: '', routingKey: queue, correlationId: again[0].id.replace('m-', 'c-') });
+    t.same(await queueCounts(queue), { ready: 0, unacked: 3 }, 'the originals acked once the copies were confirmed');
+    adapter.nack(again);
+    const third = await stream.until(3);
+    t.same(third.map((d) => d.meta.deliveryCount), [3, 3, 3]);
+    adapter.ack(third, 'handled');
+    t.same(await countsBecome(queue, { ready: 0, unacked: 0 }), { ready: 0, unacked: 0 });
+  });
+
+  t.test('nacks still pausing at stop() go back at once; a broker requeue counts as a delivery', async (t) => {
+    const env = await setup(t);
+    const queue = await env.queue();
+    await env.publish(queue, 2);
+    const adapter = env.adapter({ queues: [queue], nackBackoff: { initialMs: 60_000 } });
+    const stream = collect(await adapter.open({ maxInFlight: 10 }));
+    adapter.nack(await stream.until(2));
+    const stoppedAt = Date.now();
+    await adapter.stop();
+    await adapter.close();
+    t.ok(Date.now() - stoppedAt < 5000, 'no waiting out the pause');
+    t.same(await countsBecome(queue, { ready: 2, unacked: 0 }), { ready: 2, unacked: 0 }, 'requeued');
+    const next = env.adapter({ queues: [queue] });
+    const back = await collect(await next.open({ maxInFlight: 10 })).until(2);
+    t.same(back.map((d) => [d.meta.redelivered, d.meta.deliveryCount]), [[true, 2], [true, 2]]);
+    next.ack(back, 'handled');
     t.same(await countsBecome(queue, { ready: 0, unacked: 0 }), { ready: 0, unacked: 0 });
   });
 
@@ -380,9 +411,17 @@ t.test('with RabbitMQ', await needAmqp(), async (t) => {
     t.equal(first.meta.deliveryCount, 1);
     adapter.nack([first]);
     const [second] = await stream.until(1);
-    t.equal(second.meta.deliveryCount, 2);
-    t.equal(second.meta.headers['x-delivery-count'], 1);
-    adapter.ack([second], 'handled');
+    t.equal(second.meta.deliveryCount, 2, 'a nack is counted in the copy it publishes');
+    t.equal(second.meta.headers['x-missive-deliveries'], 1);
+    // Nacked while stopping: a plain requeue, which the quorum queue counts.
+    await adapter.stop();
+    adapter.nack([second]);
+    await adapter.close();
+    const next = env.adapter({ queues: [queue], passive: true });
+    const [third] = await collect(await next.open({ maxInFlight: 10 })).until(1);
+    t.equal(third.meta.headers['x-delivery-count'], 1);
+    t.equal(third.meta.deliveryCount, 3, 'one nack in the header, one requeue counted by the broker, this delivery');
+    next.ack([third], 'handled');
   });
 
   t.test('prefetch is the window: never more unsettled than maxInFlight', async (t) => {
