@@ -313,8 +313,8 @@ export class AmqpAdapter implements Adapter<Channel> {
    * that fails falls back to a plain requeue. The message goes to the back of its queue, behind the messages that
    * arrived meanwhile, so it no longer holds up the ones behind it.
    *
-   * While stopping (and for deliveries never handed over) a nack is a plain requeue at once: RabbitMQ marks the
-   * message `redelivered`, which the next delivery counts.
+   * While stopping, a nack (and one still pausing) is a plain requeue at once, as are deliveries the stream never
+   * handed over: RabbitMQ marks the message `redelivered`, which the next delivery counts.
    */
   nack(deliveries: readonly Delivery[]): void {
     if (this.#stopping) {
@@ -402,10 +402,7 @@ export class AmqpAdapter implements Adapter<Channel> {
       const pausing = [...this.#pausing];
       this.#pausing.clear();
       for (const [timer] of pausing) clearTimeout(timer);
-      this.#settle(
-        pausing.map(([, delivery]) => delivery),
-        'nack',
-      );
+      this.#settle(pausing.map(([, delivery]) => delivery), 'nack');
       await this.#reconnecting;
       const generation = this.#current;
       if (generation?.alive) {
