@@ -5,6 +5,7 @@ import t from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import amqp from 'amqplib';
 import { AMQP_URL, needAmqp } from '../helpers/brokers.js';
 import { fixture, readDeadLetters, readStats, startCli, waitForOutput } from '../helpers/cli.js';
@@ -29,33 +30,32 @@ async function poisonedQueue(t) {
   return queue;
 }
 
-/** Runs the CLI on the queue until the poison message is a dead letter, then stops it (SIGTERM). */
-async function runUntilDeadLetter(t, queue, extra, env = {}) {
-  const dir = t.testdir();
-  const record = join(dir, 'runs');
-  const dlq = join(dir, 'dlq.duckdb');
-  const statsFile = join(dir, 'stats.json');
-  const started = startCli(
+const start = (queue, dir, extra, env, name = 'run') =>
+  startCli(
     ['run', fixture('nack-poison-processor.js'), '--adapter', 'amqp', '--amqp-url', AMQP_URL, '--queue', queue,
-      '--threads', '0', '--dlq', dlq, '--stats-file', statsFile, ...extra],
-    { env: { RECORD_FILE: record, ...env } },
+      '--threads', '0', '--dlq', join(dir, `${name}.duckdb`), '--stats-file', join(dir, `${name}.json`), ...extra],
+    { env: { RECORD_FILE: join(dir, 'runs'), ...env } },
   );
+
+/** Runs the CLI on the queue until the poison message is a dead letter, then stops it (SIGTERM). */
+async function runUntilDeadLetter(t, queue, extra, env = {}, dir = t.testdir()) {
+  const started = start(queue, dir, extra, env);
   // Generous: five pauses of at most 0.2, 0.4, 0.8, 1.6 and 3.2 s by default, on a loaded machine.
   await waitForOutput(started, /too many deliveries/, 60_000);
   started.child.kill('SIGTERM');
   const done = await started.done;
   t.equal(done.code, 0, 'the run stops cleanly', { stderr: done.stderr.slice(-2000) });
-  return { runs: runs(record), letters: await readDeadLetters(dlq), stats: readStats(statsFile) };
+  return { runs: runs(join(dir, 'runs')), letters: await readDeadLetters(join(dir, 'run.duckdb')), stats: readStats(join(dir, 'run.json')) };
 }
 
-function checkPoison(t, { runs, letters, stats }, max) {
+function checkPoison(t, { runs, letters, stats }, max, acked = 5) {
   const poison = runs.filter((line) => line.startsWith('poison '));
   t.same(poison, Array.from({ length: max }, (_, i) => `poison ${i + 1}`), `${max} runs of the poison message, counted 1 to ${max}`);
   t.same(runs.filter((line) => line.startsWith('ok-')).sort(), ['ok-0 1', 'ok-1 1', 'ok-2 1', 'ok-3 1', 'ok-4 1'], 'each other message once');
   t.equal(letters.length, 1, 'one dead letter');
   t.match(letters[0], { id: 'poison', reason: 'too many deliveries', error: `delivered ${max + 1} times (--max-deliveries ${max})` });
   t.equal(letters[0].body.toString(), 'poison');
-  t.match(stats, { acked: 5, nacked: max, deadLettered: 1 });
+  if (stats) t.match(stats, { acked, nacked: max, deadLettered: 1 });
 }
 
 t.test('a message nacked every time', await needAmqp(), async (t) => {
@@ -72,6 +72,22 @@ t.test('a message nacked every time', await needAmqp(), async (t) => {
     const result = await runUntilDeadLetter(t, queue, []);
     checkPoison(t, result, 5);
     t.ok(Date.now() - started < 60_000);
+    t.same(await queueCounts(queue), { ready: 0, unacked: 0 }, 'nothing left in the queue');
+  });
+
+  t.test('the count survives a consumer killed (SIGKILL) and started again: still five runs in all', async (t) => {
+    const queue = await poisonedQueue(t);
+    const dir = t.testdir();
+    const first = start(queue, dir, ['--nack-delay', '300'], {}, 'killed');
+    const deadline = Date.now() + 60_000;
+    while (runs(join(dir, 'runs')).filter((line) => line.startsWith('poison ')).length < 2) {
+      if (Date.now() > deadline) throw new Error(`the poison message did not run twice: ${runs(join(dir, 'runs'))}`);
+      await sleep(20);
+    }
+    first.child.kill('SIGKILL');
+    t.equal((await first.done).signal, 'SIGKILL');
+    const result = await runUntilDeadLetter(t, queue, ['--nack-delay', '300'], {}, dir);
+    checkPoison(t, { ...result, stats: undefined }, 5);
     t.same(await queueCounts(queue), { ready: 0, unacked: 0 }, 'nothing left in the queue');
   });
 
