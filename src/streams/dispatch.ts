@@ -158,23 +158,18 @@ export class Dispatcher<M extends Message<unknown>> {
       });
   }
 
-  /** Batches sent or waiting to be, and not finished: what a forced shutdown gives back to the transport. */
-  /** Ids of the messages in batches and blocks still running, in dispatch order, at most `limit`. */
-  runningIds(limit: number): string[] {
+  /** Ids of the messages in batches and blocks still running, in dispatch order. */
+  runningIds(): string[] {
     const ids: string[] = [];
-    for (const batch of this.#running) {
-      for (const item of batch.items) if (ids.length < limit) ids.push(item.message.id);
-    }
+    for (const batch of this.#running) for (const item of batch.items) ids.push(item.message.id);
     for (const block of this.#runningBlocks) {
-      if (ids.length >= limit) break;
       const lineIds = new LineIds(block.idStart);
-      forEachLine(block, (_index, line) => {
-        if (ids.length < limit) ids.push(lineIds.of(line));
-      });
+      forEachLine(block, (_index, line) => ids.push(lineIds.of(line)));
     }
     return ids;
   }
 
+  /** Batches sent or waiting to be, and not finished: what a forced shutdown gives back to the transport. */
   get running(): ReadonlySet<Batch<M>> {
     return this.#waiting.length === 0 ? this.#running : new Set([...this.#running, ...this.#waiting]);
   }

@@ -256,7 +256,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       drainTimeoutMs,
       nackRetries: () => this.#outcomes.nackRetries(),
       running: () => [...this.#dispatcher.running].flatMap((batch) => batch.deliveries),
-      runningIds: (limit) => this.#dispatcher.runningIds(limit),
+      runningIds: () => this.#dispatcher.runningIds(),
       settleCounts: () => {
         for (const block of this.#dispatcher.runningBlocks) this.#feed.countBlank(block, messagesIn(block));
       },

@@ -4,7 +4,7 @@ import { describe } from '../errors.js';
 import type { Log } from '../log.js';
 import type { Admission } from './admission.js';
 import type { Settler } from './settle.js';
-import { UNSETTLED_IDS_LISTED, type Stats } from './stats.js';
+import type { Stats } from './stats.js';
 
 /** What {@link Shutdown} works with. */
 export interface ShutdownOptions {
@@ -19,8 +19,8 @@ export interface ShutdownOptions {
   readonly nackRetries: () => void;
   /** Deliveries of the batches still running: what giving up hands back to a transport that can requeue. */
   readonly running: () => Delivery[];
-  /** The ids of the messages still running, the first `limit` of them. */
-  readonly runningIds: (limit: number) => string[];
+  /** The ids of the messages still running. */
+  readonly runningIds: () => string[];
   /** Makes `stats.inFlight` exact for work still running (blocks count their blank lines until answered). */
   readonly settleCounts: () => void;
   /** Resolves when no batch or block is running. */
@@ -151,7 +151,8 @@ export class Shutdown {
 
   #noteUnsettled(): void {
     const { stats, runningIds } = this.#options;
-    stats.noteUnsettled(runningIds(UNSETTLED_IDS_LISTED - stats.unsettledIds.length));
+    // Every one: a line that is not named cannot be found again, and the in-flight caps bound how many there are.
+    stats.noteUnsettled(runningIds());
   }
 
   #armTimer(why: string, ms: number): void {
