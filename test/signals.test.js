@@ -8,34 +8,31 @@ import { sleep } from './helpers/http-clients.js';
 
 const LINES = 5000;
 
-/** `count` lines numbered from 1; the first `fast` are handled at once, the others take SLOW_MS. */
+/** Lines numbered from 1; the first `fast` are handled at once, the others take SLOW_MS. */
 function input(fast = 0) {
   let text = '';
   for (let n = 1; n <= LINES; n++) text += `${n <= fast ? 'fast' : 'slow'} ${n}\n`;
   return text;
 }
 
-/** Starts a stdin run that serves metrics, and resolves with a reader of its live counters. */
-async function startRun(t, args, { fast, slowMs }) {
+/** Starts a stdin run that serves metrics, and resolves with a way to wait on its live counters. */
+async function startRun(t, processor, args, { input, env }) {
   const dir = t.testdir();
   const statsPath = join(dir, 'stats.json');
   const run = startCli(
-    ['run', fixture('signals-processor.js'), '--threads', '1', '--metrics-port', '0', '--dlq', join(dir, 'd.duckdb'), '--stats-file', statsPath, ...args],
-    { input: input(fast), keepStdinOpen: true, env: { SLOW_MS: String(slowMs) } },
+    ['run', fixture(processor), '--threads', '1', '--metrics-port', '0', '--dlq', join(dir, 'd.duckdb'), '--stats-file', statsPath, ...args],
+    { input, keepStdinOpen: true, env },
   );
   t.teardown(() => run.child.kill('SIGKILL'));
   await waitForOutput(run, /metrics at http:\/\/127\.0\.0\.1:\d+\/metrics/);
   const url = /metrics at (http:\/\/[^"\s]+)/.exec(run.output().stderr)[1];
-  const counter = async (name) => {
-    const text = await (await fetch(url)).text();
-    const match = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'm').exec(text);
-    return match ? Number(match[1]) : 0;
-  };
+  const counter = (text, name) => Number(new RegExp(`^missive_${name}(?:\\{[^}]*\\})? (\\d+)`, 'm').exec(text)?.[1] ?? 0);
   /** Resolves once `check` holds for the live counters; a generous bound for a loaded machine. */
   const until = async (what, check) => {
     const deadline = Date.now() + 60_000;
     for (;;) {
-      const figures = { acked: await counter('missive_messages_acked_total'), inFlight: await counter('missive_in_flight') };
+      const text = await (await fetch(url)).text();
+      const figures = { received: counter(text, 'messages_received_total'), acked: counter(text, 'messages_acked_total'), retries: counter(text, 'retries_total') };
       if (check(figures)) return figures;
       if (Date.now() > deadline) throw new Error(`${what}: not within 60 s (${JSON.stringify(figures)}): ${run.output().stderr.slice(-2000)}`);
       await sleep(50);
@@ -57,7 +54,10 @@ function accountsForEveryLine(t, stats) {
 
 t.test('SIGHUP on a stdin run drains, writes the summary and the stats file, and exits 0', async (t) => {
   // 10 lines at a time of 20 ms, at most 200 read ahead: 5,000 lines take 10 s, so the signal comes mid-run.
-  const { run, statsPath, until } = await startRun(t, ['--batch-size', '10', '--max-in-flight', '200'], { fast: 0, slowMs: 20 });
+  const { run, statsPath, until } = await startRun(t, 'signals-processor.js', ['--batch-size', '10', '--max-in-flight', '200'], {
+    input: input(0),
+    env: { SLOW_MS: '20' },
+  });
   const before = await until('some lines handled', ({ acked }) => acked >= 100);
   run.child.kill('SIGHUP');
   const result = await run.done;
@@ -77,9 +77,13 @@ for (const [name, signals] of [
   ['SIGQUIT', ['SIGQUIT']],
 ]) {
   t.test(`${name}: stops at once, writes the stats file naming every line read and not settled, exits 3`, async (t) => {
-    // The first 1,000 lines are handled at once, the others never finish: up to 500 of them are read and stuck.
-    const { run, statsPath, until } = await startRun(t, ['--batch-size', '100', '--max-in-flight', '500'], { fast: 1000, slowMs: 600_000 });
-    await until('the fast lines handled and the slow ones stuck', ({ acked, inFlight }) => acked > 0 && inFlight >= 300);
+    // The first 1,000 lines are handled at once, the others never finish. At most 500 lines are in flight, so once
+    // 1,300 were read, 800 or more were handled and 300 or more are stuck: no drain can finish.
+    const { run, statsPath, until } = await startRun(t, 'signals-processor.js', ['--batch-size', '100', '--max-in-flight', '500'], {
+      input: input(1000),
+      env: { SLOW_MS: '600000' },
+    });
+    await until('300 slow lines read', ({ received }) => received >= 1300);
     run.child.kill(signals[0]);
     if (signals.length > 1) {
       await waitForOutput(run, /SIGINT: stopping/);
@@ -91,6 +95,7 @@ for (const [name, signals] of [
     t.match(result.stderr, new RegExp(`exiting at once on ${signals.length > 1 ? 'a second SIGINT' : 'SIGQUIT'}; \\d+ messages were not settled`));
     const stats = readStats(statsPath);
     t.ok(stats.unsettled >= 300, `the stuck lines are unsettled (${stats.unsettled})`);
+    t.ok(stats.acked >= 800, `the fast lines read before are handled (${stats.acked})`);
     accountsForEveryLine(t, stats);
     const named = new Set(stats.unsettledIds.map(lineOf));
     const missing = [];
@@ -100,6 +105,21 @@ for (const [name, signals] of [
     t.match(result.stderr, /messages were read and not settled; stdin cannot deliver them again; the first 100 ids shown, all \d+ in /);
   });
 }
+
+t.test('SIGQUIT while messages wait to be retried names them too', async (t) => {
+  // Every handler throws; with 20 retries each message soon waits seconds for its next try, outside any batch.
+  const { run, statsPath, until } = await startRun(t, 'always-fails-processor.js', ['--retries', '20'], {
+    input: Array.from({ length: 50 }, (_, i) => `m${i}`).join('\n') + '\n',
+  });
+  await until('messages retried', ({ retries }) => retries >= 200);
+  run.child.kill('SIGQUIT');
+  const result = await run.done;
+  t.equal(result.code, 3, result.stderr.slice(-2000));
+  const stats = readStats(statsPath);
+  t.equal(stats.received, 50);
+  t.equal(stats.unsettled, 50);
+  accountsForEveryLine(t, stats);
+});
 
 t.test('a stall writes the stats file naming the lines it leaves, and exits 1', async (t) => {
   const dir = t.testdir();

@@ -57,8 +57,9 @@ export function runHelp(custom?: AdapterSpec): string {
   return `Usage: missive run <processor module> [options]
 
 Runs every message from a transport through the processor module's handlers, on every core. Messages that cannot
-be processed are stored as dead letters in a DuckDB file before they are acked. Ctrl-C (SIGINT) or SIGTERM stops
-reading and finishes what is in flight; a second signal exits at once.
+be processed are stored as dead letters in a DuckDB file before they are acked. Ctrl-C (SIGINT), SIGTERM or SIGHUP
+stops reading and finishes what is in flight; a second signal, or SIGQUIT, exits at once. Either way the summary
+and --stats-file are written.
 
 Options:
 ${describeFlags(RUN_FLAGS)}
@@ -69,7 +70,8 @@ ${wrap(ENVIRONMENT_HELP)}
 
 Exit status: 0 when the run ends normally, 2 on a usage error (nothing is read), 1 when the run fails, 3 when it
 ended with messages read and neither handled nor stored that the transport cannot deliver again (a drain timeout
-or a second signal on stdin or files: their ids are logged, and listed in --stats-file as unsettledIds).
+a second signal or SIGQUIT on stdin or files: the first 100 ids are logged, and all of them listed in --stats-file
+as unsettledIds).
 `;
 }
 

@@ -158,10 +158,10 @@ export class Dispatcher<M extends Message<unknown>> {
       });
   }
 
-  /** Ids of the messages in batches and blocks still running, in dispatch order. */
+  /** Ids of the messages in batches and blocks still running or waiting to be sent, in dispatch order. */
   runningIds(): string[] {
     const ids: string[] = [];
-    for (const batch of this.#running) for (const item of batch.items) ids.push(item.message.id);
+    for (const batch of [...this.#running, ...this.#waiting, this.#current]) for (const item of batch.items) ids.push(item.message.id);
     for (const block of this.#runningBlocks) {
       const lineIds = new LineIds(block.idStart);
       forEachLine(block, (_index, line) => ids.push(lineIds.of(line)));

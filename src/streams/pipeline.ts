@@ -256,7 +256,8 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       drainTimeoutMs,
       nackRetries: () => this.#outcomes.nackRetries(),
       running: () => [...this.#dispatcher.running].flatMap((batch) => batch.deliveries),
-      runningIds: () => this.#dispatcher.runningIds(),
+      runningIds: () => [...this.#dispatcher.runningIds(), ...this.#outcomes.retryingIds()],
+      writingIds: () => this.#settler.writingIds(),
       settleCounts: () => {
         for (const block of this.#dispatcher.runningBlocks) this.#feed.countBlank(block, messagesIn(block));
       },

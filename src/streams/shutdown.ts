@@ -19,8 +19,10 @@ export interface ShutdownOptions {
   readonly nackRetries: () => void;
   /** Deliveries of the batches still running: what giving up hands back to a transport that can requeue. */
   readonly running: () => Delivery[];
-  /** The ids of the messages still running. */
+  /** The ids of the messages still running, or waiting to run again. */
   readonly runningIds: () => string[];
+  /** The ids of the messages whose dead letters are being written. */
+  readonly writingIds: () => string[];
   /** Makes `stats.inFlight` exact for work still running (blocks count their blank lines until answered). */
   readonly settleCounts: () => void;
   /** Resolves when no batch or block is running. */
@@ -86,13 +88,16 @@ export class Shutdown {
 
   /** Gives up at once and terminates the workers. Returns how many messages were read and not settled. */
   kill(): number {
-    const { stats, destroyWorkers } = this.#options;
+    const { stats, destroyWorkers, writingIds } = this.#options;
     // After a drain timeout the messages still out are already counted as unsettled.
     if (!this.#gaveUp) {
       this.#options.settleCounts();
       this.#noteUnsettled();
       stats.unsettled += stats.inFlight;
     }
+    // A letter being written may or may not be stored when the process exits: named, so it can be looked for. (A
+    // drain timeout waits for those writes, so it does not name them.)
+    stats.noteUnsettled(writingIds());
     this.#gaveUp = true;
     this.#killed = true;
     destroyWorkers();
