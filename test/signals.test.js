@@ -3,7 +3,7 @@
 // Real CLI, real signals, 5,000 piped lines.
 import t from 'tap';
 import { join } from 'node:path';
-import { fixture, readStats, runCli, startCli, waitForOutput } from './helpers/cli.js';
+import { fixture, hasScript, readStats, runCli, startCli, startCliOnTerminal, waitForOutput } from './helpers/cli.js';
 import { sleep } from './helpers/http-clients.js';
 
 const LINES = 5000;
@@ -41,6 +41,15 @@ async function startRun(t, processor, args, { input, env }) {
   return { run, statsPath, until };
 }
 
+/** The stats file once it is whole, else undefined. */
+function written(path) {
+  try {
+    return readStats(path);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The line number in a stdin id (`<run prefix>:<line>`). */
 const lineOf = (id) => Number(id.slice(id.lastIndexOf(':') + 1));
 
@@ -70,6 +79,33 @@ t.test('SIGHUP on a stdin run drains, writes the summary and the stats file, and
   t.equal(stats.unsettled, 0);
   accountsForEveryLine(t, stats);
   t.match(result.stderr, new RegExp(`missive: ${stats.received.toLocaleString('en-US')} received · ${stats.acked.toLocaleString('en-US')} acked`), 'the summary');
+});
+
+t.test('closing the terminal a run reads (SIGHUP, then writes to it fail) drains and writes the stats file', { skip: !hasScript() && 'script(1) is not installed' }, async (t) => {
+  const dir = t.testdir();
+  const statsPath = join(dir, 'stats.json');
+  // Handlers of 2 s: still running when the terminal closes, and a drain must wait for them.
+  const run = startCliOnTerminal(
+    ['run', fixture('slow-processor.js'), '--threads', '0', '--metrics-port', '0', '--dlq', join(dir, 'd.duckdb'), '--stats-file', statsPath],
+    { env: { SLOW_MS: '2000' } },
+  );
+  await waitForOutput(run, /metrics at http:\/\/127\.0\.0\.1:\d+\/metrics/);
+  const url = /metrics at (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(run.output().stdout)[1];
+  run.child.stdin.write('a\nb\n'); // typed at the terminal
+  const deadline = Date.now() + 60_000;
+  while (!/^missive_messages_received_total(?:\{[^}]*\})? 2$/m.test(await (await fetch(url)).text())) {
+    if (Date.now() > deadline) throw new Error(`the typed lines were not read within 60 s: ${run.output().stdout.slice(-2000)}`);
+    await sleep(50);
+  }
+  run.child.kill('SIGKILL'); // script(1) dies: its terminal closes under the run
+  await run.done;
+  // The run is not this test's child: it is done when its stats file is.
+  let stats;
+  while (!(stats = written(statsPath))) {
+    if (Date.now() > deadline) throw new Error('no stats file within 60 s of the terminal closing');
+    await sleep(50);
+  }
+  t.same([stats.received, stats.acked, stats.unsettled], [2, 2, 0], 'the lines in flight were finished');
 });
 
 for (const [name, signals] of [
