@@ -1,6 +1,6 @@
 import type { Delivery } from '../delivery.js';
 import type { Message } from '../message.js';
-import { LineIds, forEachLine, type LineBlock } from '../line-block.js';
+import { idsInBlock, type LineBlock } from '../line-block.js';
 import type { BlockResult } from '../workers/block.js';
 import type { Executor } from '../workers/executor.js';
 import type { BatchResult, RunItem } from '../workers/runtime.js';
@@ -162,10 +162,7 @@ export class Dispatcher<M extends Message<unknown>> {
   runningIds(): string[] {
     const ids: string[] = [];
     for (const batch of [...this.#running, ...this.#waiting, this.#current]) for (const item of batch.items) ids.push(item.message.id);
-    for (const block of this.#runningBlocks) {
-      const lineIds = new LineIds(block.idStart);
-      forEachLine(block, (_index, line) => ids.push(lineIds.of(line)));
-    }
+    for (const block of this.#runningBlocks) idsInBlock(block, ids);
     return ids;
   }
 
