@@ -12,7 +12,7 @@ import { ENVIRONMENT_HELP, describeFlags, environmentName, intFlag, parseFlags, 
 import { loadProcessor } from './load-processor.js';
 import { LOG_LEVELS, createLogger } from './logger.js';
 import { startProgress } from './report.js';
-import { RunEnd, showIds } from './run-end.js';
+import { RunEnd, showIds, type Ending } from './run-end.js';
 import { onStopSignals } from './signals.js';
 import type { Server } from 'node:http';
 
@@ -69,7 +69,7 @@ ${adapters}
 ${wrap(ENVIRONMENT_HELP)}
 
 Exit status: 0 when the run ends normally, 2 on a usage error (nothing is read), 1 when the run fails, 3 when it
-ended with messages read and neither handled nor stored that the transport cannot deliver again (a drain timeout
+ended with messages read and neither handled nor stored that the transport cannot deliver again (a drain timeout,
 a second signal or SIGQUIT on stdin or files: the first 100 ids are logged, and all of them listed in --stats-file
 as unsettledIds).
 `;
@@ -132,20 +132,20 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     throw error;
   }
 
+  const stopProgress = quiet ? () => {} : startProgress(pipeline.stats);
   // A stop at once names what it leaves and ends through the same report as any other end, then exits.
-  const stopNow = (why: string) => {
+  const stopNow = (why: string, how: Ending) => {
     const unsettled = pipeline.kill();
+    stopProgress();
     process.stderr.write(`missive: exiting at once on ${why}; ${unsettled} messages were not settled${showIds(pipeline.stats.unsettledIds, unsettled)}\n`);
+    void ending.end(pipeline.stats.snapshot(), how).then((status) => process.exit(status));
   };
   onStopSignals({
     drain: (signal) => {
       log('info', `${signal}: stopping; send it again to exit at once`);
       void pipeline.stop().catch(() => {});
     },
-    stopNow: (_signal, why) => {
-      stopNow(why);
-      void ending.end(pipeline.stats.snapshot(), 'forced').then((status) => process.exit(status));
-    },
+    stopNow: (why) => stopNow(why, 'forced'),
   });
   // Node exits when nothing is left to wait for, even mid-run (a promise that never settles holds nothing open): a
   // run that stalls must say so and fail instead.
@@ -154,8 +154,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       `missive: the run stalled: ${pipeline.stats.inFlight} messages in flight and nothing left that could settle them; ` +
         'a handler whose promise never settles does this: give it a timeout (handleFor option timeout, or --timeout)\n',
     );
-    stopNow('a stall');
-    void ending.end(pipeline.stats.snapshot(), 'stalled').then((status) => process.exit(status));
+    stopNow('a stall', 'stalled');
   };
   process.once('beforeExit', onStall);
   void pipeline.done.then(
@@ -164,7 +163,6 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   );
   log('info', 'running', { adapter: adapter.name, threads: setup.threads, dlq: dlqPath ?? 'set by the module' });
 
-  const stopProgress = quiet ? () => {} : startProgress(pipeline.stats);
   let failed = false;
   let stats;
   try {

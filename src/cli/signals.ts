@@ -19,18 +19,18 @@ export const SAME_SIGNAL_MS = 300;
 export interface SignalActions {
   /** The first stop signal: drain. */
   drain(signal: NodeJS.Signals): void;
-  /** A later stop signal, or a quick one: stop at once. */
-  stopNow(signal: NodeJS.Signals, why: string): void;
+  /** A later stop signal, or a quick one: stop at once; `why` names it ("a second SIGINT", "SIGQUIT"). */
+  stopNow(why: string): void;
 }
 
 /** Listens for the signals above for the rest of the process: one that comes while the run reports is ignored. */
 export function onStopSignals(actions: SignalActions): void {
   let firstAt: number | undefined;
   let stoppedNow = false;
-  const now = (signal: NodeJS.Signals, why: string) => {
+  const now = (why: string) => {
     if (stoppedNow) return;
     stoppedNow = true;
-    actions.stopNow(signal, why);
+    actions.stopNow(why);
   };
   const onDrainSignal = (signal: NodeJS.Signals) => {
     const at = performance.now();
@@ -38,10 +38,10 @@ export function onStopSignals(actions: SignalActions): void {
       firstAt = at;
       actions.drain(signal);
     } else if (at - firstAt >= SAME_SIGNAL_MS) {
-      now(signal, `a second ${signal}`);
+      now(`a second ${signal}`);
     }
   };
-  const onQuickSignal = (signal: NodeJS.Signals) => now(signal, signal);
+  const onQuickSignal = (signal: NodeJS.Signals) => now(signal);
   for (const signal of DRAIN_SIGNALS) process.on(signal, onDrainSignal);
   for (const signal of QUICK_SIGNALS) process.on(signal, onQuickSignal);
 }
