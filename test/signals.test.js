@@ -24,21 +24,28 @@ async function startRun(t, processor, args, { input, env }) {
     { input, keepStdinOpen: true, env },
   );
   t.teardown(() => run.child.kill('SIGKILL'));
+  return { run, statsPath, until: await countersOf(run) };
+}
+
+/**
+ * Waits for a run's metrics server, and returns `until(what, check)`: resolves once `check` holds for the run's
+ * live counters (received, acked, retries), within a generous bound for a loaded machine.
+ */
+async function countersOf(run) {
   await waitForOutput(run, /metrics at http:\/\/127\.0\.0\.1:\d+\/metrics/);
-  const url = /metrics at (http:\/\/[^"\s]+)/.exec(run.output().stderr)[1];
+  const { stdout, stderr } = run.output();
+  const url = /metrics at (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(stdout + stderr)[1];
   const counter = (text, name) => Number(new RegExp(`^missive_${name}(?:\\{[^}]*\\})? (\\d+)`, 'm').exec(text)?.[1] ?? 0);
-  /** Resolves once `check` holds for the live counters; a generous bound for a loaded machine. */
-  const until = async (what, check) => {
+  return async (what, check) => {
     const deadline = Date.now() + 60_000;
     for (;;) {
       const text = await (await fetch(url)).text();
       const figures = { received: counter(text, 'messages_received_total'), acked: counter(text, 'messages_acked_total'), retries: counter(text, 'retries_total') };
       if (check(figures)) return figures;
-      if (Date.now() > deadline) throw new Error(`${what}: not within 60 s (${JSON.stringify(figures)}): ${run.output().stderr.slice(-2000)}`);
+      if (Date.now() > deadline) throw new Error(`${what}: not within 60 s (${JSON.stringify(figures)}): ${JSON.stringify(run.output()).slice(-2000)}`);
       await sleep(50);
     }
   };
-  return { run, statsPath, until };
 }
 
 /** The stats file once it is whole, else undefined. */
@@ -89,17 +96,13 @@ t.test('closing the terminal a run reads (SIGHUP, then writes to it fail) drains
     ['run', fixture('slow-processor.js'), '--threads', '0', '--metrics-port', '0', '--dlq', join(dir, 'd.duckdb'), '--stats-file', statsPath],
     { env: { SLOW_MS: '2000' } },
   );
-  await waitForOutput(run, /metrics at http:\/\/127\.0\.0\.1:\d+\/metrics/);
-  const url = /metrics at (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(run.output().stdout)[1];
+  const until = await countersOf(run);
   run.child.stdin.write('a\nb\n'); // typed at the terminal
-  const deadline = Date.now() + 60_000;
-  while (!/^missive_messages_received_total(?:\{[^}]*\})? 2$/m.test(await (await fetch(url)).text())) {
-    if (Date.now() > deadline) throw new Error(`the typed lines were not read within 60 s: ${run.output().stdout.slice(-2000)}`);
-    await sleep(50);
-  }
+  await until('the typed lines read', ({ received }) => received === 2);
   run.child.kill('SIGKILL'); // script(1) dies: its terminal closes under the run
   await run.done;
   // The run is not this test's child: it is done when its stats file is.
+  const deadline = Date.now() + 60_000;
   let stats;
   while (!(stats = written(statsPath))) {
     if (Date.now() > deadline) throw new Error('no stats file within 60 s of the terminal closing');
