@@ -122,6 +122,13 @@ export class LineIds {
   }
 }
 
+/** The ids of a block's messages (its lines that are not blank), appended to `ids`. */
+export function idsInBlock(block: LineBlock, ids: string[] = []): string[] {
+  const lineIds = new LineIds(block.idStart);
+  forEachLine(block, (_index, line) => ids.push(lineIds.of(line)));
+  return ids;
+}
+
 /** How many messages a block holds: its lines that are not blank. */
 export function messagesIn(block: LineBlock): number {
   return forEachLine(block, () => {});

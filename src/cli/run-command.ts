@@ -11,8 +11,9 @@ import { ADAPTERS, adapterArgument, adapterNamed, isAdapterModule, loadAdapterSp
 import { ENVIRONMENT_HELP, describeFlags, environmentName, intFlag, parseFlags, withEnvironment, wrap, type FlagTable, type FlagValues } from './flags.js';
 import { loadProcessor } from './load-processor.js';
 import { LOG_LEVELS, createLogger } from './logger.js';
-import { printSummary, startProgress, writeStatsFile } from './report.js';
-import { threadTimes, threadTimesSince } from '../thread-time.js';
+import { startProgress } from './report.js';
+import { RunEnd, showIds, type Ending } from './run-end.js';
+import { onStopSignals } from './signals.js';
 import type { Server } from 'node:http';
 
 export { DEFAULT_DLQ_PATH };
@@ -56,8 +57,9 @@ export function runHelp(custom?: AdapterSpec): string {
   return `Usage: missive run <processor module> [options]
 
 Runs every message from a transport through the processor module's handlers, on every core. Messages that cannot
-be processed are stored as dead letters in a DuckDB file before they are acked. Ctrl-C (SIGINT) or SIGTERM stops
-reading and finishes what is in flight; a second signal exits at once.
+be processed are stored as dead letters in a DuckDB file before they are acked. Ctrl-C (SIGINT), SIGTERM or SIGHUP
+stops reading and finishes what is in flight; a second signal, or SIGQUIT, exits at once. Either way the summary
+and --stats-file are written.
 
 Options:
 ${describeFlags(RUN_FLAGS)}
@@ -67,19 +69,11 @@ ${adapters}
 ${wrap(ENVIRONMENT_HELP)}
 
 Exit status: 0 when the run ends normally, 2 on a usage error (nothing is read), 1 when the run fails, 3 when it
-ended with messages read and neither handled nor stored that the transport cannot deliver again (a drain timeout
-or a second signal on stdin or files: their ids are logged, and listed in --stats-file as unsettledIds).
+ended with messages read and neither handled nor stored that the transport cannot deliver again (a drain timeout,
+a second signal or SIGQUIT on stdin or files: the first 100 ids are logged, and all of them listed in --stats-file
+as unsettledIds).
 `;
 }
-
-/** A repeat of the signal within this many ms is the same request to stop. */
-const SAME_SIGNAL_MS = 300;
-
-/**
- * The exit status of a run that ended with messages read and neither handled nor stored, from a transport that
- * cannot deliver them again (a drain timeout or a second signal on line input).
- */
-export const EXIT_UNSETTLED = 3;
 
 /** Errors of `run()` at start that come from what the user gave (--input, --dlq, the module): exit 2, as usage errors. */
 const USAGE_CODES = new Set(['MISSIVE_ERR_INPUT', 'MISSIVE_ERR_DLQ', 'MISSIVE_ERR_DLQ_LOCKED', 'MISSIVE_ERR_PROCESSOR_MODULE']);
@@ -111,8 +105,9 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     log('info', `metrics at ${served.url}`, { url: served.url });
   }
   // The main thread's busy time is what bounds how many cores a run can feed; benchmarks read it from --stats-file.
-  const busyAtStart = performance.eventLoopUtilization();
-  const timesAtStart = threadTimes();
+  const statsFile = typeof values['stats-file'] === 'string' ? values['stats-file'] : undefined;
+  const ending = new RunEnd({ adapter, log, quiet, statsFile, dlqPath });
+  ending.closes(metricsServer);
   let pipeline: Running;
   try {
     pipeline = await run(processor, {
@@ -137,30 +132,21 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     throw error;
   }
 
-
-  let firstSignalAt: number | undefined;
-  const onSignal = (signal: NodeJS.Signals) => {
-    const now = performance.now();
-    if (firstSignalAt === undefined) {
-      firstSignalAt = now;
+  const stopProgress = quiet ? () => {} : startProgress(pipeline.stats);
+  // A stop at once names what it leaves and ends through the same report as any other end, then exits.
+  const stopNow = (why: string, how: Ending) => {
+    const unsettled = pipeline.kill();
+    stopProgress();
+    process.stderr.write(`missive: exiting at once on ${why}; ${unsettled} messages were not settled${showIds(pipeline.stats.unsettledIds, unsettled)}\n`);
+    void ending.end(pipeline.stats.snapshot(), how).then((status) => process.exit(status));
+  };
+  onStopSignals({
+    drain: (signal) => {
       log('info', `${signal}: stopping; send it again to exit at once`);
       void pipeline.stop().catch(() => {});
-      return;
-    }
-    // Ctrl-C signals the whole process group, and npm or npx in it may pass the signal on once more: a repeat
-    // within moments is the same request to stop.
-    if (now - firstSignalAt < SAME_SIGNAL_MS) return;
-    const unsettled = pipeline.kill();
-    const { unsettledIds } = pipeline.stats;
-    process.stderr.write(
-      `missive: exiting at once on a second ${signal}; ${unsettled} messages were not settled` +
-        (unsettledIds.length > 0 ? ` (ids: ${unsettledIds.join(', ')}${unsettled > unsettledIds.length ? ', ...' : ''})` : '') +
-        '\n',
-    );
-    process.exit(unsettled > 0 && !adapter.canRequeue ? EXIT_UNSETTLED : 1);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+    },
+    stopNow: (why) => stopNow(why, 'forced'),
+  });
   // Node exits when nothing is left to wait for, even mid-run (a promise that never settles holds nothing open): a
   // run that stalls must say so and fail instead.
   const onStall = () => {
@@ -168,7 +154,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       `missive: the run stalled: ${pipeline.stats.inFlight} messages in flight and nothing left that could settle them; ` +
         'a handler whose promise never settles does this: give it a timeout (handleFor option timeout, or --timeout)\n',
     );
-    process.exit(1);
+    stopNow('a stall', 'stalled');
   };
   process.once('beforeExit', onStall);
   void pipeline.done.then(
@@ -177,13 +163,12 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   );
   log('info', 'running', { adapter: adapter.name, threads: setup.threads, dlq: dlqPath ?? 'set by the module' });
 
-  const stopProgress = quiet ? () => {} : startProgress(pipeline.stats);
-  let status = 0;
+  let failed = false;
   let stats;
   try {
     stats = await pipeline.done;
   } catch (error) {
-    status = 1;
+    failed = true;
     stats = pipeline.stats.snapshot();
     process.stderr.write(`missive: the run failed: ${describe(error)}\n`);
   } finally {
@@ -191,25 +176,12 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     // run() closes the file it opened; the module's own store is closed here, as the module ends with the run.
     if (typeof setup.dlq === 'object') {
       await setup.dlq.close().catch((error: unknown) => {
-        status = 1;
+        failed = true;
         process.stderr.write(`missive: closing the dead-letter store failed: ${describe(error)}\n`);
       });
     }
   }
-  metricsServer?.close();
-  if (stats.unsettled > 0 && !adapter.canRequeue) {
-    // Read and neither handled nor stored, from an input that cannot give them again: the run must not pass.
-    status = EXIT_UNSETTLED;
-    log('error', `${stats.unsettled} messages were read and not settled; ${adapter.name} cannot deliver them again`, {
-      unsettledIds: stats.unsettledIds,
-    });
-  }
-  if (!quiet) printSummary(stats, dlqPath);
-  if (typeof values['stats-file'] === 'string') {
-    const times = threadTimesSince(timesAtStart);
-    await writeStatsFile(values['stats-file'], stats, { busyMs: performance.eventLoopUtilization(busyAtStart).active, times });
-  }
-  return status;
+  return ending.end(stats, failed ? 'failed' : 'done');
 }
 
 interface RunSetup {

@@ -1,6 +1,6 @@
 import type { Delivery } from '../delivery.js';
 import type { Message } from '../message.js';
-import { LineIds, forEachLine, type LineBlock } from '../line-block.js';
+import { idsInBlock, type LineBlock } from '../line-block.js';
 import type { BlockResult } from '../workers/block.js';
 import type { Executor } from '../workers/executor.js';
 import type { BatchResult, RunItem } from '../workers/runtime.js';
@@ -158,23 +158,15 @@ export class Dispatcher<M extends Message<unknown>> {
       });
   }
 
-  /** Batches sent or waiting to be, and not finished: what a forced shutdown gives back to the transport. */
-  /** Ids of the messages in batches and blocks still running, in dispatch order, at most `limit`. */
-  runningIds(limit: number): string[] {
+  /** Ids of the messages in batches and blocks still running or waiting to be sent, in dispatch order. */
+  runningIds(): string[] {
     const ids: string[] = [];
-    for (const batch of this.#running) {
-      for (const item of batch.items) if (ids.length < limit) ids.push(item.message.id);
-    }
-    for (const block of this.#runningBlocks) {
-      if (ids.length >= limit) break;
-      const lineIds = new LineIds(block.idStart);
-      forEachLine(block, (_index, line) => {
-        if (ids.length < limit) ids.push(lineIds.of(line));
-      });
-    }
+    for (const batch of [...this.#running, ...this.#waiting, this.#current]) for (const item of batch.items) ids.push(item.message.id);
+    for (const block of this.#runningBlocks) idsInBlock(block, ids);
     return ids;
   }
 
+  /** Batches sent or waiting to be, and not finished: what a forced shutdown gives back to the transport. */
   get running(): ReadonlySet<Batch<M>> {
     return this.#waiting.length === 0 ? this.#running : new Set([...this.#running, ...this.#waiting]);
   }

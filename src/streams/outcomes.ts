@@ -108,6 +108,11 @@ export class Outcomes<M extends Message<unknown>> {
     return { delivery, letter };
   }
 
+  /** Ids of the messages waiting to be tried again. */
+  retryingIds(): string[] {
+    return [...this.#retrying.values()].map(({ item }) => item.message.id);
+  }
+
   /** On shutdown, retries still waiting are handed back to the transport. */
   nackRetries(): void {
     for (const timer of this.#retrying.keys()) clearTimeout(timer);

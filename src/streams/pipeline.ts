@@ -5,7 +5,7 @@ import type { Dlq } from '../dlq/dlq.js';
 import { fingerprintOf } from '../dlq/fingerprint.js';
 import { InvalidOptionError, describe } from '../errors.js';
 import { wholeNumberOption } from '../options.js';
-import { messagesIn, type LineBlock } from '../line-block.js';
+import { idsInBlock, messagesIn, type LineBlock } from '../line-block.js';
 import { silentLog, type Log } from '../log.js';
 import type { Message } from '../message.js';
 import type { Processor } from '../processor.js';
@@ -202,8 +202,9 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
         if (this.#shutdown.gaveUp) return;
         const messages = messagesIn(block);
         this.#feed.releaseBlock(block, messages);
-        // A block cannot be handed back to its input: its messages are unsettled.
+        // A block cannot be handed back to its input: its messages are unsettled, and named.
         this.stats.unsettled += messages;
+        this.stats.noteUnsettled(idsInBlock(block));
         this.#shutdown.fail(error, []);
       },
       revoked: this.#adapter.revoked ? (delivery) => this.#adapter.revoked!(delivery) : undefined,
@@ -257,7 +258,8 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       drainTimeoutMs,
       nackRetries: () => this.#outcomes.nackRetries(),
       running: () => [...this.#dispatcher.running].flatMap((batch) => batch.deliveries),
-      runningIds: (limit) => this.#dispatcher.runningIds(limit),
+      runningIds: () => [...this.#dispatcher.runningIds(), ...this.#outcomes.retryingIds()],
+      writingIds: () => this.#settler.writingIds(),
       settleCounts: () => {
         for (const block of this.#dispatcher.runningBlocks) this.#feed.countBlank(block, messagesIn(block));
       },

@@ -29,6 +29,8 @@ export class Settler {
   readonly #logBodies: boolean;
   readonly #events: OutcomeEvents | undefined;
   #pending = 0;
+  /** Dead letters being written: their messages are neither stored nor acked yet. */
+  readonly #writing = new Set<readonly DeadLetterEntry[]>();
   #idle: (() => void)[] = [];
 
   constructor(options: {
@@ -124,6 +126,7 @@ export class Settler {
   deadLetter(entries: readonly DeadLetterEntry[]): void {
     if (entries.length === 0) return;
     this.#pending++;
+    this.#writing.add(entries);
     this.#dlq
       .put(entries.map((entry) => entry.letter))
       .then(
@@ -142,7 +145,10 @@ export class Settler {
           this.#onDlqFailure(failure, entries);
         },
       )
-      .finally(() => this.#done());
+      .finally(() => {
+        this.#writing.delete(entries);
+        this.#done();
+      });
   }
 
   // Error text often quotes the body (a JSON parse error does), so a confidential letter logs neither.
@@ -152,6 +158,11 @@ export class Settler {
     if (letter.error) fields['error'] = letter.error.split('\n', 1)[0];
     if (this.#logBodies) fields['body'] = letter.body.subarray(0, LOGGED_BODY_BYTES).toString('utf8');
     return fields;
+  }
+
+  /** Ids of the messages whose dead letters are being written. */
+  writingIds(): string[] {
+    return [...this.#writing].flatMap((entries) => entries.map((entry) => entry.letter.id));
   }
 
   /** Resolves once every ack, nack and dead-letter write issued so far has completed. */

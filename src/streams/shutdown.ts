@@ -4,7 +4,7 @@ import { describe } from '../errors.js';
 import type { Log } from '../log.js';
 import type { Admission } from './admission.js';
 import type { Settler } from './settle.js';
-import { UNSETTLED_IDS_LISTED, type Stats } from './stats.js';
+import type { Stats } from './stats.js';
 
 /** What {@link Shutdown} works with. */
 export interface ShutdownOptions {
@@ -19,8 +19,10 @@ export interface ShutdownOptions {
   readonly nackRetries: () => void;
   /** Deliveries of the batches still running: what giving up hands back to a transport that can requeue. */
   readonly running: () => Delivery[];
-  /** The ids of the messages still running, the first `limit` of them. */
-  readonly runningIds: (limit: number) => string[];
+  /** The ids of the messages still running, or waiting to run again. */
+  readonly runningIds: () => string[];
+  /** The ids of the messages whose dead letters are being written. */
+  readonly writingIds: () => string[];
   /** Makes `stats.inFlight` exact for work still running (blocks count their blank lines until answered). */
   readonly settleCounts: () => void;
   /** Resolves when no batch or block is running. */
@@ -86,13 +88,16 @@ export class Shutdown {
 
   /** Gives up at once and terminates the workers. Returns how many messages were read and not settled. */
   kill(): number {
-    const { stats, destroyWorkers } = this.#options;
+    const { stats, destroyWorkers, writingIds } = this.#options;
     // After a drain timeout the messages still out are already counted as unsettled.
     if (!this.#gaveUp) {
       this.#options.settleCounts();
       this.#noteUnsettled();
       stats.unsettled += stats.inFlight;
     }
+    // A letter being written may or may not be stored when the process exits: named, so it can be looked for. (A
+    // drain timeout waits for those writes, so it does not name them.)
+    stats.noteUnsettled(writingIds());
     this.#gaveUp = true;
     this.#killed = true;
     destroyWorkers();
@@ -151,7 +156,8 @@ export class Shutdown {
 
   #noteUnsettled(): void {
     const { stats, runningIds } = this.#options;
-    stats.noteUnsettled(runningIds(UNSETTLED_IDS_LISTED - stats.unsettledIds.length));
+    // Every one: a line that is not named cannot be found again, and the in-flight caps bound how many there are.
+    stats.noteUnsettled(runningIds());
   }
 
   #armTimer(why: string, ms: number): void {

@@ -13,7 +13,10 @@ export interface RunStats {
   readonly deadLettered: number;
   /** Messages read but neither settled nor stored when the run ended (a forced shutdown). */
   readonly unsettled: number;
-  /** The ids of the first {@link UNSETTLED_IDS_LISTED} of them, to find them in the input again. */
+  /**
+   * The ids of those messages, to find them in the input again: every one that a drain timeout or a forced stop
+   * left running (no more than the in-flight caps let run at once).
+   */
   readonly unsettledIds: readonly string[];
   /**
    * Messages the transport took back by itself before their settle reached it: a RabbitMQ channel closed with
@@ -47,9 +50,6 @@ export interface RunStats {
     readonly mainThreadWaitMs?: number;
   };
 }
-
-/** How many ids of unsettled messages a run reports. */
-export const UNSETTLED_IDS_LISTED = 100;
 
 /** Live counters of a run. */
 export class Stats {
@@ -94,12 +94,9 @@ export class Stats {
     this.nacked += count;
   }
 
-  /** Records ids of messages left unsettled, up to {@link UNSETTLED_IDS_LISTED} in all. */
+  /** Records ids of messages left unsettled. */
   noteUnsettled(ids: Iterable<string>): void {
-    for (const id of ids) {
-      if (this.unsettledIds.length >= UNSETTLED_IDS_LISTED) return;
-      this.unsettledIds.push(id);
-    }
+    for (const id of ids) this.unsettledIds.push(id);
   }
 
   countRequeuedByBroker(count: number): void {

@@ -1,5 +1,5 @@
 // Runs the real `missive` CLI as a child process.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { DuckDbDlq } from '../../dist/dlq/duckdb.js';
 import { fileURLToPath } from 'node:url';
@@ -63,4 +63,20 @@ export async function readDeadLetters(path) {
   } finally {
     await dlq.close();
   }
+}
+
+/** Whether script(1) is there to give the CLI a real terminal. */
+export function hasScript() {
+  return spawnSync('script', ['--version']).status === 0;
+}
+
+/** Starts the CLI on a terminal of its own (script(1)): what `child` is written goes to the CLI as typed input. */
+export function startCliOnTerminal(args, { env } = {}) {
+  const command = [process.execPath, CLI, ...args].map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(' ');
+  const child = spawn('script', ['-qfec', command, '/dev/null'], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stdin.on('error', () => {});
+  const done = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout })));
+  return { child, done, output: () => ({ stdout, stderr: '' }) };
 }
