@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const BENCHES = ['pipeline', 'delivery-path', 'dlq', 'redis-streams', 'amqp', 'scale-out'];
+const BENCHES = ['pipeline', 'delivery-path', 'dlq', 'redis-streams', 'amqp', 'nats', 'scale-out'];
 const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : BENCHES;
 let failed = 0;
 for (const name of chosen) {

@@ -1,11 +1,14 @@
-import { constants } from 'node:fs';
+import { constants, fstatSync, read as readFd } from 'node:fs';
 import { access, open, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { isatty } from 'node:tty';
+import { promisify } from 'node:util';
 import type { Delivery } from '../delivery.js';
 import type { LineBlock } from '../line-block.js';
 import { InvalidOptionError, MissiveError, describe } from '../errors.js';
 import type { Adapter, AdapterOpenOptions } from './adapter.js';
 import type { CommonAdapterOptions } from './spec.js';
+import { PipeReader } from './pipe-reader.js';
 import { LineCutter, LineSplitter, resolveBlockBytes, resolveMaxMessageBytes, type LineAdapterOptions, type LineSplitterOptions } from './lines.js';
 
 /**
@@ -62,6 +65,8 @@ export class FileAdapter implements Adapter<undefined> {
   #opened = false;
   /** The splitter of standard input while it is read, destroyed by stop() to wake a read that waits for data. */
   #current: LineSplitter | null = null;
+  /** The reader of a pipe on standard input while it is read, interrupted by stop() for the same reason. */
+  #pipe: PipeReader | null = null;
   #output: Readable | null = null;
 
   /**
@@ -109,6 +114,7 @@ export class FileAdapter implements Adapter<undefined> {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#current?.destroy();
+    this.#pipe?.interrupt();
   }
 
   /** Stops reading and releases the open file. */
@@ -133,51 +139,100 @@ export class FileAdapter implements Adapter<undefined> {
     return { source, idPrefix, maxMessageBytes: this.#maxMessageBytes, blockBytes: this.#blockBytes, maxBlockLines: this.#maxBlockLines };
   }
 
-  /**
-   * Reads a file a block at a time (smaller near its end, see {@link tailReadBytes}), straight into the shared memory
-   * of the block the read completes (see `LineCutter.reserve`), so no byte is copied in this thread; the next read
-   * waits until the stream wants more.
-   */
+  /** Reads a file a block at a time, straight into the memory of its blocks (see {@link #readBlocks}). */
   async *#readFile(path: string): AsyncGenerator<Delivery[] | LineBlock> {
-    const cut: (Delivery[] | LineBlock)[] = [];
-    const cutter = new LineCutter(this.#options(`file:${path}`, path), (chunk) => cut.push(chunk));
     const file = await open(path, 'r');
     try {
       // A regular file's size at the start says whether reading reached its end or it shrank meanwhile; a FIFO or
       // device has no size to go by.
       const info = await file.stat();
-      const expected = info.isFile() ? info.size : 0;
-      let read = 0;
-      for (;;) {
-        if (this.#stopped) return;
-        const target = cutter.reserve(expected > 0 ? tailReadBytes(expected - read, this.#parallelism) : undefined);
-        const { bytesRead } = await file.read(target, 0, target.length, null);
-        cutter.commit(bytesRead);
-        read += bytesRead;
-        if (bytesRead === 0) break;
-        yield* cut.splice(0);
-      }
-      if (read < expected) {
-        const why = `${path} shrank from ${expected} to ${read} bytes while it was read`;
-        const line = cutter.endTruncated(why);
-        this.#log('warn', `${why}: the lines after byte ${read} were not read${line ? `; line ${line} is cut short, stored as a dead letter "input truncated"` : ''}`, {
-          path,
-          expectedBytes: expected,
-          readBytes: read,
-        });
-      }
-      cutter.end();
-      yield* cut.splice(0);
+      yield* this.#readBlocks(file, this.#options(`file:${path}`, path), info.isFile() ? info.size : 0, path);
     } finally {
       await file.close();
     }
   }
 
-  /** Reads standard input through a splitter, which pauses it whenever it is full. */
+  /**
+   * Reads `input` a block at a time (smaller near its end, see {@link tailReadBytes}), straight into the shared
+   * memory of the block the read completes (see `LineCutter.reserve`), so no byte is copied in this thread; the next
+   * read waits until the stream wants more. `size` is the input's size (0: unknown); with a `path`, reading fewer
+   * bytes than that is reported as the file shrinking while it was read.
+   */
+  async *#readBlocks(input: BlockSource, options: LineSplitterOptions, size: number, path?: string): AsyncGenerator<Delivery[] | LineBlock> {
+    const cut: (Delivery[] | LineBlock)[] = [];
+    const cutter = new LineCutter(options, (chunk) => cut.push(chunk));
+    let read = 0;
+    for (;;) {
+      if (this.#stopped) return;
+      const target = cutter.reserve(size > 0 ? tailReadBytes(size - read, this.#parallelism) : undefined);
+      const { bytesRead } = await input.read(target, 0, target.length, null);
+      cutter.commit(bytesRead);
+      read += bytesRead;
+      if (bytesRead === 0) break;
+      yield* cut.splice(0);
+    }
+    if (path !== undefined && read < size) {
+      const why = `${path} shrank from ${size} to ${read} bytes while it was read`;
+      const line = cutter.endTruncated(why);
+      this.#log('warn', `${why}: the lines after byte ${read} were not read${line ? `; line ${line} is cut short, stored as a dead letter "input truncated"` : ''}`, {
+        path,
+        expectedBytes: size,
+        readBytes: read,
+      });
+    }
+    cutter.end();
+    yield* cut.splice(0);
+  }
+
+  /**
+   * Reads standard input. The process's own standard input is read as a file is, whatever it is: a regular file
+   * (`< file`) by blocks of its size, a pipe or socket (`cat file |`) by a {@link PipeReader} into the blocks'
+   * memory; a terminal, or a stream given in the options, through a splitter.
+   */
   async *#readStdin(): AsyncGenerator<Delivery[] | LineBlock> {
+    if (this.#stdin === undefined && !isatty(STDIN_FD)) {
+      const info = fstatSync(STDIN_FD);
+      // Read from where the descriptor stands, which a shell may have moved: its size only balances the blocks.
+      if (info.isFile()) return yield* this.#readBlocks(STDIN_BLOCKS, this.#options('stdin'), info.size);
+      if (info.isFIFO() || info.isSocket()) return yield* this.#readPipe();
+    }
+    yield* this.#readStream(this.#stdin ?? process.stdin);
+  }
+
+  /**
+   * Reads a pipe or socket on standard input. Its size is unknown, so blocks start small and grow with what was read
+   * (a share of it, as {@link tailReadBytes} cuts a file's end): a short input still spreads over every thread, a
+   * long one soon moves in whole blocks.
+   */
+  async *#readPipe(): AsyncGenerator<Delivery[] | LineBlock> {
+    // Creating the stream makes the descriptor non-blocking, which the reader's reads rely on.
+    const stream = process.stdin;
+    const reader = new PipeReader(STDIN_FD, stream);
+    this.#pipe = reader;
+    const cut: (Delivery[] | LineBlock)[] = [];
+    const cutter = new LineCutter(this.#options('stdin'), (chunk) => cut.push(chunk));
+    let read = 0;
+    try {
+      while (!reader.ended && !this.#stopped) {
+        const target = cutter.reserve(pipeReadBytes(read, this.#parallelism));
+        const filled = await reader.fill(target);
+        cutter.commit(filled);
+        read += filled;
+        yield* cut.splice(0);
+      }
+      if (this.#stopped) return;
+      cutter.end();
+      yield* cut.splice(0);
+    } finally {
+      this.#pipe = null;
+      reader.close();
+    }
+  }
+
+  /** Reads a stream of bytes through a splitter, which pauses it whenever it is full. */
+  async *#readStream(stdin: Readable): AsyncGenerator<Delivery[] | LineBlock> {
     const splitter = new LineSplitter(this.#options('stdin'));
     this.#current = splitter;
-    const stdin = this.#stdin ?? process.stdin;
     // pipe, not pipeline: standard input is not ours to destroy, only to stop reading.
     const onError = (error: unknown) => splitter.destroy(new InputError(STDIN_PATH, error));
     stdin.once('error', onError);
@@ -227,6 +282,30 @@ function reasonOf(error: unknown): string {
   if (typeof code === 'string' && code in REASONS) return `${REASONS[code]} (${code})`;
   return describe(error);
 }
+
+/**
+ * The most to read next from a pipe of unknown length after `read` bytes, with `threads` threads: one thread takes
+ * whole blocks; several take a share of what came so far (as {@link tailReadBytes} does of what is left), so an input
+ * that turns out short was still cut fine enough for every thread.
+ */
+function pipeReadBytes(read: number, threads: number): number | undefined {
+  if (threads === 1) return undefined;
+  return Math.max(MIN_TAIL_READ_BYTES, Math.ceil(read / (2 * threads)));
+}
+
+/** The descriptor of standard input. */
+const STDIN_FD = 0;
+
+/** What {@link FileAdapter} reads blocks from: an open file, or standard input's descriptor. */
+interface BlockSource {
+  read(buffer: Buffer, offset: number, length: number, position: null): Promise<{ bytesRead: number }>;
+}
+
+const readDescriptor = promisify(readFd);
+/** Standard input's descriptor as a {@link BlockSource}: reads from where it stands, and is never closed here. */
+const STDIN_BLOCKS: BlockSource = {
+  read: (buffer, offset, length, position) => readDescriptor(STDIN_FD, buffer, offset, length, position),
+};
 
 /** The finest a file's last blocks are cut: below it, a block's fixed cost (a read, a hand-over) outweighs it. */
 const MIN_TAIL_READ_BYTES = 128 * 1024;
