@@ -2,35 +2,15 @@
 // frames of any shape get error answers and never end the run; a frame too long, one connection too many and an
 // idle connection are cut off, while the run goes on and still ends with its summary and stats file.
 import t from 'tap';
-import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDbDlq } from '../dist/dlq/duckdb.js';
 import { RemoteDlq } from '../dist/dlq/remote.js';
 import { serveStore } from '../dist/dlq/socket-server.js';
-import { socketPathFor } from '../dist/dlq/socket-path.js';
 import { fixture, readStats, runCli, startCli } from './helpers/cli.js';
+import { privateTmp, socketIn } from './helpers/dlq-socket.js';
 import { rawSocket } from './helpers/http-clients.js';
 import { until } from './helpers/until.js';
-
-/** A directory of its own to be TMPDIR (short enough for socket paths), so these sockets meet no other test's. */
-function privateTmp(t) {
-  const dir = mkdtempSync(join(tmpdir(), 'msf-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** The socket that a process with TMPDIR=`tmp` answers on for the file at `path`. */
-function socketIn(tmp, path) {
-  const saved = process.env.TMPDIR;
-  process.env.TMPDIR = tmp;
-  try {
-    return socketPathFor(realpathSync(path));
-  } finally {
-    if (saved === undefined) delete process.env.TMPDIR;
-    else process.env.TMPDIR = saved;
-  }
-}
 
 const answers = (text) => text.split('\n').filter(Boolean).map((line) => JSON.parse(line));
 
