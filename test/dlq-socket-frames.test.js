@@ -9,7 +9,7 @@ import { RemoteDlq } from '../dist/dlq/remote.js';
 import { serveStore } from '../dist/dlq/socket-server.js';
 import { fixture, readStats, runCli, startCli } from './helpers/cli.js';
 import { privateTmp, socketIn } from './helpers/dlq-socket.js';
-import { rawSocket } from './helpers/http-clients.js';
+import { rawSocket, sleep } from './helpers/http-clients.js';
 import { until } from './helpers/until.js';
 
 const answers = (text) => text.split('\n').filter(Boolean).map((line) => JSON.parse(line));
@@ -17,7 +17,7 @@ const answers = (text) => text.split('\n').filter(Boolean).map((line) => JSON.pa
 /** Connects and has one request answered, so the server has counted the connection. */
 async function servedClient(socketPath) {
   const client = rawSocket(socketPath);
-  await client.connected;
+  await Promise.race([client.connected, client.closed]);
   client.write('{"n":0,"op":"count","args":{}}\n');
   await client.until(/\n/);
   return client;
@@ -29,7 +29,7 @@ t.test('a running missive run answers malformed, oversized and surplus frames an
   const statsPath = join(tmp, 'stats.json');
   const env = { TMPDIR: tmp };
   const run = startCli(
-    ['run', fixture('always-fails-processor.js'), '--threads', '0', '--dlq', path, '--stats-file', statsPath],
+    ['run', fixture('always-fails-processor.js'), '--threads', '1', '--dlq', path, '--stats-file', statsPath],
     { keepStdinOpen: true, env },
   );
   t.teardown(() => run.child.kill('SIGKILL'));
@@ -39,7 +39,7 @@ t.test('a running missive run answers malformed, oversized and surplus frames an
   const socketPath = socketIn(tmp, path);
 
   const bad = rawSocket(socketPath);
-  await bad.connected;
+  await Promise.race([bad.connected, bad.closed]);
   const frames = [
     'null',
     '[]',
@@ -55,7 +55,8 @@ t.test('a running missive run answers malformed, oversized and surplus frames an
     '{"n":7,"op":"count","args":{}}',
   ];
   bad.write(frames.map((frame) => `${frame}\n`).join(''));
-  const text = await bad.until(new RegExp(`(.*\\n){${frames.length}}`));
+  // Bounded, so that a server that leaves some frames unanswered fails the test instead of hanging it.
+  const text = await Promise.race([bad.until(new RegExp(`(.*\\n){${frames.length}}`)), run.done, sleep(30000)]).then(() => bad.text());
   const got = answers(text);
   t.equal(got.length, frames.length, `one answer a frame: ${text}`);
   const byN = (n) => got.filter((answer) => answer.n === n);
@@ -63,23 +64,26 @@ t.test('a running missive run answers malformed, oversized and surplus frames an
   t.ok(byN(-1).every((a) => a.error.code === 'MISSIVE_ERR_INVALID_OPTION'), 'as invalid requests');
   for (const n of [1, 2, 3, 4, 5, 6]) t.match(byN(n), [{ error: { code: 'MISSIVE_ERR_INVALID_OPTION' } }], `request ${n} refused`);
   t.same(byN(7), [{ n: 7, result: 1 }], 'and a good request on the same connection answered');
-  t.match(byN(1)[0].error.message, /unknown operation "nope"/);
+  t.match(byN(1)?.[0]?.error.message, /unknown operation "nope"/);
   bad.destroy();
+  if (run.child.exitCode !== null) return t.fail(`the run ended: ${run.output().stderr}`);
 
   // A frame that never ends: answered, and cut off long before the client is done sending.
   const long = rawSocket(socketPath);
-  await long.connected;
+  await Promise.race([long.connected, long.closed]);
   const chunk = Buffer.alloc(64 * 1024, 'a');
   const total = 64 * 1024 * 1024;
   let sent = 0;
   let closed = false;
   void long.closed.then(() => (closed = true));
-  while (!closed && sent < total) {
+  const deadline = Date.now() + 60000;
+  while (!closed && sent < total && Date.now() < deadline) {
     sent += chunk.length;
     if (!long.write(chunk)) await Promise.race([new Promise((resolve) => long.socket.once('drain', resolve)), long.closed]);
   }
-  const cut = answers(await long.closed);
-  t.ok(sent < total, `the connection was closed after ${sent} of ${total} bytes`);
+  t.ok(closed && sent < total, `the connection was closed after ${sent} of ${total} bytes`);
+  const cut = answers(await Promise.race([long.closed, sleep(1000).then(() => long.text())]));
+  long.destroy();
   t.match(cut, [{ n: -1, error: { code: 'MISSIVE_ERR_DLQ', message: /request longer than \d+ bytes/ } }], 'with a last answer saying why');
 
   // 64 connections at once are served; the 65th is told and closed at once.
@@ -87,7 +91,8 @@ t.test('a running missive run answers malformed, oversized and surplus frames an
   t.teardown(() => held.forEach((client) => client.destroy()));
   for (let i = 0; i < 64; i++) held.push(await servedClient(socketPath));
   const surplus = rawSocket(socketPath);
-  const refused = answers(await surplus.closed);
+  const refused = answers(await Promise.race([surplus.closed, sleep(20000).then(() => surplus.text())]));
+  surplus.destroy();
   t.match(refused, [{ n: -1, error: { message: /serves 64 connections at once/ } }], 'one too many: refused with a reason');
   held.splice(0).forEach((client) => client.destroy());
   await until(async () => {
@@ -122,13 +127,13 @@ t.test('idle connections are closed; a client of its own keeps its connection al
 
   const idle = rawSocket(socketPath);
   const started = Date.now();
-  const last = answers(await idle.closed);
+  const last = answers(await Promise.race([idle.closed, sleep(20000).then(() => idle.text())]));
   t.match(last, [{ n: -1, error: { message: /closed after 300 ms without a request/ } }]);
   t.ok(Date.now() - started < 20000, 'closed by the server');
 
   const remote = await RemoteDlq.connect(socketPath, realpathSync(path));
   t.teardown(() => remote.close());
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  await sleep(1500);
   t.equal(await remote.count(), 0, 'a RemoteDlq idle for five times the limit still works');
   const letters = Array.from({ length: 20 }, (_, i) => ({ id: `l${i}`, reason: 'handler failed', body: Buffer.alloc(20000, i) }));
   await remote.put(letters);
