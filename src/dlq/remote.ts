@@ -22,6 +22,8 @@ import {
 
 /** Letters per page when iterating over the socket: bounds the size of one answer. */
 const PAGE_SIZE = 200;
+/** The idle limit assumed of a server that does not say its own. */
+const IDLE_MS_UNSAID = 30_000;
 /** How long a process that accepts the connection may take to say which file it holds before it counts as silent. */
 const HELLO_TIMEOUT_MS = 3000;
 
@@ -82,10 +84,11 @@ export class RemoteDlq implements Dlq {
         return undefined;
       }
       remote.#pid = hello.pid;
-      remote.#maxRequestBytes = hello.maxRequestBytes;
+      remote.#maxRequestBytes = hello.maxRequestBytes ?? MAX_REQUEST_BYTES;
       // A command may hold the connection for long between requests (a replay of slow handlers): a hello now and
       // then keeps the server from closing it as idle.
-      remote.#keepAlive = setInterval(() => void remote.#call('hello', {}).catch(() => {}), hello.idleMs / 3);
+      const idleMs = Number.isFinite(hello.idleMs) && hello.idleMs > 0 ? hello.idleMs : IDLE_MS_UNSAID;
+      remote.#keepAlive = setInterval(() => void remote.#call('hello', {}).catch(() => {}), idleMs / 3);
       remote.#keepAlive.unref();
       return remote;
     } catch {
