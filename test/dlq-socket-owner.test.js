@@ -8,7 +8,7 @@ import { mkdirSync, symlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { DuckDbDlq } from '../dist/dlq/duckdb.js';
-import { CLI, fixture, readDeadLetters, runCli } from './helpers/cli.js';
+import { fixture, readDeadLetters, runCli } from './helpers/cli.js';
 import { privateTmp, socketIn } from './helpers/dlq-socket.js';
 
 const isRoot = process.getuid?.() === 0;
