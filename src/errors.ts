@@ -175,6 +175,25 @@ export class DlqUnreachableError extends MissiveError {
   }
 }
 
+/**
+ * The directory of the dead-letter sockets, or a socket in it, is not this user's own and private: another user
+ * could be listening there and answer for the user's store. Neither `missive run` serves nor `missive dlq`
+ * connects there.
+ */
+export class DlqSocketUnsafeError extends MissiveError {
+  /** The directory or socket that failed the check. */
+  readonly path: string;
+  constructor(path: string, why: string) {
+    super(
+      'MISSIVE_ERR_DLQ_SOCKET_UNSAFE',
+      `${path} ${why}, so another user could answer there for your dead-letter store: missive neither serves nor ` +
+        `connects there. Remove ${path} (as its owner, or root) and missive creates it again (mode 0700), or set ` +
+        'TMPDIR to a directory of your own',
+    );
+    this.path = path;
+  }
+}
+
 /** Something was used after it was ended or closed: a `MemoryAdapter` after `end()`, a test client after `close()`. */
 export class ClosedError extends MissiveError {
   constructor(message: string) {

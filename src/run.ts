@@ -6,6 +6,8 @@ import type { DeadLetterInput, Dlq } from './dlq/dlq.js';
 import { checkDuckDbFile } from './dlq/duckdb-file.js';
 import { fingerprintOf } from './dlq/fingerprint.js';
 import { LazyDlq } from './dlq/lazy.js';
+import { socketPathFor } from './dlq/socket-path.js';
+import { ensureSocketDirectory, reportUnserved } from './dlq/socket-dir-check.js';
 import { InvalidOptionError } from './errors.js';
 import type { Log, LogLevel } from './log.js';
 import type { Message } from './message.js';
@@ -115,7 +117,7 @@ export async function run<M extends Message<unknown>>(processor: Processor<M>, o
   }
   const log = logOf(options.logger);
   const fingerprint = fingerprintOf(processor.name, processor.version);
-  const { dlq, owned } = await storeOf(options.dlq, processor, fingerprint);
+  const { dlq, owned } = await storeOf(options.dlq, processor, fingerprint, log);
   const emitter = new EventEmitter<RunEvents>();
   let pipeline: Pipeline;
   try {
@@ -193,13 +195,23 @@ async function storeOf<M extends Message<unknown>>(
   given: Dlq | string | undefined,
   processor: Processor<M>,
   fingerprint: ReturnType<typeof fingerprintOf>,
+  log: Log | undefined,
 ): Promise<{ dlq: Dlq; owned: boolean }> {
   if (typeof given === 'object') return { dlq: given, owned: false };
   if (given === undefined && processor.dlq) return { dlq: processor.dlq, owned: false };
   const path = resolve(given ?? DEFAULT_DLQ_PATH);
   await checkDuckDbFile(path);
+  // The store answers `missive dlq` commands on a socket once open. Its directory is made (or found unsafe) now,
+  // before any input is read: a run whose commands cannot reach it says so at start, and once this user holds the
+  // directory nobody else can take it meanwhile. Not serving is no reason to stop the run (another user could then
+  // stop every run of yours): it is a warning.
+  const unserved = (error: unknown) => reportUnserved(path, error, log);
+  await ensureSocketDirectory(socketPathFor(path)).catch(unserved);
   // DuckDB loads at the first dead letter: a run without any keeps ~40 MB less resident.
-  const dlq = new LazyDlq(async () => (await import('./dlq/duckdb.js')).DuckDbDlq.open(path, { fingerprint }), true);
+  const dlq = new LazyDlq(
+    async () => (await import('./dlq/duckdb.js')).DuckDbDlq.open(path, { fingerprint, onServeError: unserved }),
+    true,
+  );
   return { dlq, owned: true };
 }
 

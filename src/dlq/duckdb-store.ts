@@ -18,6 +18,7 @@ import { COLUMNS, LEGACY_COLUMNS, prepareTable, tableFormat } from './duckdb-sch
 import { letterKey, looksLikeLetterKey } from './letter-key.js';
 import { pickLetter } from './letters.js';
 import { serveStore, type ServedStore, type StoreServer } from './socket-server.js';
+import { reportUnserved } from './socket-dir-check.js';
 import { socketPathFor } from './socket-path.js';
 import { LOCKED_DOWN, runReadOnlySql, type ReadOnlySqlOptions, type SqlResult } from './sql-sandbox.js';
 import type { PageCursor } from './wire.js';
@@ -41,6 +42,12 @@ export interface DuckDbDlqOptions {
    * shared-access.ts). Default true; ignored when `readOnly`.
    */
   readonly serve?: boolean;
+  /**
+   * Told why the store cannot answer on its socket (a `DlqSocketUnsafeError` when the socket's directory is not
+   * this user's own and private). The store works without it; only `missive dlq` commands cannot reach it. Default:
+   * a process warning (`process.emitWarning`).
+   */
+  readonly onServeError?: (error: unknown) => void;
 }
 
 const ORDER = 'ORDER BY first_failed_at, id, key';
@@ -185,8 +192,12 @@ export class DuckDbStore implements Dlq, ServedStore {
       }
       store = new DuckDbStore(file, instance, writer, reader, options.fingerprint ?? null, readOnly, legacy);
       if (!readOnly && options.serve !== false) {
-        // Without its socket the store still works; other processes then say that nobody answers for the file.
-        store.#server = await serveStore(store, socketPathFor(await realpath(file))).catch(() => undefined);
+        // Without its socket the store still works; the commands of other processes cannot reach it, so say why.
+        store.#server = await serveStore(store, socketPathFor(await realpath(file))).catch((error: unknown) => {
+          if (options.onServeError) options.onServeError(error);
+          else reportUnserved(file, error);
+          return undefined;
+        });
       }
       return store;
     } catch (error) {

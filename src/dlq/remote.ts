@@ -2,8 +2,12 @@ import { connect, type Socket } from 'node:net';
 import { DlqError } from '../errors.js';
 import type { DeadLetter, DeadLetterInput, Dlq, DlqFilter, DlqListOptions } from './dlq.js';
 import type { SqlResult } from './sql-sandbox.js';
+import { FrameReader } from './frames.js';
+import { socketToTrust } from './socket-dir-check.js';
 import {
-  MAX_LINE_BYTES,
+  MAX_ANSWER_BYTES,
+  MAX_REQUEST_BYTES,
+  NO_REQUEST,
   decodeError,
   decodeLetter,
   encodeCursor,
@@ -18,6 +22,8 @@ import {
 
 /** Letters per page when iterating over the socket: bounds the size of one answer. */
 const PAGE_SIZE = 200;
+/** The idle limit assumed of a server that does not say its own. */
+const IDLE_MS_UNSAID = 30_000;
 /** How long a process that accepts the connection may take to say which file it holds before it counts as silent. */
 const HELLO_TIMEOUT_MS = 3000;
 
@@ -37,6 +43,9 @@ export class RemoteDlq implements Dlq {
   /** The real path of the file the other process holds. */
   readonly path: string;
   #pid: number;
+  /** The longest request the other process reads (it says so in its hello). */
+  #maxRequestBytes = MAX_REQUEST_BYTES;
+  #keepAlive: NodeJS.Timeout | undefined;
   readonly #socket: Socket;
   readonly #pending = new Map<number, Pending>();
   #next = 0;
@@ -51,8 +60,11 @@ export class RemoteDlq implements Dlq {
   /**
    * Connects to the process answering on `socketPath` for the file at `realPath`. Resolves undefined when nothing
    * answers there (no socket, or one left by a process that is gone), or when what answers holds another file.
+   * Rejects with `DlqSocketUnsafeError`, without connecting, when the socket or its directory is not this user's
+   * own and private (see socket-dir-check.ts): whoever listens there could be another user.
    */
   static async connect(socketPath: string, realPath: string): Promise<RemoteDlq | undefined> {
+    if (!(await socketToTrust(socketPath))) return undefined;
     const socket = await new Promise<Socket | undefined>((resolve) => {
       const attempt = connect(socketPath);
       attempt.once('connect', () => resolve(attempt));
@@ -72,6 +84,12 @@ export class RemoteDlq implements Dlq {
         return undefined;
       }
       remote.#pid = hello.pid;
+      remote.#maxRequestBytes = hello.maxRequestBytes ?? MAX_REQUEST_BYTES;
+      // A command may hold the connection for long between requests (a replay of slow handlers): a hello now and
+      // then keeps the server from closing it as idle.
+      const idleMs = Number.isFinite(hello.idleMs) && hello.idleMs > 0 ? hello.idleMs : IDLE_MS_UNSAID;
+      remote.#keepAlive = setInterval(() => void remote.#call('hello', {}).catch(() => {}), idleMs / 3);
+      remote.#keepAlive.unref();
       return remote;
     } catch {
       await remote.close();
@@ -84,9 +102,34 @@ export class RemoteDlq implements Dlq {
     return this.#pid;
   }
 
-  put(letters: readonly DeadLetterInput[]): Promise<void> {
-    if (letters.length === 0) return Promise.resolve();
-    return this.#call('put', { letters: letters.map(encodeInput) }).then(() => undefined);
+  /** Stores letters through the other process, in as many requests as its request limit needs. */
+  async put(letters: readonly DeadLetterInput[]): Promise<void> {
+    if (letters.length === 0) return;
+    // Room for `{"n":…,"op":"put","args":{"letters":[…]}}` around the letters.
+    const room = this.#maxRequestBytes - 64;
+    const batches: string[][] = [];
+    let batch: string[] = [];
+    let bytes = 0;
+    for (const letter of letters) {
+      const json = JSON.stringify(encodeInput(letter));
+      const size = Buffer.byteLength(json) + 1;
+      if (size > room) {
+        throw new DlqError(
+          `the dead letter ${letter.id} takes ${size} bytes on the socket, more than the ${this.#maxRequestBytes} ` +
+            `the process holding ${this.path} (pid ${this.pid}) reads in one request; stop that process and run ` +
+            'this command again: with nobody holding the file, it opens the file itself',
+        );
+      }
+      if (bytes + size > room) {
+        batches.push(batch);
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(json);
+      bytes += size;
+    }
+    batches.push(batch);
+    await Promise.all(batches.map((jsons) => this.#send('put', `{"letters":[${jsons.join(',')}]}`)));
   }
 
   async get(keyOrId: string): Promise<DeadLetter | undefined> {
@@ -136,23 +179,32 @@ export class RemoteDlq implements Dlq {
 
   /** Closes the connection; the other process and its file are not affected. */
   async close(): Promise<void> {
+    clearInterval(this.#keepAlive);
     this.#fail(new DlqError(`the connection to the process holding ${this.path} is closed`));
     this.#socket.destroy();
   }
 
   #listen(): void {
-    let buffered = '';
-    this.#socket.setEncoding('utf8');
-    this.#socket.on('data', (text: string) => {
-      buffered += text;
-      if (buffered.length > MAX_LINE_BYTES) {
+    const frames = new FrameReader(MAX_ANSWER_BYTES);
+    this.#socket.on('data', (chunk: Buffer) => {
+      const { frames: lines, overflow } = frames.push(chunk);
+      if (overflow) {
         this.#socket.destroy(new Error('an answer longer than the protocol allows'));
         return;
       }
-      let end: number;
-      while ((end = buffered.indexOf('\n')) >= 0) {
-        const response = JSON.parse(buffered.slice(0, end)) as Response;
-        buffered = buffered.slice(end + 1);
+      for (const line of lines) {
+        let response: Response;
+        try {
+          response = JSON.parse(line) as Response;
+        } catch {
+          this.#socket.destroy(new Error('an answer that is not JSON'));
+          return;
+        }
+        if (response.n === NO_REQUEST && 'error' in response) {
+          // The server's last word before it closes the connection (idle, too many connections, too long a request).
+          this.#fail(decodeError(response.error));
+          continue;
+        }
         const pending = this.#pending.get(response.n);
         if (!pending) continue;
         this.#pending.delete(response.n);
@@ -162,6 +214,7 @@ export class RemoteDlq implements Dlq {
     });
     this.#socket.on('error', () => {});
     this.#socket.on('close', () => {
+      clearInterval(this.#keepAlive);
       this.#fail(
         new DlqError(
           `the process holding ${this.path} (pid ${this.pid}) closed it while this command was using it (it ` +
@@ -178,11 +231,16 @@ export class RemoteDlq implements Dlq {
   }
 
   #call<O extends Operation>(op: O, args: Operations[O]['args']): Promise<Operations[O]['result']> {
+    return this.#send(op, JSON.stringify(args)) as Promise<Operations[O]['result']>;
+  }
+
+  /** Sends one request whose args are JSON already. */
+  #send(op: Operation, argsJson: string): Promise<unknown> {
     if (this.#closed) return Promise.reject(this.#closed);
     const n = this.#next++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(n, { resolve: resolve as (result: unknown) => void, reject });
-      this.#socket.write(`${JSON.stringify({ n, op, args })}\n`);
+      this.#pending.set(n, { resolve, reject });
+      this.#socket.write(`{"n":${n},"op":"${op}","args":${argsJson}}\n`);
     });
   }
 }

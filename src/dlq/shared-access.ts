@@ -8,7 +8,9 @@
  *
  * - The process that has the store open for writing (`DuckDbDlq.open`, also the lazy open at the first dead
  *   letter of `missive run`) answers on a Unix socket named by a digest of the file's real path, in a private
- *   directory of the user's (0700; the socket itself 0600); see socket-path.ts, socket-server.ts and wire.ts. It
+ *   directory of the user's (0700; the socket itself 0600); see socket-path.ts, socket-server.ts and wire.ts.
+ *   Server and clients check that directory and socket with one rule (socket-dir-check.ts): a place that is not the
+ *   user's own and private is neither served nor connected to, since another user could listen there. It
  *   serves count, list, get, lookup by id, pages of a scan, one read-only SQL query (on a fresh, locked-down
  *   connection of its own instance) and put and delete by key, the writes in the same lane as its own puts, so
  *   a `missive dlq purge` or `replay` against a running processor is as safe as the processor's own writes, and

@@ -1,21 +1,24 @@
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import { InvalidOptionError } from '../errors.js';
+import { DlqError, InvalidOptionError } from '../errors.js';
 import type { DeadLetter, Dlq } from './dlq.js';
 import type { SqlResult } from './sql-sandbox.js';
-import { ensureSocketDirectory } from './socket-path.js';
+import { FrameReader } from './frames.js';
+import { ensureSocketDirectory } from './socket-dir-check.js';
 import {
-  MAX_LINE_BYTES,
-  OPERATIONS,
+  MAX_REQUEST_BYTES,
+  NO_REQUEST,
   decodeCursor,
   decodeFilter,
   decodeInput,
   encodeError,
   encodeLetter,
+  parseRequest,
+  type Hello,
   type Operation,
   type Operations,
   type PageCursor,
-  type Request,
+  type Response,
 } from './wire.js';
 
 /** What the server needs of the store it answers for: the Dlq, one SQL query, and pages in the store's order. */
@@ -35,40 +38,71 @@ export interface StoreServer {
 /** The most letters one page request may ask for: the answer is one line of JSON. */
 const MAX_PAGE = 1000;
 
+/** Limits of {@link serveStore}: what one local process can make the server hold. */
+export interface StoreServerLimits {
+  /** The longest request line read; a longer one is answered with an error and its connection closed. */
+  readonly maxRequestBytes?: number;
+  /** Connections served at once; one more is answered with an error and closed at once. Default 64. */
+  readonly maxConnections?: number;
+  /** A connection without a request in flight for this long is closed. Default 30000 ms. */
+  readonly idleMs?: number;
+}
+
+const DEFAULT_MAX_CONNECTIONS = 64;
+const DEFAULT_IDLE_MS = 30_000;
+
 /**
  * Answers other processes' requests for the store on a Unix socket (see wire.ts for the protocol and
- * shared-access.ts for the design). A socket left by a process that died is replaced: the caller holds the file's
- * write lock, so no live process can be serving this file.
+ * shared-access.ts for the design), in a directory that passes socket-dir-check.ts, or not at all. A socket left
+ * by a process that died is replaced: the caller holds the file's write lock, so no live process can be serving
+ * this file. Every connection is bounded (see {@link StoreServerLimits}): a client that misbehaves loses its
+ * connection, never the run.
  */
-export async function serveStore(store: ServedStore, socketPath: string): Promise<StoreServer> {
+export async function serveStore(store: ServedStore, socketPath: string, limits: StoreServerLimits = {}): Promise<StoreServer> {
+  const maxRequestBytes = limits.maxRequestBytes ?? MAX_REQUEST_BYTES;
+  const maxConnections = limits.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  const idleMs = limits.idleMs ?? DEFAULT_IDLE_MS;
+  const hello: Hello = { path: store.path, pid: process.pid, maxRequestBytes, idleMs };
   await ensureSocketDirectory(socketPath);
   const existing = await lstat(socketPath).catch(() => undefined);
   if (existing?.isSocket()) await unlink(socketPath);
   const sockets = new Set<Socket>();
   const inFlight = new Set<Promise<unknown>>();
   const server = createServer((socket) => {
+    socket.on('error', () => socket.destroy());
+    if (sockets.size >= maxConnections) {
+      hangUp(socket, `the process holding ${store.path} serves ${maxConnections} connections at once; try again`);
+      return;
+    }
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => socket.destroy());
-    let buffered = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (text: string) => {
-      buffered += text;
-      if (buffered.length > MAX_LINE_BYTES) {
-        socket.destroy();
-        return;
-      }
-      let end: number;
-      while ((end = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, end);
-        buffered = buffered.slice(end + 1);
-        const answer = answerLine(store, line).then((response) => {
-          if (!socket.destroyed) socket.write(`${JSON.stringify(response)}\n`);
-        });
-        inFlight.add(answer);
-        void answer.finally(() => inFlight.delete(answer));
-      }
+    const frames = new FrameReader(maxRequestBytes);
+    let pending = 0;
+    socket.setTimeout(idleMs, () => {
+      if (pending === 0) hangUp(socket, `closed after ${idleMs} ms without a request`);
     });
+    const onData = (chunk: Buffer) => {
+      const { frames: lines, overflow } = frames.push(chunk);
+      for (const line of lines) {
+        pending++;
+        const answer = answerLine(store, hello, line)
+          .then((response) => {
+            if (socket.writable) socket.write(`${JSON.stringify(response)}\n`);
+          })
+          // An answer that cannot be written (or serialised) costs its connection, never the run.
+          .catch(() => socket.destroy())
+          .finally(() => {
+            pending--;
+            inFlight.delete(answer);
+          });
+        inFlight.add(answer);
+      }
+      if (overflow) {
+        socket.off('data', onData);
+        hangUp(socket, `a request longer than ${maxRequestBytes} bytes; put fewer letters in one request`);
+      }
+    };
+    socket.on('data', onData);
   });
   await listen(server, socketPath);
   // The directory already keeps other users out; the mode says the same on the socket itself.
@@ -87,6 +121,14 @@ export async function serveStore(store: ServedStore, socketPath: string): Promis
   };
 }
 
+/** Says why in one last answer (belonging to no request), stops reading and closes the connection. */
+function hangUp(socket: Socket, why: string): void {
+  socket.pause();
+  const last: Response = { n: NO_REQUEST, error: encodeError(new DlqError(why)) };
+  if (socket.writable) socket.end(`${JSON.stringify(last)}\n`, () => socket.destroy());
+  else socket.destroy();
+}
+
 function listen(server: Server, path: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -97,18 +139,14 @@ function listen(server: Server, path: string): Promise<void> {
   });
 }
 
-async function answerLine(store: ServedStore, line: string): Promise<unknown> {
-  let request: Request;
+async function answerLine(store: ServedStore, hello: Hello, line: string): Promise<Response> {
+  const parsed = parseRequest(line);
+  if ('refused' in parsed) return parsed.refused;
+  const { n, op, args } = parsed.request;
   try {
-    request = JSON.parse(line) as Request;
-  } catch {
-    return { n: -1, error: { code: 'MISSIVE_ERR_INVALID_OPTION', message: 'a request must be one line of JSON' } };
-  }
-  try {
-    if (!OPERATIONS.includes(request.op)) throw new InvalidOptionError(`unknown operation ${String(request.op)}`);
-    return { n: request.n, result: await perform(store, request.op, (request.args ?? {}) as never) };
+    return { n, result: op === 'hello' ? hello : await perform(store, op, args) };
   } catch (error) {
-    return { n: request.n, error: encodeError(error) };
+    return { n, error: encodeError(error) };
   }
 }
 
@@ -119,8 +157,6 @@ async function perform<O extends Operation>(
 ): Promise<Operations[Operation]['result']> {
   const a = args as Record<string, unknown>;
   switch (op) {
-    case 'hello':
-      return { path: store.path, pid: process.pid };
     case 'count':
       return store.count(decodeFilter(a['filter'] as never));
     case 'list':
@@ -140,10 +176,10 @@ async function perform<O extends Operation>(
       return (await store.page(decodeCursor((a['after'] ?? null) as never), limit)).map(encodeLetter);
     }
     case 'put':
-      await store.put((a['letters'] as never[]).map(decodeInput));
+      await store.put(array(a['letters'], 'letters').map((letter) => decodeInput(letter as never)));
       return null;
     case 'delete':
-      return store.delete((a['keys'] as unknown[]).map((key) => text(key, 'key')));
+      return store.delete(array(a['keys'], 'keys').map((key) => text(key, 'key')));
     case 'sql':
       return store.sql(text(a['sql'], 'sql'), { reveal: a['reveal'] === true });
     default:
@@ -153,5 +189,10 @@ async function perform<O extends Operation>(
 
 function text(value: unknown, what: string): string {
   if (typeof value !== 'string') throw new InvalidOptionError(`${what} must be a string`);
+  return value;
+}
+
+function array(value: unknown, what: string): unknown[] {
+  if (!Array.isArray(value)) throw new InvalidOptionError(`${what} must be an array`);
   return value;
 }

@@ -17,7 +17,7 @@ export interface PageCursor {
 
 /** The operations, their arguments and their results, as JSON. */
 export interface Operations {
-  hello: { args: Record<string, never>; result: { path: string; pid: number } };
+  hello: { args: Record<string, never>; result: Hello };
   count: { args: { filter: WireFilter }; result: number };
   list: { args: { options: WireFilter & { limit?: number; offset?: number } }; result: WireLetter[] };
   get: { args: { keyOrId: string }; result: WireLetter | null };
@@ -36,6 +36,16 @@ export interface Request<O extends Operation = Operation> {
   readonly n: number;
   readonly op: O;
   readonly args: Operations[O]['args'];
+}
+
+/** What a server says of itself: the file it holds, and the limits it keeps a connection to. */
+export interface Hello {
+  readonly path: string;
+  readonly pid: number;
+  /** The longest request line it reads; a longer one gets an error and the connection closed. */
+  readonly maxRequestBytes: number;
+  /** How long a connection may stay without a request before the server closes it. */
+  readonly idleMs: number;
 }
 
 export type Response =
@@ -75,8 +85,45 @@ export interface WireInput extends Omit<DeadLetterInput, 'body' | 'failedAt'> {
   readonly failedAt?: string;
 }
 
-/** The longest line either side accepts: a page of letters with large bodies, or a put of a replay batch. */
-export const MAX_LINE_BYTES = 256 * 1024 * 1024;
+/** The longest answer a client reads: a page of letters with large bodies. */
+export const MAX_ANSWER_BYTES = 256 * 1024 * 1024;
+
+/**
+ * The longest request the server reads by default: room for a letter of a 1 MiB message (the default
+ * `--max-message-bytes`) in base64 with its error and headers. A client puts a larger batch in several requests.
+ */
+export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+
+/** The `n` of an answer that belongs to no request: the frame had none, or the server closes the connection. */
+export const NO_REQUEST = -1;
+
+/**
+ * Checks a request line's shape once, so nothing after it meets `null`, an array or a missing field: an object
+ * with a whole-number `n`, a known `op` and `args` an object (or absent). Anything else gets an error answer.
+ */
+export function parseRequest(frame: string): { request: Request } | { refused: Response } {
+  let value: unknown;
+  try {
+    value = JSON.parse(frame);
+  } catch {
+    return refuse(NO_REQUEST, 'a request must be one line of JSON');
+  }
+  if (!isRecord(value)) return refuse(NO_REQUEST, 'a request must be a JSON object { n, op, args }');
+  const { n, op, args } = value;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n)) return refuse(NO_REQUEST, 'a request needs n, a whole number');
+  if (!OPERATIONS.includes(op as Operation)) return refuse(n, `unknown operation ${JSON.stringify(op) ?? 'undefined'}`);
+  if (args !== undefined && !isRecord(args)) return refuse(n, 'args must be an object');
+  return { request: { n, op: op as Operation, args: (args ?? {}) as never } };
+}
+
+function refuse(n: number, message: string): { refused: Response } {
+  return { refused: { n, error: encodeError(new InvalidOptionError(message)) } };
+}
+
+/** A JSON object, not null and not an array. */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
 
 export function encodeLetter(letter: DeadLetter): WireLetter {
   return {
@@ -102,6 +149,7 @@ export function encodeInput(input: DeadLetterInput): WireInput {
 }
 
 export function decodeInput(wire: WireInput): DeadLetterInput {
+  if (!isRecord(wire as unknown)) throw new InvalidOptionError('a dead letter sent to the store must be an object');
   const { body, failedAt, ...rest } = wire;
   if (typeof body !== 'string' || typeof rest.id !== 'string' || typeof rest.reason !== 'string') {
     throw new InvalidOptionError('a dead letter sent to the store needs an id, a reason and a body');
@@ -115,6 +163,7 @@ export function encodeFilter(filter: DlqFilter | DlqListOptions): WireFilter & {
 }
 
 export function decodeFilter(wire: WireFilter & { limit?: number; offset?: number }): DlqListOptions {
+  if (wire !== undefined && wire !== null && !isRecord(wire as unknown)) throw new InvalidOptionError('a filter must be an object');
   const { since, ...rest } = wire ?? {};
   return { ...rest, ...(since ? { since: new Date(since) } : {}) };
 }
@@ -124,6 +173,7 @@ export function encodeCursor(cursor: PageCursor | null): WireCursor | null {
 }
 
 export function decodeCursor(wire: WireCursor | null): PageCursor | null {
+  if (wire !== null && !isRecord(wire as unknown)) throw new InvalidOptionError('a page cursor must be an object or null');
   return wire && { ...wire, firstFailedAt: new Date(wire.firstFailedAt) };
 }
 

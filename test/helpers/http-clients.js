@@ -32,11 +32,12 @@ export function request({ port, method = 'POST', path = '/', body, headers = {},
 }
 
 /**
- * A raw TCP connection to `port`: `write` sends bytes as they are, `until(pattern)` waits for the server's bytes to
- * match, `closed` resolves with everything the server sent once it closes the connection.
+ * A raw TCP connection to `port` (or a Unix socket at the path `port`): `write` sends bytes as they are,
+ * `until(pattern)` waits for the server's bytes to match, `closed` resolves with everything the server sent once it
+ * closes the connection.
  */
 export function rawSocket(port) {
-  const socket = net.connect(port, '127.0.0.1');
+  const socket = typeof port === 'string' ? net.connect(port) : net.connect(port, '127.0.0.1');
   let text = '';
   const waiters = [];
   socket.setEncoding('latin1');
