@@ -14,9 +14,9 @@ export interface ConnectionLimitEvents {
  * longest (one that has not sent a request yet, or a kept-alive one between requests) is closed to make room, so
  * sockets opened and left silent cannot lock real senders out; only when every open connection has a request in
  * progress is the new connection closed instead. Node's own `server.maxConnections` always refuses the newcomer.
- * `server.closeIdleConnections()` then also closes connections that never sent a request.
+ * Returns the open connections with no request in progress, kept up to date.
  */
-export function limitConnections(server: Server, max: number, events: ConnectionLimitEvents): void {
+export function limitConnections(server: Server, max: number, events: ConnectionLimitEvents): ReadonlySet<Socket> {
   /** Requests in progress (headers received, answer not yet sent) on each open connection. */
   const active = new Map<Socket, number>();
   /** Open connections with no request in progress, the one idle longest first (a Set keeps insertion order). */
@@ -57,15 +57,5 @@ export function limitConnections(server: Server, max: number, events: Connection
   server.on('request', started);
   // Requests with `Expect: 100-continue` arrive through this event instead once it has a listener.
   server.on('checkContinue', started);
-
-  // Node's closeIdleConnections (which server.close() calls too) passes over connections that have not sent a
-  // whole request head: it counts them as busy until their headers timeout, and close() stops the timer that
-  // enforces that timeout, so during a drain a silent connection stayed open for as long as the drain lasted.
-  // A stopping server takes no more requests, so every connection without one in progress goes (once its output
-  // is flushed, so an answer just sent still arrives).
-  const closeNodeIdle = server.closeIdleConnections.bind(server);
-  server.closeIdleConnections = () => {
-    closeNodeIdle();
-    for (const socket of idle) socket.destroySoon();
-  };
+  return idle;
 }
