@@ -14,8 +14,9 @@ export interface ConnectionLimitEvents {
  * longest (one that has not sent a request yet, or a kept-alive one between requests) is closed to make room, so
  * sockets opened and left silent cannot lock real senders out; only when every open connection has a request in
  * progress is the new connection closed instead. Node's own `server.maxConnections` always refuses the newcomer.
+ * Returns the open connections with no request in progress, kept up to date.
  */
-export function limitConnections(server: Server, max: number, events: ConnectionLimitEvents): void {
+export function limitConnections(server: Server, max: number, events: ConnectionLimitEvents): ReadonlySet<Socket> {
   /** Requests in progress (headers received, answer not yet sent) on each open connection. */
   const active = new Map<Socket, number>();
   /** Open connections with no request in progress, the one idle longest first (a Set keeps insertion order). */
@@ -56,4 +57,5 @@ export function limitConnections(server: Server, max: number, events: Connection
   server.on('request', started);
   // Requests with `Expect: 100-continue` arrive through this event instead once it has a listener.
   server.on('checkContinue', started);
+  return idle;
 }

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { limitConnections, type ConnectionLimitEvents } from './http-connection-limit.js';
 import type { HttpLimits } from './http-options.js';
 
@@ -30,6 +31,36 @@ export function createBoundedServer(
   // Without a listener Node answers `Expect: 100-continue` itself, inviting the body before the handler could
   // refuse it; the handler sends the 100 once it has decided to read the body.
   server.on('checkContinue', onRequest);
-  limitConnections(server, limits.maxConnections, events);
+  closeHeadlessOnStop(server, limitConnections(server, limits.maxConnections, events), limits.headersTimeoutMs);
   return server;
+}
+
+const REQUEST_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n';
+
+/**
+ * Node's closeIdleConnections, which server.close() calls, passes over connections whose request head has not
+ * arrived: it counts them busy until their headers timeout, and close() stops the timer that enforces that
+ * timeout, so during a drain they stayed open for as long as it lasted. A stopping server closes them itself: one
+ * that never sent a byte at once (it could only get a 503), one with part of a head after `headersTimeoutMs`
+ * unless its head completes first (then it gets its 503).
+ */
+function closeHeadlessOnStop(server: Server, idle: ReadonlySet<Socket>, headersTimeoutMs: number): void {
+  const closeNodeIdle = server.closeIdleConnections.bind(server);
+  const waiting = new WeakSet<Socket>();
+  server.closeIdleConnections = () => {
+    closeNodeIdle();
+    for (const socket of idle) {
+      if (socket.destroyed || waiting.has(socket)) continue;
+      if (socket.bytesRead === 0) {
+        socket.destroy();
+        continue;
+      }
+      waiting.add(socket);
+      setTimeout(() => {
+        if (!idle.has(socket) || socket.destroyed) return;
+        socket.write(REQUEST_TIMEOUT);
+        socket.destroySoon();
+      }, headersTimeoutMs).unref();
+    }
+  };
 }

@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { DlqError } from '../errors.js';
 import type { DeadLetter, DeadLetterInput, Dlq, DlqFilter, DlqListOptions } from './dlq.js';
-import type { SqlResult } from './sql-sandbox.js';
+import type { ReadOnlySqlOptions, SqlResult } from './sql-sandbox.js';
 import { FrameReader } from './frames.js';
 import { socketToTrust } from './socket-dir-check.js';
 import {
@@ -161,8 +161,8 @@ export class RemoteDlq implements Dlq {
   }
 
   /** One read-only query, run by the holding process on a locked-down connection of its own (see `dlq sql`). */
-  sql(query: string, options: { reveal?: boolean } = {}): Promise<SqlResult> {
-    return this.#call('sql', { sql: query, reveal: options.reveal === true });
+  sql(query: string, options: ReadOnlySqlOptions = {}): Promise<SqlResult> {
+    return this.#call('sql', { sql: query, reveal: options.reveal === true, builtIn: options.builtIn === true });
   }
 
   /** Every letter, oldest first, a page at a time, so letters deleted meanwhile are not skipped over. */

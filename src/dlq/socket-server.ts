@@ -2,7 +2,7 @@ import { chmod, lstat, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { DlqError, InvalidOptionError } from '../errors.js';
 import type { DeadLetter, Dlq } from './dlq.js';
-import type { SqlResult } from './sql-sandbox.js';
+import type { ReadOnlySqlOptions, SqlResult } from './sql-sandbox.js';
 import { FrameReader } from './frames.js';
 import { ensureSocketDirectory } from './socket-dir-check.js';
 import {
@@ -25,7 +25,7 @@ import {
 export interface ServedStore extends Dlq {
   /** The real path of the file: clients check it, in case two files ever hashed to one socket. */
   readonly path: string;
-  sql(query: string, options: { reveal: boolean }): Promise<SqlResult>;
+  sql(query: string, options: ReadOnlySqlOptions): Promise<SqlResult>;
   page(after: PageCursor | null, limit: number): Promise<DeadLetter[]>;
 }
 
@@ -181,7 +181,7 @@ async function perform<O extends Operation>(
     case 'delete':
       return store.delete(array(a['keys'], 'keys').map((key) => text(key, 'key')));
     case 'sql':
-      return store.sql(text(a['sql'], 'sql'), { reveal: a['reveal'] === true });
+      return store.sql(text(a['sql'], 'sql'), { reveal: a['reveal'] === true, builtIn: a['builtIn'] === true });
     default:
       throw new InvalidOptionError(`unknown operation ${String(op)}`);
   }

@@ -1,5 +1,6 @@
 import { StatementType, type DuckDBConnection } from '@duckdb/node-api';
 import { DlqError, UsageError, describe } from '../errors.js';
+import { maskWithView, maskedCopy } from './masking.js';
 
 /** The result of a query: column names and rows of plain JSON-friendly values. */
 export interface SqlResult {
@@ -11,6 +12,13 @@ export interface SqlResult {
 export interface ReadOnlySqlOptions {
   /** Show the body, error and headers of confidential letters instead of NULL. Default false. */
   readonly reveal?: boolean;
+  /**
+   * The statement is missive's own (the `dlq serve` page's, values quoted as literals), never text a user wrote:
+   * it reads through a masking view in the store's instance instead of a masked copy (see masking.ts), which
+   * a page refresh at 100,000 letters could not afford six times. Default false.
+   * @internal
+   */
+  readonly builtIn?: boolean;
 }
 
 /**
@@ -35,16 +43,30 @@ const QUERY_KEYWORDS = new Set(['SELECT', 'WITH', 'FROM', 'VALUES', 'TABLE', 'DE
 const HOW = 'dlq sql runs one read-only query (SELECT, WITH, FROM, VALUES, TABLE, DESCRIBE, SHOW or SUMMARIZE)';
 
 /**
- * Runs one user query on `connection`, whose instance was created with {@link LOCKED_DOWN}: exactly one
- * statement, a query by its type and by its first keyword, inside a read-only transaction (so even a table function
- * with side effects cannot write). `dead_letters` is a view of the table in which confidential letters show NULL
- * body, error and headers unless `reveal`; the view lives only in this connection, so close it afterwards.
+ * Runs one user query against the store `connection` reads, whose instance was created with {@link LOCKED_DOWN}:
+ * exactly one statement, a query by its type and by its first keyword, inside a read-only transaction (so even a
+ * table function with side effects cannot write). Unless `reveal`, the statement runs in an instance of its own
+ * on a copy of `dead_letters` in which confidential letters have NULL body, error and headers (see masking.ts):
+ * no name the statement can spell reaches the stored values. Close `connection` afterwards.
  */
 export async function runReadOnlySql(
   connection: DuckDBConnection,
   sql: string,
   options: ReadOnlySqlOptions = {},
 ): Promise<SqlResult> {
+  if (options.reveal) return runChecked(connection, sql, async () => {});
+  if (options.builtIn) return runChecked(connection, sql, () => maskWithView(connection));
+  const copy = await maskedCopy(connection, LOCKED_DOWN);
+  try {
+    // Filled once the statement passed its checks, so a refused statement costs no copy.
+    return await runChecked(copy.connection, sql, () => copy.fill());
+  } finally {
+    copy.close();
+  }
+}
+
+/** Checks `sql` on `connection` (see runReadOnlySql), then runs `prepare`, then the query, read-only. */
+async function runChecked(connection: DuckDBConnection, sql: string, prepare: () => Promise<void>): Promise<SqlResult> {
   const keyword = firstKeyword(sql);
   // DuckDB fails on a text without statements with no message worth showing.
   if (keyword === '') throw new UsageError(`${HOW}; this text holds none: give one, quoted`);
@@ -56,15 +78,16 @@ export async function runReadOnlySql(
       `${HOW}; this text holds ${statements.count} statements: run them one at a time`,
     );
   }
+  const refused = () => new UsageError(`${HOW}; ${keyword} is refused, because dlq sql never changes the store or reads outside it`);
+  // By keyword first: preparing a statement that names a file already fails, with a less telling message.
+  if (!QUERY_KEYWORDS.has(keyword)) throw refused();
   const prepared = await statements.prepare(0).catch((error: unknown) => {
     throw queryFailed(error);
   });
-  if (prepared.statementType !== StatementType.SELECT || !QUERY_KEYWORDS.has(keyword)) {
-    throw new UsageError(`${HOW}; ${keyword || 'this statement'} is refused, because dlq sql never changes the store or reads outside it`);
-  }
+  if (prepared.statementType !== StatementType.SELECT) throw refused();
+  await prepare();
   await connection.run('BEGIN TRANSACTION READ ONLY');
   try {
-    if (!options.reveal) await maskConfidential(connection);
     const reader = await connection.runAndReadAll(sql);
     return { columns: reader.columnNames(), rows: reader.getRowsJson() as unknown[][] };
   } catch (error) {
@@ -74,27 +97,10 @@ export async function runReadOnlySql(
   }
 }
 
-/**
- * Shadows the table with a temporary view of the same name: temporary objects are found first, also for
- * `main.dead_letters`. Whoever means to see the stored values can name the table by its database
- * (`<file name>.dead_letters`) or pass `--reveal`; the view is there so that nobody sees a confidential body by
- * accident, not to keep the file's owner from their own file.
- */
-async function maskConfidential(connection: DuckDBConnection): Promise<void> {
-  const database = (await connection.runAndReadAll('SELECT current_database()')).getRows()[0]![0] as string;
-  const table = `${quoteIdentifier(database)}.main.dead_letters`;
-  const masked = ['body', 'error', 'headers'].map((c) => `CASE WHEN confidential THEN NULL ELSE ${c} END AS ${c}`);
-  await connection.run(`CREATE TEMP VIEW dead_letters AS SELECT * REPLACE (${masked.join(', ')}) FROM ${table}`);
-}
-
 /** The statement's first word, after comments and opening parentheses, in upper case. */
 export function firstKeyword(sql: string): string {
   const rest = sql.replace(/^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/|\()*/, '');
   return (/^[A-Za-z_]+/.exec(rest)?.[0] ?? '').toUpperCase();
-}
-
-function quoteIdentifier(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
 }
 
 function queryFailed(error: unknown): DlqError | UsageError {

@@ -26,7 +26,7 @@ export interface Operations {
   page: { args: { after: WireCursor | null; limit: number }; result: WireLetter[] };
   put: { args: { letters: WireInput[] }; result: null };
   delete: { args: { keys: string[] }; result: number };
-  sql: { args: { sql: string; reveal: boolean }; result: { columns: string[]; rows: unknown[][] } };
+  sql: { args: { sql: string; reveal: boolean; builtIn?: boolean }; result: { columns: string[]; rows: unknown[][] } };
 }
 
 export type Operation = keyof Operations;

@@ -78,7 +78,7 @@ async function view(context: ApiContext, params: URLSearchParams): Promise<unkno
   const now = new Date();
   return context.lane.use(async (store) => {
     const objects = async (sql: string) => {
-      const result = await store.sql(sql);
+      const result = await store.sql(sql, { builtIn: true });
       return result.rows.map((row) => Object.fromEntries(result.columns.map((column, i) => [column, row[i]])));
     };
     const [total] = await objects(totalSql(filter));
@@ -132,7 +132,7 @@ async function act(context: ApiContext, request: IncomingMessage, action: 'repla
   return context.lane.use(async (store) => {
     const keys = 'keys' in selection
       ? selection.keys
-      : (await store.sql(keysSql(selection.filter))).rows.map((row) => row[0] as string);
+      : (await store.sql(keysSql(selection.filter), { builtIn: true })).rows.map((row) => row[0] as string);
     if (action === 'purge') return { purged: await purgeKeys(store, keys) };
     return replayKeys(store, processor!, keys, context.log);
   }, true);
