@@ -46,10 +46,10 @@ export default async function runTask(task: WorkerTask): Promise<EncodedResult |
   runtime.measure = task.measure;
   const started = performance.now();
   if (task.kind === 'block') {
-    const result = await runBlock(runtime, task.block, task.batchSize, task.progress, task.routed);
+    const result = await runBlock(runtime, task.block, task.batchSize, task);
     return { result, busyMs: performance.now() - started };
   }
-  const encoded = encodeResult(await runtime.runBatch(decodeBatch(task, MessageClass), task.progress, task.routed));
+  const encoded = encodeResult(await runtime.runBatch(decodeBatch(task, MessageClass), task));
   encoded.busyMs = performance.now() - started;
   return encoded;
 }
