@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { MissiveError, describe } from '../errors.js';
 import type { Message } from '../message.js';
@@ -8,6 +10,7 @@ import type { MessageClass } from '../message.js';
 import { decodeResult, encodeBatch } from './batch.js';
 import { BlockTally, itemsOf, layoutOf, type BlockResult } from './block.js';
 import type { Executor } from './executor.js';
+import type { StrayError } from './stray-errors.js';
 import { MarksPool } from './marks.js';
 import type { RouteSignature } from '../route-table.js';
 import type { BlockAnswer, BlockTask, CheckAnswer, CheckTask, EncodedResult, PoolWorkerData, StopTask, WorkerTask } from './tasks.js';
@@ -43,6 +46,8 @@ export interface PoolOptions<M extends Message<unknown> = Message<unknown>> {
   readonly routeTimeouts: readonly (number | undefined)[];
   /** Called when a worker dies and its batch is recovered. */
   readonly onWorkerExit?: (error: unknown) => void;
+  /** Receives each error from work a handler did not await, caught in a worker (see stray-errors.ts). */
+  readonly onStrayError?: (stray: StrayError) => void;
 }
 
 /** How much longer than its timeout a handler may hold its thread before the watchdog ends the worker. */
@@ -107,20 +112,24 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
 
   /** Stray errors the workers caught, one counter they all add to (see worker.ts). */
   readonly #strays = new Int32Array(new SharedArrayBuffer(4));
+  /** Where the workers send those errors, to be logged here. */
+  readonly #reports = new BroadcastChannel(`missive-strays-${randomUUID()}`);
 
   constructor(options: PoolOptions<M>) {
     this.#options = options;
     this.#anyTimeout = (options.defaultTimeoutMs ?? 0) > 0 || options.routeTimeouts.some((timeout) => (timeout ?? 0) > 0);
+    this.#reports.unref();
+    this.#reports.onmessage = (event) => options.onStrayError?.((event as { data: StrayError }).data);
     this.#pool = new Piscina({
       filename: new URL('./worker.js', import.meta.url).href,
-      workerData: { strays: this.#strays, routes: options.routes } satisfies PoolWorkerData,
+      workerData: { strays: this.#strays, routes: options.routes, reports: this.#reports.name } satisfies PoolWorkerData,
       minThreads: options.threads,
       maxThreads: options.threads,
       idleTimeout: Number.MAX_SAFE_INTEGER,
-      // 'sync' wakes an idle worker fastest. The price: between tasks a worker's event loop is parked, so work a
-      // handler left running after it returned (fire-and-forget timers) waits for the next task. Handlers that
-      // await their work, as they should, are unaffected.
-      atomics: 'sync',
+      // Not 'sync', which parks a worker's event loop between tasks: work a handler left running after it returned
+      // (a fire-and-forget timer) would wait for the next task, and with none its error was never caught, counted
+      // or logged, where with `threads: 0` it is.
+      atomics: 'async',
       recordTiming: false,
       // Each worker's young generation would otherwise grow to V8's default and stay there; 8 MB cut peak RSS of a
       // two-worker run from 229 to 180 MB at the same throughput (bench/pipeline.js).
@@ -223,11 +232,15 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
     const stop: StopTask = { kind: 'stop', moduleUrl, barrier, workers: threads };
     await Promise.allSettled(Array.from({ length: threads }, () => this.#pool.run(stop)));
     await this.#pool.destroy();
+    // Reports the workers sent before they ended are delivered on this thread's next turn.
+    await new Promise((resolve) => setImmediate(resolve));
+    this.#reports.close();
   }
 
   /** Terminates the workers at once, without `afterProcessing`: for a second Ctrl-C. */
   async destroy(): Promise<void> {
     this.#destroyed = true;
+    this.#reports.close();
     await this.#pool.destroy();
   }
 

@@ -7,6 +7,11 @@ export interface PoolWorkerData {
    * other options, one more or one less) refuses every task, naming the first difference.
    */
   readonly routes: readonly RouteSignature[];
+  /**
+   * The name of the `BroadcastChannel` on which workers send the stray errors they catch (`StrayError`s), so the
+   * run logs them as it logs those of the main thread.
+   */
+  readonly reports: string;
 }
 
 /**
