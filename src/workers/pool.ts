@@ -81,6 +81,7 @@ interface Watched {
   onStackSince: number;
   verdict?: Verdict;
 }
+
 /** A worker that dies in this many batches without naming a message gives up on the messages it held. */
 const MAX_CRASHES_PER_MESSAGE = 3;
 
@@ -331,7 +332,8 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
     }
     if (!stuck) return undefined;
     const culprit = blame(watched.marks);
-    return culprit === undefined ? SUSPECTS : { index: culprit, timeoutMs: this.#timeoutAt(watched, culprit) };
+    const timeoutMs = culprit === undefined ? 0 : this.#timeoutAt(watched, culprit);
+    return culprit !== undefined && timeoutMs > 0 ? { index: culprit, timeoutMs } : SUSPECTS;
   }
 
   /**
