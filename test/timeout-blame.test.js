@@ -40,7 +40,7 @@ async function blockingRun(t, { lines, blocker, at, threads }) {
   return { result, figures: readStats(stats), letters: await readDeadLetters(dlq), runs: runsOf(runs), bodies };
 }
 
-function checkOneLetter(t, { result, figures, letters, runs, bodies }, { blocker, at }) {
+function checkOneLetter(t, { result, figures, letters, runs, bodies }, { blocker, at, reason = 'timeout after 1000 ms', error = /blocked its thread/ }) {
   t.equal(result.code, 0, 'the run ends normally', { stderr: result.stderr.slice(-3000) });
   t.same(
     [figures.received, figures.acked, figures.deadLettered, figures.unsettled],
@@ -50,8 +50,8 @@ function checkOneLetter(t, { result, figures, letters, runs, bodies }, { blocker
   t.equal(letters.length, 1, 'exactly one letter');
   t.equal(letters[0]?.body.toString(), blocker, 'the blocking message is the letter');
   if (at !== undefined) t.ok(letters[0]?.id.endsWith(`:${at}`), `with its id (${letters[0]?.id})`);
-  t.equal(letters[0]?.reason, 'timeout after 1000 ms');
-  t.match(letters[0]?.error, /blocked its thread/);
+  t.equal(letters[0]?.reason, reason);
+  t.match(letters[0]?.error, error);
   const overRun = bodies.filter((body) => body !== blocker && !((runs.get(body) ?? 0) >= 1 && runs.get(body) <= 2));
   t.same(overRun, [], 'each good message ran once or twice');
 }
@@ -64,6 +64,11 @@ for (const threads of [1, 2]) {
     });
   }
 }
+
+t.test('--threads 1: a handler that ends its worker after its await among 19 awaiting is the only letter', async (t) => {
+  const run = await blockingRun(t, { lines: 20, blocker: 'exit-later', at: 10, threads: 1 });
+  checkOneLetter(t, run, { blocker: 'exit-later', at: 10, reason: 'worker exited', error: /exited with code: 3/ });
+});
 
 t.test('1,001 lines, --threads 1: a handler blocking after its await among a thousand awaiting settles with one letter', async (t) => {
   const run = await blockingRun(t, { lines: 1001, blocker: 'block-later', at: 500, threads: 1 });
