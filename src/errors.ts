@@ -31,8 +31,12 @@ export class InvalidOptionError extends MissiveError {
   }
 }
 
-/** A message body could not be decoded by the processor's message class. */
+/**
+ * A message body could not be decoded by the processor's message class. Wherever it is thrown (a matcher, a hook,
+ * a handler), its message is a dead letter `decode failed`, without retries: the same bytes decode no better.
+ */
 export class DecodeError extends MissiveError {
+  readonly retryable = false;
   constructor(messageClass: string, cause: unknown) {
     super('MISSIVE_ERR_DECODE', `${messageClass} could not decode the message body: ${describe(cause)}`, { cause });
   }

@@ -97,8 +97,8 @@ export class TestClient<M extends Message<unknown>> {
   readonly warnings: string[] = [];
   /**
    * What the run logged as errors: work handlers did not await that failed (with `threads: 0`, such errors from
-   * anywhere in the process while the client is open), a worker that exited. With threads, a worker's own reports
-   * go to its stderr; `unhandledErrors` counts them.
+   * anywhere in the process while the client is open; with threads, from anywhere in the workers), a worker that
+   * exited; `unhandledErrors` counts the first.
    */
   readonly errors: string[] = [];
   /** How many attempts each acked message took (retries and earlier deliveries included). */

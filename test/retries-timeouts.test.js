@@ -123,6 +123,25 @@ t.test('a hanging async handler and a while(true) handler both end as dead lette
   t.match(byBody.spin.error, /blocked its thread/);
 });
 
+for (const threads of ['0', '1']) {
+  t.test(`--threads ${threads}: a body the message class cannot decode, first asked for by the handler, is "decode failed" at once`, async (t) => {
+    const dir = t.testdir();
+    const statsPath = join(dir, 'stats.json');
+    const dlqPath = join(dir, 'd.duckdb');
+    const result = await runCli(
+      ['run', fixture('strict-class-processor.js'), '--threads', threads, '--dlq', dlqPath, '--stats-file', statsPath],
+      { input: '{"n":1}\n{"n":"two"}\n{"n":3}\n' },
+    );
+    t.equal(result.code, 0, 'exits 0', { stderr: result.stderr.slice(-3000) });
+    const stats = readStats(statsPath);
+    t.same([stats.acked, stats.deadLettered, stats.retries], [2, 1, 0], 'no retry spent on it');
+    const [letter] = await readDeadLetters(dlqPath);
+    t.equal(letter.reason, 'decode failed');
+    t.equal(letter.attempts, 1);
+    t.match(letter.error, /StrictMessage could not decode the message body: .*"n" must be a number/);
+  });
+}
+
 t.test('an adapter that fails to open leaves no worker threads behind', async (t) => {
   const processor = new Processor();
   processor.handleFor(() => true, () => {});

@@ -2,7 +2,7 @@
 // confidential message's text: through the real CLI, real worker threads and a real DuckDB file.
 import t from 'tap';
 import { join } from 'node:path';
-import { fixture, readDeadLetters, readStats, runCli } from './helpers/cli.js';
+import { fixture, readDeadLetters, readStats, runCli, startCli, waitForOutput } from './helpers/cli.js';
 
 const CARD = '4111 1111 1111 1111';
 const lines = (types) => `${types.map((type, n) => JSON.stringify({ type, n })).join('\n')}\n`;
@@ -71,6 +71,39 @@ t.test('--threads 0: an error after the message was settled is logged and counte
   t.ok(untied, 'a plain function handler: logged, untied');
   t.equal(untied.error, '(error text withheld: confidential)');
 });
+
+for (const threads of ['0', '1']) {
+  t.test(`--threads ${threads}: errors after their messages settled, in a task of their own, are logged and counted alike`, async (t) => {
+    const dir = t.testdir();
+    const stats = join(dir, 'stats.json');
+    const started = startCli(
+      ['run', fixture('stray-errors-processor.js'), '--threads', threads, '--dlq', join(dir, 'dead.duckdb'), '--stats-file', stats],
+      { keepStdinOpen: true },
+    );
+    // Both handlers return at once and their timers throw 5 ms later, while the run waits for more input: a worker
+    // whose event loop was parked between tasks never ran them, and nothing came after to wake it.
+    started.child.stdin.write(lines(['secret-after', 'plain-after']));
+    const logged = await waitForOutput(started, /did not await[^\n]*\n(.*\n)*.*did not await/, 30000).then(
+      () => true,
+      () => false,
+    );
+    t.ok(logged, 'both errors are logged while the run goes on');
+    started.child.stdin.end(lines(['ok']));
+    const result = await started.done;
+    t.equal(result.code, 0, 'the run ends normally', { stderr: result.stderr.slice(-3000) });
+    const figures = readStats(stats);
+    t.same([figures.acked, figures.deadLettered, figures.unhandledErrors], [3, 0, 2], 'both counted');
+    t.match(result.stderr, /2 errors from work handlers did not await/, 'the summary counts them');
+    const strays = logLines(result.stderr).filter((line) => /did not await/.test(line.msg ?? ''));
+    t.equal(strays.length, 2, 'one log line each');
+    t.ok(strays.every((line) => line.level === 50 && line.processor === 'strays'), 'in the run\'s own log, at level error');
+    const after = strays.find((line) => line.handler === 'secretAfter');
+    t.match(after?.msg, /already settled, so the outcome stands/, 'an async handler: tied to its message');
+    t.equal(after?.error, '(error text withheld: confidential)');
+    t.ok(strays.some((line) => /could not be tied to a message/.test(line.msg)), 'a plain function handler: untied');
+    t.notOk(result.stderr.includes(CARD), 'the card number is printed nowhere');
+  });
+}
 
 t.test('unrouted letters of a processor with a confidential handler are stored confidential', async (t) => {
   const dir = t.testdir();

@@ -14,7 +14,7 @@ import { routeTableOf } from '../route-table.js';
 import type { BlockResult } from '../workers/block.js';
 import type { Executor } from '../workers/executor.js';
 import { InlineExecutor } from '../workers/inline.js';
-import { strayErrorMessage } from '../workers/stray-errors.js';
+import { strayErrorMessage, type StrayError } from '../workers/stray-errors.js';
 import { PoolExecutor } from '../workers/pool.js';
 import { Timings } from '../workers/timings.js';
 import { Admission } from './admission.js';
@@ -147,6 +147,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     wholeNumberOption('retries', defaultRetries, 0);
     wholeNumberOption('timeoutMs', timeoutMs, 0);
     const lateWarning = (warning: { id: string; text: string }) => log('warn', warning.text, { id: warning.id });
+    const logStray = (stray: StrayError) => log('error', strayErrorMessage(stray), { id: stray.id, handler: stray.handler, error: stray.text });
     if (threads > 0) {
       if (!options.moduleUrl) {
         throw new InvalidOptionError('threads > 0 needs moduleUrl: the processor module workers import (or set threads: 0)');
@@ -161,14 +162,14 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
         measure: options.measure ?? false,
         routeTimeouts: options.processor.routes.map((route) => route.options.timeout),
         onWorkerExit: (error) => log('error', 'worker exited; its batch is recovered', { error: describe(error) }),
+        onStrayError: logStray,
       });
     } else {
       this.#executor = new InlineExecutor(options.processor, lateWarning, {
         defaultTimeoutMs: timeoutMs,
         measure: options.measure,
         batchSize,
-        onStrayError: (stray) =>
-          log('error', strayErrorMessage(stray), { id: stray.id, handler: stray.handler, error: stray.text }),
+        onStrayError: logStray,
       });
     }
     const executor = this.#executor;

@@ -2,7 +2,7 @@ import type { DeliveryMeta } from '../delivery.js';
 import type { Message } from '../message.js';
 import { ACK, NACK, deadLetter, type Outcome } from '../outcome.js';
 import { UNROUTED } from '../routing.js';
-import { ROUTE_PENDING, type BatchResult, type RunItem } from './runtime.js';
+import { NOT_RUNNING, ROUTE_PENDING, type BatchResult, type RunItem } from './runtime.js';
 import type { BatchTask, EncodedResult } from './tasks.js';
 
 const CODE_ACK = 0;
@@ -48,7 +48,10 @@ export function encodeBatch<M extends Message<unknown>>(
     }
     metaIndex[i] = metas.length - 1;
   }
-  const progress = new Int32Array(new SharedArrayBuffer(4 * Math.max(n, 1)));
+  // One buffer for the progress marks and the `running` word after them.
+  const marks = new SharedArrayBuffer(4 * (n + 1));
+  const progress = new Int32Array(marks, 0, n);
+  const running = new Int32Array(marks, 4 * n, 1).fill(NOT_RUNNING);
   const routed = unrouted ? new Int32Array(new SharedArrayBuffer(4 * n)).fill(ROUTE_PENDING) : undefined;
   const task: BatchTask = {
     kind: 'batch',
@@ -63,6 +66,7 @@ export function encodeBatch<M extends Message<unknown>>(
     metaIndex,
     progress,
     routed,
+    running,
     defaultTimeoutMs,
     measure,
   };

@@ -8,6 +8,7 @@ import { describe } from '../errors.js';
 import { UNROUTED } from '../routing.js';
 import { ROUTE_FAILED, ROUTE_PENDING, type BatchResult, type Reply, type RunItem, type RunItems, type ThreadRuntime, type Warning } from './runtime.js';
 import type { HandlerTiming } from './timings.js';
+import type { Marks } from './marks.js';
 
 /**
  * Where each message of a block sits, found in one pass before any message exists: messages are then built a
@@ -219,15 +220,14 @@ export class BlockTally {
 
 /**
  * Runs a block's messages `batchSize` at a time: asynchronous handlers overlap within a slice, as within a batch,
- * so `--batch-size` bounds how many run at once however many lines a block holds. Progress and routes go to the
- * block's shared arrays, at the message's index, when given.
+ * so `--batch-size` bounds how many run at once however many lines a block holds. Marks go to the block's shared
+ * arrays, at the message's index in the block, when given.
  */
 export async function runBlock<M extends Message<unknown>>(
   runtime: ThreadRuntime<M>,
   block: LineBlock,
   batchSize: number,
-  progress?: Int32Array,
-  routed?: Int32Array,
+  marks?: Marks,
 ): Promise<BlockResult> {
   const layout = borrowLayout(block);
   const tally = new BlockTally(block, layout);
@@ -240,7 +240,8 @@ export async function runBlock<M extends Message<unknown>>(
       if (from > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const to = Math.min(layout.count, from + batchSize);
       const items = new SliceItems(block, layout, from, to, MessageClass, ids);
-      tally.add(from, await runtime.runBatch(items, progress?.subarray(from, to), routed?.subarray(from, to)));
+      const slice = marks && { progress: marks.progress.subarray(from, to), routed: marks.routed.subarray(from, to), running: marks.running, base: from };
+      tally.add(from, await runtime.runBatch(items, slice));
     }
     // The answer holds copies of what it needs from the layout, so its arrays can serve the next block.
     return tally.result();

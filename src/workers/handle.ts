@@ -1,4 +1,4 @@
-import { isRetryable } from '../errors.js';
+import { DecodeError, isRetryable } from '../errors.js';
 import type { HookTable } from '../hooks.js';
 import type { Message } from '../message.js';
 import { Reasons, type Outcome } from '../outcome.js';
@@ -23,14 +23,14 @@ export function handleMessage<M extends Message<unknown>>(
   try {
     result = route.handler(message, ctx);
   } catch (error) {
-    ctx.fail(Reasons.handlerFailed, error, isRetryable(error));
+    fail(ctx, Reasons.handlerFailed, error);
     return ctx.finish();
   }
   if (isPromiseLike(result)) {
     return Promise.resolve(result).then(
       () => ctx.finish(),
       (error: unknown) => {
-        ctx.fail(Reasons.handlerFailed, error, isRetryable(error));
+        fail(ctx, Reasons.handlerFailed, error);
         return ctx.finish();
       },
     );
@@ -49,7 +49,7 @@ async function handleWithHooks<M extends Message<unknown>>(
     try {
       await hook(message, ctx);
     } catch (error) {
-      ctx.fail(Reasons.hookFailed, error, isRetryable(error));
+      fail(ctx, Reasons.hookFailed, error);
       ready = false;
       break;
     }
@@ -58,7 +58,7 @@ async function handleWithHooks<M extends Message<unknown>>(
     try {
       await route.handler(message, ctx);
     } catch (error) {
-      ctx.fail(Reasons.handlerFailed, error, isRetryable(error));
+      fail(ctx, Reasons.handlerFailed, error);
     }
   }
   // afterHandling is the place for cleanup, so it runs whatever happened before it.
@@ -66,10 +66,15 @@ async function handleWithHooks<M extends Message<unknown>>(
     try {
       await hook(message, ctx);
     } catch (error) {
-      ctx.fail(Reasons.hookFailed, error, isRetryable(error));
+      fail(ctx, Reasons.hookFailed, error);
     }
   }
   return ctx.finish();
+}
+
+/** Records what a handler or hook threw; a body its message class cannot decode is `decode failed`, whoever asked. */
+function fail(ctx: MessageContext, reason: string, error: unknown): void {
+  ctx.fail(error instanceof DecodeError ? Reasons.decodeFailed : reason, error, isRetryable(error));
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {

@@ -1,9 +1,13 @@
-import { ROUTE_PENDING } from './runtime.js';
+import { NOT_RUNNING, ROUTE_PENDING } from './runtime.js';
 
-/** The shared arrays a block's worker writes as it goes: progress marks and routes, one of each per message. */
+/**
+ * The shared arrays a block's worker writes as it goes: progress marks and routes, one of each per message, and the
+ * one word that says which message holds the thread (see `BatchMarks`).
+ */
 export interface Marks {
   readonly progress: Int32Array;
   readonly routed: Int32Array;
+  readonly running: Int32Array;
 }
 
 /**
@@ -21,19 +25,20 @@ export class MarksPool {
     this.#keep = keep;
   }
 
-  /** Marks for `size` messages, all progress 0 and routes pending. */
+  /** Marks for `size` messages, all progress 0, routes pending and none running. */
   take(size: number): Marks {
     const capacity = 2 ** Math.ceil(Math.log2(Math.max(1, size)));
-    const buffer = this.#free.get(capacity)?.pop() ?? new SharedArrayBuffer(8 * capacity);
+    const buffer = this.#free.get(capacity)?.pop() ?? new SharedArrayBuffer(8 * capacity + 4);
     const progress = new Int32Array(buffer, 0, size).fill(0);
     const routed = new Int32Array(buffer, 4 * capacity, size).fill(ROUTE_PENDING);
-    return { progress, routed };
+    const running = new Int32Array(buffer, 8 * capacity, 1).fill(NOT_RUNNING);
+    return { progress, routed, running };
   }
 
   /** Gives back marks no thread writes any more. */
   release(marks: Marks): void {
     const buffer = marks.progress.buffer as SharedArrayBuffer;
-    const capacity = buffer.byteLength / 8;
+    const capacity = Math.floor(buffer.byteLength / 8);
     const free = this.#free.get(capacity) ?? [];
     if (free.length < this.#keep) free.push(buffer);
     this.#free.set(capacity, free);

@@ -69,6 +69,26 @@ export const PROGRESS_SETTLED = 3;
 export const ROUTE_FAILED = -1;
 export const ROUTE_PENDING = -2;
 
+/** The `running` mark while no message's synchronous code is on the thread's stack. */
+export const NOT_RUNNING = -1;
+
+/**
+ * What a batch writes into shared memory as it goes, for the main thread's watchdog and crash recovery: a mark per
+ * message (`PROGRESS_*`), the routes it picked (`ROUTE_*`), and which message holds the thread.
+ */
+export interface BatchMarks {
+  readonly progress: Int32Array;
+  readonly routed?: Int32Array;
+  /**
+   * One word: the index of the message whose synchronous code is on the thread's stack (its construction, its
+   * matchers, its hooks and handler up to their first await), or `NOT_RUNNING`. Many messages of a batch may be
+   * awaiting at once, but only this one can be holding the thread; "started" says nothing about that.
+   */
+  readonly running: Int32Array;
+  /** What `running` calls the batch's first message (a block's slice counts from the block's start). */
+  readonly base?: number;
+}
+
 /**
  * Everything that runs handlers in one thread (a worker, or the main thread with `threads: 0` and in the test
  * client): the processing hooks, run once, and batches of routed messages.
@@ -125,16 +145,17 @@ export class ThreadRuntime<M extends Message<unknown>> {
 
   /**
    * Runs every message of a batch. Synchronous handlers run one after another; asynchronous ones overlap, so
-   * a batch of I/O-bound messages waits about as long as its slowest message. `progress`, when given, gets a
-   * mark per message as it starts and ends. Messages sent `UNROUTED` are routed here first, their routes written
-   * to `routed` (shared with the main thread, so its watchdog and crash recovery see them) or a new array.
+   * a batch of I/O-bound messages waits about as long as its slowest message. `marks`, when given, get a mark
+   * per message as it starts and ends, and say which message holds the thread. Messages sent `UNROUTED` are routed
+   * here first, their routes written to `marks.routed` (shared with the main thread, so its watchdog and crash
+   * recovery see them) or a new array.
    */
-  runBatch(
-    items: readonly RunItem<M>[] | RunItems<M>,
-    progress?: Int32Array,
-    routed?: Int32Array,
-  ): BatchResult | Promise<BatchResult> {
+  runBatch(items: readonly RunItem<M>[] | RunItems<M>, marks?: BatchMarks): BatchResult | Promise<BatchResult> {
     const { routes, hooks } = this.processor;
+    const progress = marks?.progress;
+    let routed = marks?.routed;
+    const running = marks?.running;
+    const base = marks?.base ?? 0;
     const outcomes: Outcome[] = new Array(items.length);
     const warnings: Warning[] = [];
     let returned = false;
@@ -149,6 +170,9 @@ export class ThreadRuntime<M extends Message<unknown>> {
       if (ctx.replies) for (const body of ctx.replies) (replies ??= []).push({ index: i, body });
     };
     for (let i = 0; i < items.length; i++) {
+      // Set before anything of the message runs, and left until the next one starts: whatever holds the thread
+      // from here on (its class, a matcher, a hook, its handler's code before the first await) is this message's.
+      if (running) running[0] = base + i;
       const item = items.at(i)!;
       const { message, attempt, rejected } = item;
       let { route } = item;
@@ -196,6 +220,8 @@ export class ThreadRuntime<M extends Message<unknown>> {
         if (progress) progress[i] = outcome === ACK ? PROGRESS_ACKED : PROGRESS_SETTLED;
       }
     }
+    // From here only code after an await runs for this batch, and that has no mark: see PoolExecutor's watchdog.
+    if (running) running[0] = NOT_RUNNING;
     if (pending) {
       return Promise.all(pending).then(() => {
         returned = true;

@@ -7,6 +7,11 @@ export interface PoolWorkerData {
    * other options, one more or one less) refuses every task, naming the first difference.
    */
   readonly routes: readonly RouteSignature[];
+  /**
+   * The name of the `BroadcastChannel` on which workers send the stray errors they catch (`StrayError`s), so the
+   * run logs them as it logs those of the main thread.
+   */
+  readonly reports: string;
 }
 
 /**
@@ -42,6 +47,8 @@ export interface BatchTask {
   readonly progress: Int32Array;
   /** Shared, when messages come `UNROUTED`: the route the worker picked for each (see `ROUTE_*`). */
   readonly routed?: Int32Array;
+  /** Shared: which message holds the worker's thread (see `BatchMarks.running`). */
+  readonly running: Int32Array;
   /** The run's timeout for handlers that set none, in ms; 0 for none. */
   readonly defaultTimeoutMs: number;
   /** Whether to time the handlers (metrics are on). */
@@ -71,6 +78,8 @@ export interface BlockTask {
   readonly progress: Int32Array;
   /** Shared: the route the worker picked for each message (see `ROUTE_*`). */
   readonly routed: Int32Array;
+  /** Shared: which message holds the worker's thread, by its index in the block (see `BatchMarks.running`). */
+  readonly running: Int32Array;
   readonly defaultTimeoutMs: number;
   readonly measure: boolean;
 }

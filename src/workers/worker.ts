@@ -3,7 +3,7 @@
  * it registers the main thread's routes, runs `beforeProcessing` once, rebuilds each batch's messages and runs them.
  */
 // Piscina hands its workerData to the thread as Node's own, so the worker need not load Piscina to read it.
-import { threadId, workerData } from 'node:worker_threads';
+import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
 import { isConfidential } from '../confidential.js';
 import { MissiveError, ProcessorModuleError, describe } from '../errors.js';
 import type { Message } from '../message.js';
@@ -11,7 +11,7 @@ import { isProcessor, type Processor } from '../processor.js';
 import { decodeBatch, encodeResult } from './batch.js';
 import { runBlock } from './block.js';
 import { ThreadRuntime, type Warning } from './runtime.js';
-import { StrayErrorCatcher, strayErrorMessage } from './stray-errors.js';
+import { StrayErrorCatcher } from './stray-errors.js';
 import { routeTableDifference, routeTableOf } from '../route-table.js';
 import type { BlockAnswer, CheckAnswer, EncodedResult, PoolWorkerData, StopTask, WorkerTask } from './tasks.js';
 
@@ -20,14 +20,15 @@ const runtimes = new Map<string, Promise<ThreadRuntime<Message<unknown>>>>();
 
 // Until the processor is imported nothing says its errors are safe to print.
 let untiedIsConfidential = true;
-const { strays, routes: mainRoutes } = workerData as PoolWorkerData;
-// A stray error would otherwise end this worker and send its whole task back to run again. Reported at once, on
-// the same stderr channel as late warnings: the task's answer may be long gone, or never come.
+const { strays, routes: mainRoutes, reports: reportsName } = workerData as PoolWorkerData;
+const reports = new BroadcastChannel(reportsName);
+reports.unref();
+// A stray error would otherwise end this worker and send its whole task back to run again. Counted and sent at
+// once, not with the task's answer: that may be long gone, or never come.
 const catcher = new StrayErrorCatcher(
   (stray) => {
     Atomics.add(strays, 0, 1);
-    const line = { level: 'error', msg: strayErrorMessage(stray), id: stray.id, handler: stray.handler, error: stray.text, threadId };
-    process.stderr.write(`${JSON.stringify(line)}\n`);
+    reports.postMessage(stray);
   },
   () => untiedIsConfidential,
 );
@@ -46,10 +47,10 @@ export default async function runTask(task: WorkerTask): Promise<EncodedResult |
   runtime.measure = task.measure;
   const started = performance.now();
   if (task.kind === 'block') {
-    const result = await runBlock(runtime, task.block, task.batchSize, task.progress, task.routed);
+    const result = await runBlock(runtime, task.block, task.batchSize, task);
     return { result, busyMs: performance.now() - started };
   }
-  const encoded = encodeResult(await runtime.runBatch(decodeBatch(task, MessageClass), task.progress, task.routed));
+  const encoded = encodeResult(await runtime.runBatch(decodeBatch(task, MessageClass), task));
   encoded.busyMs = performance.now() - started;
   return encoded;
 }
