@@ -65,6 +65,11 @@ export interface Adapter<Client = unknown> {
    * not cost a window of handler runs whose acks are thrown away. Absent: no delivery is ever taken back.
    */
   revoked?(delivery: Delivery): boolean;
+  /**
+   * Messages the adapter took from its transport and discarded before handing them over, by why (Redis Pub/Sub:
+   * `buffer full`, `held at stop`). Read when the run ends, for its summary and `--stats-file`. Absent: none ever.
+   */
+  readonly droppedByReason?: Readonly<Record<string, number>>;
   /** Asks the transport to deliver these again. Only called when `canRequeue` is true. */
   nack(deliveries: readonly Delivery[]): Promise<void> | void;
   /**
