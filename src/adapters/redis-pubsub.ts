@@ -207,11 +207,20 @@ export class RedisPubSubAdapter implements Adapter<Redis> {
     await closeRedis(this.#subscriber);
   }
 
+  /** Messages of a batch the stopping run did not take: dropped `held at stop` like those still held here. */
+  leftUnread(deliveries: readonly Delivery[]): void {
+    this.#countHeldAtStop(deliveries.length);
+  }
+
   /** Counts and logs the messages held or handed over and never read: Pub/Sub cannot deliver them again. */
   #dropLeftovers(): void {
     const lost = this.#unread + this.#buffer.length;
     this.#unread = 0;
     this.#buffer = [];
+    this.#countHeldAtStop(lost);
+  }
+
+  #countHeldAtStop(lost: number): void {
     if (lost === 0) return;
     this.#droppedAtStop += lost;
     this.#log('warn', `redis-pubsub: dropped ${lost} messages held when reading stopped; Pub/Sub cannot deliver them again`, {

@@ -145,13 +145,14 @@ export class Feed<M extends Message<unknown>> {
   }
 
   /**
-   * Deliveries read from the stream and left out by a run that stopped: they count as read, and are given back
-   * where the transport can deliver them again, else counted unsettled (and named, where they have ids), never lost
-   * without a trace (a Pub/Sub message has no other copy).
+   * Deliveries read from the stream and left out by a run that stopped: handed back to an adapter that accounts for
+   * them (`leftUnread`), else counted as read and nacked where the transport can deliver them again, else counted
+   * unsettled (and named, where they have ids); never lost without a trace.
    */
   #notAdmitted(rest: readonly Delivery[]): void {
     if (rest.length === 0) return;
     const { adapter, stats, settler } = this.#options;
+    if (adapter.leftUnread) return adapter.leftUnread(rest);
     stats.received += rest.length;
     if (adapter.canRequeue) return settler.nack(rest);
     stats.unsettled += rest.length;
