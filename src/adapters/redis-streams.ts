@@ -136,12 +136,12 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
   readonly #unanswered = new Set<AckBatch>();
   /** Wakes the read loop waiting for room or for its next attempt. */
   #wake: (() => void) | undefined;
-  #abandoned = false;
+  /** Why Redis was given up on (see `#abandonIfDown`); undefined while it is not. */
+  #abandoned: Error | undefined;
   /** Set by `close()`: connections that end now are ending on purpose. */
   #closing = false;
-  #rejectAbandon: (error: Error) => void = () => {};
-  /** Rejects once Redis is given up on; see `#abandonIfDown`. */
-  readonly #abandoned$ = new Promise<never>((_, reject) => (this.#rejectAbandon = reject));
+  /** Those waiting for a command, told when Redis is given up on. */
+  readonly #onAbandon = new Set<(error: Error) => void>();
   #ackFlushScheduled = false;
   #ackLinger: NodeJS.Timeout | undefined;
   /** Where re-reading this consumer's own pending entries has got to; null once they are all read. */
@@ -173,8 +173,6 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
     this.#maxMessageBytes = resolveMaxMessageBytes(options.maxMessageBytes);
     this.#maxBytesInFlight = wholeNumberOption('maxBytesInFlight', options.maxBytesInFlight ?? DEFAULT_MAX_BYTES_IN_FLIGHT, 1);
     this.#retry = options;
-    // Races against it must not leave a rejection unhandled when nothing is racing.
-    this.#abandoned$.catch(() => {});
     this.#log = options.log ?? (() => {});
     this.#source = `redis-streams:${this.stream}`;
   }
@@ -273,7 +271,6 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
   #abandonIfDown(): void {
     if (!this.#stopping || this.#abandoned || this.#closing) return;
     if (isRedisReady(this.#commands) && isRedisReady(this.#reader)) return;
-    this.#abandoned = true;
     const unsent = this.#acks.size;
     let unanswered = 0;
     for (const batch of this.#unanswered) unanswered += batch.ids.length;
@@ -282,16 +279,25 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
         `the group "${this.group}" and are delivered again after --claim-idle`,
     );
     this.#log('warn', `redis-streams: ${error.message}`, { acksNotConfirmed: unsent + unanswered, inFlight: this.#inFlight.size });
-    this.#rejectAbandon(error);
+    this.#abandoned = error;
+    for (const reject of [...this.#onAbandon]) reject(error);
     for (const batch of [...this.#unanswered]) batch.settle(error);
     this.#takeAcks()?.settle(error);
     this.#reader?.disconnect();
     this.#commands?.disconnect();
   }
 
-  /** `promise`, or a rejection as soon as Redis is given up on (a command waiting for a reconnection never settles). */
+  /**
+   * `promise`, or a rejection as soon as Redis is given up on (a command waiting for a reconnection never settles).
+   * Not `Promise.race` with one promise for the whole run: each race would leave a reaction on it, and through that
+   * keep every batch ever read alive.
+   */
   #untilAbandoned<T>(promise: Promise<T>): Promise<T> {
-    return Promise.race([promise, this.#abandoned$]);
+    if (this.#abandoned) return Promise.reject(this.#abandoned);
+    return new Promise<T>((resolve, reject) => {
+      this.#onAbandon.add(reject);
+      promise.then(resolve, reject).finally(() => this.#onAbandon.delete(reject));
+    });
   }
 
   /** Takes settled entries out of the in-flight count; a read waiting for room may go on. */
