@@ -80,6 +80,18 @@ export interface Adapter<Client = unknown> {
    * not cost a window of handler runs whose acks are thrown away. Absent: no delivery is ever taken back.
    */
   revoked?(delivery: Delivery): boolean;
+  /**
+   * Takes back deliveries the stream handed over that a stopping run did not read (the rest of a batch that waited
+   * for room under the in-flight cap): an adapter that cannot requeue accounts for them itself, as Redis Pub/Sub
+   * counts them dropped `held at stop`. Absent: they are nacked where the transport can requeue, else counted as
+   * read and unsettled.
+   */
+  leftUnread?(deliveries: readonly Delivery[]): void;
+  /**
+   * Messages the adapter took from its transport and discarded before handing them over, by why (Redis Pub/Sub:
+   * `buffer full`, `held at stop`). Read when the run ends, for its summary and `--stats-file`. Absent: none ever.
+   */
+  readonly droppedByReason?: Readonly<Record<string, number>>;
   /** Asks the transport to deliver these again. Only called when `canRequeue` is true. */
   nack(deliveries: readonly Delivery[]): Promise<void> | void;
   /**

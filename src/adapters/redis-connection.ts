@@ -46,8 +46,10 @@ export const redactRedisUrl = redactUrl;
  * Connects one ioredis client, retrying with exponential backoff and a `warn` log line per failed attempt; after
  * `connectAttempts` failures it rejects with a `TransportError` naming the URL (password hidden). Once connected,
  * a lost connection is retried the same way (with jitter, see {@link RedisRetryOptions.retryDelayMs}), without
- * limit, each attempt logged; commands wait for it up to ioredis's `maxRetriesPerRequest` and then fail, which the
- * adapters report as a `TransportError`.
+ * limit, one `warn` line per attempt and an `info` line once it is back. Commands wait for it however long that
+ * takes (ioredis's `maxRetriesPerRequest` is off: with its default of 20 an outage of about 40 s failed every
+ * command in flight, and ended the run); those sent and not answered when it was lost are sent again. Whoever
+ * gives up sooner (a run stopping) must stop waiting itself: see {@link isRedisReady} and {@link closeRedis}.
  */
 export async function connectRedis(url: string, options: ConnectRedisOptions): Promise<Redis> {
   const attempts = wholeNumberOption('connectAttempts', options.connectAttempts ?? 8, 1);
@@ -57,13 +59,16 @@ export async function connectRedis(url: string, options: ConnectRedisOptions): P
   const { log, connectionName } = options;
   let established = false;
   let lastError: unknown;
+  let lostAt = 0;
   const client = new Redis(url, {
     lazyConnect: true,
     connectionName,
+    maxRetriesPerRequest: null,
     // The first connection is retried by the loop below, so it can give up with our error; later ones by ioredis.
     retryStrategy: (times) => {
       if (!established) return null;
       const delay = Math.round(backoffDelay(reconnecting, times));
+      if (times === 1) lostAt = Date.now();
       log('warn', `lost the connection to Redis at ${safeUrl}; reconnecting in ${delay} ms`, {
         connection: connectionName,
         attempt: times,
@@ -74,6 +79,13 @@ export async function connectRedis(url: string, options: ConnectRedisOptions): P
   });
   // Without a listener ioredis prints every socket error itself; ours are reported by the retry lines instead.
   client.on('error', (error: unknown) => (lastError = error));
+  client.on('ready', () => {
+    if (lostAt === 0) return;
+    log('info', `reconnected to Redis at ${safeUrl} after ${((Date.now() - lostAt) / 1000).toFixed(1)} s`, {
+      connection: connectionName,
+    });
+    lostAt = 0;
+  });
   for (let attempt = 1; ; attempt++) {
     lastError = undefined;
     try {
@@ -102,11 +114,35 @@ export async function connectRedis(url: string, options: ConnectRedisOptions): P
 }
 
 /**
+ * Whether a failed command is worth sending again once the connection is back: it was cut off with its connection
+ * (aborted, interrupted, a reply lost mid-way), or the server answered that it cannot serve yet (LOADING after a
+ * restart, BUSY, MASTERDOWN, TRYAGAIN) or lost its consumer group (NOGROUP, a restart without its data). Any other
+ * error reply (WRONGTYPE, NOPERM...) would fail again however long one waits.
+ */
+export function isPassingRedisError(error: unknown): boolean {
+  const name = (error as Error | undefined)?.name;
+  if (name === 'AbortError' || name === 'InterruptError' || name === 'MaxRetriesPerRequestError' || name === 'ParserError') {
+    return true;
+  }
+  return name === 'ReplyError' && /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|NOGROUP)\b/.test((error as Error).message);
+}
+
+/** Whether the client is connected and answering: otherwise its commands wait for a reconnection. */
+export function isRedisReady(client: Redis | undefined): boolean {
+  return client?.status === 'ready';
+}
+
+/**
  * Closes a client politely (QUIT, so replies in flight arrive first) and resolves once it has ended; drops the
- * connection instead if the server does not answer within `timeoutMs`.
+ * connection instead if the server does not answer within `timeoutMs`, and at once when it is not connected (a QUIT
+ * would wait for a reconnection). Commands still waiting for one then never settle: callers stop waiting for them.
  */
 export async function closeRedis(client: Redis | undefined, timeoutMs = 2000): Promise<void> {
   if (!client || client.status === 'end') return;
+  if (!isRedisReady(client)) {
+    client.disconnect();
+    return;
+  }
   let hasEnded = false;
   const ended = new Promise<void>((resolve) => client.once('end', resolve)).then(() => (hasEnded = true));
   client.quit().catch(() => client.disconnect());

@@ -39,6 +39,10 @@ const MAX_BATCH = 1000;
 const META_CACHE_SIZE = 1024;
 /** At most one "dropped" log line per this many ms while the buffer stays full. */
 const DROP_LOG_EVERY_MS = 1000;
+/** {@link RedisPubSubAdapter.droppedByReason}: arrived while `maxBuffered` messages were held. */
+export const DROPPED_BUFFER_FULL = 'buffer full';
+/** {@link RedisPubSubAdapter.droppedByReason}: held when the consumer stopped reading. */
+export const DROPPED_AT_STOP = 'held at stop';
 
 /** Whether a `--channel` value is a pattern, subscribed with PSUBSCRIBE. */
 export function isChannelPattern(channel: string): boolean {
@@ -53,7 +57,8 @@ export function isChannelPattern(channel: string): boolean {
  *
  * Pub/Sub cannot push back on publishers either. Messages that arrive while the consumer is not reading are held
  * up to `maxBuffered`; past that bound new messages are **dropped**, counted in {@link dropped}, and reported by a
- * `warn` log line at most once a second. Dropping was chosen over unsubscribing while full because an unsubscribed
+ * `warn` log line at most once a second. Messages still held when the consumer stops reading (a run stopping takes
+ * no new messages) are dropped too, counted and logged; {@link droppedByReason} tells the two apart. Dropping was chosen over unsubscribing while full because an unsubscribed
  * client loses the same messages, later and less visibly, and Redis would otherwise cut a slow subscriber off at
  * its `client-output-buffer-limit pubsub` anyway. A message matching both a channel and a pattern arrives twice,
  * as Redis sends it twice.
@@ -84,6 +89,9 @@ export class RedisPubSubAdapter implements Adapter<Redis> {
   /** Set once unsubscribed: whatever is buffered then is the last of it. */
   #ending = false;
   #dropped = 0;
+  #droppedAtStop = 0;
+  /** Messages of the batch last handed over, until the consumer reads it (it asks for more only then). */
+  #unread = 0;
   #droppedUnreported = 0;
   #lastDropLog = 0;
 
@@ -113,6 +121,17 @@ export class RedisPubSubAdapter implements Adapter<Redis> {
     return this.#dropped;
   }
 
+  /**
+   * Messages taken from Redis and never handed over: `buffer full` ({@link dropped}), and `held at stop`, those
+   * held when the consumer stopped reading. The run reports them in its summary and `--stats-file`.
+   */
+  get droppedByReason(): Readonly<Record<string, number>> {
+    const counts: Record<string, number> = {};
+    if (this.#dropped > 0) counts[DROPPED_BUFFER_FULL] = this.#dropped;
+    if (this.#droppedAtStop > 0) counts[DROPPED_AT_STOP] = this.#droppedAtStop;
+    return counts;
+  }
+
   /** Messages held, waiting for the consumer to read them. */
   get buffered(): number {
     return this.#buffer.length;
@@ -135,10 +154,12 @@ export class RedisPubSubAdapter implements Adapter<Redis> {
       objectMode: true,
       highWaterMark: 1,
       read: () => {
+        this.#unread = 0;
         this.#wanted = true;
         this.#flush();
       },
     });
+    this.#readable.once('close', () => this.#dropLeftovers());
     try {
       if (this.channels.length > 0) await subscriber.subscribe(...this.channels);
       if (this.patterns.length > 0) await subscriber.psubscribe(...this.patterns);
@@ -159,7 +180,10 @@ export class RedisPubSubAdapter implements Adapter<Redis> {
   /** No-op: never called, as Pub/Sub cannot redeliver (the pipeline dead-letters a nacked message instead). */
   nack(): void {}
 
-  /** Unsubscribes, then ends the stream after the messages already held. */
+  /**
+   * Unsubscribes, then ends the stream after the messages already held; those the consumer does not read (a run
+   * that stops reads nothing more) are counted as dropped `held at stop` when the stream closes.
+   */
   async stop(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
@@ -172,17 +196,36 @@ export class RedisPubSubAdapter implements Adapter<Redis> {
     }
     this.#ending = true;
     this.#reportDrops(true);
-    const readable = this.#readable;
-    if (!readable || readable.destroyed) return;
-    // Past the high-water mark on purpose: these few are all that will ever come.
-    while (this.#buffer.length > 0) readable.push(this.#buffer.splice(0, MAX_BATCH));
-    readable.push(null);
+    if (this.#readable?.destroyed) this.#dropLeftovers();
+    else this.#flush();
   }
 
-  /** Stops and closes the connection. */
+  /** Stops and closes the connection; messages held and not read by now are dropped (counted). */
   async close(): Promise<void> {
     await this.stop();
+    this.#dropLeftovers();
     await closeRedis(this.#subscriber);
+  }
+
+  /** Messages of a batch the stopping run did not take: dropped `held at stop` like those still held here. */
+  leftUnread(deliveries: readonly Delivery[]): void {
+    this.#countHeldAtStop(deliveries.length);
+  }
+
+  /** Counts and logs the messages held or handed over and never read: Pub/Sub cannot deliver them again. */
+  #dropLeftovers(): void {
+    const lost = this.#unread + this.#buffer.length;
+    this.#unread = 0;
+    this.#buffer = [];
+    this.#countHeldAtStop(lost);
+  }
+
+  #countHeldAtStop(lost: number): void {
+    if (lost === 0) return;
+    this.#droppedAtStop += lost;
+    this.#log('warn', `redis-pubsub: dropped ${lost} messages held when reading stopped; Pub/Sub cannot deliver them again`, {
+      dropped: lost,
+    });
   }
 
   #receive(body: Buffer, channelBytes: Buffer, pattern: string | undefined): void {
@@ -210,11 +253,19 @@ export class RedisPubSubAdapter implements Adapter<Redis> {
     }
   }
 
+  /** Hands over the next batch, or the end once stopping has emptied the buffer; only when the consumer asked. */
   #flush(): void {
-    if (!this.#wanted || this.#buffer.length === 0 || this.#ending) return;
+    if (!this.#wanted || this.#readable!.destroyed) return;
+    if (this.#buffer.length === 0) {
+      if (!this.#ending) return;
+      this.#wanted = false;
+      this.#readable!.push(null);
+      return;
+    }
     this.#wanted = false;
     const batch = this.#buffer.length <= MAX_BATCH ? this.#buffer : this.#buffer.splice(0, MAX_BATCH);
     if (batch === this.#buffer) this.#buffer = [];
+    this.#unread = batch.length;
     this.#readable!.push(batch);
   }
 

@@ -29,6 +29,11 @@ export const redisStreamsSpec: AdapterSpec = {
       description: 'an entry delivered more times becomes a dead letter "too many deliveries"',
     },
     block: { type: 'string', default: '1000', description: 'ms one read waits for new entries' },
+    'max-bytes-in-flight': {
+      type: 'string',
+      default: '67108864 (64 MiB)',
+      description: 'bytes of entries read and not yet settled; reading pauses past it (an entry larger than this is read alone)',
+    },
   },
   async create(values, common) {
     const url = (values['redis-url'] as string | undefined) ?? DEFAULT_REDIS_URL;
@@ -48,6 +53,7 @@ export const redisStreamsSpec: AdapterSpec = {
       claimIdleMs: wholeNumberFlag(values, 'claim-idle', 30_000, 1),
       maxDeliveries: wholeNumberFlag(values, 'max-deliveries', 5, 1),
       blockMs: wholeNumberFlag(values, 'block', 1000, 1),
+      maxBytesInFlight: wholeNumberFlag(values, 'max-bytes-in-flight', 64 * 1024 * 1024, 1),
       maxMessageBytes: common.maxMessageBytes,
       log: common.log,
     });

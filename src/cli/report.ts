@@ -35,16 +35,14 @@ export function startProgress(stats: Stats): () => void {
 /** The final summary, on stderr. */
 export function printSummary(stats: RunStats, dlqPath: string | undefined): void {
   const rate = stats.seconds > 0 ? Math.round((stats.acked + stats.nacked + stats.deadLettered) / stats.seconds) : 0;
-  const reasons = Object.entries(stats.deadLetteredByReason)
-    .sort((a, b) => b[1] - a[1])
-    .map(([reason, n]) => `${reason}: ${number.format(n)}`)
-    .join(', ');
+  const reasons = counts(stats.deadLetteredByReason);
   const lines = [
     `missive: ${number.format(stats.received)} received · ${number.format(stats.acked)} acked · ` +
       `${number.format(stats.nacked)} nacked · ${number.format(stats.deadLettered)} dead letters` +
       (reasons ? ` (${reasons})` : '') +
       (stats.unsettled > 0 ? ` · ${number.format(stats.unsettled)} unsettled` : '') +
       (stats.requeuedByBroker > 0 ? ` · ${number.format(stats.requeuedByBroker)} requeued by the broker` : '') +
+      (stats.dropped > 0 ? ` · ${number.format(stats.dropped)} dropped (${counts(stats.droppedByReason)})` : '') +
       ` · ${stats.seconds.toFixed(2)} s · ${number.format(rate)} msg/s`,
   ];
   if (stats.unhandledErrors > 0) {
@@ -59,13 +57,21 @@ export function printSummary(stats: RunStats, dlqPath: string | undefined): void
   process.stderr.write(`${lines.join('\n')}\n`);
 }
 
+/** `reason: n, ...`, the largest first. */
+function counts(byReason: Readonly<Record<string, number>>): string {
+  return Object.entries(byReason)
+    .sort((a, b) => b[1] - a[1])
+    .map(([reason, n]) => `${reason}: ${number.format(n)}`)
+    .join(', ');
+}
+
 /**
  * Writes the summary as JSON for scripts (`--stats-file`).
  * @param main how long the main thread's event loop was busy from the start of the run to its end, start-up and
  *   shutdown included, and what the system counted of its time meanwhile (`stats.inRun` has both without them).
  */
 export async function writeStatsFile(path: string, stats: RunStats, main: { busyMs: number; times: ThreadTimes | undefined }): Promise<void> {
-  const { received, acked, nacked, deadLettered, unsettled, unsettledIds, requeuedByBroker, retries, unhandledErrors, deadLetteredByReason, seconds, inRun } = stats;
+  const { received, acked, nacked, deadLettered, unsettled, unsettledIds, requeuedByBroker, retries, dropped, droppedByReason, unhandledErrors, deadLetteredByReason, seconds, inRun } = stats;
   // Peak RSS covers the worker threads too (one process); benchmarks read it and the busy time from here.
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
   const json = {
@@ -77,6 +83,8 @@ export async function writeStatsFile(path: string, stats: RunStats, main: { busy
     unsettledIds,
     requeuedByBroker,
     retries,
+    dropped,
+    droppedByReason,
     unhandledErrors,
     deadLetteredByReason,
     seconds,

@@ -129,7 +129,10 @@ export class Feed<M extends Message<unknown>> {
     for (let start = 0; start < chunk.length; ) {
       const room = admission.roomForMessages();
       if (room <= 0) {
-        if (!(await this.#waitForRoom())) return;
+        if (!(await this.#waitForRoom())) {
+          const rest = this.#held(chunk, start);
+          return this.#notAdmitted(rest === chunk ? chunk.slice(start) : rest);
+        }
         // While it waited, a lost connection may have taken back the rest.
         const rest = this.#held(chunk, start);
         if (rest !== chunk) [chunk, start] = [rest, 0];
@@ -139,6 +142,21 @@ export class Feed<M extends Message<unknown>> {
       intake.accept(start === 0 && end === chunk.length ? chunk : chunk.slice(start, end));
       start = end;
     }
+  }
+
+  /**
+   * Deliveries read from the stream and left out by a run that stopped: handed back to an adapter that accounts for
+   * them (`leftUnread`), else counted as read and nacked where the transport can deliver them again, else counted
+   * unsettled (and named, where they have ids); never lost without a trace.
+   */
+  #notAdmitted(rest: readonly Delivery[]): void {
+    if (rest.length === 0) return;
+    const { adapter, stats, settler } = this.#options;
+    if (adapter.leftUnread) return adapter.leftUnread(rest);
+    stats.received += rest.length;
+    if (adapter.canRequeue) return settler.nack(rest);
+    stats.unsettled += rest.length;
+    stats.noteUnsettled(rest.flatMap((delivery) => (delivery.id === undefined ? [] : [delivery.id])));
   }
 
   /**

@@ -174,6 +174,7 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     }
     const executor = this.#executor;
     this.stats.countUnhandledErrorsOf(() => executor.unhandledErrors);
+    this.stats.countDroppedOf(() => options.adapter.droppedByReason);
     this.#routeHere = !(this.#pool && options.processor.matchInWorkers);
     const capped = options.maxInFlight !== undefined;
     // A processor that routes here has each block split into deliveries in this thread, all alive until admitted:

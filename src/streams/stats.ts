@@ -28,6 +28,12 @@ export interface RunStats {
   /** Retries scheduled (a message tried three times counts two). */
   readonly retries: number;
   /**
+   * Messages the adapter took from its transport and discarded unhandled (Redis Pub/Sub past `--max-buffered`, or
+   * held when the run stopped): never in `received`. By reason in `droppedByReason`.
+   */
+  readonly dropped: number;
+  readonly droppedByReason: Readonly<Record<string, number>>;
+  /**
    * Errors from work handlers started and did not await (a dropped promise that rejected, a throw from a timer),
    * caught and logged instead of ending the run. Not messages: one message can cause several, or none be known.
    */
@@ -64,6 +70,7 @@ export class Stats {
   readonly unsettledIds: string[] = [];
   readonly #byReason = new Map<string, number>();
   #unhandledErrors: () => number = () => 0;
+  #droppedByReason: () => Readonly<Record<string, number>> | undefined = () => undefined;
   readonly #started = process.hrtime.bigint();
   /** The event loop's figures when the first message was read, once it was. */
   #firstRead: { readonly loop: EventLoopUtilization; readonly times: ThreadTimes | undefined } | undefined;
@@ -77,6 +84,11 @@ export class Stats {
   /** Where {@link unhandledErrors} is read from: the executor, whose threads count them. */
   countUnhandledErrorsOf(source: () => number): void {
     this.#unhandledErrors = source;
+  }
+
+  /** Where {@link RunStats.droppedByReason} is read from: the adapter, which drops them. */
+  countDroppedOf(source: () => Readonly<Record<string, number>> | undefined): void {
+    this.#droppedByReason = source;
   }
 
   /** Messages read and not yet settled. */
@@ -134,6 +146,7 @@ export class Stats {
   }
 
   snapshot(): RunStats {
+    const droppedByReason = { ...this.#droppedByReason() };
     return {
       received: this.received,
       acked: this.acked,
@@ -143,6 +156,8 @@ export class Stats {
       unsettledIds: [...this.unsettledIds],
       requeuedByBroker: this.requeuedByBroker,
       retries: this.retries,
+      dropped: Object.values(droppedByReason).reduce((sum, n) => sum + n, 0),
+      droppedByReason,
       unhandledErrors: this.unhandledErrors,
       deadLetteredByReason: Object.fromEntries(this.#byReason),
       seconds: Number(process.hrtime.bigint() - this.#started) / 1e9,
