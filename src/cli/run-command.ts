@@ -29,7 +29,7 @@ const RUN_FLAGS: FlagTable = {
   retries: { type: 'string', default: '0', description: 'retries for handlers that set none (exponential backoff with jitter)' },
   timeout: { type: 'string', default: 'none', description: 'ms a handler may run, for handlers that set none; then a dead letter "timeout after N ms"' },
   'drain-timeout': { type: 'string', default: '30000', description: 'ms to finish in-flight messages after a signal' },
-  dlq: { type: 'string', default: DEFAULT_DLQ_PATH, description: 'the DuckDB file dead letters go to (created at the first one)' },
+  dlq: { type: 'string', default: DEFAULT_DLQ_PATH, description: 'the DuckDB file dead letters go to (opened, or created, at start)' },
   'stats-file': { type: 'string', description: 'write the final figures there as JSON' },
   'log-level': { type: 'string', default: 'info', description: LOG_LEVELS.join(', ') },
   'log-bodies': { type: 'boolean', description: 'put message bodies in dead-letter log lines (never confidential ones)' },
@@ -216,7 +216,7 @@ interface RunSetup {
   readonly processor: Awaited<ReturnType<typeof loadProcessor>>['processor'];
   readonly moduleUrl: string;
   readonly adapter: Adapter;
-  /** The module's own store, or the path of the DuckDB file (`run` opens it at the first dead letter). */
+  /** The module's own store, or the path of the DuckDB file (`run` opens it before reading input). */
   readonly dlq: Dlq | string;
   readonly dlqPath: string | undefined;
   readonly threads: number;

@@ -2,10 +2,10 @@ import { DlqError } from '../errors.js';
 import type { DeadLetter, DeadLetterInput, Dlq, DlqFilter, DlqListOptions } from './dlq.js';
 
 /**
- * A store opened on first use: `missive run` checks its file at start (see `checkDuckDbFile`) and loads DuckDB
- * only when a message first fails, so a run without dead letters never pays for the engine. Failing to open
- * fails that call, which the pipeline treats as any store failure: the message is not acked. The next call tries
- * to open again, since the cause may have passed (a `missive dlq` reader held the file longer than the open waits).
+ * A store opened on first use (`new DuckDbDlq(path)`), so a store nobody writes to costs nothing and leaves no file.
+ * `missive run` does not use it: it opens its store before reading input. Failing to open fails that call, which
+ * the pipeline treats as any store failure: the message is not acked. The next call tries to open again, since the
+ * cause may have passed (a `missive dlq` reader held the file longer than the open waits).
  */
 export class LazyDlq<S extends Dlq = Dlq> implements Dlq {
   readonly #open: () => Promise<S>;

@@ -218,7 +218,12 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       log,
       logBodies: options.logBodies ?? false,
       events: options.events,
-      onDlqFailure: (error, entries) => this.#shutdown.fail(error, entries.map((entry) => entry.delivery)),
+      onDlqFailure: (error, entries) =>
+        this.#shutdown.fail(
+          error,
+          entries.map((entry) => entry.delivery),
+          entries.map((entry) => entry.letter.id),
+        ),
       onProgress: () => {
         this.#admission.progress();
         this.#shutdown.progress();
@@ -256,7 +261,10 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       drainTimeoutMs,
       nackRetries: () => this.#outcomes.nackRetries(),
       running: () => [...this.#dispatcher.running].flatMap((batch) => batch.deliveries),
-      runningIds: (limit) => this.#dispatcher.runningIds(limit),
+      runningIds: (limit) => {
+        const ids = this.#dispatcher.runningIds(limit);
+        return [...ids, ...this.#settler.storingIds(limit - ids.length)];
+      },
       settleCounts: () => {
         for (const block of this.#dispatcher.runningBlocks) this.#feed.countBlank(block, messagesIn(block));
       },

@@ -30,6 +30,8 @@ export class Settler {
   readonly #events: OutcomeEvents | undefined;
   #pending = 0;
   #idle: (() => void)[] = [];
+  /** Dead letters being written: their messages are in flight until the store answers. */
+  readonly #storing = new Set<readonly DeadLetterEntry[]>();
 
   constructor(options: {
     adapter: Adapter;
@@ -124,6 +126,7 @@ export class Settler {
   deadLetter(entries: readonly DeadLetterEntry[]): void {
     if (entries.length === 0) return;
     this.#pending++;
+    this.#storing.add(entries);
     this.#dlq
       .put(entries.map((entry) => entry.letter))
       .then(
@@ -142,7 +145,22 @@ export class Settler {
           this.#onDlqFailure(failure, entries);
         },
       )
-      .finally(() => this.#done());
+      .finally(() => {
+        this.#storing.delete(entries);
+        this.#done();
+      });
+  }
+
+  /** The ids of the messages whose dead letters are being written, the first `limit` of them. */
+  storingIds(limit: number): string[] {
+    const ids: string[] = [];
+    for (const entries of this.#storing) {
+      for (const { letter } of entries) {
+        if (ids.length >= limit) return ids;
+        ids.push(letter.id);
+      }
+    }
+    return ids;
   }
 
   // Error text often quotes the body (a JSON parse error does), so a confidential letter logs neither.

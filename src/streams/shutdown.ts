@@ -114,8 +114,11 @@ export class Shutdown {
     this.#wakeAll();
   }
 
-  /** Something the run cannot go on after: stop reading, give back what can be given back, and report. */
-  fail(error: unknown, deliveries: readonly Delivery[]): void {
+  /**
+   * Something the run cannot go on after: stop reading, give back what can be given back, and report. `ids` are
+   * the messages of `deliveries`, named in `unsettledIds` when the transport cannot take them back.
+   */
+  fail(error: unknown, deliveries: readonly Delivery[], ids: readonly string[] = idsOf(deliveries)): void {
     const { adapter, settler, stats, log, drainTimeoutMs } = this.#options;
     log('error', 'run failed', { error: describe(error) });
     if (!this.#failed) {
@@ -123,7 +126,11 @@ export class Shutdown {
       this.#failure = error;
     }
     if (adapter.canRequeue) settler.nack(deliveries);
-    else stats.unsettled += deliveries.length;
+    // Having given up, the run counted and named everything in flight already.
+    else if (!this.#gaveUp) {
+      stats.unsettled += deliveries.length;
+      stats.noteUnsettled(ids);
+    }
     if (!this.#stopping) {
       this.#stopping = true;
       void adapter.stop().catch(() => {});
@@ -163,4 +170,8 @@ export class Shutdown {
     this.#options.admission.wake();
     this.#drained?.();
   }
+}
+
+function idsOf(deliveries: readonly Delivery[]): string[] {
+  return deliveries.flatMap((delivery) => (delivery.id === undefined ? [] : [delivery.id]));
 }
