@@ -9,7 +9,7 @@ import {
   type DuckDBAppender,
   type DuckDBConnection,
   type DuckDBValue,
-} from '@duckdb/node-api';
+} from './duckdb-api.js';
 import { DlqError, DlqLockedError, InvalidOptionError, MissiveError, describe } from '../errors.js';
 import type { DeadLetter, DeadLetterInput, Dlq, DlqFilter, DlqListOptions, Fingerprint } from './dlq.js';
 import { checkHeader, checkLocation, checkReadable, lockHolders, realFile } from './duckdb-file.js';
