@@ -36,7 +36,11 @@ t.test('a --dlq that cannot be opened exits 2 at start, says what is wrong and w
   await connection.run('CREATE TABLE dead_letters (name VARCHAR, born DATE)');
   connection.closeSync();
   instance.closeSync();
+  // What a SQLite database starts with: another program's file where a store was expected.
+  const sqlite = join(dir, 'app.db');
+  writeFileSync(sqlite, Buffer.concat([Buffer.from('SQLite format 3\0'), Buffer.alloc(4080)]));
   const cases = [
+    [sqlite, /app\.db: it is not a DuckDB database; choose another path \(the file is left alone\)/],
     [truncated, /cannot open the dead-letter file .*truncated\.duckdb: .*it is damaged \(cut short\?\) or not a DuckDB database .*choose another path \(--dlq\)/],
     [foreign, /foreign\.duckdb has a dead_letters table with other columns \(name, born\), so it was not made by missive-node; choose another file/],
     [join(dir, 'notes.duckdb'), /notes\.duckdb: it is not a DuckDB database; choose another path/],
