@@ -166,3 +166,17 @@ t.test('a store that fails mid-run (its disk allows no more): every message not 
     'the named ones are exactly the letters read and not stored',
   );
 });
+
+t.test("a module's own store that opens at first use (new DuckDbDlq) is opened at start too", async (t) => {
+  const dir = t.testdir();
+  const run = (file) =>
+    runCli(['run', fixture('duckdb-dlq-processor.js'), '--threads', '0', '--stats-file', join(dir, 'stats.json')], { input: INPUT, env: { DLQ_FILE: file } });
+  const refused = await run('/proc/missive-module.duckdb');
+  t.equal(refused.code, 2, refused.stderr);
+  t.match(refused.stderr, isRoot ? /cannot create the dead-letter file \/proc\/missive-module\.duckdb/ : /\/proc .*not writable/);
+  t.notOk(existsSync(join(dir, 'stats.json')), 'nothing was read');
+  const path = join(dir, 'own.duckdb');
+  const ok = await run(path);
+  t.equal(ok.code, 0, ok.stderr);
+  t.same((await readDeadLetters(path)).map((l) => l.body.toString()), ['{"type":"nobody"}'], 'the letter is in the module\'s file');
+});

@@ -4,6 +4,7 @@ import type { AdapterSpec, FlagSpec } from '../adapters/spec.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../adapters/lines.js';
 import type { Dlq } from '../dlq/dlq.js';
 import { fingerprintOf } from '../dlq/fingerprint.js';
+import { LazyDlq } from '../dlq/lazy.js';
 import { MissiveError, UsageError, describe } from '../errors.js';
 import type { Log, LogLevel } from '../log.js';
 import { DEFAULT_DLQ_PATH, run, type Running } from '../run.js';
@@ -84,6 +85,12 @@ export const EXIT_UNSETTLED = 3;
 /** Errors of `run()` at start that come from what the user gave (--input, --dlq, the module): exit 2, as usage errors. */
 const USAGE_CODES = new Set(['MISSIVE_ERR_INPUT', 'MISSIVE_ERR_DLQ', 'MISSIVE_ERR_DLQ_LOCKED', 'MISSIVE_ERR_PROCESSOR_MODULE']);
 
+/** A bad --input or --dlq is the user's typo, reported like any other usage error. */
+function asUsageError(error: unknown): never {
+  if (error instanceof MissiveError && USAGE_CODES.has(error.code)) throw new UsageError(error.message);
+  throw error;
+}
+
 /** `missive run`: resolves with the exit status. */
 export async function runCommand(argv: readonly string[]): Promise<number> {
   // A module's adapter brings flags of its own, so it is loaded before the command line can be parsed.
@@ -132,9 +139,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       metrics,
     });
   } catch (error) {
-    // A bad --input or --dlq is the user's typo, reported like any other usage error.
-    if (error instanceof MissiveError && USAGE_CODES.has(error.code)) throw new UsageError(error.message);
-    throw error;
+    asUsageError(error);
   }
 
 
@@ -270,6 +275,8 @@ async function prepare(values: FlagValues, positionals: string[], custom: Adapte
   if (processor.dlq && !explicit) {
     if (processor.dlq.durable !== true) throw notDurable(processor.dlq);
     dlq = processor.dlq;
+    // A module's store that opens at first use (new DuckDbDlq(path)) is opened before any input is read, as --dlq is.
+    if (dlq instanceof LazyDlq) await dlq.openNow().catch(asUsageError);
   } else {
     dlq = dlqPath = explicit ?? DEFAULT_DLQ_PATH;
   }

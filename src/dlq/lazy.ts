@@ -25,6 +25,11 @@ export class LazyDlq<S extends Dlq = Dlq> implements Dlq {
     return this.#store !== undefined;
   }
 
+  /** Opens the store now if it is not yet, so a store that cannot be opened is found before it is needed. */
+  async openNow(): Promise<void> {
+    await this.store();
+  }
+
   /** The store, opened now if it is not yet; a closed one that was never opened stays closed. */
   protected store(): Promise<S> {
     if (this.#store) return this.#store;
