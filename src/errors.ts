@@ -76,14 +76,22 @@ export class DlqError extends MissiveError {
 /** The dead-letter file is held by another process. */
 export class DlqLockedError extends MissiveError {
   readonly path: string;
-  constructor(path: string, options?: { cause?: unknown }) {
+  /** The processes holding the file, when /proc/locks tells. */
+  readonly holders: readonly number[];
+  constructor(path: string, options?: { cause?: unknown; holders?: readonly number[] }) {
+    const holders = options?.holders ?? [];
+    const who =
+      holders.length > 0
+        ? ` (process ${holders.join(', ')}: see what it is with ps -o pid,args -p ${holders.join(',')})`
+        : '';
     super(
       'MISSIVE_ERR_DLQ_LOCKED',
-      `the dead-letter file ${path} is in use by a running processor; stop that processor (or wait for it to ` +
-        'finish) and try again; missive run can also be given a file of its own with --dlq',
-      options,
+      `the dead-letter file ${path} is in use by a running processor${who}; one file takes one writer: give each ` +
+        'missive run a file of its own with --dlq, or stop that processor (or wait for it to finish) and try again',
+      options?.cause === undefined ? undefined : { cause: options.cause },
     );
     this.path = path;
+    this.holders = holders;
   }
 }
 

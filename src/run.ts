@@ -5,7 +5,6 @@ import type { Adapter } from './adapters/adapter.js';
 import type { DeadLetterInput, Dlq } from './dlq/dlq.js';
 import { checkDuckDbFile } from './dlq/duckdb-file.js';
 import { fingerprintOf } from './dlq/fingerprint.js';
-import { LazyDlq } from './dlq/lazy.js';
 import { socketPathFor } from './dlq/socket-path.js';
 import { ensureSocketDirectory, reportUnserved } from './dlq/socket-dir-check.js';
 import { InvalidOptionError } from './errors.js';
@@ -54,9 +53,9 @@ export interface RunOptions
   /** Where messages come from. Default: standard input, a line a message. */
   readonly adapter?: Adapter;
   /**
-   * Where dead letters are stored before their messages are acked: a store, or the path of a DuckDB file (opened
-   * at the first dead letter, closed when the run ends). Default: the processor's own store (`setDlq`), else
-   * {@link DEFAULT_DLQ_PATH}. A store you pass is yours to close.
+   * Where dead letters are stored before their messages are acked: a store, or the path of a DuckDB file (opened,
+   * and created if missing, before any input is read; closed when the run ends). Default: the processor's own
+   * store (`setDlq`), else {@link DEFAULT_DLQ_PATH}. A store you pass is yours to close.
    */
   readonly dlq?: Dlq | string;
   /** Receives the run's log lines. Default: nothing is logged. */
@@ -207,12 +206,11 @@ async function storeOf<M extends Message<unknown>>(
   // stop every run of yours): it is a warning.
   const unserved = (error: unknown) => reportUnserved(path, error, log);
   await ensureSocketDirectory(socketPathFor(path)).catch(unserved);
-  // DuckDB loads at the first dead letter: a run without any keeps ~40 MB less resident.
-  const dlq = new LazyDlq(
-    async () => (await import('./dlq/duckdb.js')).DuckDbDlq.open(path, { fingerprint, onServeError: unserved }),
-    true,
-  );
-  return { dlq, owned: true };
+  // Taken before any input is read, though DuckDB then costs a run ~40 MB even when nothing fails: a store that
+  // cannot be opened (no such place, a damaged file) or that another run holds is refused at start, instead of
+  // failing at the first dead letter with messages read that nobody can store.
+  const { DuckDbDlq } = await import('./dlq/duckdb.js');
+  return { dlq: await DuckDbDlq.open(path, { fingerprint, onServeError: unserved }), owned: true };
 }
 
 /** The pipeline's outcome sink, emitting only what someone listens to. */

@@ -56,13 +56,14 @@ t.test('a store that fails to open mid-run fails the run, and its messages are n
   await dlq.close();
 });
 
-t.test('missive run without dead letters leaves no DuckDB file; the first dead letter creates it', async (t) => {
+t.test('missive run takes its DuckDB file at start, creating it even when no message fails', async (t) => {
   const dir = t.testdir({ 'good.jsonl': '{"type":"ok"}\n{"type":"ok"}\n', 'bad.jsonl': '{"type":"ok"}\n{"type":"nobody"}\n' });
   const clean = join(dir, 'clean.duckdb');
   const result = await runCli(['run', fixture('mixed-processor.js'), '--input', join(dir, 'good.jsonl'), '--dlq', clean, '--threads', '1', '--stats-file', join(dir, 's1.json')]);
   t.equal(result.code, 0, result.stderr);
   t.equal(readStats(join(dir, 's1.json')).acked, 2);
-  t.notOk(existsSync(clean), 'DuckDB never opened');
+  t.ok(existsSync(clean), 'created at start');
+  t.same(await readDeadLetters(clean), [], 'an empty store, ready for the next run');
   const used = join(dir, 'used.duckdb');
   const second = await runCli(['run', fixture('mixed-processor.js'), '--input', join(dir, 'bad.jsonl'), '--dlq', used, '--threads', '1']);
   t.equal(second.code, 0, second.stderr);
@@ -100,7 +101,7 @@ t.test('missive run refuses a --dlq another process holds, before reading input'
   holder.stdin.end();
   await new Promise((resolve) => holder.once('exit', resolve));
   t.equal(result.code, 2);
-  t.match(result.stderr, /held\.duckdb is in use by a running processor/);
+  t.match(result.stderr, new RegExp(`held\\.duckdb is in use by a running processor \\(process ${holder.pid}:`));
   // Free again: the store opens here.
   const dlq = await DuckDbDlq.open(path);
   await dlq.close();

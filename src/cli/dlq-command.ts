@@ -19,8 +19,8 @@ class DlqFileMissingError extends MissiveError {
   constructor(path: string) {
     super(
       'MISSIVE_ERR_DLQ_MISSING',
-      `no dead-letter file at ${path}: missive run creates it at the first dead letter, so either nothing has ` +
-        'failed there yet, or --dlq should point at the file given to missive run',
+      `no dead-letter file at ${path}: missive run creates it when it starts, so either no run has used it ` +
+        'yet, or --dlq should point at the file given to missive run',
     );
   }
 }

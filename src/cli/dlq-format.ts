@@ -77,7 +77,7 @@ export function renderTable(letters: readonly DeadLetter[], reveal: boolean): st
     isMasked(letter, reveal) ? '(confidential)' : bodyPreview(letter.body, PREVIEW_CHARS),
   ]);
   const all = [[...COLUMNS], ...rows];
-  const widths = COLUMNS.map((_, column) => Math.max(...all.map((row) => [...row[column]!].length)));
+  const widths = COLUMNS.map((_, column) => widest(all, (row) => [...row[column]!].length));
   return all
     .map((row) =>
       row
@@ -182,6 +182,16 @@ function escapeByte(byte: number): string {
   return byte === 0x0a || byte === 0x0d || byte === 0x09 ? escapeChar(String.fromCharCode(byte)) : `\\x${byte.toString(16).padStart(2, '0')}`;
 }
 
+/**
+ * The largest width of a column, by a loop: `Math.max(...cells)` passes every cell as an argument, and past about
+ * 120,000 rows that overflows the call stack (`dlq sql` and `dlq list` crashed so).
+ */
+function widest<T>(rows: readonly T[], width: (row: T) => number): number {
+  let most = 0;
+  for (const row of rows) most = Math.max(most, width(row));
+  return most;
+}
+
 /** A time to the second, in UTC, for table cells. */
 function shortTime(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -193,7 +203,7 @@ export function renderRows(columns: readonly string[], rows: readonly (readonly 
     columns.map((column) => escapeText(String(column))),
     ...rows.map((row) => row.map((v) => (typeof v === 'string' ? escapeText(v) : JSON.stringify(v) ?? 'NULL'))),
   ];
-  const widths = columns.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? '').length)));
+  const widths = columns.map((_, i) => widest(cells, (row) => (row[i] ?? '').length));
   const lines = cells.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
   return `${lines.join('\n')}\n(${rows.length} row${rows.length === 1 ? '' : 's'})`;

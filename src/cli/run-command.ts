@@ -4,6 +4,7 @@ import type { AdapterSpec, FlagSpec } from '../adapters/spec.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../adapters/lines.js';
 import type { Dlq } from '../dlq/dlq.js';
 import { fingerprintOf } from '../dlq/fingerprint.js';
+import { LazyDlq } from '../dlq/lazy.js';
 import { MissiveError, UsageError, describe } from '../errors.js';
 import type { Log, LogLevel } from '../log.js';
 import { DEFAULT_DLQ_PATH, run, type Running } from '../run.js';
@@ -30,7 +31,7 @@ const RUN_FLAGS: FlagTable = {
   retries: { type: 'string', default: '0', description: 'retries for handlers that set none (exponential backoff with jitter)' },
   timeout: { type: 'string', default: 'none', description: 'ms a handler may run, for handlers that set none; then a dead letter "timeout after N ms"' },
   'drain-timeout': { type: 'string', default: '30000', description: 'ms to finish in-flight messages after a signal' },
-  dlq: { type: 'string', default: DEFAULT_DLQ_PATH, description: 'the DuckDB file dead letters go to (created at the first one)' },
+  dlq: { type: 'string', default: DEFAULT_DLQ_PATH, description: 'the DuckDB file dead letters go to (opened, or created, at start)' },
   'stats-file': { type: 'string', description: 'write the final figures there as JSON' },
   'log-level': { type: 'string', default: 'info', description: LOG_LEVELS.join(', ') },
   'log-bodies': { type: 'boolean', description: 'put message bodies in dead-letter log lines (never confidential ones)' },
@@ -77,6 +78,12 @@ as unsettledIds).
 
 /** Errors of `run()` at start that come from what the user gave (--input, --dlq, the module): exit 2, as usage errors. */
 const USAGE_CODES = new Set(['MISSIVE_ERR_INPUT', 'MISSIVE_ERR_DLQ', 'MISSIVE_ERR_DLQ_LOCKED', 'MISSIVE_ERR_PROCESSOR_MODULE']);
+
+/** A bad --input or --dlq is the user's typo, reported like any other usage error. */
+function asUsageError(error: unknown): never {
+  if (error instanceof MissiveError && USAGE_CODES.has(error.code)) throw new UsageError(error.message);
+  throw error;
+}
 
 /** `missive run`: resolves with the exit status. */
 export async function runCommand(argv: readonly string[]): Promise<number> {
@@ -127,9 +134,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       metrics,
     });
   } catch (error) {
-    // A bad --input or --dlq is the user's typo, reported like any other usage error.
-    if (error instanceof MissiveError && USAGE_CODES.has(error.code)) throw new UsageError(error.message);
-    throw error;
+    asUsageError(error);
   }
 
   const stopProgress = quiet ? () => {} : startProgress(pipeline.stats);
@@ -188,7 +193,7 @@ interface RunSetup {
   readonly processor: Awaited<ReturnType<typeof loadProcessor>>['processor'];
   readonly moduleUrl: string;
   readonly adapter: Adapter;
-  /** The module's own store, or the path of the DuckDB file (`run` opens it at the first dead letter). */
+  /** The module's own store, or the path of the DuckDB file (`run` opens it before reading input). */
   readonly dlq: Dlq | string;
   readonly dlqPath: string | undefined;
   readonly threads: number;
@@ -242,6 +247,8 @@ async function prepare(values: FlagValues, positionals: string[], custom: Adapte
   if (processor.dlq && !explicit) {
     if (processor.dlq.durable !== true) throw notDurable(processor.dlq);
     dlq = processor.dlq;
+    // A module's store that opens at first use (new DuckDbDlq(path)) is opened before any input is read, as --dlq is.
+    if (dlq instanceof LazyDlq) await dlq.openNow().catch(asUsageError);
   } else {
     dlq = dlqPath = explicit ?? DEFAULT_DLQ_PATH;
   }

@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
-import { access, open, readFile, stat } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { access, open, readFile, readlink, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DlqError, DlqLockedError } from '../errors.js';
 
@@ -8,21 +8,45 @@ import { DlqError, DlqLockedError } from '../errors.js';
 const START_WAIT_MS = 3000;
 
 /**
- * Checks a dead-letter file without loading DuckDB, whose engine costs a run ~40 MB of memory even when no message
- * fails: so `missive run` can refuse a bad `--dlq` before reading any input, and open the store only at the first
- * dead letter. Finds what can be found from outside: a missing or read-only location, a file that is not a DuckDB
- * database, and (on Linux) a file another process holds open for writing. A read lock is no reason to refuse:
+ * Checks a dead-letter file before DuckDB opens it, for answers DuckDB does not give: a missing or read-only
+ * location, a file that is not a DuckDB database, and (on Linux) a file another process holds open for writing,
+ * named by its pid. `missive run` calls it before it opens the store, at start. A read lock is no reason to refuse:
  * `missive dlq` readers hold one for the length of a command, and the store's open waits for them. A write lock
- * held by a short command (`missive dlq purge`) is waited for a moment too.
+ * held by a short command (`missive dlq purge`) is waited for a moment too; a running processor never lets go.
  */
-export async function checkDuckDbFile(file: string): Promise<void> {
+export async function checkDuckDbFile(path: string): Promise<void> {
+  const file = await realFile(path);
   await checkLocation(file);
   await checkHeader(file);
   const deadline = Date.now() + START_WAIT_MS;
   while ((await lockHolders(file)).some((holder) => holder.kind === 'WRITE')) {
-    if (Date.now() > deadline) throw new DlqLockedError(file);
+    if (Date.now() > deadline) throw new DlqLockedError(file, { holders: writersOf(await lockHolders(file)) });
     await sleep(100);
   }
+}
+
+/**
+ * The file a path names, symbolic links resolved, so DuckDB is given the path of the file itself: it keeps its
+ * write-ahead log beside the file it opens, and the store's locked-down instance may touch no other path than the
+ * one it was given and that log (through a link to a store, every open failed on the `.wal`). A link to a file
+ * that does not exist yet names where to create it; a missing file, the real directory it would be created in.
+ */
+export async function realFile(path: string): Promise<string> {
+  const file = resolve(path);
+  try {
+    return await realpath(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return file; // a loop, a denied directory: the checks say
+  }
+  const target = await readlink(file).catch(() => undefined);
+  if (target !== undefined) return realFile(resolve(dirname(file), target));
+  const dir = await realpath(dirname(file)).catch(() => undefined);
+  return dir === undefined ? file : join(dir, basename(file));
+}
+
+/** The pids of the processes that hold the file for writing, each once. */
+function writersOf(holders: readonly LockHolder[]): number[] {
+  return [...new Set(holders.filter((holder) => holder.kind === 'WRITE').map((holder) => holder.pid))];
 }
 
 /** Fails with our own message, before DuckDB tries, when an existing file cannot be read where it is. */
@@ -68,9 +92,10 @@ function allows(path: string, mode: number): Promise<boolean> {
 const MAGIC = Buffer.from('DUCK');
 const MAGIC_OFFSET = 8;
 
-async function checkHeader(file: string): Promise<void> {
+/** Fails with our own message when an existing file is not a DuckDB database; DuckDB's own says less. */
+export async function checkHeader(file: string): Promise<void> {
   const handle = await open(file, 'r').catch(() => undefined);
-  if (!handle) return; // not there yet: DuckDB creates it at the first dead letter
+  if (!handle) return; // not there yet: DuckDB creates it
   try {
     const head = Buffer.alloc(MAGIC_OFFSET + MAGIC.length);
     const { bytesRead } = await handle.read(head, 0, head.length, 0);

@@ -1,5 +1,4 @@
-import { realpath } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
 import {
   DuckDBBlobValue,
@@ -10,10 +9,10 @@ import {
   type DuckDBAppender,
   type DuckDBConnection,
   type DuckDBValue,
-} from '@duckdb/node-api';
+} from './duckdb-api.js';
 import { DlqError, DlqLockedError, InvalidOptionError, MissiveError, describe } from '../errors.js';
 import type { DeadLetter, DeadLetterInput, Dlq, DlqFilter, DlqListOptions, Fingerprint } from './dlq.js';
-import { checkLocation, checkReadable, lockHolders } from './duckdb-file.js';
+import { checkHeader, checkLocation, checkReadable, lockHolders, realFile } from './duckdb-file.js';
 import { COLUMNS, LEGACY_COLUMNS, prepareTable, tableFormat } from './duckdb-schema.js';
 import { letterKey, looksLikeLetterKey } from './letter-key.js';
 import { pickLetter } from './letters.js';
@@ -164,10 +163,15 @@ export class DuckDbStore implements Dlq, ServedStore {
    * file after `lockWaitMs`. With `readOnly`, opens an existing file for reading only (see the option).
    */
   static async open(path: string, options: DuckDbDlqOptions = {}): Promise<DuckDbStore> {
-    const file = resolve(path);
+    const file = await realFile(path);
     const readOnly = options.readOnly === true;
     if (readOnly) await checkReadable(file);
     else await checkLocation(file);
+    const existed = await stat(file).then(
+      () => true,
+      () => false,
+    );
+    if (existed && !readOnly) await checkHeader(file);
     if (openFiles.has(file)) {
       throw new DlqError(
         `the dead-letter file ${file} is already open in this process; close that DuckDbDlq first, or share it`,
@@ -193,7 +197,7 @@ export class DuckDbStore implements Dlq, ServedStore {
       store = new DuckDbStore(file, instance, writer, reader, options.fingerprint ?? null, readOnly, legacy);
       if (!readOnly && options.serve !== false) {
         // Without its socket the store still works; the commands of other processes cannot reach it, so say why.
-        store.#server = await serveStore(store, socketPathFor(await realpath(file))).catch((error: unknown) => {
+        store.#server = await serveStore(store, socketPathFor(file)).catch((error: unknown) => {
           if (options.onServeError) options.onServeError(error);
           else reportUnserved(file, error);
           return undefined;
@@ -215,7 +219,7 @@ export class DuckDbStore implements Dlq, ServedStore {
           );
         }
       }
-      throw openError(file, error);
+      throw await openError(file, existed, error);
     }
   }
 
@@ -505,12 +509,23 @@ async function createInstance(file: string, config: Record<string, string>, wait
   }
 }
 
-function openError(file: string, error: unknown): Error {
+/** What failed an open, said for the person who chose the path: what is wrong with it and what to do. */
+async function openError(file: string, existed: boolean, error: unknown): Promise<Error> {
   if (error instanceof MissiveError) return error;
-  if (isLockConflict(error)) return new DlqLockedError(file, { cause: error });
+  if (isLockConflict(error)) {
+    const holders = [...new Set((await lockHolders(file)).map((holder) => holder.pid))];
+    return new DlqLockedError(file, { cause: error, holders });
+  }
+  if (!existed) {
+    return new DlqError(
+      `cannot create the dead-letter file ${file}: ${describe(error)}; choose a path on a writable disk (--dlq)`,
+      { cause: error },
+    );
+  }
   return new DlqError(
-    `cannot open the dead-letter file ${file}: ${describe(error)}; check that it is a DuckDB database ` +
-      'written by missive-node, or choose another path',
+    `cannot open the dead-letter file ${file}: ${describe(error)}; it is damaged (cut short?) or not a DuckDB ` +
+      'database this version of missive-node can use: choose another path (--dlq), or restore the file from a copy ' +
+      '(it is left alone)',
     { cause: error },
   );
 }

@@ -2,10 +2,10 @@ import { DlqError } from '../errors.js';
 import type { DeadLetter, DeadLetterInput, Dlq, DlqFilter, DlqListOptions } from './dlq.js';
 
 /**
- * A store opened on first use: `missive run` checks its file at start (see `checkDuckDbFile`) and loads DuckDB
- * only when a message first fails, so a run without dead letters never pays for the engine. Failing to open
- * fails that call, which the pipeline treats as any store failure: the message is not acked. The next call tries
- * to open again, since the cause may have passed (a `missive dlq` reader held the file longer than the open waits).
+ * A store opened on first use (`new DuckDbDlq(path)`), so a store nobody writes to costs nothing and leaves no file.
+ * `missive run` does not use it: it opens its store before reading input. Failing to open fails that call, which
+ * the pipeline treats as any store failure: the message is not acked. The next call tries to open again, since the
+ * cause may have passed (a `missive dlq` reader held the file longer than the open waits).
  */
 export class LazyDlq<S extends Dlq = Dlq> implements Dlq {
   readonly #open: () => Promise<S>;
@@ -23,6 +23,11 @@ export class LazyDlq<S extends Dlq = Dlq> implements Dlq {
   /** Whether the store has been opened (a dead letter arrived, or it was read). */
   get opened(): boolean {
     return this.#store !== undefined;
+  }
+
+  /** Opens the store now if it is not yet, so a store that cannot be opened is found before it is needed. */
+  async openNow(): Promise<void> {
+    await this.store();
   }
 
   /** The store, opened now if it is not yet; a closed one that was never opened stays closed. */

@@ -105,6 +105,9 @@ export async function serveStore(store: ServedStore, socketPath: string, limits:
     socket.on('data', onData);
   });
   await listen(server, socketPath);
+  // Serving others never keeps the process alive by itself: a run whose handler never settles must still reach
+  // Node's beforeExit and say that it stalled, now that every run opens its store at start.
+  server.unref();
   // The directory already keeps other users out; the mode says the same on the socket itself.
   await chmod(socketPath, 0o600);
   let closing: Promise<void> | undefined;

@@ -1,4 +1,4 @@
-import { StatementType, type DuckDBConnection } from '@duckdb/node-api';
+import { StatementType, type DuckDBConnection } from './duckdb-api.js';
 import { DlqError, UsageError, describe } from '../errors.js';
 import { maskWithView, maskedCopy } from './masking.js';
 

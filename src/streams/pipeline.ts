@@ -221,7 +221,12 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       log,
       logBodies: options.logBodies ?? false,
       events: options.events,
-      onDlqFailure: (error, entries) => this.#shutdown.fail(error, entries.map((entry) => entry.delivery)),
+      onDlqFailure: (error, entries) =>
+        this.#shutdown.fail(
+          error,
+          entries.map((entry) => entry.delivery),
+          entries.map((entry) => entry.letter.id),
+        ),
       onProgress: () => {
         this.#admission.progress();
         this.#shutdown.progress();

@@ -119,8 +119,11 @@ export class Shutdown {
     this.#wakeAll();
   }
 
-  /** Something the run cannot go on after: stop reading, give back what can be given back, and report. */
-  fail(error: unknown, deliveries: readonly Delivery[]): void {
+  /**
+   * Something the run cannot go on after: stop reading, give back what can be given back, and report. `ids` are
+   * the messages of `deliveries`, named in `unsettledIds` when the transport cannot take them back.
+   */
+  fail(error: unknown, deliveries: readonly Delivery[], ids: readonly string[] = idsOf(deliveries)): void {
     const { adapter, settler, stats, log, drainTimeoutMs } = this.#options;
     log('error', 'run failed', { error: describe(error) });
     if (!this.#failed) {
@@ -128,7 +131,11 @@ export class Shutdown {
       this.#failure = error;
     }
     if (adapter.canRequeue) settler.nack(deliveries);
-    else stats.unsettled += deliveries.length;
+    // Having given up, the run counted and named everything in flight already.
+    else if (!this.#gaveUp) {
+      stats.unsettled += deliveries.length;
+      stats.noteUnsettled(ids);
+    }
     if (!this.#stopping) {
       this.#stopping = true;
       void adapter.stop().catch(() => {});
@@ -155,9 +162,13 @@ export class Shutdown {
   }
 
   #noteUnsettled(): void {
-    const { stats, runningIds } = this.#options;
+    const { stats, runningIds, writingIds } = this.#options;
     // Every one: a line that is not named cannot be found again, and the in-flight caps bound how many there are.
+    // Messages whose letters are still being written are in flight too: once the run gives up, a write that fails
+    // later is not counted again, so it is named now (a letter that does land was then named for nothing; better
+    // than a line lost without a name).
     stats.noteUnsettled(runningIds());
+    stats.noteUnsettled(writingIds());
   }
 
   #armTimer(why: string, ms: number): void {
@@ -169,4 +180,8 @@ export class Shutdown {
     this.#options.admission.wake();
     this.#drained?.();
   }
+}
+
+function idsOf(deliveries: readonly Delivery[]): string[] {
+  return deliveries.flatMap((delivery) => (delivery.id === undefined ? [] : [delivery.id]));
 }

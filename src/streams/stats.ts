@@ -68,6 +68,7 @@ export class Stats {
   retries = 0;
   /** See {@link RunStats.unsettledIds}. */
   readonly unsettledIds: string[] = [];
+  readonly #named = new Set<string>();
   readonly #byReason = new Map<string, number>();
   #unhandledErrors: () => number = () => 0;
   #droppedByReason: () => Readonly<Record<string, number>> | undefined = () => undefined;
@@ -108,7 +109,12 @@ export class Stats {
 
   /** Records ids of messages left unsettled. */
   noteUnsettled(ids: Iterable<string>): void {
-    for (const id of ids) this.unsettledIds.push(id);
+    // Several ways of ending may name the same message (a letter still being written at a give-up, then a kill).
+    for (const id of ids) {
+      if (this.#named.has(id)) continue;
+      this.#named.add(id);
+      this.unsettledIds.push(id);
+    }
   }
 
   countRequeuedByBroker(count: number): void {
