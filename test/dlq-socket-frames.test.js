@@ -33,10 +33,19 @@ t.test('a running missive run answers malformed, oversized and surplus frames an
     { keepStdinOpen: true, env },
   );
   t.teardown(() => run.child.kill('SIGKILL'));
-  // The store, and with it the socket, opens at the first dead letter.
+  // The store, and with it the socket, opens at start; the first dead letter is then counted on it.
   run.child.stdin.write('first\n');
   await until(() => existsSync(path) && existsSync(socketIn(tmp, path)), 'the run to answer on its socket');
   const socketPath = socketIn(tmp, path);
+  await until(async () => {
+    const remote = await RemoteDlq.connect(socketPath, realpathSync(path));
+    if (!remote) return false;
+    try {
+      return (await remote.count()) === 1;
+    } finally {
+      await remote.close();
+    }
+  }, 'the first dead letter to be stored');
 
   const bad = rawSocket(socketPath);
   await Promise.race([bad.connected, bad.closed]);
