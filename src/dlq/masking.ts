@@ -1,4 +1,4 @@
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance, type DuckDBConnection } from './duckdb-api.js';
 
 /**
  * How SQL sees confidential letters without `--reveal`: NULL body, error and headers. Two ways, one rule
