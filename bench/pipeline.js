@@ -187,6 +187,28 @@ for (const [workload, count] of Object.entries(WORKLOADS)) {
   results.workloads[workload] = { lines: count, baseline: baseline.contender.name, rows: out };
 }
 
+// Blocks that balance: a CPU-bound handler on a short input must still keep every thread busy, fed any way.
+{
+  const count = quick ? 20_000 : 100_000;
+  const file = await inputFile(count);
+  const missive = (threads) =>
+    `${quote(node)} ${cli} run ${quote(join(root, 'bench/processors/cpu.js'))} --threads ${threads} ` +
+    `--dlq ${quote(join(scratch, 'dlq.duckdb'))} --stats-file ${quote(statsFile)} --quiet --log-level error`;
+  const cases = [];
+  for (const feed of Object.keys(FEEDS)) {
+    for (const threads of [1, 2]) cases.push({ name: `${feed}, --threads ${threads}`, feed, threads, missive: true, command: (f) => FEEDS[feed](missive(threads), f, (q) => `--input ${q}`) });
+  }
+  const walls = new Map(cases.map((c) => [c, []]));
+  for (let r = 0; r < runs; r++) for (const c of cases) walls.get(c).push(sample(c, 'cpu', file, count).wall);
+  console.log(`\nshort input: cpu handler, ${count.toLocaleString('en-US')} lines, medians of ${runs}: 2 threads / 1 thread (wall)`);
+  results.shortInput = { lines: count };
+  for (const feed of Object.keys(FEEDS)) {
+    const [one, two] = [1, 2].map((t) => median(walls.get(cases.find((c) => c.feed === feed && c.threads === t))));
+    results.shortInput[feed] = { oneThreadSeconds: one, twoThreadsSeconds: two, ratio: one / two };
+    console.log(`  ${feed.padEnd(9)} ${one.toFixed(2)} s / ${two.toFixed(2)} s = ${x(one / two)}`);
+  }
+}
+
 if (rssLines > 0) {
   // Resident memory must not grow with the input: the default run over many lines, fed by a pipe.
   const file = await inputFile(rssLines);
