@@ -4,7 +4,7 @@
 import t from 'tap';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { fixture, runCli, startCli, waitForOutput } from './helpers/cli.js';
+import { fixture, runCli, startCli } from './helpers/cli.js';
 import { call, sampleLetters, startServe, writeLetters } from './fixtures/serve-helpers.js';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

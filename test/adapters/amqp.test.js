@@ -530,7 +530,7 @@ t.test('with RabbitMQ', await needAmqp(), async (t) => {
     const adapter = env.adapter({ queues: [queue] });
     const stream = collect(await adapter.open({ maxInFlight: 50 }));
     const seen = new Set();
-    let held = [];
+    let held;
     let acked = 0;
     const consume = async (until) => {
       while (acked < until) {
