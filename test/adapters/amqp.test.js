@@ -10,8 +10,8 @@ import { amqpSpec } from '../../dist/adapters/amqp-spec.js';
 import { DeliveryTags } from '../../dist/adapters/amqp-acks.js';
 import { AMQP_URL, needAmqp } from '../helpers/brokers.js';
 import { closeConnectionsNamed, queueCounts } from '../helpers/rabbitmqctl.js';
+import { sleep } from '../helpers/http-clients.js';
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const common = { maxMessageBytes: 1024 * 1024, log: () => {} };
 
 /** An admin connection, fresh queue names deleted after, and adapters closed after. */
