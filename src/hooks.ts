@@ -1,5 +1,5 @@
 import type { Message } from './message.js';
-import type { HandlerContext, ProcessingContext } from './workers/context.js';
+import type { HandlerContext, ProcessingContext } from './context.js';
 
 /**
  * The lifecycle, declared as data. Processing hooks run once per thread that runs handlers (open a database pool

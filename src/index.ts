@@ -6,7 +6,7 @@ export { Processor, isProcessor } from './processor.js';
 export type { Matcher, Handler, HandlerOptions, Route, ProcessorOptions } from './processor.js';
 export { Message, RawMessage, JsonMessage } from './message.js';
 export type { MessageClass } from './message.js';
-export type { HandlerContext, ProcessingContext } from './workers/context.js';
+export type { HandlerContext, ProcessingContext } from './context.js';
 export type { ProcessingHook, HandlingHook } from './hooks.js';
 export { run, DEFAULT_DLQ_PATH } from './run.js';
 export type { RunOptions, Running, RunEvents, LoggerLike } from './run.js';

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Fingerprint } from './dlq/dlq.js';
 import type { Stats } from './streams/stats.js';
-import { DURATION_BUCKETS, Timings } from './workers/timings.js';
+import { DURATION_BUCKETS, type Timings } from './workers/timings.js';
 
 /** A prom-client `Registry` (or any object with its `registerMetric`), to which a run adds its metrics. */
 export interface RegistryLike {

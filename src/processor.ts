@@ -10,6 +10,13 @@ import { RawMessage, type Message, type MessageClass } from './message.js';
 import { UNROUTED } from './routing.js';
 import type { Handler, HandlerOptions, Matcher, Route } from './route.js';
 
+/** A processor module, loaded in this thread. */
+export interface LoadedProcessor {
+  readonly processor: Processor<Message<unknown>>;
+  /** The URL workers import. */
+  readonly url: string;
+}
+
 export type { Handler, HandlerOptions, Matcher, Route } from './route.js';
 
 /** Options for a processor. */

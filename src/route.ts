@@ -4,7 +4,7 @@
  */
 import type { Message } from './message.js';
 import type { Backoff } from './retry.js';
-import type { HandlerContext } from './workers/context.js';
+import type { HandlerContext } from './context.js';
 
 /**
  * Decides whether a handler is for a message. Runs in registration order, in the thread that runs the handler (in

@@ -185,6 +185,8 @@ function logOf(logger: LoggerLike | Log | undefined): Log | undefined {
   if (logger === undefined) return undefined;
   if (typeof logger === 'function') return logger;
   return (level: LogLevel, message: string, fields?: Record<string, unknown>) => {
+    // Called with `logger` as `this` on the next line, so the method is not used unbound.
+    // eslint-disable-next-line @typescript-eslint/unbound-method
     const write = level === 'debug' ? logger.debug : logger[level];
     write?.call(logger, fields ?? {}, message);
   };

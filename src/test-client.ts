@@ -191,6 +191,8 @@ export class TestClient<M extends Message<unknown>> {
       lingerMs: 0,
       logger: (level: LogLevel, message: string, fields?: Record<string, unknown>) => {
         if (level === 'warn' && message !== 'dead letter') this.warnings.push(message);
+        // The run's `error` field is a described error (a string); String() keeps anything else readable.
+        // eslint-disable-next-line @typescript-eslint/no-base-to-string
         if (level === 'error') this.errors.push(fields?.['error'] === undefined ? message : `${message}: ${String(fields['error'])}`);
       },
     });

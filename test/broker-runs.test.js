@@ -11,17 +11,10 @@ import { fixture, startCli } from './helpers/cli.js';
 import { closeConnectionsNamed, queueCounts } from './helpers/rabbitmqctl.js';
 import { hostname } from 'node:os';
 import amqp from 'amqplib';
+import { sleep } from './helpers/http-clients.js';
+import { until } from './helpers/until.js';
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const recorded = (file) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
-
-async function until(condition, what, timeoutMs = 60000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 /** A fresh stream name and a client, both cleaned up after the test. */
 function withStream(t) {

@@ -15,16 +15,8 @@ import { RemoteDlq } from '../dist/dlq/remote.js';
 import { REDIS_URL, needRedis } from './helpers/brokers.js';
 import { CLI, fixture, runCli, startCli } from './helpers/cli.js';
 import { realpathSync, statSync } from 'node:fs';
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(condition, what, timeoutMs = 60000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+import { sleep } from './helpers/http-clients.js';
+import { until } from './helpers/until.js';
 
 const dlqCli = (args, path) => runCli(['dlq', ...args, '--dlq', path]);
 

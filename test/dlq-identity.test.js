@@ -12,18 +12,10 @@ import { letterKey } from '../dist/dlq/letter-key.js';
 import { Redis } from 'ioredis';
 import { AMQP_URL, REDIS_URL, needAmqp, needRedis } from './helpers/brokers.js';
 import { fixture, readStats, runCli, startCli } from './helpers/cli.js';
+import { until } from './helpers/until.js';
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const at = (s) => new Date(Date.UTC(2024, 0, 1, 0, 0, s));
 const letter = (id, body, fields = {}) => ({ id, body: Buffer.from(body), reason: 'handler failed', source: 'amqp:q', ...fields });
-
-async function until(condition, what, timeoutMs = 60000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 /** The same assertions against every store: the rules are the Dlq interface's, not one store's. */
 function storeRules(name, open) {

@@ -4,18 +4,10 @@
 import t from 'tap';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { fixture, runCli, startCli, waitForOutput } from './helpers/cli.js';
+import { fixture, runCli, startCli } from './helpers/cli.js';
 import { call, sampleLetters, startServe, writeLetters } from './fixtures/serve-helpers.js';
+import { until } from './helpers/until.js';
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-async function until(condition, what, timeoutMs = 30000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await condition()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 const count = async (path) => Number((await runCli(['dlq', 'count', '--dlq', path])).stdout);
 
 t.test('actions without the token change nothing; with it they do', async (t) => {

@@ -12,7 +12,7 @@ const platformOf = (name) => {
   return { os: [os], cpu: [cpu], ...(libc ? { libc: [libc] } : {}) };
 };
 let added = 0;
-for (const [key, entry] of Object.entries(packages)) {
+for (const entry of Object.values(packages)) {
   for (const [dep, range] of Object.entries(entry.optionalDependencies ?? {})) {
     const at = `node_modules/${dep}`;
     if (packages[at]) continue;

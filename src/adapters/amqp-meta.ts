@@ -79,9 +79,10 @@ export class AmqpMetas {
       redelivered: fields.redelivered,
       deliveryCount,
       headers,
-      contentType: properties.contentType,
-      correlationId: properties.correlationId,
-      replyTo: properties.replyTo,
+      // amqplib types these properties `any`; the broker sends short strings or nothing.
+      contentType: properties.contentType as string | undefined,
+      correlationId: properties.correlationId as string | undefined,
+      replyTo: properties.replyTo as string | undefined,
     }));
   }
 }

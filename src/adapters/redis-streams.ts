@@ -628,7 +628,7 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
         meta,
         rejected: {
           reason: MISSING_FIELD_REASON,
-          error: `entry ${id} has no field "${this.#field}" (--field); its fields: ${names}`,
+          error: `entry ${id} has no field "${this.#field.toString()}" (--field); its fields: ${names}`,
         },
       };
     }
@@ -642,7 +642,7 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
 /** Ids for one XACK, and how to report its fate: XACK's reply (how many left the PEL), or the error. */
 interface AckBatch {
   readonly ids: string[];
-  settle(reply: number | unknown): void;
+  settle(reply: unknown): void;
 }
 
 /** Ack ids waiting to be sent, and their senders; taken all at once by whoever sends them. */

@@ -53,6 +53,8 @@ export function wholeNumberFlag(
   const value = Number(raw);
   if (typeof raw !== 'string' || !/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;
+    // Whatever the user passed is quoted back as it prints.
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string
     throw new UsageError(`--${name} takes a whole number ${range}, got '${String(raw)}'`);
   }
   return value;

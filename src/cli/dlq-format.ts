@@ -128,6 +128,7 @@ function renderBody(body: Buffer): string {
 }
 
 /** Control characters that are not tab, line feed or carriage return. */
+// eslint-disable-next-line no-control-regex -- matching control characters is this pattern's purpose
 const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]/;
 
 function bytes(n: number): string {

@@ -2,15 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { UsageError, describe } from '../errors.js';
-import type { Message } from '../message.js';
-import { isProcessor, type Processor } from '../processor.js';
-
-/** A processor module, loaded in this thread. */
-export interface LoadedProcessor {
-  readonly processor: Processor<Message<unknown>>;
-  /** The URL workers import. */
-  readonly url: string;
-}
+import { isProcessor, type LoadedProcessor } from '../processor.js';
 
 /**
  * Imports a processor module given on the command line and checks it is usable: any problem is a usage error,

@@ -1,4 +1,4 @@
-import { type DuckDBConnection, DuckDBBlobValue } from './duckdb-api.js';
+import type { DuckDBConnection, DuckDBBlobValue } from './duckdb-api.js';
 import { DlqError } from '../errors.js';
 import { letterKey } from './letter-key.js';
 

@@ -1,6 +1,6 @@
 import type { Dlq } from '../dlq/dlq.js';
 import { replayDeadLetters } from '../dlq/replay.js';
-import type { LoadedProcessor } from '../cli/load-processor.js';
+import type { LoadedProcessor } from '../processor.js';
 import type { Log } from '../log.js';
 import { KeySetDlq } from './key-set-dlq.js';
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { LoadedProcessor } from '../cli/load-processor.js';
+import type { LoadedProcessor } from '../processor.js';
 import { InvalidOptionError } from '../errors.js';
 import { looksLikeLetterKey } from '../dlq/letter-key.js';
 import type { Log } from '../log.js';

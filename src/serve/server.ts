@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { LoadedProcessor } from '../cli/load-processor.js';
+import type { LoadedProcessor } from '../processor.js';
 import { fingerprintOf } from '../dlq/fingerprint.js';
 import { MissiveError, UsageError, describe } from '../errors.js';
 import type { Log } from '../log.js';

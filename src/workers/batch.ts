@@ -27,7 +27,7 @@ export function encodeBatch<M extends Message<unknown>>(
   const bodies = new Uint8Array(total);
   const routes = new Uint16Array(n);
   const attempts = new Uint16Array(n);
-  const ids: string[] = new Array(n);
+  const ids: string[] = new Array<string>(n);
   const idEnds = new Uint32Array(n);
   let idLength = 0;
   const metas: DeliveryMeta[] = [];
@@ -80,7 +80,7 @@ export function decodeBatch<M extends Message<unknown>>(
 ): RunItem<M>[] {
   const { bodies, offsets, routes, attempts, ids, idEnds, metas, metaIndex } = task;
   const n = idEnds.length;
-  const items: RunItem<M>[] = new Array(n);
+  const items: RunItem<M>[] = new Array<RunItem<M>>(n);
   let idStart = 0;
   for (let i = 0; i < n; i++) {
     const start = offsets[i]!;
@@ -110,7 +110,7 @@ export function encodeResult(result: BatchResult): EncodedResult {
 /** Rebuilds a worker's answer; `routed` is the batch's shared route array, when its messages came unrouted. */
 export function decodeResult(encoded: EncodedResult, routed?: Int32Array): BatchResult {
   const { codes, failures, warnings, timings, replies } = encoded;
-  const outcomes: Outcome[] = new Array(codes.length);
+  const outcomes: Outcome[] = new Array<Outcome>(codes.length);
   for (let i = 0; i < codes.length; i++) outcomes[i] = codes[i] === CODE_NACK ? NACK : ACK;
   for (const { i, reason, error, retryable } of failures) outcomes[i] = deadLetter(reason, error, retryable);
   // Structured clone turns Buffers into plain Uint8Arrays.

@@ -345,7 +345,7 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
     const { progress } = marks;
     // Routes picked in the dead worker stand; messages run again get theirs from the new run.
     const routes = marks.routed ? Int32Array.from(marks.routed) : undefined;
-    const outcomes: Outcome[] = new Array(items.length);
+    const outcomes: Outcome[] = new Array<Outcome>(items.length);
     const running: number[] = [];
     const again: number[] = [];
     for (let i = 0; i < items.length; i++) {

@@ -156,7 +156,7 @@ export class ThreadRuntime<M extends Message<unknown>> {
     let routed = marks?.routed;
     const running = marks?.running;
     const base = marks?.base ?? 0;
-    const outcomes: Outcome[] = new Array(items.length);
+    const outcomes: Outcome[] = new Array<Outcome>(items.length);
     const warnings: Warning[] = [];
     let returned = false;
     let pending: Promise<void>[] | undefined;

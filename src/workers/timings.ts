@@ -21,7 +21,7 @@ export class Timings {
   record(route: number, seconds: number): void {
     let timing = this.#byRoute.get(route);
     if (!timing) {
-      timing = { route, buckets: new Array(DURATION_BUCKETS.length + 1).fill(0), sum: 0, count: 0 };
+      timing = { route, buckets: new Array<number>(DURATION_BUCKETS.length + 1).fill(0), sum: 0, count: 0 };
       this.#byRoute.set(route, timing);
     }
     let bucket = 0;

@@ -6,8 +6,8 @@ import { randomUUID } from 'node:crypto';
 import amqp from 'amqplib';
 import { roundTrip } from '../../dist/adapters/amqp-round-trip.js';
 import { AMQP_URL, needAmqp } from '../helpers/brokers.js';
+import { sleep } from '../helpers/http-clients.js';
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 t.test('without amqplib’s callback RPC it is a channel.prefetch with the same count', async (t) => {
   const asked = [];

@@ -10,8 +10,8 @@ import { amqpSpec } from '../../dist/adapters/amqp-spec.js';
 import { DeliveryTags } from '../../dist/adapters/amqp-acks.js';
 import { AMQP_URL, needAmqp } from '../helpers/brokers.js';
 import { closeConnectionsNamed, queueCounts } from '../helpers/rabbitmqctl.js';
+import { sleep } from '../helpers/http-clients.js';
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const common = { maxMessageBytes: 1024 * 1024, log: () => {} };
 
 /** An admin connection, fresh queue names deleted after, and adapters closed after. */
@@ -530,7 +530,7 @@ t.test('with RabbitMQ', await needAmqp(), async (t) => {
     const adapter = env.adapter({ queues: [queue] });
     const stream = collect(await adapter.open({ maxInFlight: 50 }));
     const seen = new Set();
-    let held = [];
+    let held;
     let acked = 0;
     const consume = async (until) => {
       while (acked < until) {

@@ -4,6 +4,7 @@
 import t from 'tap';
 import { HttpAdapter } from '../../dist/adapters/http.js';
 import { FORGED_SIGNATURE, postHead, rawSocket, request, sign, sleep } from '../helpers/http-clients.js';
+import { until } from '../helpers/until.js';
 
 /** An open adapter on a free port whose deliveries are collected; closed after the test. */
 async function serve(t, options = {}, maxInFlight = 100) {
@@ -24,11 +25,6 @@ async function serve(t, options = {}, maxInFlight = 100) {
   };
 }
 
-/** Polls `condition` until it holds (the server acts on events the test cannot await directly). */
-async function until(condition) {
-  while (!condition()) await sleep(5);
-}
-
 t.test('bodies still arriving hold no in-flight slot: trickling senders do not make a signed one get 503', async (t) => {
   const secret = 'hook-secret';
   const s = await serve(t, { secret }, 2);
@@ -38,7 +34,7 @@ t.test('bodies still arriving hold no in-flight slot: trickling senders do not m
     trickler.write(postHead(100, { 'X-Missive-Signature': FORGED_SIGNATURE }));
     trickler.write('{"n":');
   }
-  await until(() => s.adapter.bytesInFlight === 1000);
+  await until(() => s.adapter.bytesInFlight === 1000, '1000 bytes in flight');
   const bodies = ['{"n":1}', '{"n":2}'];
   const answers = bodies.map((body) => request({ port: s.port, body, headers: { 'X-Missive-Signature': sign(secret, body) } }));
   const deliveries = await s.take(2);
@@ -54,7 +50,7 @@ t.test('bodies still arriving hold no in-flight slot: trickling senders do not m
   t.match(await tricklers[0].until(/\r\n\r\n\{.*\}/), /^HTTP\/1\.1 401 /);
   t.equal(s.pending(), 0);
   for (const trickler of tricklers) trickler.destroy();
-  await until(() => s.adapter.bytesInFlight === 0);
+  await until(() => s.adapter.bytesInFlight === 0, '0 bytes in flight');
   t.pass('their bytes are released when they go away');
 });
 
@@ -78,7 +74,7 @@ t.test('the byte budget: past it, 503 + Retry-After at once, the body unread; me
   const clients = Array.from({ length: 10 }, () => rawSocket(s.port));
   for (const client of clients) client.write(postHead(1000));
   const refused = () => clients.filter((client) => /bytes of bodies in flight/.test(client.text()));
-  await until(() => refused().length === 7);
+  await until(() => refused().length === 7, 'seven refused');
   for (const client of refused()) {
     t.match(await client.closed, /^HTTP\/1\.1 503 [^]*retry-after: 5[^]*connection: close/i, '503 + Retry-After, closed');
   }
@@ -107,17 +103,17 @@ t.test('the byte budget holds for chunked bodies too: refused once the next chun
   const s = await serve(t, { maxMessageBytes: 4000, maxBodyBytesInFlight: 4000 });
   const holder = rawSocket(s.port);
   holder.write(postHead(3000));
-  await until(() => s.adapter.bytesInFlight === 3000);
+  await until(() => s.adapter.bytesInFlight === 3000, '3000 bytes in flight');
   const chunked = rawSocket(s.port);
   chunked.write('POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n');
   chunked.write(`${(500).toString(16)}\r\n${'a'.repeat(500)}\r\n`);
-  await until(() => s.adapter.bytesInFlight === 3500);
+  await until(() => s.adapter.bytesInFlight === 3500, '3500 bytes in flight');
   chunked.write(`${(600).toString(16)}\r\n${'b'.repeat(600)}\r\n`);
   t.match(await chunked.closed, /^HTTP\/1\.1 503 [^]*bytes of bodies in flight/);
-  await until(() => s.adapter.bytesInFlight === 3000);
+  await until(() => s.adapter.bytesInFlight === 3000, '3000 bytes in flight');
   t.equal(s.adapter.peakBytesInFlight, 3500, 'the chunk that did not fit was never kept');
   holder.destroy();
-  await until(() => s.adapter.bytesInFlight === 0);
+  await until(() => s.adapter.bytesInFlight === 0, '0 bytes in flight');
   t.equal(s.pending(), 0);
 });
 
@@ -126,7 +122,7 @@ t.test('a body that stalls is answered 408 after the body timeout; its bytes and
   const client = rawSocket(s.port);
   client.write(postHead(100));
   client.write('{"half":');
-  await until(() => s.adapter.bytesInFlight === 100);
+  await until(() => s.adapter.bytesInFlight === 100, '100 bytes in flight');
   const text = await client.closed;
   t.match(text, /^HTTP\/1\.1 408 [^]*connection: close[^]*did not arrive within 200 ms/i, '408, then closed');
   t.equal(s.adapter.bodyTimeouts, 1);

@@ -6,8 +6,8 @@ import http from 'node:http';
 import net from 'node:net';
 import { createHmac } from 'node:crypto';
 import { HttpAdapter, httpSpec } from '../../dist/adapters/http.js';
+import { sleep } from '../helpers/http-clients.js';
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const common = { maxMessageBytes: 1024 * 1024, log: () => {} };
 
 /** An open adapter on a free port, its stream collected, closed after the test. */

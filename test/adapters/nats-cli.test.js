@@ -9,17 +9,9 @@ import { pathToFileURL } from 'node:url';
 import { connect } from 'nats';
 import { NATS_URL, needNats } from '../helpers/brokers.js';
 import { fixture, runCli, startCli, waitForOutput } from '../helpers/cli.js';
+import { until } from '../helpers/until.js';
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const lines = (file) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
-
-async function until(condition, what, timeoutMs = 30000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 // Records "<body> <delivery count>" for every message it handles, after HANDLE_MS.
 const RECORDER = `

@@ -8,16 +8,8 @@ import { MemoryDlq, Processor, run } from 'missive-node';
 import { NatsAdapter } from '../../dist/adapters/nats.js';
 import { natsSpec } from '../../dist/adapters/nats-spec.js';
 import { NATS_URL, needNats } from '../helpers/brokers.js';
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(condition, what, timeoutMs = 15000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+import { sleep } from '../helpers/http-clients.js';
+import { until } from '../helpers/until.js';
 
 /** A client, and a fresh stream name and subject, deleted after the test. */
 async function withNats(t) {

@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { REDIS_URL, needRedis } from '../helpers/brokers.js';
 import { fixture, readStats, startCli, waitForOutput } from '../helpers/cli.js';
 import { sleep } from '../helpers/http-clients.js';
-import { until } from '../helpers/redis-server.js';
+import { until } from '../helpers/until.js';
 
 const opts = await needRedis();
 const lines = (file) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { fixture, readStats, startCli, waitForOutput } from '../helpers/cli.js';
-import { needRedisServer, ownRedisServer, until } from '../helpers/redis-server.js';
+import { needRedisServer, ownRedisServer } from '../helpers/redis-server.js';
+import { until } from '../helpers/until.js';
 
 /**
  * Longer than ioredis gave a command before (20 reconnections, at most 5 s apart with full jitter: about 41 s on

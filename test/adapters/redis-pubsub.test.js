@@ -6,8 +6,8 @@ import { Redis } from 'ioredis';
 import { RedisPubSubAdapter, isChannelPattern } from '../../dist/adapters/redis-pubsub.js';
 import { redisPubSubSpec } from '../../dist/adapters/redis-pubsub-spec.js';
 import { REDIS_URL, needRedis } from '../helpers/brokers.js';
+import { sleep } from '../helpers/http-clients.js';
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A unique channel prefix, a publisher, and adapters that are all closed after. */
 function setup(t) {

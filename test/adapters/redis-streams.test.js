@@ -6,8 +6,8 @@ import { Redis } from 'ioredis';
 import { RedisStreamsAdapter } from '../../dist/adapters/redis-streams.js';
 import { redisStreamsSpec } from '../../dist/adapters/redis-streams-spec.js';
 import { REDIS_URL, needRedis } from '../helpers/brokers.js';
+import { sleep } from '../helpers/http-clients.js';
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A fresh stream, an admin connection, and adapters on it that are all closed (and the stream deleted) after. */
 async function setup(t) {

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { reachableAt } from './brokers.js';
-import { sleep } from './http-clients.js';
+import { until } from './until.js';
 
 /** Options for `t.test`: a skip reason when redis-server is not installed (a failure under CI=true). */
 export function needRedisServer() {
@@ -15,15 +15,6 @@ export function needRedisServer() {
   const reason = 'redis-server is not installed (the outage tests start their own)';
   if (process.env.CI === 'true') throw new Error(`CI=true and ${reason}`);
   return { skip: reason };
-}
-
-/** Polls `condition` every 100 ms until it holds; fails naming `what` after `timeoutMs`. */
-export async function until(condition, what, timeoutMs = 60000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 function freePort() {
