@@ -111,11 +111,4 @@ export default tseslint.config(
     files: ['src/adapters/nats.ts', 'src/adapters/nats-topology.ts'],
     rules: { '@typescript-eslint/no-unsafe-enum-comparison': 'off' },
   },
-  {
-    // Kept out of this file while it is being reworked in parallel (move these inline after the merge):
-    // `Promise.all` over `undefined | Promise` (stdin needs no check) is valid, and `return yield*` of an
-    // AsyncGenerator whose return type defaults to `any` returns nothing the caller reads.
-    files: ['src/adapters/file.ts'],
-    rules: { '@typescript-eslint/await-thenable': 'off', '@typescript-eslint/no-unsafe-return': 'off' },
-  },
 );

@@ -97,7 +97,7 @@ export class FileAdapter implements Adapter<undefined> {
     this.#maxBlockLines = options?.maxBlockLines;
     this.#parallelism = Math.max(1, options?.parallelism ?? 1);
     // All up front: a typo in the third path must not surface after the first two files were processed.
-    await Promise.all(this.#paths.map((path) => (path === STDIN_PATH ? undefined : checkReadable(path))));
+    await Promise.all(this.#paths.filter((path) => path !== STDIN_PATH).map(checkReadable));
     // A block is a read's worth of lines: a block of read-ahead keeps the reader busy and memory flat.
     this.#output = Readable.from(this.#batches(), { objectMode: true, highWaterMark: 1 });
     return this.#output;
@@ -193,8 +193,14 @@ export class FileAdapter implements Adapter<undefined> {
     if (this.#stdin === undefined && !isatty(STDIN_FD)) {
       const info = fstatSync(STDIN_FD);
       // Read from where the descriptor stands, which a shell may have moved: its size only balances the blocks.
-      if (info.isFile()) return yield* this.#readBlocks(STDIN_BLOCKS, this.#options('stdin'), info.size);
-      if (info.isFIFO() || info.isSocket()) return yield* this.#readPipe();
+      if (info.isFile()) {
+        yield* this.#readBlocks(STDIN_BLOCKS, this.#options('stdin'), info.size);
+        return;
+      }
+      if (info.isFIFO() || info.isSocket()) {
+        yield* this.#readPipe();
+        return;
+      }
     }
     yield* this.#readStream(this.#stdin ?? process.stdin);
   }
