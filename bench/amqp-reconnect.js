@@ -49,7 +49,9 @@ for (let run = 1; run <= Number(values.runs); run++) {
   const s = r.stats;
   const seconds = (r.lastHandledAt - r.firstHandledAt) / 1000;
   console.log(`run ${run}: prefetch window ${number.format(r.window)}, handling took ${seconds.toFixed(1)} s`);
-  console.log(`  handler runs     ${number.format(r.handlerRuns)} for ${number.format(r.messages)} messages (${number.format(r.distinct)} distinct)`);
+  console.log(
+    `  handler runs     ${number.format(r.handlerRuns)} for ${number.format(r.messages)} messages (${number.format(r.distinct)} distinct)`,
+  );
   console.log(
     `  duplicates       ${number.format(r.duplicates)}: per close ${r.duplicatesPerClose.map((d) => number.format(d)).join(', ')} ` +
       `(window ${number.format(r.window)})`,
@@ -75,5 +77,7 @@ for (let run = 1; run <= Number(values.runs); run++) {
         `acks confirmed again after ${ms(c.brokerGapMs)}`,
     ),
   );
-  console.log(`  longest gap in progress after a close: ${ms(r.longestGapMs)} in handling, ${ms(r.longestBrokerGapMs)} at the broker`);
+  console.log(
+    `  longest gap in progress after a close: ${ms(r.longestGapMs)} in handling, ${ms(r.longestBrokerGapMs)} at the broker`,
+  );
 }

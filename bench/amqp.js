@@ -119,11 +119,20 @@ async function adapter({ url, messages, prefetch }) {
 async function pipeline({ url, messages, prefetch }) {
   const queue = await fill(url, messages, 'pipeline');
   const processor = new Processor(undefined, { name: 'bench-noop' });
-  processor.handleFor(() => true, () => {});
+  processor.handleFor(
+    () => true,
+    () => {},
+  );
   const consumer = new AmqpAdapter({ url, queues: [queue] });
   const acked = whenAcked(consumer, messages);
   const meter = startMeter();
-  const run = await startPipeline({ adapter: consumer, processor, dlq: new MemoryDlq(), threads: 0, maxInFlight: prefetch });
+  const run = await startPipeline({
+    adapter: consumer,
+    processor,
+    dlq: new MemoryDlq(),
+    threads: 0,
+    maxInFlight: prefetch,
+  });
   await Promise.race([acked, run.done]);
   const measured = meter();
   const stats = await run.stop();

@@ -25,7 +25,12 @@ export async function brokerRounds(
   cases,
   { messages, runs, warmup, options, baseline = 'raw', optional = () => false, note = () => '' },
 ) {
-  const per = Object.fromEntries(cases.map((c) => [c.key, { rates: [], cpu: [], busy: [], scavenges: [], scavengeMs: [], cold: [], error: undefined }]));
+  const per = Object.fromEntries(
+    cases.map((c) => [
+      c.key,
+      { rates: [], cpu: [], busy: [], scavenges: [], scavengeMs: [], cold: [], error: undefined },
+    ]),
+  );
   for (let round = 0; round < warmup + runs; round++) {
     const cold = round < warmup;
     const label = cold ? `warm-up ${round + 1}` : `run ${round - warmup + 1}`;
@@ -77,7 +82,9 @@ export async function brokerRounds(
   });
   const byKey = Object.fromEntries(cases.map((c, i) => [c.key, results[i]]));
   const ratio = (a, b) =>
-    byKey[a].msgsPerSecond && byKey[b].msgsPerSecond ? Number((byKey[a].msgsPerSecond / byKey[b].msgsPerSecond).toFixed(2)) : null;
+    byKey[a].msgsPerSecond && byKey[b].msgsPerSecond
+      ? Number((byKey[a].msgsPerSecond / byKey[b].msgsPerSecond).toFixed(2))
+      : null;
   const paired = (a, b) => {
     const [x, y] = [per[a].rates, per[b].rates];
     if (x.length === 0 || x.length !== y.length) return null;

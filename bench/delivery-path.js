@@ -155,7 +155,13 @@ async function pipeline(settings) {
   processor.handleFor(matcher, handler);
   const transport = new ChunkedTransport(settings);
   const meter = startMeter();
-  const run = await startPipeline({ adapter: transport, processor, dlq: new MemoryDlq(), threads: 0, maxInFlight: settings.window });
+  const run = await startPipeline({
+    adapter: transport,
+    processor,
+    dlq: new MemoryDlq(),
+    threads: 0,
+    maxInFlight: settings.window,
+  });
   await transport.finished;
   const figures = meter();
   const stats = await run.stop();
@@ -174,7 +180,9 @@ export async function main(argv = process.argv.slice(2)) {
       warmup: { type: 'string', default: '2' },
     },
   });
-  const settings = Object.fromEntries(['messages', 'chunk', 'window', 'runs'].map((key) => [key, wholeNumber(key, values[key])]));
+  const settings = Object.fromEntries(
+    ['messages', 'chunk', 'window', 'runs'].map((key) => [key, wholeNumber(key, values[key])]),
+  );
   const { messages, runs } = settings;
   const warmup = wholeNumber('warmup', values.warmup, 0);
   // Matcher and handler as in bench/amqp.js: every message matches, the handler does nothing.
@@ -183,7 +191,11 @@ export async function main(argv = process.argv.slice(2)) {
   const options = { ...settings, matcher, handler };
   const cases = [
     { key: 'bare', name: `bare loop: chunks of ${settings.chunk}, ack per chunk`, run: bare },
-    { key: 'pipeline', name: `startPipeline, no-op handler, threads: 0, maxInFlight ${settings.window}`, run: pipeline },
+    {
+      key: 'pipeline',
+      name: `startPipeline, no-op handler, threads: 0, maxInFlight ${settings.window}`,
+      run: pipeline,
+    },
   ];
   const { results, ratio, onTop } = await brokerRounds(cases, { messages, runs, warmup, options, baseline: 'bare' });
   const pipelineOnTop = onTop('pipeline');
@@ -195,7 +207,11 @@ export async function main(argv = process.argv.slice(2)) {
     Object.fromEntries(
       results.map((r) => [
         r.name,
-        { 'msgs/s': r.msgsPerSecond, 'CPU ns/msg': Math.round(r.cpuMicrosPerMessage * 1000), 'main-thread ns/msg': r.mainThreadNsPerMessage },
+        {
+          'msgs/s': r.msgsPerSecond,
+          'CPU ns/msg': Math.round(r.cpuMicrosPerMessage * 1000),
+          'main-thread ns/msg': r.mainThreadNsPerMessage,
+        },
       ]),
     ),
   );

@@ -122,7 +122,6 @@ async function concurrentPuts(file, letters) {
   return { seconds, count };
 }
 
-
 /** Runs the comparison and writes bench/results/dlq.json; returns the results. */
 export async function main(argv = process.argv.slice(2)) {
   const { values } = parseArgs({ args: argv, options: { rows: { type: 'string', default: '200000' } } });

@@ -44,11 +44,26 @@ const mib = (kb) => `${(kb / 1024).toFixed(0)} MiB`;
 async function startServer(extra = [], fdLimit = Number(values['fd-limit'])) {
   const dir = mkdtempSync(join(tmpdir(), 'missive-http-bench-'));
   const args = [
-    join(ROOT, 'dist/cli/main.js'), 'run', join(ROOT, 'test/fixtures/mixed-processor.js'), '--adapter', 'http',
-    '--port', '0', '--secret', SECRET, '--threads', '1', '--dlq', join(dir, 'dlq.duckdb'), '--quiet', ...extra,
+    join(ROOT, 'dist/cli/main.js'),
+    'run',
+    join(ROOT, 'test/fixtures/mixed-processor.js'),
+    '--adapter',
+    'http',
+    '--port',
+    '0',
+    '--secret',
+    SECRET,
+    '--threads',
+    '1',
+    '--dlq',
+    join(dir, 'dlq.duckdb'),
+    '--quiet',
+    ...extra,
   ];
   const quoted = [process.execPath, ...args].map((arg) => `'${arg}'`).join(' ');
-  const child = spawn('/bin/sh', ['-c', `ulimit -n ${fdLimit} && exec ${quoted}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('/bin/sh', ['-c', `ulimit -n ${fdLimit} && exec ${quoted}`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr += chunk));
   child.stdout.resume();
@@ -100,7 +115,12 @@ function post(port, body, headers = {}, timeoutMs = 15_000) {
 function tally(outcomes) {
   const counts = new Map();
   for (const outcome of outcomes) counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
-  return [...counts].sort().map(([outcome, n]) => `${outcome}: ${n}`).join(', ') || 'none';
+  return (
+    [...counts]
+      .sort()
+      .map(([outcome, n]) => `${outcome}: ${n}`)
+      .join(', ') || 'none'
+  );
 }
 
 /** A socket that declares a 1 MiB body and sends one byte of it every 200 ms; `outcome()` says what it got. */
@@ -112,7 +132,9 @@ function trickler(port, headers) {
   socket.on('data', (chunk) => (text += chunk));
   socket.on('error', () => {});
   socket.on('close', () => (closed = true));
-  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  const extra = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   socket.write(`POST / HTTP/1.1\r\nHost: bench\r\nContent-Length: ${MB}\r\n${extra}\r\n`);
   const timer = setInterval(() => socket.writable && socket.write('x'), 200);
   return {
@@ -153,7 +175,9 @@ function heldBody(port, headers) {
   let failed = '';
   socket.on('error', (error) => (failed = error.code ?? error.message));
   const closed = new Promise((done) => socket.on('close', done));
-  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  const extra = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   socket.write(`POST / HTTP/1.1\r\nHost: bench\r\nContent-Length: ${MB}\r\nConnection: close\r\n${extra}\r\n`);
   const sent = new Promise((done) => {
     socket.write(BODY_BUT_LAST, done);

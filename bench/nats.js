@@ -34,7 +34,8 @@ async function freshStream(url, messages) {
   const encoder = new TextEncoder();
   for (let start = 0; start < messages; start += FILL_BATCH) {
     const acks = [];
-    for (let i = start; i < Math.min(messages, start + FILL_BATCH); i++) acks.push(js.publish(subject, encoder.encode(bodyOf(i))));
+    for (let i = start; i < Math.min(messages, start + FILL_BATCH); i++)
+      acks.push(js.publish(subject, encoder.encode(bodyOf(i))));
     await Promise.all(acks);
   }
   return {
@@ -95,7 +96,10 @@ async function pipeline({ url, messages }) {
   const { stream, drop } = await freshStream(url, messages);
   try {
     const processor = new Processor(undefined, { name: 'bench-noop' });
-    processor.handleFor(() => true, () => {});
+    processor.handleFor(
+      () => true,
+      () => {},
+    );
     const nats = new NatsAdapter({ url, stream, consumer: 'bench' });
     const acked = whenAcked(nats, messages);
     const meter = startMeter();
@@ -129,23 +133,55 @@ export async function main(argv = process.argv.slice(2)) {
     { key: 'adapter', name: 'NatsAdapter: read batches, ack each', run: adapter },
     { key: 'pipeline', name: 'startPipeline, no-op handler, threads: 0', run: pipeline },
   ];
-  const { results, ratio, paired, onTop } = await brokerRounds(cases, { messages, runs, warmup, options: { url: values['nats-url'], messages } });
+  const { results, ratio, paired, onTop } = await brokerRounds(cases, {
+    messages,
+    runs,
+    warmup,
+    options: { url: values['nats-url'], messages },
+  });
   const onTopOfClientLibrary = { adapter: onTop('adapter'), pipeline: onTop('pipeline') };
   const ratios = { adapterToRaw: ratio('adapter', 'raw'), pipelineToRaw: ratio('pipeline', 'raw') };
   const pairedRatios = { adapterToRaw: paired('adapter', 'raw'), pipelineToRaw: paired('pipeline', 'raw') };
-  console.log(`NATS JetStream consumption, ${messages} messages, median of ${runs} alternating runs` + (warmup > 0 ? ` after ${warmup} untimed round(s)` : ''));
+  console.log(
+    `NATS JetStream consumption, ${messages} messages, median of ${runs} alternating runs` +
+      (warmup > 0 ? ` after ${warmup} untimed round(s)` : ''),
+  );
   console.table(
     Object.fromEntries(
-      results.map((r) => [r.name, r.error ? { 'msgs/s': r.error } : { 'msgs/s': r.msgsPerSecond, 'CPU µs/msg': r.cpuMicrosPerMessage, 'main-thread ns/msg': r.mainThreadNsPerMessage }]),
+      results.map((r) => [
+        r.name,
+        r.error
+          ? { 'msgs/s': r.error }
+          : {
+              'msgs/s': r.msgsPerSecond,
+              'CPU µs/msg': r.cpuMicrosPerMessage,
+              'main-thread ns/msg': r.mainThreadNsPerMessage,
+            },
+      ]),
     ),
   );
   for (const key of ['adapter', 'pipeline']) {
     const { mainThreadNsPerMessage: ns, cpuMicrosPerMessage: us } = onTopOfClientLibrary[key];
-    console.log(`${key} on top of the client library: ${ns} main-thread ns/msg, ${us} CPU µs/msg (target for the pipeline: <= 0.5 CPU µs/msg)`);
+    console.log(
+      `${key} on top of the client library: ${ns} main-thread ns/msg, ${us} CPU µs/msg (target for the pipeline: <= 0.5 CPU µs/msg)`,
+    );
   }
-  console.log(`adapter/raw ${ratios.adapterToRaw}, pipeline/raw ${ratios.pipelineToRaw}; round by round: adapter/raw ${pairedRatios.adapterToRaw}, pipeline/raw ${pairedRatios.pipelineToRaw} (medians)`);
+  console.log(
+    `adapter/raw ${ratios.adapterToRaw}, pipeline/raw ${ratios.pipelineToRaw}; round by round: adapter/raw ${pairedRatios.adapterToRaw}, pipeline/raw ${pairedRatios.pipelineToRaw} (medians)`,
+  );
   const machine = { cpus: cpus().length, loadAverage: loadavg().map((l) => Number(l.toFixed(2))) };
-  const report = { benchmark: 'nats', messages, runs, warmup, node: process.version, machine, results, ratios, pairedRatios, onTopOfClientLibrary };
+  const report = {
+    benchmark: 'nats',
+    messages,
+    runs,
+    warmup,
+    node: process.version,
+    machine,
+    results,
+    ratios,
+    pairedRatios,
+    onTopOfClientLibrary,
+  };
   const out = new URL('./results/', import.meta.url);
   await mkdir(out, { recursive: true });
   await writeFile(new URL('nats.json', out), `${JSON.stringify(report, null, 2)}\n`);

@@ -39,7 +39,14 @@ const WORKLOADS = {
   cpu: wholeNumber('cpu-lines', values['cpu-lines'] ?? (quick ? 50_000 : 1_000_000), 1),
 };
 const SHAPE = 'short';
-const TARGETS = { trivialSpeed: 1.6, trivialCpu: 1.15, cpuSpeed: 1.8, cpuTwoOverOne: 1.8, mainThreadNs: 50, peakRssMb: 200 };
+const TARGETS = {
+  trivialSpeed: 1.6,
+  trivialCpu: 1.15,
+  cpuSpeed: 1.8,
+  cpuTwoOverOne: 1.8,
+  mainThreadNs: 50,
+  peakRssMb: 200,
+};
 
 const node = process.execPath;
 const quote = (s) => `'${s.replaceAll("'", "'\\''")}'`;
@@ -63,11 +70,26 @@ function contenders(workload) {
   for (const feed of Object.keys(FEEDS)) {
     list.push({ name: `plain loop, ${feed}`, plain: true, command: (f) => FEEDS[feed](plain, f, (q) => q) });
   }
-  list.push({ name: 'for await loop (reference)', reference: true, command: (f) => `${quote(node)} ${quote(join(root, 'bench/bare-loop.js'))} ${workload} ${quote(f)}` });
+  list.push({
+    name: 'for await loop (reference)',
+    reference: true,
+    command: (f) => `${quote(node)} ${quote(join(root, 'bench/bare-loop.js'))} ${workload} ${quote(f)}`,
+  });
   for (const feed of Object.keys(FEEDS)) {
-    list.push({ name: `missive, ${feed}`, missive: true, feed, command: (f) => FEEDS[feed](missive(2), f, (q) => `--input ${q}`) });
+    list.push({
+      name: `missive, ${feed}`,
+      missive: true,
+      feed,
+      command: (f) => FEEDS[feed](missive(2), f, (q) => `--input ${q}`),
+    });
   }
-  if (workload === 'cpu') list.push({ name: 'missive --threads 1, path', missive: true, one: true, command: (f) => FEEDS.path(missive(1), f, (q) => `--input ${q}`) });
+  if (workload === 'cpu')
+    list.push({
+      name: 'missive --threads 1, path',
+      missive: true,
+      one: true,
+      command: (f) => FEEDS.path(missive(1), f, (q) => `--input ${q}`),
+    });
   return list;
 }
 
@@ -101,11 +123,18 @@ function timed(command) {
   rmSync(statsFile, { force: true });
   rmSync(join(scratch, 'dlq.duckdb'), { force: true });
   const started = process.hrtime.bigint();
-  const child = spawnSync('bash', ['-c', `${command}\ntimes`], { env: { ...process.env, BENCH_INPUT: SHAPE }, encoding: 'utf8', maxBuffer: 1 << 24 });
+  const child = spawnSync('bash', ['-c', `${command}\ntimes`], {
+    env: { ...process.env, BENCH_INPUT: SHAPE },
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
   const wall = Number(process.hrtime.bigint() - started) / 1e9;
   if (child.status !== 0) throw new Error(`${command} exited ${child.status ?? child.signal}:\n${child.stderr}`);
   const lines = child.stdout.trimEnd().split('\n');
-  const seconds = (s) => { const [, m, sec] = /(\d+)m([\d.]+)s/.exec(s); return Number(m) * 60 + Number(sec); };
+  const seconds = (s) => {
+    const [, m, sec] = /(\d+)m([\d.]+)s/.exec(s);
+    return Number(m) * 60 + Number(sec);
+  };
   const [user, sys] = lines.at(-1).trim().split(/\s+/).map(seconds);
   return { wall, cpu: user + sys, output: lines.slice(0, -2).join('\n') };
 }
@@ -116,7 +145,8 @@ function sample(contender, workload, file, count) {
   let peakRssMb = null;
   if (contender.missive) {
     const stats = JSON.parse(readFileSync(statsFile, 'utf8'));
-    if (stats.received !== count || stats.acked !== count) throw new Error(`${contender.name}: ${count} lines, stats ${JSON.stringify(stats)}`);
+    if (stats.received !== count || stats.acked !== count)
+      throw new Error(`${contender.name}: ${count} lines, stats ${JSON.stringify(stats)}`);
     mainNs = stats.inRun?.mainThreadCpuMs === undefined ? null : (stats.inRun.mainThreadCpuMs * 1e6) / count;
     peakRssMb = stats.peakRssMb;
   } else {
@@ -153,15 +183,32 @@ for (const [workload, count] of Object.entries(WORKLOADS)) {
       console.error(`${workload} round ${r + 1}: ${c.name}: ${s.wall.toFixed(2)} s wall, ${s.cpu.toFixed(2)} s CPU`);
     }
   }
-  const rows = list.map((c) => ({ contender: c, wall: med(samples.get(c), 'wall'), cpu: med(samples.get(c), 'cpu'), mainNs: med(samples.get(c), 'mainNs'), peakRssMb: med(samples.get(c), 'peakRssMb') }));
+  const rows = list.map((c) => ({
+    contender: c,
+    wall: med(samples.get(c), 'wall'),
+    cpu: med(samples.get(c), 'cpu'),
+    mainNs: med(samples.get(c), 'mainNs'),
+    peakRssMb: med(samples.get(c), 'peakRssMb'),
+  }));
   const baseline = rows.filter((r) => r.contender.plain).sort((a, b) => a.wall - b.wall)[0];
-  console.log(`\n${workload} handler, ${count.toLocaleString('en-US')} lines like ${INPUTS[SHAPE].line(0)}, medians of ${runs}; baseline: ${baseline.contender.name} (the fastest plain feed)`);
-  console.log(`  ${'contender'.padEnd(28)}${'wall s'.padStart(8)}${'speed'.padStart(8)}${'CPU s'.padStart(8)}${'CPU'.padStart(8)}${'main CPU ns/msg'.padStart(17)}${'peak RSS'.padStart(10)}`);
+  console.log(
+    `\n${workload} handler, ${count.toLocaleString('en-US')} lines like ${INPUTS[SHAPE].line(0)}, medians of ${runs}; baseline: ${baseline.contender.name} (the fastest plain feed)`,
+  );
+  console.log(
+    `  ${'contender'.padEnd(28)}${'wall s'.padStart(8)}${'speed'.padStart(8)}${'CPU s'.padStart(8)}${'CPU'.padStart(8)}${'main CPU ns/msg'.padStart(17)}${'peak RSS'.padStart(10)}`,
+  );
   const out = {};
   for (const row of rows) {
     const speed = baseline.wall / row.wall;
     const cpu = row.cpu / baseline.cpu;
-    out[row.contender.name] = { wallSeconds: row.wall, cpuSeconds: row.cpu, speed, cpuRatio: cpu, mainThreadCpuNsPerMessage: row.mainNs, peakRssMb: row.peakRssMb };
+    out[row.contender.name] = {
+      wallSeconds: row.wall,
+      cpuSeconds: row.cpu,
+      speed,
+      cpuRatio: cpu,
+      mainThreadCpuNsPerMessage: row.mainNs,
+      peakRssMb: row.peakRssMb,
+    };
     console.log(
       `  ${row.contender.name.padEnd(28)}${row.wall.toFixed(2).padStart(8)}${x(speed).padStart(8)}${row.cpu.toFixed(2).padStart(8)}${x(cpu).padStart(8)}` +
         `${(row.mainNs === null ? '-' : row.mainNs.toFixed(0)).padStart(17)}${(row.peakRssMb === null ? '-' : `${row.peakRssMb} MB`).padStart(10)}`,
@@ -171,18 +218,26 @@ for (const [workload, count] of Object.entries(WORKLOADS)) {
   for (const row of feeds) {
     const { speed, cpuRatio } = out[row.contender.name];
     if (workload === 'trivial') {
-      console.log(`  target ${row.contender.name}: speed >= ${TARGETS.trivialSpeed}x with CPU <= ${TARGETS.trivialCpu}x: ${verdict(speed >= TARGETS.trivialSpeed && cpuRatio <= TARGETS.trivialCpu)}`);
+      console.log(
+        `  target ${row.contender.name}: speed >= ${TARGETS.trivialSpeed}x with CPU <= ${TARGETS.trivialCpu}x: ${verdict(speed >= TARGETS.trivialSpeed && cpuRatio <= TARGETS.trivialCpu)}`,
+      );
     } else {
-      console.log(`  target ${row.contender.name}: speed >= ${TARGETS.cpuSpeed}x: ${verdict(speed >= TARGETS.cpuSpeed)}`);
+      console.log(
+        `  target ${row.contender.name}: speed >= ${TARGETS.cpuSpeed}x: ${verdict(speed >= TARGETS.cpuSpeed)}`,
+      );
     }
-    console.log(`  target ${row.contender.name}: main thread <= ${TARGETS.mainThreadNs} CPU ns/msg: ${verdict(row.mainNs !== null && row.mainNs <= TARGETS.mainThreadNs)}`);
+    console.log(
+      `  target ${row.contender.name}: main thread <= ${TARGETS.mainThreadNs} CPU ns/msg: ${verdict(row.mainNs !== null && row.mainNs <= TARGETS.mainThreadNs)}`,
+    );
   }
   const one = rows.find((r) => r.contender.one);
   if (one) {
     const two = rows.find((r) => r.contender.name === 'missive, path');
     const twoOverOne = one.wall / two.wall;
     out.twoThreadsOverOne = twoOverOne;
-    console.log(`  target 2 threads / 1 (path) >= ${TARGETS.cpuTwoOverOne}x: ${x(twoOverOne)} ${verdict(twoOverOne >= TARGETS.cpuTwoOverOne)}`);
+    console.log(
+      `  target 2 threads / 1 (path) >= ${TARGETS.cpuTwoOverOne}x: ${x(twoOverOne)} ${verdict(twoOverOne >= TARGETS.cpuTwoOverOne)}`,
+    );
   }
   results.workloads[workload] = { lines: count, baseline: baseline.contender.name, rows: out };
 }
@@ -196,11 +251,20 @@ for (const [workload, count] of Object.entries(WORKLOADS)) {
     `--dlq ${quote(join(scratch, 'dlq.duckdb'))} --stats-file ${quote(statsFile)} --quiet --log-level error`;
   const cases = [];
   for (const feed of Object.keys(FEEDS)) {
-    for (const threads of [1, 2]) cases.push({ name: `${feed}, --threads ${threads}`, feed, threads, missive: true, command: (f) => FEEDS[feed](missive(threads), f, (q) => `--input ${q}`) });
+    for (const threads of [1, 2])
+      cases.push({
+        name: `${feed}, --threads ${threads}`,
+        feed,
+        threads,
+        missive: true,
+        command: (f) => FEEDS[feed](missive(threads), f, (q) => `--input ${q}`),
+      });
   }
   const walls = new Map(cases.map((c) => [c, []]));
   for (let r = 0; r < runs; r++) for (const c of cases) walls.get(c).push(sample(c, 'cpu', file, count).wall);
-  console.log(`\nshort input: cpu handler, ${count.toLocaleString('en-US')} lines, medians of ${runs}: 2 threads / 1 thread (wall)`);
+  console.log(
+    `\nshort input: cpu handler, ${count.toLocaleString('en-US')} lines, medians of ${runs}: 2 threads / 1 thread (wall)`,
+  );
   results.shortInput = { lines: count };
   for (const feed of Object.keys(FEEDS)) {
     const [one, two] = [1, 2].map((t) => median(walls.get(cases.find((c) => c.feed === feed && c.threads === t))));
@@ -215,7 +279,9 @@ if (rssLines > 0) {
   const [pipe] = contenders('trivial').filter((c) => c.name === 'missive, pipe');
   const s = sample(pipe, 'trivial', file, rssLines);
   results.rss = { lines: rssLines, feed: 'pipe', peakRssMb: s.peakRssMb, wallSeconds: s.wall };
-  console.log(`\npeak RSS over ${rssLines.toLocaleString('en-US')} lines, trivial, pipe: ${s.peakRssMb} MB (target < ${TARGETS.peakRssMb} MB: ${verdict(s.peakRssMb < TARGETS.peakRssMb)})`);
+  console.log(
+    `\npeak RSS over ${rssLines.toLocaleString('en-US')} lines, trivial, pipe: ${s.peakRssMb} MB (target < ${TARGETS.peakRssMb} MB: ${verdict(s.peakRssMb < TARGETS.peakRssMb)})`,
+  );
 }
 
 rmSync(scratch, { recursive: true, force: true });

@@ -102,7 +102,10 @@ async function pipeline({ url, entries }) {
   try {
     await fill(redis, stream, entries);
     const processor = new Processor(undefined, { name: 'bench-noop' });
-    processor.handleFor(() => true, () => {});
+    processor.handleFor(
+      () => true,
+      () => {},
+    );
     const streams = new RedisStreamsAdapter({ url, stream, group: 'bench', consumer: 'c' });
     const acked = whenAcked(streams, entries);
     const meter = startMeter();
@@ -158,7 +161,6 @@ async function bullmq({ url, entries }) {
   }
 }
 
-
 /** Runs every case `runs` times, alternating, and writes bench/results/redis-streams.json. */
 export async function main(argv = process.argv.slice(2)) {
   const { values } = parseArgs({
@@ -182,7 +184,13 @@ export async function main(argv = process.argv.slice(2)) {
   ];
   // BullMQ is optional here: a failure is reported in the results rather than ending the comparison.
   const optional = (key) => key === 'bullmq';
-  const { results, ratio, paired, onTop } = await brokerRounds(cases, { messages: entries, runs, warmup, options, optional });
+  const { results, ratio, paired, onTop } = await brokerRounds(cases, {
+    messages: entries,
+    runs,
+    warmup,
+    options,
+    optional,
+  });
   const onTopOfClientLibrary = { adapter: onTop('adapter'), pipeline: onTop('pipeline') };
   const ratios = {
     adapterToRaw: ratio('adapter', 'raw'),
@@ -201,7 +209,11 @@ export async function main(argv = process.argv.slice(2)) {
         r.name,
         r.error
           ? { 'msgs/s': r.error }
-          : { 'msgs/s': r.msgsPerSecond, 'CPU µs/msg': r.cpuMicrosPerMessage, 'main-thread ns/msg': r.mainThreadNsPerMessage },
+          : {
+              'msgs/s': r.msgsPerSecond,
+              'CPU µs/msg': r.cpuMicrosPerMessage,
+              'main-thread ns/msg': r.mainThreadNsPerMessage,
+            },
       ]),
     ),
   );
@@ -209,9 +221,11 @@ export async function main(argv = process.argv.slice(2)) {
     const { mainThreadNsPerMessage: ns, cpuMicrosPerMessage: us } = onTopOfClientLibrary[key];
     console.log(`${key} on top of the client library: ${ns} main-thread ns/msg, ${us} CPU µs/msg`);
   }
-  console.log(`adapter/raw ${ratios.adapterToRaw} (target >= ${targets.adapterToRaw}), ` +
-    `adapter/BullMQ ${ratios.adapterToBullmq} (target >= ${targets.adapterToBullmq}), pipeline/raw ${ratios.pipelineToRaw}; ` +
-    `round by round: adapter/raw ${pairedRatios.adapterToRaw}, pipeline/raw ${pairedRatios.pipelineToRaw} (medians)`);
+  console.log(
+    `adapter/raw ${ratios.adapterToRaw} (target >= ${targets.adapterToRaw}), ` +
+      `adapter/BullMQ ${ratios.adapterToBullmq} (target >= ${targets.adapterToBullmq}), pipeline/raw ${ratios.pipelineToRaw}; ` +
+      `round by round: adapter/raw ${pairedRatios.adapterToRaw}, pipeline/raw ${pairedRatios.pipelineToRaw} (medians)`,
+  );
   // Other processes on the machine (Redis among them) move these figures: the load is recorded with them.
   const machine = { cpus: cpus().length, loadAverage: loadavg().map((l) => Number(l.toFixed(2))) };
   const report = {

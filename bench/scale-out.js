@@ -8,7 +8,15 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import {
-  closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync,
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
 } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,8 +74,16 @@ const TRANSPORTS = {
       return stream;
     },
     flags: (stream, i) => [
-      '--adapter', 'redis-streams', '--redis-url', values['redis-url'], '--stream', stream, '--group', 'bench',
-      '--consumer', `bench-${i}`,
+      '--adapter',
+      'redis-streams',
+      '--redis-url',
+      values['redis-url'],
+      '--stream',
+      stream,
+      '--group',
+      'bench',
+      '--consumer',
+      `bench-${i}`,
     ],
     /** Entries delivered and never acked. */
     async left(stream) {
@@ -145,7 +161,9 @@ class Tally {
   }
 
   #files() {
-    return readdirSync(this.dir).filter((name) => name.endsWith('.ids')).map((name) => join(this.dir, name));
+    return readdirSync(this.dir)
+      .filter((name) => name.endsWith('.ids'))
+      .map((name) => join(this.dir, name));
   }
 
   get duplicated() {
@@ -188,9 +206,19 @@ function startProcess(dir, transport, source, i) {
   const child = spawn(
     process.execPath,
     [
-      join(root, 'dist/cli/main.js'), 'run', join(root, 'bench/processors/cpu-recorded.js'),
-      ...TRANSPORTS[transport].flags(source, i), '--threads', String(threads), '--dlq', join(dir, `p${i}.duckdb`),
-      '--stats-file', join(dir, `p${i}.stats.json`), '--quiet', '--log-level', 'error',
+      join(root, 'dist/cli/main.js'),
+      'run',
+      join(root, 'bench/processors/cpu-recorded.js'),
+      ...TRANSPORTS[transport].flags(source, i),
+      '--threads',
+      String(threads),
+      '--dlq',
+      join(dir, `p${i}.duckdb`),
+      '--stats-file',
+      join(dir, `p${i}.stats.json`),
+      '--quiet',
+      '--log-level',
+      'error',
     ],
     { env, stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -340,7 +368,13 @@ for (const r of rows) {
 // The brokers run on the same machine and compete for its cores: the load is recorded with the figures.
 const machine = { cores: availableParallelism(), loadAverage: loadavg().map((l) => Number(l.toFixed(2))) };
 const report = {
-  benchmark: 'scale-out', messages, runs, threadsPerProcess: threads, node: process.version, machine, rows,
+  benchmark: 'scale-out',
+  messages,
+  runs,
+  threadsPerProcess: threads,
+  node: process.version,
+  machine,
+  rows,
 };
 mkdirSync(join(root, 'bench/results'), { recursive: true });
 writeFileSync(join(root, 'bench/results/scale-out.json'), `${JSON.stringify(report, null, 2)}\n`);

@@ -129,4 +129,3 @@ export type MessageClass<M extends Message<unknown> = Message<unknown>> = new (
 
 const EMPTY_META: DeliveryMeta = Object.freeze({});
 const NO_BYTES = Buffer.alloc(0);
-

@@ -2,10 +2,7 @@
  * What became of one message. A handler acks or nacks; anything that goes wrong becomes a dead letter with a
  * stable, short reason (the `reason` column of the dead-letter store) and the error text.
  */
-export type Outcome =
-  | { readonly kind: 'ack' }
-  | { readonly kind: 'nack' }
-  | DeadLetterOutcome;
+export type Outcome = { readonly kind: 'ack' } | { readonly kind: 'nack' } | DeadLetterOutcome;
 
 export interface DeadLetterOutcome {
   readonly kind: 'dead-letter';

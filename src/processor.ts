@@ -1,11 +1,6 @@
 import type { Dlq } from './dlq/dlq.js';
 import { DuplicateMatcherError, InvalidOptionError } from './errors.js';
-import {
-  emptyHookTable,
-  type HandlingHook,
-  type HookTable,
-  type ProcessingHook,
-} from './hooks.js';
+import { emptyHookTable, type HandlingHook, type HookTable, type ProcessingHook } from './hooks.js';
 import { RawMessage, type Message, type MessageClass } from './message.js';
 import { UNROUTED } from './routing.js';
 import type { Handler, HandlerOptions, Matcher, Route } from './route.js';
@@ -71,11 +66,15 @@ export class Processor<M extends Message<unknown> = RawMessage> {
     this.MessageClass = MessageClass ?? (RawMessage as unknown as MessageClass<M>);
     this.name = options.name ?? 'missive';
     if (options.version !== undefined && (typeof options.version !== 'string' || options.version === '')) {
-      throw new InvalidOptionError(`new Processor(..., { version }): must be a non-empty string, got ${String(options.version)}`);
+      throw new InvalidOptionError(
+        `new Processor(..., { version }): must be a non-empty string, got ${String(options.version)}`,
+      );
     }
     this.version = options.version;
     if (options.matchInWorkers !== undefined && typeof options.matchInWorkers !== 'boolean') {
-      throw new InvalidOptionError(`new Processor(..., { matchInWorkers }): must be true or false, got ${String(options.matchInWorkers)}`);
+      throw new InvalidOptionError(
+        `new Processor(..., { matchInWorkers }): must be true or false, got ${String(options.matchInWorkers)}`,
+      );
     }
     this.matchInWorkers = options.matchInWorkers ?? true;
     (this as Record<symbol, unknown>)[PROCESSOR_BRAND] = true;
@@ -87,10 +86,14 @@ export class Processor<M extends Message<unknown> = RawMessage> {
    */
   handleFor<H extends Handler<M>>(matcher: Matcher<M>, handler: H, options: HandlerOptions = {}): H {
     if (typeof matcher !== 'function') {
-      throw new InvalidOptionError('handleFor(matcher, handler): the matcher must be a function of a message returning a boolean');
+      throw new InvalidOptionError(
+        'handleFor(matcher, handler): the matcher must be a function of a message returning a boolean',
+      );
     }
     if (typeof handler !== 'function') {
-      throw new InvalidOptionError('handleFor(matcher, handler): the handler must be a function (message, ctx) => void');
+      throw new InvalidOptionError(
+        'handleFor(matcher, handler): the handler must be a function (message, ctx) => void',
+      );
     }
     if (isAsyncFunction(matcher)) {
       throw new InvalidOptionError(
@@ -170,7 +173,9 @@ function checkHandlerOptions(options: HandlerOptions): void {
   for (const key of ['retries', 'timeout'] as const) {
     const value = options[key];
     if (value !== undefined && !(Number.isInteger(value) && value >= (key === 'timeout' ? 1 : 0))) {
-      throw new InvalidOptionError(`handleFor option ${key} must be a whole number${key === 'timeout' ? ' of ms, at least 1' : ' of at least 0'}, got ${String(value)}`);
+      throw new InvalidOptionError(
+        `handleFor option ${key} must be a whole number${key === 'timeout' ? ' of ms, at least 1' : ' of at least 0'}, got ${String(value)}`,
+      );
     }
   }
 }

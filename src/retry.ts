@@ -40,12 +40,20 @@ export function backoffDelay(backoff: Backoff | undefined, retry: number): numbe
 export function retryDelaysBackoff(retryDelays: number | Backoff | undefined): Backoff | undefined {
   if (typeof retryDelays === 'number') {
     if (!(retryDelays >= 0 && Number.isFinite(retryDelays))) {
-      throw new InvalidOptionError(`retryDelays must be a number of ms of at least 0, or a backoff policy; got ${retryDelays}`);
+      throw new InvalidOptionError(
+        `retryDelays must be a number of ms of at least 0, or a backoff policy; got ${retryDelays}`,
+      );
     }
     return { initialMs: retryDelays, factor: 1, jitter: false };
   }
-  if (retryDelays !== undefined && typeof retryDelays !== 'function' && (typeof retryDelays !== 'object' || retryDelays === null)) {
-    throw new InvalidOptionError(`retryDelays must be a number of ms, a function of the retry number, or backoff options; got ${String(retryDelays)}`);
+  if (
+    retryDelays !== undefined &&
+    typeof retryDelays !== 'function' &&
+    (typeof retryDelays !== 'object' || retryDelays === null)
+  ) {
+    throw new InvalidOptionError(
+      `retryDelays must be a number of ms, a function of the retry number, or backoff options; got ${String(retryDelays)}`,
+    );
   }
   return retryDelays;
 }

@@ -21,13 +21,17 @@ export function routeTableOf<M extends Message<unknown>>(routes: readonly Route<
  * The first difference between the main thread's table and a worker's, said so that someone can find the handler
  * in question; undefined when they agree.
  */
-export function routeTableDifference(main: readonly RouteSignature[], worker: readonly RouteSignature[]): string | undefined {
+export function routeTableDifference(
+  main: readonly RouteSignature[],
+  worker: readonly RouteSignature[],
+): string | undefined {
   for (let i = 0; i < Math.max(main.length, worker.length); i++) {
     const here = main[i];
     const there = worker[i];
     if (here === undefined) return `route ${i} "${there!.name}" is registered in the worker only`;
     if (there === undefined) return `route ${i} "${here.name}" is registered in the main thread only`;
-    if (here.name !== there.name) return `route ${i} is "${here.name}" in the main thread but "${there.name}" in the worker`;
+    if (here.name !== there.name)
+      return `route ${i} is "${here.name}" in the main thread but "${there.name}" in the worker`;
     if (here.options !== there.options) {
       return `route ${i} "${here.name}" has options ${here.options} in the main thread but ${there.options} in the worker`;
     }

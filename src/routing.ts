@@ -47,7 +47,8 @@ export function chooseRoute<M extends Message<unknown>>(
 function whatItIs(value: unknown): string {
   if (value === undefined || value === null) return String(value);
   if (typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') return 'a Promise';
-  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  if (typeof value === 'string')
+    return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
   if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'Object'})`;
   // Objects were described above: what is left (number, bigint, symbol, function) prints as itself.
   // eslint-disable-next-line @typescript-eslint/no-base-to-string

@@ -31,20 +31,19 @@ export interface LoggerLike {
  * How {@link run} runs a processor. Every option has a default that suits most runs; the same options as the
  * flags of `missive run`.
  */
-export interface RunOptions
-  extends Pick<
-    PipelineOptions<Message<unknown>>,
-    | 'threads'
-    | 'batchSize'
-    | 'lingerMs'
-    | 'maxInFlight'
-    | 'maxInFlightBlocks'
-    | 'drainTimeoutMs'
-    | 'retries'
-    | 'retryDelays'
-    | 'timeoutMs'
-    | 'logBodies'
-  > {
+export interface RunOptions extends Pick<
+  PipelineOptions<Message<unknown>>,
+  | 'threads'
+  | 'batchSize'
+  | 'lingerMs'
+  | 'maxInFlight'
+  | 'maxInFlightBlocks'
+  | 'drainTimeoutMs'
+  | 'retries'
+  | 'retryDelays'
+  | 'timeoutMs'
+  | 'logBodies'
+> {
   /**
    * The processor module, as the workers import it: pass `import.meta.url` from the module that default-exports
    * the processor. Required when `threads` is above 0 (the default): each worker imports the module by URL.
@@ -105,7 +104,10 @@ export interface Running extends EventEmitter<RunEvents> {
  * console.log(await running.done);
  * ```
  */
-export async function run<M extends Message<unknown>>(processor: Processor<M>, options: RunOptions = {}): Promise<Running> {
+export async function run<M extends Message<unknown>>(
+  processor: Processor<M>,
+  options: RunOptions = {},
+): Promise<Running> {
   const threads = options.threads;
   const moduleUrl = moduleUrlOf(options.module);
   if ((threads === undefined || threads > 0) && moduleUrl === undefined) {
@@ -227,11 +229,15 @@ function eventsOf(emitter: EventEmitter<RunEvents>): OutcomeEvents {
     deadLettered: (letter) => {
       if (emitter.listenerCount('dead-lettered') === 0) return;
       const shown = letter.confidential ? { ...letter, body: Buffer.alloc(0), error: null, headers: null } : letter;
-      emitter.emit('dead-lettered', { id: letter.id, reason: letter.reason, handler: letter.handler ?? null, letter: shown });
+      emitter.emit('dead-lettered', {
+        id: letter.id,
+        reason: letter.reason,
+        handler: letter.handler ?? null,
+        letter: shown,
+      });
     },
     retrying: (event) => {
       if (emitter.listenerCount('retrying') > 0) emitter.emit('retrying', event);
     },
   };
 }
-

@@ -127,7 +127,11 @@ export class TestClient<M extends Message<unknown>> {
     this.#options = options;
     this.dlq = dlq ?? new MemoryDlq();
     this.#letters = new RecordingDlq(this.dlq);
-    this.#adapter = new MemoryAdapter({ source, maxDeliveries, onSettle: (kind, delivery) => this.#record(kind, delivery) });
+    this.#adapter = new MemoryAdapter({
+      source,
+      maxDeliveries,
+      onSettle: (kind, delivery) => this.#record(kind, delivery),
+    });
   }
 
   /** Answers handlers gave with `ctx.reply`, with the message each answered. */
@@ -146,7 +150,8 @@ export class TestClient<M extends Message<unknown>> {
    * routes), and at once for metadata that could not cross to a worker thread.
    */
   async send(input: Sendable<M>, options: SendOptions = {}): Promise<SendResult> {
-    if (this.#closed) throw new ClosedError('TestClient.send(): the client is closed; make another with processor.testClient()');
+    if (this.#closed)
+      throw new ClosedError('TestClient.send(): the client is closed; make another with processor.testClient()');
     const { body, id, meta } = this.#toPublish(input, options);
     const running = await this.#start();
     let settled: Promise<MemorySettlement>;
@@ -192,8 +197,9 @@ export class TestClient<M extends Message<unknown>> {
       logger: (level: LogLevel, message: string, fields?: Record<string, unknown>) => {
         if (level === 'warn' && message !== 'dead letter') this.warnings.push(message);
         // The run's `error` field is a described error (a string); String() keeps anything else readable.
-        // eslint-disable-next-line @typescript-eslint/no-base-to-string
-        if (level === 'error') this.errors.push(fields?.['error'] === undefined ? message : `${message}: ${String(fields['error'])}`);
+        if (level === 'error')
+          // eslint-disable-next-line @typescript-eslint/no-base-to-string
+          this.errors.push(fields?.['error'] === undefined ? message : `${message}: ${String(fields['error'])}`);
       },
     });
     running.on('retrying', ({ id, attempt }) => this.#retried.set(id, attempt));
@@ -260,7 +266,8 @@ export class TestClient<M extends Message<unknown>> {
   }
 
   #toPublish(input: Sendable<M>, options: SendOptions): { body: Buffer; id: string; meta: DeliveryMeta | undefined } {
-    if (input instanceof Message) return { body: input.rawData, id: options.id ?? input.id, meta: options.meta ?? input.meta };
+    if (input instanceof Message)
+      return { body: input.rawData, id: options.id ?? input.id, meta: options.meta ?? input.meta };
     return { body: toBytes(input), id: options.id ?? randomUUID(), meta: options.meta };
   }
 }
@@ -305,6 +312,9 @@ declare module './processor.js' {
 }
 
 // Defined here, above run(), so that the processor module does not import the pipeline it is run by.
-Processor.prototype.testClient = function testClient<M extends Message<unknown>>(this: Processor<M>, options?: TestClientOptions) {
+Processor.prototype.testClient = function testClient<M extends Message<unknown>>(
+  this: Processor<M>,
+  options?: TestClientOptions,
+) {
   return new TestClient(this, options);
 };

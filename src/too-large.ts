@@ -10,7 +10,10 @@ export const SAMPLE_BYTES = 1024;
  * @param size the message's full size, which the kept sample no longer shows.
  */
 export function tooLargeOutcome(what: string, size: number, limit: number): DeadLetterOutcome {
-  return deadLetter(Reasons.tooLarge, `${what} is ${size} bytes, over the limit of ${limit} bytes (--max-message-bytes)`);
+  return deadLetter(
+    Reasons.tooLarge,
+    `${what} is ${size} bytes, over the limit of ${limit} bytes (--max-message-bytes)`,
+  );
 }
 
 /**

@@ -39,7 +39,10 @@ t.test('several files are read in order, each with its own source and id prefix'
     deliveries.map((d) => d.meta.source),
     [`file:${a}`, `file:${a}`, `file:${b}`, `file:${b}`],
   );
-  t.same(deliveries.map((d) => d.id.split(':')[1]), ['1', '2', '2', '3']);
+  t.same(
+    deliveries.map((d) => d.id.split(':')[1]),
+    ['1', '2', '2', '3'],
+  );
   t.equal(prefixOf(deliveries[0].id), prefixOf(deliveries[1].id));
   t.not(prefixOf(deliveries[1].id), prefixOf(deliveries[2].id), 'each file has its own prefix');
   adapter.ack(deliveries, 'handled');
@@ -116,7 +119,7 @@ t.test('stop() ends the stream early', async (t) => {
     await adapter.stop();
     const next = await Promise.race([iterator.next(), sleep(2000, 'timeout')]);
     t.same(next, { done: true, value: undefined }, 'the stream ended; the partial line was not emitted');
-    t.notOk(stream.destroyed, 'standard input is not the adapter\'s to destroy');
+    t.notOk(stream.destroyed, "standard input is not the adapter's to destroy");
     await adapter.close();
   });
   t.test('on a long file, and no later file is read', async (t) => {
@@ -149,39 +152,49 @@ function readPosition(path) {
   return undefined;
 }
 
-t.test('backpressure: a slow reader pauses the file read, memory stays flat', { skip: process.platform !== 'linux' && 'needs /proc' }, async (t) => {
-  const dir = t.testdir({});
-  const path = join(dir, 'big.jsonl');
-  const line = `{"pad":"${'p'.repeat(88)}"}\n`; // 100 bytes
-  const block = Buffer.from(line.repeat(10_000)); // 1 MB
-  const writer = createWriteStream(path);
-  for (let i = 0; i < 150; i++) if (!writer.write(block)) await once(writer, 'drain');
-  writer.end();
-  await once(writer, 'finish');
+t.test(
+  'backpressure: a slow reader pauses the file read, memory stays flat',
+  { skip: process.platform !== 'linux' && 'needs /proc' },
+  async (t) => {
+    const dir = t.testdir({});
+    const path = join(dir, 'big.jsonl');
+    const line = `{"pad":"${'p'.repeat(88)}"}\n`; // 100 bytes
+    const block = Buffer.from(line.repeat(10_000)); // 1 MB
+    const writer = createWriteStream(path);
+    for (let i = 0; i < 150; i++) if (!writer.write(block)) await once(writer, 'drain');
+    writer.end();
+    await once(writer, 'finish');
 
-  global.gc?.();
-  const rssBefore = process.memoryUsage().rss;
-  let consumed = 0;
-  let maxAhead = 0;
-  let rssMax = 0;
-  let batches = 0;
-  for await (const chunk of await new FileAdapter([path]).open(OPEN)) {
-    consumed += chunk.bytes.length;
-    // As a run does once a block is answered: its memory goes back to the adapter.
-    chunk.release();
-    batches++;
-    if (batches % 20 === 0) {
-      await sleep(5); // a slow reader: the file must wait for it
-      const position = readPosition(path);
-      if (position !== undefined) maxAhead = Math.max(maxAhead, position - consumed);
-      rssMax = Math.max(rssMax, process.memoryUsage().rss);
+    global.gc?.();
+    const rssBefore = process.memoryUsage().rss;
+    let consumed = 0;
+    let maxAhead = 0;
+    let rssMax = 0;
+    let batches = 0;
+    for await (const chunk of await new FileAdapter([path]).open(OPEN)) {
+      consumed += chunk.bytes.length;
+      // As a run does once a block is answered: its memory goes back to the adapter.
+      chunk.release();
+      batches++;
+      if (batches % 20 === 0) {
+        await sleep(5); // a slow reader: the file must wait for it
+        const position = readPosition(path);
+        if (position !== undefined) maxAhead = Math.max(maxAhead, position - consumed);
+        rssMax = Math.max(rssMax, process.memoryUsage().rss);
+      }
     }
-  }
-  t.equal(consumed, 150 * block.length, 'every line arrived');
-  t.ok(maxAhead > 0, 'the read position was observed');
-  t.ok(maxAhead < 4 * 1024 * 1024, `the file read ran at most ${(maxAhead / 1024).toFixed(0)} KiB ahead of the reader`);
-  t.ok(rssMax - rssBefore < 40 * 1024 * 1024, `RSS grew by ${((rssMax - rssBefore) / 1048576).toFixed(1)} MiB for 150 MB`);
-});
+    t.equal(consumed, 150 * block.length, 'every line arrived');
+    t.ok(maxAhead > 0, 'the read position was observed');
+    t.ok(
+      maxAhead < 4 * 1024 * 1024,
+      `the file read ran at most ${(maxAhead / 1024).toFixed(0)} KiB ahead of the reader`,
+    );
+    t.ok(
+      rssMax - rssBefore < 40 * 1024 * 1024,
+      `RSS grew by ${((rssMax - rssBefore) / 1048576).toFixed(1)} MiB for 150 MB`,
+    );
+  },
+);
 
 t.test('a read failure after open() errors the stream with an InputError; open() works once', async (t) => {
   const stream = new PassThrough();
@@ -190,7 +203,11 @@ t.test('a read failure after open() errors the stream with an InputError; open()
   await t.rejects(adapter.open(OPEN), { code: 'MISSIVE_ERR_INVALID_OPTION' });
   stream.write('a\n');
   setImmediate(() => stream.destroy(Object.assign(new Error('read failed'), { code: 'EIO' })));
-  await t.rejects(readAll(out), { code: 'MISSIVE_ERR_INPUT', path: '-', message: /cannot read standard input \(-\): read failed/ });
+  await t.rejects(readAll(out), {
+    code: 'MISSIVE_ERR_INPUT',
+    path: '-',
+    message: /cannot read standard input \(-\): read failed/,
+  });
 });
 
 t.test("a file's blocks shrink towards its end, so its last lines spread over the threads too", async (t) => {
@@ -213,26 +230,38 @@ t.test("a file's blocks shrink towards its end, so its last lines spread over th
   }
   t.equal(lines, count, 'every line, once');
   t.ok(sizes.length >= 16, `cut into ${sizes.length} blocks`);
-  t.ok(sizes[0] <= (4 * 1024 * 1024) / 16 + line.length, `the first is at most a sixteenth of the file (${sizes[0]} bytes)`);
+  t.ok(
+    sizes[0] <= (4 * 1024 * 1024) / 16 + line.length,
+    `the first is at most a sixteenth of the file (${sizes[0]} bytes)`,
+  );
   t.ok(sizes.at(-2) <= sizes[0] / 2, `the last ones are smaller than the first (${sizes.at(-2)} against ${sizes[0]})`);
   t.ok(Math.min(...sizes.slice(0, -1)) >= 128 * 1024 - line.length, 'none but the last is below 128 KiB');
 });
 
-t.test("a file's last blocks are cut by the threads that run them: none for one, a quarter of what is left for two", async (t) => {
-  const line = `${'x'.repeat(63)}\n`;
-  const count = (4 * 1024 * 1024) / line.length;
-  const dir = t.testdir({ 'big.txt': line.repeat(count) });
-  const sizesWith = async (parallelism) => {
-    const sizes = [];
-    for await (const chunk of await new FileAdapter([join(dir, 'big.txt')]).open({ maxInFlight: 100, parallelism })) {
-      sizes.push(chunk.bytes.length);
-      chunk.release();
-    }
-    return sizes;
-  };
-  t.same(await sizesWith(1), [4 * 1024 * 1024], 'one thread: the file is one block, as a cut would only add blocks');
-  t.same(await sizesWith(undefined), [4 * 1024 * 1024], 'one thread when the opener does not say');
-  const two = await sizesWith(2);
-  t.ok(two[0] <= (4 * 1024 * 1024) / 4 + line.length, `two threads: the first block is at most a quarter (${two[0]} bytes)`);
-  t.ok(two.length >= 8 && two.length < 30, `two threads: ${two.length} blocks, fewer than a sixteenth each would make`);
-});
+t.test(
+  "a file's last blocks are cut by the threads that run them: none for one, a quarter of what is left for two",
+  async (t) => {
+    const line = `${'x'.repeat(63)}\n`;
+    const count = (4 * 1024 * 1024) / line.length;
+    const dir = t.testdir({ 'big.txt': line.repeat(count) });
+    const sizesWith = async (parallelism) => {
+      const sizes = [];
+      for await (const chunk of await new FileAdapter([join(dir, 'big.txt')]).open({ maxInFlight: 100, parallelism })) {
+        sizes.push(chunk.bytes.length);
+        chunk.release();
+      }
+      return sizes;
+    };
+    t.same(await sizesWith(1), [4 * 1024 * 1024], 'one thread: the file is one block, as a cut would only add blocks');
+    t.same(await sizesWith(undefined), [4 * 1024 * 1024], 'one thread when the opener does not say');
+    const two = await sizesWith(2);
+    t.ok(
+      two[0] <= (4 * 1024 * 1024) / 4 + line.length,
+      `two threads: the first block is at most a quarter (${two[0]} bytes)`,
+    );
+    t.ok(
+      two.length >= 8 && two.length < 30,
+      `two threads: ${two.length} blocks, fewer than a sixteenth each would make`,
+    );
+  },
+);

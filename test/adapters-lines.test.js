@@ -30,7 +30,7 @@ function splitByReserve(chunks, options = {}) {
   const batches = [];
   const cutter = new LineCutter({ source: 'test', ...options }, (batch) => batches.push(batch));
   for (const chunk of chunks) {
-    for (let at = 0; at < chunk.length; ) {
+    for (let at = 0; at < chunk.length;) {
       const target = cutter.reserve();
       const n = Math.min(target.length, chunk.length - at);
       chunk.copy(target, 0, at, at + n);
@@ -60,7 +60,11 @@ function cut(bytes, offsets) {
 
 t.test('property: any lines, endings and chunk boundaries give the non-blank lines, in order', async (t) => {
   // Bytes without \n, with \r and a few letters made frequent so CR edge cases come up often.
-  const byte = fc.oneof(fc.constant(13), fc.constant(0x61), fc.integer({ min: 0, max: 255 }).filter((b) => b !== 10));
+  const byte = fc.oneof(
+    fc.constant(13),
+    fc.constant(0x61),
+    fc.integer({ min: 0, max: 255 }).filter((b) => b !== 10),
+  );
   const line = fc.record({ bytes: fc.array(byte, { maxLength: 12 }), crlf: fc.boolean() });
   const input = fc.record({
     lines: fc.array(line, { maxLength: 30 }),
@@ -99,7 +103,9 @@ t.test('property: any lines, endings and chunk boundaries give the non-blank lin
         if (!Buffer.isBuffer(d.body) || !d.body.equals(e.body)) return false;
         if (lineOf(d.id) !== e.line || d.meta.source !== 'test') return false;
         if (!e.tooLarge) return d.rejected === undefined;
-        return d.rejected?.reason === TOO_LARGE_REASON && d.rejected.error.includes(`line ${e.line} is ${e.tooLarge} bytes`);
+        return (
+          d.rejected?.reason === TOO_LARGE_REASON && d.rejected.error.includes(`line ${e.line} is ${e.tooLarge} bytes`)
+        );
       });
     }),
     { numRuns: 2000 },
@@ -108,9 +114,15 @@ t.test('property: any lines, endings and chunk boundaries give the non-blank lin
 });
 
 t.test('splits across chunks, CRLF, blank lines, final line without newline', async (t) => {
-  const { deliveries, batches } = await split(['{"a":', '1}\r', '\n\n\r\n  \n{"b":2}\n', 'x\r\ny'].map((s) => Buffer.from(s)));
+  const { deliveries, batches } = await split(
+    ['{"a":', '1}\r', '\n\n\r\n  \n{"b":2}\n', 'x\r\ny'].map((s) => Buffer.from(s)),
+  );
   t.same(text(deliveries), ['{"a":1}', '  ', '{"b":2}', 'x', 'y']);
-  t.same(deliveries.map((d) => lineOf(d.id)), [1, 4, 5, 6, 7], 'blank lines count, so ids give the line number');
+  t.same(
+    deliveries.map((d) => lineOf(d.id)),
+    [1, 4, 5, 6, 7],
+    'blank lines count, so ids give the line number',
+  );
   t.ok(batches.length <= 4, 'at most one batch per chunk (and one at the end)');
 });
 
@@ -139,11 +151,19 @@ t.test('ids are unique, in line order, and exact past the thousands', async (t) 
 
 t.test('meta says where a line came from: { source, line }', async (t) => {
   const { deliveries } = await split([Buffer.from('a\n\nb\n')], { source: 'file:x.jsonl' });
-  t.same(deliveries.map((d) => d.meta), [{ source: 'file:x.jsonl', line: 1 }, { source: 'file:x.jsonl', line: 3 }]);
+  t.same(
+    deliveries.map((d) => d.meta),
+    [
+      { source: 'file:x.jsonl', line: 1 },
+      { source: 'file:x.jsonl', line: 3 },
+    ],
+  );
 });
 
 t.test('lines come out as blocks of shared memory, one per chunk, counted without visiting the lines', async (t) => {
-  const { batches } = await split([Buffer.from('a\nb'), Buffer.from('c\n\r\nd\n'), Buffer.from('e')], { idPrefix: 'p' });
+  const { batches } = await split([Buffer.from('a\nb'), Buffer.from('c\n\r\nd\n'), Buffer.from('e')], {
+    idPrefix: 'p',
+  });
   t.same(
     batches.map((b) => [b.kind, b.firstLine, b.lines, Buffer.from(b.bytes).toString()]),
     [
@@ -152,7 +172,10 @@ t.test('lines come out as blocks of shared memory, one per chunk, counted withou
       ['lines', 5, 1, 'e'],
     ],
   );
-  t.ok(batches.every((b) => b.bytes.buffer instanceof SharedArrayBuffer), 'a worker reads them without a copy');
+  t.ok(
+    batches.every((b) => b.bytes.buffer instanceof SharedArrayBuffer),
+    'a worker reads them without a copy',
+  );
 });
 
 t.test('a 5 MiB line over a 1 KiB limit: one dead letter, neighbours intact, never buffered whole', async (t) => {
@@ -175,7 +198,10 @@ t.test('a 5 MiB line over a 1 KiB limit: one dead letter, neighbours intact, nev
   splitter.end();
   await once(splitter, 'end');
   t.ok(maxBuffered <= limit + 1 + SAMPLE_BYTES, `held at most ${maxBuffered} bytes between chunks`);
-  t.same(text(deliveries).map((s) => s.slice(0, 6)), ['before', 'HEADxx', 'after']);
+  t.same(
+    text(deliveries).map((s) => s.slice(0, 6)),
+    ['before', 'HEADxx', 'after'],
+  );
   const [, rejected, after] = deliveries;
   t.same(rejected.rejected, {
     reason: 'message too large',
@@ -183,7 +209,10 @@ t.test('a 5 MiB line over a 1 KiB limit: one dead letter, neighbours intact, nev
   });
   t.equal(rejected.body.length, SAMPLE_BYTES, 'the body is the first 1 KiB');
   t.ok(rejected.body.buffer.byteLength <= 2 * SAMPLE_BYTES, 'the sample does not pin the line');
-  t.ok(Math.max(...blockBytes) <= 64 * 1024 + SAMPLE_BYTES, `no block holds the long line (the largest: ${Math.max(...blockBytes)} bytes)`);
+  t.ok(
+    Math.max(...blockBytes) <= 64 * 1024 + SAMPLE_BYTES,
+    `no block holds the long line (the largest: ${Math.max(...blockBytes)} bytes)`,
+  );
   t.equal(lineOf(after.id), 3);
 });
 
@@ -203,8 +232,15 @@ t.test('size limit edges', async (t) => {
     ],
     'exactly the limit passes with or without \\r\\n split across chunks; one more byte is rejected, at the end too',
   );
-  const tiny = await split(Array.from(Buffer.from('abcdefghijklmnop\n'), (b) => Buffer.from([b])), { maxMessageBytes: 3 });
-  t.equal(tiny.deliveries[0].body.toString(), 'abcdefghijklmnop', 'the sample fills up to 1 KiB even after skipping starts');
+  const tiny = await split(
+    Array.from(Buffer.from('abcdefghijklmnop\n'), (b) => Buffer.from([b])),
+    { maxMessageBytes: 3 },
+  );
+  t.equal(
+    tiny.deliveries[0].body.toString(),
+    'abcdefghijklmnop',
+    'the sample fills up to 1 KiB even after skipping starts',
+  );
   t.match(tiny.deliveries[0].rejected.error, /line 1 is 16 bytes/);
 });
 

@@ -33,7 +33,8 @@ const idParts = (id) => {
 /** A body as text where it is UTF-8, else as hex: exact, and readable in a diff. */
 const show = (bytes) => (isUtf8(bytes) ? bytes.toString('utf8') : `hex:${bytes.toString('hex')}`);
 const byPlace = (a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : a.line - b.line);
-const sortedReasons = (byReason = {}) => Object.fromEntries(Object.entries(byReason).sort(([a], [b]) => (a < b ? -1 : 1)));
+const sortedReasons = (byReason = {}) =>
+  Object.fromEntries(Object.entries(byReason).sort(([a], [b]) => (a < b ? -1 : 1)));
 
 // --- inputs ---------------------------------------------------------------------------------------------------
 
@@ -72,7 +73,14 @@ function model(inputs, max) {
     });
   }
   return {
-    stats: { received, acked: handled.length, nacked: 0, deadLettered: letters.length, unsettled: 0, deadLetteredByReason: sortedReasons(byReason) },
+    stats: {
+      received,
+      acked: handled.length,
+      nacked: 0,
+      deadLettered: letters.length,
+      unsettled: 0,
+      deadLetteredByReason: sortedReasons(byReason),
+    },
     letters: letters.sort(byPlace),
     handled: handled.sort(byPlace),
   };
@@ -97,10 +105,10 @@ async function run(dir, { inputs, args = [], env = {} }) {
     else writeFileSync(input.path, input.bytes);
     inputArgs.push('--input', input.path);
   }
-  const started = startCli(
-    ['run', PROCESSOR, ...inputArgs, '--dlq', dlqPath, '--stats-file', statsPath, ...args],
-    { input: stdin, env: { RECORD_FILE: recordPath, ...env } },
-  );
+  const started = startCli(['run', PROCESSOR, ...inputArgs, '--dlq', dlqPath, '--stats-file', statsPath, ...args], {
+    input: stdin,
+    env: { RECORD_FILE: recordPath, ...env },
+  });
   const limit = setTimeout(() => started.child.kill('SIGKILL'), RUN_LIMIT_MS);
   const result = await started.done;
   clearTimeout(limit);
@@ -113,7 +121,10 @@ async function run(dir, { inputs, args = [], env = {} }) {
 }
 
 function readRecords(path) {
-  return readFileSync(path, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line));
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
 }
 
 /**
@@ -143,7 +154,11 @@ function observe(result) {
   return {
     code: result.code,
     stats: {
-      received: s.received, acked: s.acked, nacked: s.nacked, deadLettered: s.deadLettered, unsettled: s.unsettled,
+      received: s.received,
+      acked: s.acked,
+      nacked: s.nacked,
+      deadLettered: s.deadLettered,
+      unsettled: s.unsettled,
       deadLetteredByReason: sortedReasons(s.deadLetteredByReason),
     },
     letters: letters.sort(byPlace),
@@ -182,15 +197,26 @@ const lineArb = fc.oneof(
 /** The line a description stands for, `n` being its line number (it is in the JSON, so every body differs). */
 function buildLine({ k, pad: p = '', w = 0 }, n) {
   switch (k) {
-    case 'ok': case 'none': case 'boom': return jsonLine(k, n, p);
-    case 'long': return jsonLine('ok', n, 'w'.repeat(w));
-    case 'huge': return jsonLine('ok', n, `${'w'.repeat(w)}${'€'.repeat(20)}`);
-    case 'truncated': return { kind: 'bad', text: Buffer.from(`{"type":"ok","n":${n}`) };
-    case 'not json': return { kind: 'bad', text: Buffer.from(`  not json ${n}  `) };
-    case 'binary': return { kind: 'bad', text: Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(String(n))]) };
-    case 'null': return { kind: 'none', text: Buffer.from('null') }; // decodes to null: no matcher accepts it
-    case 'blank': return { kind: 'blank', text: Buffer.alloc(0) };
-    default: throw new Error(`unknown line kind ${k}`);
+    case 'ok':
+    case 'none':
+    case 'boom':
+      return jsonLine(k, n, p);
+    case 'long':
+      return jsonLine('ok', n, 'w'.repeat(w));
+    case 'huge':
+      return jsonLine('ok', n, `${'w'.repeat(w)}${'€'.repeat(20)}`);
+    case 'truncated':
+      return { kind: 'bad', text: Buffer.from(`{"type":"ok","n":${n}`) };
+    case 'not json':
+      return { kind: 'bad', text: Buffer.from(`  not json ${n}  `) };
+    case 'binary':
+      return { kind: 'bad', text: Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(String(n))]) };
+    case 'null':
+      return { kind: 'none', text: Buffer.from('null') }; // decodes to null: no matcher accepts it
+    case 'blank':
+      return { kind: 'blank', text: Buffer.alloc(0) };
+    default:
+      throw new Error(`unknown line kind ${k}`);
   }
 }
 
@@ -231,7 +257,8 @@ async function runCase(t, c, blockSizes) {
   const common = ['--threads', String(c.threads), '--max-message-bytes', String(c.maxMessageBytes)];
   if (c.maxInFlight !== undefined) common.push('--max-in-flight', String(c.maxInFlight));
   if (c.maxInFlightBlocks !== undefined) common.push('--max-in-flight-blocks', String(c.maxInFlightBlocks));
-  const describe = `case ${++caseCount} (${lines.length} lines, ${bytes.length} bytes, threads ${c.threads}, ` +
+  const describe =
+    `case ${++caseCount} (${lines.length} lines, ${bytes.length} bytes, threads ${c.threads}, ` +
     `max ${c.maxMessageBytes}${c.maxInFlight ? `, in flight ${c.maxInFlight}` : ''}` +
     `${c.maxInFlightBlocks ? `, blocks in flight ${c.maxInFlightBlocks}` : ''}, ${c.viaStdin ? 'stdin' : 'a file'})`;
   const runs = await Promise.all(
@@ -253,21 +280,36 @@ async function runCase(t, c, blockSizes) {
   for (const { what, observed } of split) {
     // The same as the one-block run, whatever the model says.
     check(t.same(observed.stats, reference.observed.stats, `${what}: the one-block run's stats`));
-    check(t.same(withoutSource(observed.letters), withoutSource(reference.observed.letters), `${what}: the one-block run's dead letters`));
-    check(t.same(withoutSource(observed.handled), withoutSource(reference.observed.handled), `${what}: the one-block run's handled lines`));
+    check(
+      t.same(
+        withoutSource(observed.letters),
+        withoutSource(reference.observed.letters),
+        `${what}: the one-block run's dead letters`,
+      ),
+    );
+    check(
+      t.same(
+        withoutSource(observed.handled),
+        withoutSource(reference.observed.handled),
+        `${what}: the one-block run's handled lines`,
+      ),
+    );
   }
   return ok;
 }
 
 /** Runs a property over `caseArb`; a failure is reported with its seed and path, and saved as JSON. */
 async function checkProperty(t, numRuns, predicate) {
-  const details = await fc.check(fc.asyncProperty(caseArb, (c) => predicate(c)), {
-    numRuns: Number(process.env.BLOCK_RUNS ?? numRuns),
-    seed: process.env.BLOCK_SEED === undefined ? undefined : Number(process.env.BLOCK_SEED),
-    path: process.env.BLOCK_PATH,
-    // A CLI run takes about a second: shrinking a failure would take minutes. BLOCK_SHRINK=1 shrinks.
-    endOnFailure: process.env.BLOCK_SHRINK !== '1',
-  });
+  const details = await fc.check(
+    fc.asyncProperty(caseArb, (c) => predicate(c)),
+    {
+      numRuns: Number(process.env.BLOCK_RUNS ?? numRuns),
+      seed: process.env.BLOCK_SEED === undefined ? undefined : Number(process.env.BLOCK_SEED),
+      path: process.env.BLOCK_PATH,
+      // A CLI run takes about a second: shrinking a failure would take minutes. BLOCK_SHRINK=1 shrinks.
+      endOnFailure: process.env.BLOCK_SHRINK !== '1',
+    },
+  );
   if (!details.failed) return;
   const saved = join(tmpdir(), `block-dispatch-failure-${process.pid}-${Date.now()}.json`);
   writeFileSync(saved, `${JSON.stringify(details.counterexample?.[0], null, 1)}\n`);
@@ -286,9 +328,30 @@ t.test('any split into blocks (--block-bytes) gives the outcomes and ids of one 
 
 t.test('a line longer than three blocks is one dead letter "message too large"; the next line is intact', async (t) => {
   const variants = [
-    { name: '500 bytes, 64-byte blocks, a file, 2 threads', size: 500, blockBytes: 64, end: '\n', threads: 2, stdin: false },
-    { name: '3000 bytes, 64-byte blocks, CRLF, stdin, inline', size: 3000, blockBytes: 64, end: '\r\n', threads: 0, stdin: true },
-    { name: '500 bytes, 1-byte blocks, CRLF, a file, 2 threads', size: 500, blockBytes: 1, end: '\r\n', threads: 2, stdin: false },
+    {
+      name: '500 bytes, 64-byte blocks, a file, 2 threads',
+      size: 500,
+      blockBytes: 64,
+      end: '\n',
+      threads: 2,
+      stdin: false,
+    },
+    {
+      name: '3000 bytes, 64-byte blocks, CRLF, stdin, inline',
+      size: 3000,
+      blockBytes: 64,
+      end: '\r\n',
+      threads: 0,
+      stdin: true,
+    },
+    {
+      name: '500 bytes, 1-byte blocks, CRLF, a file, 2 threads',
+      size: 500,
+      blockBytes: 1,
+      end: '\r\n',
+      threads: 2,
+      stdin: false,
+    },
   ];
   for (const v of variants) {
     t.test(v.name, async (t) => {
@@ -324,7 +387,8 @@ t.test('a line longer than three blocks is one dead letter "message too large"; 
         [1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20],
         'every other line was handled once, with its line number',
       );
-      for (const r of result.records) t.equal(r.body, lines[idParts(r.id).line - 1].text.toString(), `line ${idParts(r.id).line} body`);
+      for (const r of result.records)
+        t.equal(r.body, lines[idParts(r.id).line - 1].text.toString(), `line ${idParts(r.id).line} body`);
       t.equal(result.stats?.received, 19, 'received counts the long line, not the blank one');
       t.equal(result.stats?.acked, 18);
       t.same(result.stats?.deadLetteredByReason, { 'message too large': 1 });
@@ -334,58 +398,65 @@ t.test('a line longer than three blocks is one dead letter "message too large"; 
 
 // --- 3. a worker-killing handler in the middle of a block -------------------------------------------------------
 
-t.test('a handler that kills its worker in the middle of a block: one dead letter, every other line handled once', async (t) => {
-  const variants = [
-    { name: '4 KiB blocks of ~130 lines', blockBytes: 4096 },
-    { name: 'the default block (the whole input in one)', blockBytes: undefined },
-  ];
-  for (const v of variants) {
-    t.test(v.name, async (t) => {
-      const dir = scratchDir(t);
-      const total = 6000;
-      const lines = Array.from({ length: total }, (_, i) => jsonLine('ok', i + 1));
-      // The killer: a line half-way into the file, half-way into a 4 KiB stretch of it.
-      let offset = 0;
-      let killLine = 0;
-      for (let i = 0; i < total; i++) {
-        if (i > total / 2 && offset % 4096 >= 1800 && offset % 4096 <= 2300) {
-          killLine = i + 1;
-          break;
+t.test(
+  'a handler that kills its worker in the middle of a block: one dead letter, every other line handled once',
+  async (t) => {
+    const variants = [
+      { name: '4 KiB blocks of ~130 lines', blockBytes: 4096 },
+      { name: 'the default block (the whole input in one)', blockBytes: undefined },
+    ];
+    for (const v of variants) {
+      t.test(v.name, async (t) => {
+        const dir = scratchDir(t);
+        const total = 6000;
+        const lines = Array.from({ length: total }, (_, i) => jsonLine('ok', i + 1));
+        // The killer: a line half-way into the file, half-way into a 4 KiB stretch of it.
+        let offset = 0;
+        let killLine = 0;
+        for (let i = 0; i < total; i++) {
+          if (i > total / 2 && offset % 4096 >= 1800 && offset % 4096 <= 2300) {
+            killLine = i + 1;
+            break;
+          }
+          offset += lines[i].text.length + 1;
         }
-        offset += lines[i].text.length + 1;
-      }
-      lines[killLine - 1] = jsonLine('kill', killLine);
-      for (const line of lines) line.ending = '\n';
-      const path = join(dir, 'in.jsonl');
-      const args = ['--threads', '2'];
-      if (v.blockBytes !== undefined) args.push('--block-bytes', String(v.blockBytes));
-      const result = await run(dir, { inputs: [{ path, bytes: bytesOf(lines) }], args });
-      t.equal(result.code, 0, 'exits 0', { stderr: result.stderr.slice(-3000) });
-      const { stats, letters, records } = result;
-      t.equal(stats?.received, total);
-      t.equal(stats?.acked, total - 1);
-      t.equal(stats?.deadLettered, 1);
-      t.equal(stats?.acked + stats?.deadLettered, stats?.received, 'received = acked + dead-lettered');
-      t.same(stats?.deadLetteredByReason, { 'worker exited': 1 });
-      t.equal(letters.length, 1, 'exactly one dead letter');
-      const prefix = idParts(records[0]?.id ?? '').prefix;
-      t.equal(letters[0]?.id, `${prefix}:${killLine}`, `it is line ${killLine}`);
-      t.equal(letters[0]?.reason, 'worker exited');
-      t.equal(letters[0]?.handler, 'killer');
-      t.equal(letters[0]?.body.toString(), lines[killLine - 1].text.toString());
-      const handled = records.map((r) => idParts(r.id).line);
-      t.equal(handled.length, total - 1, 'every other line was handled once: no line ran twice');
-      t.equal(new Set(handled).size, handled.length, 'no line recorded twice');
-      const missing = [];
-      const seen = new Set(handled);
-      for (let line = 1; line <= total; line++) if (line !== killLine && !seen.has(line)) missing.push(line);
-      t.same(missing, [], 'none missing');
-      t.notOk(seen.has(killLine), 'the killer was not recorded');
-      t.equal(records.filter((r) => r.body !== lines[idParts(r.id).line - 1].text.toString()).length, 0, 'every body belongs to its line');
-      t.equal(new Set(records.map((r) => idParts(r.id).prefix)).size, 1, 'one prefix');
-    });
-  }
-});
+        lines[killLine - 1] = jsonLine('kill', killLine);
+        for (const line of lines) line.ending = '\n';
+        const path = join(dir, 'in.jsonl');
+        const args = ['--threads', '2'];
+        if (v.blockBytes !== undefined) args.push('--block-bytes', String(v.blockBytes));
+        const result = await run(dir, { inputs: [{ path, bytes: bytesOf(lines) }], args });
+        t.equal(result.code, 0, 'exits 0', { stderr: result.stderr.slice(-3000) });
+        const { stats, letters, records } = result;
+        t.equal(stats?.received, total);
+        t.equal(stats?.acked, total - 1);
+        t.equal(stats?.deadLettered, 1);
+        t.equal(stats?.acked + stats?.deadLettered, stats?.received, 'received = acked + dead-lettered');
+        t.same(stats?.deadLetteredByReason, { 'worker exited': 1 });
+        t.equal(letters.length, 1, 'exactly one dead letter');
+        const prefix = idParts(records[0]?.id ?? '').prefix;
+        t.equal(letters[0]?.id, `${prefix}:${killLine}`, `it is line ${killLine}`);
+        t.equal(letters[0]?.reason, 'worker exited');
+        t.equal(letters[0]?.handler, 'killer');
+        t.equal(letters[0]?.body.toString(), lines[killLine - 1].text.toString());
+        const handled = records.map((r) => idParts(r.id).line);
+        t.equal(handled.length, total - 1, 'every other line was handled once: no line ran twice');
+        t.equal(new Set(handled).size, handled.length, 'no line recorded twice');
+        const missing = [];
+        const seen = new Set(handled);
+        for (let line = 1; line <= total; line++) if (line !== killLine && !seen.has(line)) missing.push(line);
+        t.same(missing, [], 'none missing');
+        t.notOk(seen.has(killLine), 'the killer was not recorded');
+        t.equal(
+          records.filter((r) => r.body !== lines[idParts(r.id).line - 1].text.toString()).length,
+          0,
+          'every body belongs to its line',
+        );
+        t.equal(new Set(records.map((r) => idParts(r.id).prefix)).size, 1, 'one prefix');
+      });
+    }
+  },
+);
 
 // --- 4. SIGTERM in the middle of a block ------------------------------------------------------------------------
 
@@ -397,7 +468,10 @@ async function waitForRecords(started, path, count, timeoutMs = 30_000) {
   for (;;) {
     const lines = existsSync(path) ? readFileSync(path, 'utf8').split('\n').length - 1 : 0;
     if (lines >= count) return lines;
-    if (ended) throw new Error(`the run ended with ${lines} records, before ${count}: ${JSON.stringify(started.output()).slice(-2000)}`);
+    if (ended)
+      throw new Error(
+        `the run ended with ${lines} records, before ${count}: ${JSON.stringify(started.output()).slice(-2000)}`,
+      );
     if (Date.now() > deadline) throw new Error(`fewer than ${count} records after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -408,9 +482,27 @@ t.test('SIGTERM in the middle of a block: exit 0, the figures add up, no line ha
   // when the signal arrives. HANDLE_MS: handlers wait (I/O-bound, what --threads 0 is for), so a block's lines
   // are all in flight at once.
   const variants = [
-    { name: '16 KiB blocks, a file, 2 threads, handlers holding their thread', blockBytes: 16384, threads: 2, stdin: false, env: { SPIN_MS: '1' } },
-    { name: '8 KiB blocks, a file, inline, handlers holding the thread', blockBytes: 8192, threads: 0, stdin: false, env: { SPIN_MS: '1' } },
-    { name: '8 KiB blocks, stdin, inline, handlers waiting 100 ms', blockBytes: 8192, threads: 0, stdin: true, env: { HANDLE_MS: '100' } },
+    {
+      name: '16 KiB blocks, a file, 2 threads, handlers holding their thread',
+      blockBytes: 16384,
+      threads: 2,
+      stdin: false,
+      env: { SPIN_MS: '1' },
+    },
+    {
+      name: '8 KiB blocks, a file, inline, handlers holding the thread',
+      blockBytes: 8192,
+      threads: 0,
+      stdin: false,
+      env: { SPIN_MS: '1' },
+    },
+    {
+      name: '8 KiB blocks, stdin, inline, handlers waiting 100 ms',
+      blockBytes: 8192,
+      threads: 0,
+      stdin: true,
+      env: { HANDLE_MS: '100' },
+    },
   ];
   for (const v of variants) {
     t.test(v.name, async (t) => {
@@ -424,8 +516,20 @@ t.test('SIGTERM in the middle of a block: exit 0, the figures add up, no line ha
       const bytes = bytesOf(lines);
       if (!v.stdin) writeFileSync(path, bytes);
       const started = startCli(
-        ['run', PROCESSOR, '--input', path, '--threads', String(v.threads), '--block-bytes', String(v.blockBytes),
-          '--dlq', dlqPath, '--stats-file', statsPath],
+        [
+          'run',
+          PROCESSOR,
+          '--input',
+          path,
+          '--threads',
+          String(v.threads),
+          '--block-bytes',
+          String(v.blockBytes),
+          '--dlq',
+          dlqPath,
+          '--stats-file',
+          statsPath,
+        ],
         { input: v.stdin ? bytes : '', env: { RECORD_FILE: recordPath, ...v.env } },
       );
       const limit = setTimeout(() => started.child.kill('SIGKILL'), RUN_LIMIT_MS);
@@ -451,57 +555,85 @@ t.test('SIGTERM in the middle of a block: exit 0, the figures add up, no line ha
       const records = readRecords(recordPath);
       const handled = records.map((r) => idParts(r.id).line);
       t.equal(new Set(handled).size, handled.length, 'no line handled twice');
-      t.ok(handled.every((line) => line >= 1 && line <= total), 'every record is a line of the input');
+      t.ok(
+        handled.every((line) => line >= 1 && line <= total),
+        'every record is a line of the input',
+      );
       t.ok(
         records.length >= stats.acked && records.length <= stats.acked + stats.unsettled,
         `every acked line was handled (${records.length} handled, ${stats.acked} acked, ${stats.unsettled} unsettled)`,
       );
       const letters = existsSync(dlqPath) ? await readDeadLetters(dlqPath) : [];
       t.equal(letters.length, stats.deadLettered, 'one stored letter per dead letter counted');
-      t.same([...new Set(letters.map((l) => l.reason))].filter((r) => r !== 'nacked'), [], 'only lines handed back are stored');
+      t.same(
+        [...new Set(letters.map((l) => l.reason))].filter((r) => r !== 'nacked'),
+        [],
+        'only lines handed back are stored',
+      );
       const handledSet = new Set(records.map((r) => r.id));
-      t.same(letters.filter((l) => handledSet.has(l.id)).map((l) => l.id), [], 'no line both handled and stored');
+      t.same(
+        letters.filter((l) => handledSet.has(l.id)).map((l) => l.id),
+        [],
+        'no line both handled and stored',
+      );
     });
   }
 });
 
 // --- 5. several --input files -----------------------------------------------------------------------------------
 
-t.test('several --input files: ids <prefix>:<line> with line numbers per file, source file:<path>, a prefix per file', async (t) => {
-  const variants = [
-    { name: 'default block, 2 threads', blockBytes: undefined, threads: 2 },
-    { name: '7-byte blocks, 2 threads', blockBytes: 7, threads: 2 },
-    { name: '100-byte blocks, inline', blockBytes: 100, threads: 0 },
-  ];
-  for (const v of variants) {
-    t.test(v.name, async (t) => {
-      const dir = scratchDir(t);
-      const withEnding = (end) => (line) => ({ ...line, ending: end });
-      const blank = { kind: 'blank', text: Buffer.alloc(0) };
-      const a = [jsonLine('ok', 1), blank, jsonLine('ok', 3), jsonLine('none', 4), jsonLine('ok', 5)].map(withEnding('\n'));
-      const s = [jsonLine('ok', 1), jsonLine('boom', 2), blank, jsonLine('ok', 4)].map(withEnding('\n'));
-      const b = [blank, blank, jsonLine('ok', 3), { kind: 'bad', text: Buffer.from('{nope') }, jsonLine('ok', 5, 'x'.repeat(30)), jsonLine('ok', 6)]
-        .map(withEnding('\r\n'));
-      b[b.length - 1].ending = ''; // the last line of b has no newline
-      const c = [jsonLine('ok', 1, 'y'.repeat(200)), jsonLine('ok', 2), blank, jsonLine('ok', 4)].map(withEnding('\n'));
-      const inputs = [
-        { path: join(dir, 'a.jsonl'), lines: a },
-        { path: '-', lines: s },
-        { path: join(dir, 'b.jsonl'), lines: b },
-        { path: join(dir, 'c.jsonl'), lines: c },
-      ].map((input) => ({ ...input, bytes: bytesOf(input.lines), source: input.path === '-' ? 'stdin' : `file:${input.path}` }));
-      const args = ['--threads', String(v.threads), '--max-message-bytes', '100'];
-      if (v.blockBytes !== undefined) args.push('--block-bytes', String(v.blockBytes));
-      const result = await run(dir, { inputs, args });
-      const observed = observe(result);
-      same(t, observed, model(inputs, 100), v.name, result.stderr);
-      t.equal(observed.prefixes.length, 4, 'four inputs, four prefixes');
-      t.equal(new Set(observed.prefixes).size, 4, 'every input has its own prefix');
-      t.same(
-        observed.handled.filter((h) => h.source === `file:${inputs[2].path}`).map((h) => h.line),
-        [3, 5, 6],
-        'line numbers count from 1 in each file, blank lines included',
-      );
-    });
-  }
-});
+t.test(
+  'several --input files: ids <prefix>:<line> with line numbers per file, source file:<path>, a prefix per file',
+  async (t) => {
+    const variants = [
+      { name: 'default block, 2 threads', blockBytes: undefined, threads: 2 },
+      { name: '7-byte blocks, 2 threads', blockBytes: 7, threads: 2 },
+      { name: '100-byte blocks, inline', blockBytes: 100, threads: 0 },
+    ];
+    for (const v of variants) {
+      t.test(v.name, async (t) => {
+        const dir = scratchDir(t);
+        const withEnding = (end) => (line) => ({ ...line, ending: end });
+        const blank = { kind: 'blank', text: Buffer.alloc(0) };
+        const a = [jsonLine('ok', 1), blank, jsonLine('ok', 3), jsonLine('none', 4), jsonLine('ok', 5)].map(
+          withEnding('\n'),
+        );
+        const s = [jsonLine('ok', 1), jsonLine('boom', 2), blank, jsonLine('ok', 4)].map(withEnding('\n'));
+        const b = [
+          blank,
+          blank,
+          jsonLine('ok', 3),
+          { kind: 'bad', text: Buffer.from('{nope') },
+          jsonLine('ok', 5, 'x'.repeat(30)),
+          jsonLine('ok', 6),
+        ].map(withEnding('\r\n'));
+        b[b.length - 1].ending = ''; // the last line of b has no newline
+        const c = [jsonLine('ok', 1, 'y'.repeat(200)), jsonLine('ok', 2), blank, jsonLine('ok', 4)].map(
+          withEnding('\n'),
+        );
+        const inputs = [
+          { path: join(dir, 'a.jsonl'), lines: a },
+          { path: '-', lines: s },
+          { path: join(dir, 'b.jsonl'), lines: b },
+          { path: join(dir, 'c.jsonl'), lines: c },
+        ].map((input) => ({
+          ...input,
+          bytes: bytesOf(input.lines),
+          source: input.path === '-' ? 'stdin' : `file:${input.path}`,
+        }));
+        const args = ['--threads', String(v.threads), '--max-message-bytes', '100'];
+        if (v.blockBytes !== undefined) args.push('--block-bytes', String(v.blockBytes));
+        const result = await run(dir, { inputs, args });
+        const observed = observe(result);
+        same(t, observed, model(inputs, 100), v.name, result.stderr);
+        t.equal(observed.prefixes.length, 4, 'four inputs, four prefixes');
+        t.equal(new Set(observed.prefixes).size, 4, 'every input has its own prefix');
+        t.same(
+          observed.handled.filter((h) => h.source === `file:${inputs[2].path}`).map((h) => h.line),
+          [3, 5, 6],
+          'line numbers count from 1 in each file, blank lines included',
+        );
+      });
+    }
+  },
+);

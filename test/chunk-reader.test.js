@@ -38,7 +38,7 @@ t.test('chunks already buffered are returned in the same turn; the reader waits 
   reader.close();
 });
 
-t.test('the stream\'s error is thrown by next(), once the chunks before it were read', async (t) => {
+t.test("the stream's error is thrown by next(), once the chunks before it were read", async (t) => {
   const stream = objects();
   const reader = new ChunkReader(stream);
   stream.push(['a']);

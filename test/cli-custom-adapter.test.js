@@ -10,12 +10,32 @@ t.test('runs a module adapter with its own flags, through the whole pipeline and
   const acks = join(dir, 'acks.txt');
   const stats = join(dir, 'stats.json');
   const result = await runCli(
-    ['run', fixture('record-processor.js'), '--adapter', fixture('counter-adapter.js'), '--count', '4', '--prefix', 'tick', '--threads', '1', '--stats-file', stats, '--dlq', join(dir, 'd.duckdb')],
+    [
+      'run',
+      fixture('record-processor.js'),
+      '--adapter',
+      fixture('counter-adapter.js'),
+      '--count',
+      '4',
+      '--prefix',
+      'tick',
+      '--threads',
+      '1',
+      '--stats-file',
+      stats,
+      '--dlq',
+      join(dir, 'd.duckdb'),
+    ],
     { env: { RECORD_FILE: record, ACK_FILE: acks } },
   );
   t.equal(result.code, 0, result.stderr);
   t.same(readFileSync(record, 'utf8').trim().split('\n').sort(), ['tick-1', 'tick-2', 'tick-3', 'tick-4']);
-  t.same(readFileSync(acks, 'utf8').trim().split('\n').sort(), ['counter:1 handled', 'counter:2 handled', 'counter:3 handled', 'counter:4 handled']);
+  t.same(readFileSync(acks, 'utf8').trim().split('\n').sort(), [
+    'counter:1 handled',
+    'counter:2 handled',
+    'counter:3 handled',
+    'counter:4 handled',
+  ]);
   t.equal(readStats(stats).acked, 4);
 });
 

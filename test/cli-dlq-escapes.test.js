@@ -28,7 +28,10 @@ t.test('show and sql escape control characters from bodies, errors, reasons and 
   t.notOk(show.stdout.includes('\x07'), 'no raw bell');
   t.match(show.stdout, /bad input \\x1b\]0;owned\\x07/, 'the error is shown escaped');
   t.match(show.stdout, /\n    at handler \(processor\.js:1:1\)/, 'the stack keeps its lines');
-  for (const query of ['SELECT id, error, source, headers::VARCHAR AS h FROM dead_letters', 'SELECT body FROM dead_letters']) {
+  for (const query of [
+    'SELECT id, error, source, headers::VARCHAR AS h FROM dead_letters',
+    'SELECT body FROM dead_letters',
+  ]) {
     const sql = await runCli(['dlq', 'sql', query, '--dlq', path]);
     t.equal(sql.code, 0, sql.stderr);
     t.notOk(sql.stdout.includes(ESC), `no raw escape byte in dlq sql: ${query}`);

@@ -21,7 +21,13 @@ t.test(`dlq sql and dlq list print ${ROWS} rows`, async (t) => {
   connection.closeSync();
   instance.closeSync();
 
-  const sql = await runCli(['dlq', 'sql', 'SELECT id, reason FROM dead_letters ORDER BY first_failed_at', '--dlq', path]);
+  const sql = await runCli([
+    'dlq',
+    'sql',
+    'SELECT id, reason FROM dead_letters ORDER BY first_failed_at',
+    '--dlq',
+    path,
+  ]);
   t.equal(sql.code, 0, sql.stderr.slice(0, 500));
   const sqlLines = sql.stdout.trimEnd().split('\n');
   t.equal(sqlLines.length, ROWS + 3, 'heading, rule, every row, and the count');

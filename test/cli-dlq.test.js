@@ -11,7 +11,9 @@ const dlqCli = (args, options) => runCli(['dlq', ...args], options);
 
 /** Puts letters into a fresh DuckDB file and closes it, as a processor that has stopped would leave it. */
 async function fill(path, letters) {
-  const dlq = await DuckDbDlq.open(path, { fingerprint: { name: 'filler', host: 'test-host', pid: 4242, version: '9.9.9' } });
+  const dlq = await DuckDbDlq.open(path, {
+    fingerprint: { name: 'filler', host: 'test-host', pid: 4242, version: '9.9.9' },
+  });
   try {
     await dlq.put(letters);
   } finally {
@@ -48,7 +50,16 @@ async function runMixed(t) {
   ];
   writeFileSync(join(dir, 'in.jsonl'), `${lines.join('\n')}\n`);
   const path = join(dir, 'dead.duckdb');
-  const result = await runCli(['run', fixture('mixed-processor.js'), '--input', join(dir, 'in.jsonl'), '--dlq', path, '--threads', '0']);
+  const result = await runCli([
+    'run',
+    fixture('mixed-processor.js'),
+    '--input',
+    join(dir, 'in.jsonl'),
+    '--dlq',
+    path,
+    '--threads',
+    '0',
+  ]);
   t.equal(result.code, 0, 'missive run filled the file', { stderr: result.stderr });
   return path;
 }
@@ -56,11 +67,48 @@ async function runMixed(t) {
 /** Letters with known times, bodies and fields, for the output tests. */
 function sampleLetters() {
   return [
-    { id: 'a-text', body: Buffer.from('{"order":1,"note":"line one\\nline two"}'), reason: 'handler failed', handler: 'orders', source: 'amqp:orders', headers: { routingKey: 'orders.placed', 'x-tenant': 'acme' }, error: 'Error: no stock\n    at reserve (orders.js:10:5)', attempts: 3, failedAt: at(9) },
-    { id: 'b-binary', body: Buffer.from([0x00, 0xff, 0xfe, 0x41, 0x0a, 0x80]), reason: 'decode failed', error: 'SyntaxError: Unexpected token', source: 'stdin', failedAt: at(10) },
-    { id: 'c-long', body: Buffer.from(`tab\there\r\nnul\u0000${'x'.repeat(100)}`), reason: 'timeout after 500 ms', handler: 'slow', failedAt: at(11) },
-    { id: 'd-secret', body: Buffer.from('{"card":"4111 1111 1111 1111"}'), reason: 'handler failed', handler: 'charge', error: 'Error: declined: {"card":"4111 1111 1111 1111"}', confidential: true, failedAt: at(12) },
-    { id: 'e-other', body: Buffer.from('{"type":"mystery"}'), reason: 'timeout after 100 ms', handler: 'slow', failedAt: at(13) },
+    {
+      id: 'a-text',
+      body: Buffer.from('{"order":1,"note":"line one\\nline two"}'),
+      reason: 'handler failed',
+      handler: 'orders',
+      source: 'amqp:orders',
+      headers: { routingKey: 'orders.placed', 'x-tenant': 'acme' },
+      error: 'Error: no stock\n    at reserve (orders.js:10:5)',
+      attempts: 3,
+      failedAt: at(9),
+    },
+    {
+      id: 'b-binary',
+      body: Buffer.from([0x00, 0xff, 0xfe, 0x41, 0x0a, 0x80]),
+      reason: 'decode failed',
+      error: 'SyntaxError: Unexpected token',
+      source: 'stdin',
+      failedAt: at(10),
+    },
+    {
+      id: 'c-long',
+      body: Buffer.from(`tab\there\r\nnul\u0000${'x'.repeat(100)}`),
+      reason: 'timeout after 500 ms',
+      handler: 'slow',
+      failedAt: at(11),
+    },
+    {
+      id: 'd-secret',
+      body: Buffer.from('{"card":"4111 1111 1111 1111"}'),
+      reason: 'handler failed',
+      handler: 'charge',
+      error: 'Error: declined: {"card":"4111 1111 1111 1111"}',
+      confidential: true,
+      failedAt: at(12),
+    },
+    {
+      id: 'e-other',
+      body: Buffer.from('{"type":"mystery"}'),
+      reason: 'timeout after 100 ms',
+      handler: 'slow',
+      failedAt: at(13),
+    },
   ];
 }
 
@@ -106,17 +154,33 @@ t.test('list: an aligned table, oldest first, escaped body previews, masked conf
   const lines = result.stdout.trimEnd().split('\n');
   t.equal(lines.length, 6, 'a heading and one line per letter');
   t.match(lines[0], /^ID\s+KEY\s+REASON\s+HANDLER\s+ATTEMPTS\s+LAST FAILED\s+BODY$/);
-  t.same(lines.slice(1).map((line) => line.split(' ')[0]), ['a-text', 'b-binary', 'c-long', 'd-secret', 'e-other'], 'oldest first');
+  t.same(
+    lines.slice(1).map((line) => line.split(' ')[0]),
+    ['a-text', 'b-binary', 'c-long', 'd-secret', 'e-other'],
+    'oldest first',
+  );
   for (const heading of ['REASON', 'HANDLER', 'ATTEMPTS', 'LAST FAILED', 'BODY']) {
     const column = lines[0].indexOf(heading);
     for (const line of lines.slice(1)) t.not(line[column], ' ', `${heading} starts in the same column on every line`);
     for (const line of lines.slice(1)) t.equal(line[column - 1], ' ', `${heading} is preceded by a space`);
   }
   const row = (id) => lines.find((line) => line.startsWith(id));
-  t.match(row('a-text'), /handler failed\s+orders\s+3\s+2024-01-01T09:00:00Z\s+\{"order":1,"note":"line one\\nline two"\}$/, 'a JSON escape in the body shows as it is');
-  t.match(row('b-binary'), /decode failed\s+-\s+1\s+2024-01-01T10:00:00Z\s+\\x00\\xff\\xfeA\\n\\x80$/, 'invalid UTF-8 bytes as \\xNN');
+  t.match(
+    row('a-text'),
+    /handler failed\s+orders\s+3\s+2024-01-01T09:00:00Z\s+\{"order":1,"note":"line one\\nline two"\}$/,
+    'a JSON escape in the body shows as it is',
+  );
+  t.match(
+    row('b-binary'),
+    /decode failed\s+-\s+1\s+2024-01-01T10:00:00Z\s+\\x00\\xff\\xfeA\\n\\x80$/,
+    'invalid UTF-8 bytes as \\xNN',
+  );
   const preview = row('c-long').slice(lines[0].indexOf('BODY'));
-  t.equal(preview, `tab\\there\\r\\nnul\\x00${'x'.repeat(60 - 19 - 1)}…`.slice(0, preview.length), 'control characters escaped');
+  t.equal(
+    preview,
+    `tab\\there\\r\\nnul\\x00${'x'.repeat(60 - 19 - 1)}…`.slice(0, preview.length),
+    'control characters escaped',
+  );
   t.ok(preview.endsWith('…'), 'a long body is cut');
   t.equal([...preview].length, 61, 'to 60 characters and an ellipsis');
   t.match(row('d-secret'), /\(confidential\)$/);
@@ -131,7 +195,14 @@ t.test('list: an aligned table, oldest first, escaped body previews, masked conf
   t.match(limited.stderr, /showing 2 of 5; raise --limit/, 'and a note on stderr');
 
   const timeouts = await dlqCli(['list', '--dlq', path, '--reason', 'timeout*', '--handler', 'slow']);
-  t.same(timeouts.stdout.trimEnd().split('\n').slice(1).map((line) => line.split(' ')[0]), ['c-long', 'e-other']);
+  t.same(
+    timeouts.stdout
+      .trimEnd()
+      .split('\n')
+      .slice(1)
+      .map((line) => line.split(' ')[0]),
+    ['c-long', 'e-other'],
+  );
 
   const none = await dlqCli(['list', '--dlq', path, '--reason', 'nacked']);
   t.equal(none.code, 0);
@@ -168,7 +239,10 @@ t.test('list --json: one array of whole letters', async (t) => {
   t.equal(letters[3].masked, true, 'a confidential letter is masked');
   t.notOk('body' in letters[3] || 'error' in letters[3], 'neither its body nor its error');
   const limited = JSON.parse((await dlqCli(['list', '--dlq', path, '--json', '--limit', '1'])).stdout);
-  t.same(limited.map((l) => l.id), ['a-text']);
+  t.same(
+    limited.map((l) => l.id),
+    ['a-text'],
+  );
 });
 
 t.test('show: every field, text or base64 body, headers, error with stack; unknown id exits 1', async (t) => {
@@ -190,12 +264,19 @@ t.test('show: every field, text or base64 body, headers, error with stack; unkno
 
   const binary = await dlqCli(['show', 'b-binary', '--dlq', path]);
   t.equal(binary.code, 0);
-  t.match(binary.stdout, `body (6 bytes, not valid UTF-8: shown as base64)\n${Buffer.from([0x00, 0xff, 0xfe, 0x41, 0x0a, 0x80]).toString('base64')}\n`);
+  t.match(
+    binary.stdout,
+    `body (6 bytes, not valid UTF-8: shown as base64)\n${Buffer.from([0x00, 0xff, 0xfe, 0x41, 0x0a, 0x80]).toString('base64')}\n`,
+  );
   t.match(binary.stdout, /^handler\s+-$/m);
   t.match(binary.stdout, 'headers\n(none)');
 
   const control = await dlqCli(['show', 'c-long', '--dlq', path]);
-  t.match(control.stdout, /body \(\d+ bytes, UTF-8 with control characters: shown as base64\)/, 'no raw control bytes on the terminal');
+  t.match(
+    control.stdout,
+    /body \(\d+ bytes, UTF-8 with control characters: shown as base64\)/,
+    'no raw control bytes on the terminal',
+  );
 
   const secret = await dlqCli(['show', 'd-secret', '--dlq', path]);
   t.notMatch(secret.stdout, /4111/, 'confidential body and error masked');
@@ -209,7 +290,10 @@ t.test('show: every field, text or base64 body, headers, error with stack; unkno
   const unknown = await dlqCli(['show', 'no-such-id', '--dlq', path]);
   t.equal(unknown.code, 1);
   t.equal(unknown.stdout, '');
-  t.match(unknown.stderr, /no dead letter with id or key "no-such-id" in .*sample\.duckdb; see the ids and keys with missive dlq list/);
+  t.match(
+    unknown.stderr,
+    /no dead letter with id or key "no-such-id" in .*sample\.duckdb; see the ids and keys with missive dlq list/,
+  );
 
   t.equal((await dlqCli(['show', '--dlq', path])).code, 2, 'no id: usage error');
   t.equal((await dlqCli(['show', 'a', 'b', '--dlq', path])).code, 2, 'two ids: usage error');
@@ -218,7 +302,12 @@ t.test('show: every field, text or base64 body, headers, error with stack; unkno
 t.test('export --format jsonl: one object per line, matching the store, filters apply', async (t) => {
   const path = await runMixed(t);
   // Add binary and many more letters, so the export spans several pages of the store's iteration.
-  const extra = Array.from({ length: 2500 }, (_, i) => ({ id: `bulk-${i}`, body: Buffer.from(`bulk ${i}`), reason: 'bulk', failedAt: at(1) }));
+  const extra = Array.from({ length: 2500 }, (_, i) => ({
+    id: `bulk-${i}`,
+    body: Buffer.from(`bulk ${i}`),
+    reason: 'bulk',
+    failedAt: at(1),
+  }));
   extra.push({ id: 'raw', body: Buffer.from([0xc3, 0x28, 0x00]), reason: 'decode failed', failedAt: at(2) });
   await fill(path, extra);
   const store = await stored(path);
@@ -233,10 +322,19 @@ t.test('export --format jsonl: one object per line, matching the store, filters 
   let mismatches = 0;
   for (const record of records) {
     const letter = store.get(record.id);
-    const body = record.body !== undefined ? Buffer.from(record.body, 'utf8') : Buffer.from(record.bodyBase64, 'base64');
-    if (!letter || !body.equals(letter.body) || record.reason !== letter.reason || record.error !== letter.error ||
-      record.handler !== letter.handler || record.source !== letter.source || record.attempts !== letter.attempts ||
-      record.firstFailedAt !== letter.firstFailedAt.toISOString() || record.lastFailedAt !== letter.lastFailedAt.toISOString()) {
+    const body =
+      record.body !== undefined ? Buffer.from(record.body, 'utf8') : Buffer.from(record.bodyBase64, 'base64');
+    if (
+      !letter ||
+      !body.equals(letter.body) ||
+      record.reason !== letter.reason ||
+      record.error !== letter.error ||
+      record.handler !== letter.handler ||
+      record.source !== letter.source ||
+      record.attempts !== letter.attempts ||
+      record.firstFailedAt !== letter.firstFailedAt.toISOString() ||
+      record.lastFailedAt !== letter.lastFailedAt.toISOString()
+    ) {
       mismatches++;
     }
   }
@@ -245,7 +343,10 @@ t.test('export --format jsonl: one object per line, matching the store, filters 
   t.equal(records.find((r) => r.id === 'bulk-7').body, 'bulk 7');
 
   const defaultFormat = await dlqCli(['export', '--dlq', path, '--reason', 'handler failed']);
-  const handlerFailed = defaultFormat.stdout.trimEnd().split('\n').map((line) => JSON.parse(line));
+  const handlerFailed = defaultFormat.stdout
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line));
   t.equal(handlerFailed.length, 4, 'jsonl is the default, and filters apply');
   t.ok(handlerFailed.every((r) => r.reason === 'handler failed' && r.handler === 'boom'));
   t.match(handlerFailed[0].error, /Error: boom \d/);
@@ -270,10 +371,16 @@ t.test('purge: --yes deletes only what the filters select; without a terminal an
   t.match(purged.stdout, /^deleted 4 dead letters from .*dead\.duckdb\n$/);
   const after = await stored(path);
   t.equal(after.size, before.size - 4);
-  t.notOk([...after.values()].some((l) => l.reason === 'handler failed'), 'those are gone');
+  t.notOk(
+    [...after.values()].some((l) => l.reason === 'handler failed'),
+    'those are gone',
+  );
   t.same(
     [...after.keys()].sort(),
-    [...before.values()].filter((l) => l.reason !== 'handler failed').map((l) => l.id).sort(),
+    [...before.values()]
+      .filter((l) => l.reason !== 'handler failed')
+      .map((l) => l.id)
+      .sort(),
     'every other letter is still there',
   );
 
@@ -287,64 +394,102 @@ t.test('purge: --yes deletes only what the filters select; without a terminal an
   t.equal((await stored(path)).size, 0);
 });
 
-t.test('purge on a terminal asks first', { skip: hasScript() ? false : 'needs script(1) for a terminal' }, async (t) => {
-  const path = await runMixed(t);
-  const onTerminal = (answer, ...args) =>
-    spawnSync('script', ['-qec', [process.execPath, CLI, 'dlq', 'purge', '--dlq', path, ...args].map(shellQuote).join(' '), '/dev/null'], {
-      input: `${answer}\n`,
-      encoding: 'utf8',
-    });
-  const no = onTerminal('n', '--reason', 'decode failed');
-  t.match(no.stdout, /delete 2 dead letters from .*dead\.duckdb\? \[y\/N\]/);
-  t.match(no.stdout, /nothing deleted/);
-  t.equal((await stored(path)).size, 10);
-  const yes = onTerminal('y', '--reason', 'decode failed');
-  t.match(yes.stdout, /deleted 2 dead letters/);
-  t.equal((await stored(path)).size, 8);
-});
+t.test(
+  'purge on a terminal asks first',
+  { skip: hasScript() ? false : 'needs script(1) for a terminal' },
+  async (t) => {
+    const path = await runMixed(t);
+    const onTerminal = (answer, ...args) =>
+      spawnSync(
+        'script',
+        [
+          '-qec',
+          [process.execPath, CLI, 'dlq', 'purge', '--dlq', path, ...args].map(shellQuote).join(' '),
+          '/dev/null',
+        ],
+        {
+          input: `${answer}\n`,
+          encoding: 'utf8',
+        },
+      );
+    const no = onTerminal('n', '--reason', 'decode failed');
+    t.match(no.stdout, /delete 2 dead letters from .*dead\.duckdb\? \[y\/N\]/);
+    t.match(no.stdout, /nothing deleted/);
+    t.equal((await stored(path)).size, 10);
+    const yes = onTerminal('y', '--reason', 'decode failed');
+    t.match(yes.stdout, /deleted 2 dead letters/);
+    t.equal((await stored(path)).size, 8);
+  },
+);
 
-t.test('replay: handled letters leave the store, the others stay with one more attempt and the new reason', async (t) => {
-  const path = join(t.testdir(), 'replay.duckdb');
-  const letters = [];
-  for (let i = 0; i < 8; i++) {
-    letters.push({
-      id: `r${i}`,
-      body: Buffer.from(JSON.stringify({ fixed: i % 2 === 0, i })),
-      reason: 'no matching handler',
-      source: 'amqp:orders',
-      headers: { routingKey: 'orders' },
-      attempts: 2,
-      failedAt: at(8, i),
-    });
-  }
-  letters.push({ id: 'other', body: Buffer.from('{"fixed":true}'), reason: 'nacked', failedAt: at(9) });
-  await fill(path, letters);
+t.test(
+  'replay: handled letters leave the store, the others stay with one more attempt and the new reason',
+  async (t) => {
+    const path = join(t.testdir(), 'replay.duckdb');
+    const letters = [];
+    for (let i = 0; i < 8; i++) {
+      letters.push({
+        id: `r${i}`,
+        body: Buffer.from(JSON.stringify({ fixed: i % 2 === 0, i })),
+        reason: 'no matching handler',
+        source: 'amqp:orders',
+        headers: { routingKey: 'orders' },
+        attempts: 2,
+        failedAt: at(8, i),
+      });
+    }
+    letters.push({ id: 'other', body: Buffer.from('{"fixed":true}'), reason: 'nacked', failedAt: at(9) });
+    await fill(path, letters);
 
-  const result = await dlqCli(['replay', fixture('replay-processor.js'), '--dlq', path, '--reason', 'no matching handler']);
-  t.equal(result.code, 0, { stderr: result.stderr });
-  t.equal(result.stdout, 'replayed 8: 4 handled, 4 failed again\n');
-  const after = await stored(path);
-  t.same([...after.keys()].sort(), ['other', 'r1', 'r3', 'r5', 'r7'], 'the fixed ones are gone; the unselected one is untouched');
-  for (const id of ['r1', 'r3', 'r5', 'r7']) {
-    const letter = after.get(id);
-    t.equal(letter.attempts, 3, `${id}: attempts + 1`);
-    t.equal(letter.reason, 'handler failed', `${id}: the new reason`);
-    t.match(letter.error, /Error: still broken: \{"fixed":false/, `${id}: the new error`);
-    t.equal(letter.handler, 'repaired');
-    t.equal(letter.source, 'amqp:orders', `${id}: the original source`);
-    t.equal(letter.headers.routingKey, 'orders', `${id}: the original headers`);
-    t.equal(letter.firstFailedAt.getTime(), at(8, Number(id.slice(1))).getTime(), `${id}: first failure kept`);
-    t.ok(letter.lastFailedAt > at(9), `${id}: last failure is now`);
-  }
-  t.equal(after.get('other').attempts, 1);
-  t.equal(after.get('other').reason, 'nacked');
+    const result = await dlqCli([
+      'replay',
+      fixture('replay-processor.js'),
+      '--dlq',
+      path,
+      '--reason',
+      'no matching handler',
+    ]);
+    t.equal(result.code, 0, { stderr: result.stderr });
+    t.equal(result.stdout, 'replayed 8: 4 handled, 4 failed again\n');
+    const after = await stored(path);
+    t.same(
+      [...after.keys()].sort(),
+      ['other', 'r1', 'r3', 'r5', 'r7'],
+      'the fixed ones are gone; the unselected one is untouched',
+    );
+    for (const id of ['r1', 'r3', 'r5', 'r7']) {
+      const letter = after.get(id);
+      t.equal(letter.attempts, 3, `${id}: attempts + 1`);
+      t.equal(letter.reason, 'handler failed', `${id}: the new reason`);
+      t.match(letter.error, /Error: still broken: \{"fixed":false/, `${id}: the new error`);
+      t.equal(letter.handler, 'repaired');
+      t.equal(letter.source, 'amqp:orders', `${id}: the original source`);
+      t.equal(letter.headers.routingKey, 'orders', `${id}: the original headers`);
+      t.equal(letter.firstFailedAt.getTime(), at(8, Number(id.slice(1))).getTime(), `${id}: first failure kept`);
+      t.ok(letter.lastFailedAt > at(9), `${id}: last failure is now`);
+    }
+    t.equal(after.get('other').attempts, 1);
+    t.equal(after.get('other').reason, 'nacked');
 
-  const again = await dlqCli(['replay', fixture('replay-processor.js'), '--dlq', path, '--limit', '2', '--threads', '1']);
-  t.equal(again.code, 0, { stderr: again.stderr });
-  t.equal(again.stdout, 'replayed 2: 0 handled, 2 failed again\n', '--limit, oldest first, in a worker thread');
-  const last = await stored(path);
-  t.same(['r1', 'r3', 'r5', 'r7', 'other'].map((id) => last.get(id).attempts), [4, 4, 3, 3, 1]);
-});
+    const again = await dlqCli([
+      'replay',
+      fixture('replay-processor.js'),
+      '--dlq',
+      path,
+      '--limit',
+      '2',
+      '--threads',
+      '1',
+    ]);
+    t.equal(again.code, 0, { stderr: again.stderr });
+    t.equal(again.stdout, 'replayed 2: 0 handled, 2 failed again\n', '--limit, oldest first, in a worker thread');
+    const last = await stored(path);
+    t.same(
+      ['r1', 'r3', 'r5', 'r7', 'other'].map((id) => last.get(id).attempts),
+      [4, 4, 3, 3, 1],
+    );
+  },
+);
 
 t.test('replay of many letters reads each once, a page at a time', async (t) => {
   const path = join(t.testdir(), 'many.duckdb');
@@ -360,7 +505,10 @@ t.test('replay of many letters reads each once, a page at a time', async (t) => 
   t.equal(result.stdout, 'replayed 3000: 1000 handled, 2000 failed again\n', 'letters written back are not read again');
   const after = await stored(path);
   t.equal(after.size, 2000);
-  t.ok([...after.values()].every((l) => l.attempts === 2), 'each tried once more');
+  t.ok(
+    [...after.values()].every((l) => l.attempts === 2),
+    'each tried once more',
+  );
 });
 
 t.test('replay usage errors exit 2 before the file is touched', async (t) => {
@@ -376,20 +524,36 @@ t.test('replay usage errors exit 2 before the file is touched', async (t) => {
   t.notOk(existsSync(path), 'no file created');
 });
 
-t.test('a file locked by a process that does not answer for it: every action exits 1 and says who holds it', async (t) => {
-  const path = await sampleFile(t);
-  // Held with its socket off: as another DuckDB program, or an older missive, would hold it.
-  const held = await DuckDbDlq.open(path, { serve: false });
-  t.teardown(() => held.close());
-  for (const args of [['count'], ['list'], ['show', 'a-text'], ['export'], ['sql', 'SELECT 1'], ['purge', '--yes'], ['replay', fixture('replay-processor.js')]]) {
-    const result = await dlqCli([...args, '--dlq', path]);
-    t.equal(result.code, 1, `${args[0]} exits 1`);
-    t.match(result.stderr, new RegExp(`the dead-letter file .*sample\\.duckdb is locked and nobody answers for it on .*: process ${process.pid} holds it \\(see what it is with: ps -o pid,args -p ${process.pid}\\)`));
-    t.notMatch(result.stderr, /\n\s+at /, 'no stack trace');
-    t.notMatch(result.stderr, /Could not set lock/, 'not DuckDB\'s own text');
-  }
-  t.equal(await held.count(), 5, 'nothing was deleted');
-});
+t.test(
+  'a file locked by a process that does not answer for it: every action exits 1 and says who holds it',
+  async (t) => {
+    const path = await sampleFile(t);
+    // Held with its socket off: as another DuckDB program, or an older missive, would hold it.
+    const held = await DuckDbDlq.open(path, { serve: false });
+    t.teardown(() => held.close());
+    for (const args of [
+      ['count'],
+      ['list'],
+      ['show', 'a-text'],
+      ['export'],
+      ['sql', 'SELECT 1'],
+      ['purge', '--yes'],
+      ['replay', fixture('replay-processor.js')],
+    ]) {
+      const result = await dlqCli([...args, '--dlq', path]);
+      t.equal(result.code, 1, `${args[0]} exits 1`);
+      t.match(
+        result.stderr,
+        new RegExp(
+          `the dead-letter file .*sample\\.duckdb is locked and nobody answers for it on .*: process ${process.pid} holds it \\(see what it is with: ps -o pid,args -p ${process.pid}\\)`,
+        ),
+      );
+      t.notMatch(result.stderr, /\n\s+at /, 'no stack trace');
+      t.notMatch(result.stderr, /Could not set lock/, "not DuckDB's own text");
+    }
+    t.equal(await held.count(), 5, 'nothing was deleted');
+  },
+);
 
 t.test('a missing file: exit 1, no new file', async (t) => {
   const dir = t.testdir();
@@ -409,7 +573,8 @@ t.test('--help for dlq and every action; usage errors exit 2', async (t) => {
   const overview = await dlqCli(['--help']);
   t.equal(overview.code, 0);
   t.match(overview.stdout, /^Usage: missive dlq <action> \[options\]/);
-  for (const action of ['count', 'list', 'show', 'export', 'purge', 'replay']) t.match(overview.stdout, new RegExp(`^  ${action}\\b`, 'm'));
+  for (const action of ['count', 'list', 'show', 'export', 'purge', 'replay'])
+    t.match(overview.stdout, new RegExp(`^  ${action}\\b`, 'm'));
   const bare = await dlqCli([]);
   t.equal(bare.code, 2, 'no action: the overview, exit 2');
   t.match(bare.stdout, /Usage: missive dlq/);
@@ -426,7 +591,8 @@ t.test('--help for dlq and every action; usage errors exit 2', async (t) => {
     const result = await dlqCli([action, '--help']);
     t.equal(result.code, 0, `${action} --help exits 0`);
     t.match(result.stdout, new RegExp(`^Usage: missive dlq ${action}`));
-    for (const flag of [...flags, '--help']) t.match(result.stdout, new RegExp(`^  ${flag}\\b`, 'm'), `${action} --help lists ${flag}`);
+    for (const flag of [...flags, '--help'])
+      t.match(result.stdout, new RegExp(`^  ${flag}\\b`, 'm'), `${action} --help lists ${flag}`);
     t.match(result.stdout, /\(default: \.\/missive-dlq\.duckdb\)/);
   }
 
@@ -451,7 +617,13 @@ t.test('sql runs a read-only query on the dead_letters table', async (t) => {
   const path = await sampleFile(t);
   const expected = new Map();
   for (const letter of sampleLetters()) expected.set(letter.reason, (expected.get(letter.reason) ?? 0) + 1);
-  const json = await dlqCli(['sql', 'SELECT reason, count(*) AS n FROM dead_letters GROUP BY reason', '--json', '--dlq', path]);
+  const json = await dlqCli([
+    'sql',
+    'SELECT reason, count(*) AS n FROM dead_letters GROUP BY reason',
+    '--json',
+    '--dlq',
+    path,
+  ]);
   t.equal(json.code, 0, 'exits 0', { stderr: json.stderr });
   const rows = JSON.parse(json.stdout);
   t.same(new Map(rows.map((r) => [r.reason, Number(r.n)])), expected, 'counts by reason, straight from SQL');
@@ -461,7 +633,7 @@ t.test('sql runs a read-only query on the dead_letters table', async (t) => {
   const write = await dlqCli(['sql', 'DELETE FROM dead_letters', '--dlq', path]);
   t.equal(write.code, 2, 'refused as a usage error');
   t.match(write.stderr, /read-only/);
-  t.equal((await stored(path)).size, before, "nothing deleted");
+  t.equal((await stored(path)).size, before, 'nothing deleted');
   const usage = await dlqCli(['sql', '--dlq', path]);
   t.equal(usage.code, 2);
 });

@@ -29,5 +29,8 @@ t.test('--dlq FILE overrides the module store: the letters are in the file', asy
   t.equal(result.code, 0, result.stderr);
   const letters = await readDeadLetters(path);
   t.equal(letters.length, 2);
-  t.same(letters.map((l) => l.reason), ['handler failed', 'handler failed']);
+  t.same(
+    letters.map((l) => l.reason),
+    ['handler failed', 'handler failed'],
+  );
 });

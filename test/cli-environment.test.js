@@ -27,7 +27,11 @@ t.test('run takes its flags from the environment; the command line wins', async 
   const first = await runCli(['run', fixture('record-processor.js')], { env });
   t.equal(first.code, 0, first.stderr);
   t.equal(first.stdout, '', 'MISSIVE_QUIET=true: no summary');
-  t.same(readFileSync(record, 'utf8').trim().split('\n').sort(), ['{"n":1}', '{"n":2}', '{"n":3}'], 'both MISSIVE_INPUT files were read');
+  t.same(
+    readFileSync(record, 'utf8').trim().split('\n').sort(),
+    ['{"n":1}', '{"n":2}', '{"n":3}'],
+    'both MISSIVE_INPUT files were read',
+  );
   t.equal(readStats(fromEnv).acked, 3, 'the stats file named by MISSIVE_STATS_FILE');
 
   const fromFlag = join(dir, 'flag-stats.json');
@@ -43,7 +47,10 @@ t.test('a bad value from a variable is a usage error that names the variable', a
   const bad = await runCli(['run', fixture('record-processor.js')], { env: { MISSIVE_QUIET: 'maybe' }, input: '' });
   t.equal(bad.code, 2);
   t.match(bad.stderr, /MISSIVE_QUIET sets the switch --quiet: give true or false, got 'maybe'/);
-  const threads = await runCli(['run', fixture('record-processor.js')], { env: { MISSIVE_THREADS: 'lots' }, input: '' });
+  const threads = await runCli(['run', fixture('record-processor.js')], {
+    env: { MISSIVE_THREADS: 'lots' },
+    input: '',
+  });
   t.equal(threads.code, 2, 'validated like the flag');
   t.match(threads.stderr, /--threads/);
   const help = await runCli(['run', '--help']);
@@ -68,10 +75,13 @@ t.test('dlq commands read MISSIVE_DLQ', async (t) => {
 t.test('MISSIVE_SECRET signs webhooks without the secret on the command line', async (t) => {
   const dir = t.testdir();
   const secret = 'env-secret-7f3a';
-  const started = startCli(['run', fixture('record-processor.js'), '--adapter', 'http', '--port', '0', '--threads', '0'], {
-    env: { RECORD_FILE: join(dir, 'r.txt'), MISSIVE_SECRET: secret, MISSIVE_DLQ: join(dir, 'dead.duckdb') },
-    keepStdinOpen: true,
-  });
+  const started = startCli(
+    ['run', fixture('record-processor.js'), '--adapter', 'http', '--port', '0', '--threads', '0'],
+    {
+      env: { RECORD_FILE: join(dir, 'r.txt'), MISSIVE_SECRET: secret, MISSIVE_DLQ: join(dir, 'dead.duckdb') },
+      keepStdinOpen: true,
+    },
+  );
   t.teardown(() => started.child.kill('SIGKILL'));
   await waitForOutput(started, /listening on http:\/\/[^:]+:\d+/);
   const url = /listening on (http:\/\/[^:]+:\d+\/)/.exec(started.output().stdout + started.output().stderr)[1];

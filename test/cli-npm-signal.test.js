@@ -9,9 +9,17 @@ import { CLI, fixture } from './helpers/cli.js';
 t.test('npm run of an exec script: one Ctrl-C to the group drains, and npm exits 0', async (t) => {
   const dir = t.testdir();
   const command = `exec node ${CLI} run ${fixture('slow-processor.js')} --threads 0 --dlq ${join(dir, 'd.duckdb')}`;
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'signal-probe', version: '1.0.0', scripts: { start: command } }));
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({ name: 'signal-probe', version: '1.0.0', scripts: { start: command } }),
+  );
   // detached: a process group of its own, as a terminal gives a command it runs.
-  const child = spawn('npm', ['run', '-s', 'start'], { cwd: dir, detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, SLOW_MS: '200' } });
+  const child = spawn('npm', ['run', '-s', 'start'], {
+    cwd: dir,
+    detached: true,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, SLOW_MS: '200' },
+  });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   child.stdin.write('a\nb\n'); // stdin stays open: only the signal ends the run

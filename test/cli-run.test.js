@@ -5,25 +5,50 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { CLI, fixture, readDeadLetters, readStats, runCli, startCli, waitForOutput } from './helpers/cli.js';
 
-
-t.test('--stats-file times the main thread over the whole run and, apart, from the first message read to the last settled', async (t) => {
-  const dir = t.testdir();
-  const input = join(dir, 'in.jsonl');
-  writeFileSync(input, Array.from({ length: 20_000 }, (_, i) => JSON.stringify({ type: 'ok', n: i })).join('\n'));
-  const statsPath = join(dir, 'stats.json');
-  const result = await runCli(['run', fixture('mixed-processor.js'), '--input', input, '--dlq', join(dir, 'd.duckdb'), '--stats-file', statsPath, '--threads', '2']);
-  t.equal(result.code, 0, 'exits 0', { stderr: result.stderr.slice(-3000) });
-  const stats = readStats(statsPath);
-  const { inRun } = stats;
-  t.ok(inRun, 'inRun is written');
-  t.ok(inRun.seconds > 0 && inRun.seconds < stats.seconds, `the run's work (${inRun.seconds} s) is part of the run (${stats.seconds} s): worker start-up is left out`);
-  t.ok(inRun.mainThreadBusyMs >= 0 && inRun.mainThreadBusyMs <= stats.mainThreadBusyMs, 'busy in run <= busy over the whole run');
-  if (process.platform === 'linux') {
-    t.ok(stats.mainThreadCpuMs > 0 && inRun.mainThreadCpuMs > 0, 'CPU time, over the whole run and in run');
-    t.ok(inRun.mainThreadCpuMs < stats.mainThreadCpuMs, 'loading modules and starting workers cost CPU outside the run');
-    t.ok(inRun.mainThreadWaitMs >= 0 && inRun.mainThreadWaitMs <= stats.mainThreadWaitMs, 'time waiting for a core, from the scheduler');
-  }
-});
+t.test(
+  '--stats-file times the main thread over the whole run and, apart, from the first message read to the last settled',
+  async (t) => {
+    const dir = t.testdir();
+    const input = join(dir, 'in.jsonl');
+    writeFileSync(input, Array.from({ length: 20_000 }, (_, i) => JSON.stringify({ type: 'ok', n: i })).join('\n'));
+    const statsPath = join(dir, 'stats.json');
+    const result = await runCli([
+      'run',
+      fixture('mixed-processor.js'),
+      '--input',
+      input,
+      '--dlq',
+      join(dir, 'd.duckdb'),
+      '--stats-file',
+      statsPath,
+      '--threads',
+      '2',
+    ]);
+    t.equal(result.code, 0, 'exits 0', { stderr: result.stderr.slice(-3000) });
+    const stats = readStats(statsPath);
+    const { inRun } = stats;
+    t.ok(inRun, 'inRun is written');
+    t.ok(
+      inRun.seconds > 0 && inRun.seconds < stats.seconds,
+      `the run's work (${inRun.seconds} s) is part of the run (${stats.seconds} s): worker start-up is left out`,
+    );
+    t.ok(
+      inRun.mainThreadBusyMs >= 0 && inRun.mainThreadBusyMs <= stats.mainThreadBusyMs,
+      'busy in run <= busy over the whole run',
+    );
+    if (process.platform === 'linux') {
+      t.ok(stats.mainThreadCpuMs > 0 && inRun.mainThreadCpuMs > 0, 'CPU time, over the whole run and in run');
+      t.ok(
+        inRun.mainThreadCpuMs < stats.mainThreadCpuMs,
+        'loading modules and starting workers cost CPU outside the run',
+      );
+      t.ok(
+        inRun.mainThreadWaitMs >= 0 && inRun.mainThreadWaitMs <= stats.mainThreadWaitMs,
+        'time waiting for a core, from the scheduler',
+      );
+    }
+  },
+);
 
 t.test('every line of a mixed input ends acked or in the DuckDB file with the right reason', async (t) => {
   const dir = t.testdir();
@@ -55,8 +80,20 @@ t.test('every line of a mixed input ends acked or in the DuckDB file with the ri
   const dlqPath = join(dir, 'dlq.duckdb');
   const statsPath = join(dir, 'stats.json');
   const result = await runCli([
-    'run', fixture('mixed-processor.js'), '--input', input, '--dlq', dlqPath, '--stats-file', statsPath,
-    '--threads', '2', '--batch-size', '64', '--max-message-bytes', '200',
+    'run',
+    fixture('mixed-processor.js'),
+    '--input',
+    input,
+    '--dlq',
+    dlqPath,
+    '--stats-file',
+    statsPath,
+    '--threads',
+    '2',
+    '--batch-size',
+    '64',
+    '--max-message-bytes',
+    '200',
   ]);
   t.equal(result.code, 0, 'exits 0', { stderr: result.stderr.slice(-3000) });
   const stats = readStats(statsPath);
@@ -76,15 +113,33 @@ t.test('every line of a mixed input ends acked or in the DuckDB file with the ri
   t.equal(boom.source, `file:${input}`);
   t.same(stats.deadLetteredByReason, Object.fromEntries([...new Set(expected.values())].map((r) => [r, 300])));
   const malformed = letters.find((l) => l.reason === 'decode failed');
-  t.equal(malformed.body.toString(), `{"type":"ok","n":${Number(malformed.id.split(':')[1])}`, 'the bytes are kept as read');
+  t.equal(
+    malformed.body.toString(),
+    `{"type":"ok","n":${Number(malformed.id.split(':')[1])}`,
+    'the bytes are kept as read',
+  );
 });
 
 t.test('stdin and several files in one run, inline threads', async (t) => {
   const dir = t.testdir({ 'a.jsonl': '{"type":"ok"}\n{"type":"ok"}\n', 'b.jsonl': '{"type":"ok"}' });
   const statsPath = join(dir, 'stats.json');
   const result = await runCli(
-    ['run', fixture('mixed-processor.js'), '--input', join(dir, 'a.jsonl'), '--input', '-', '--input', join(dir, 'b.jsonl'),
-      '--threads', '0', '--dlq', join(dir, 'd.duckdb'), '--stats-file', statsPath],
+    [
+      'run',
+      fixture('mixed-processor.js'),
+      '--input',
+      join(dir, 'a.jsonl'),
+      '--input',
+      '-',
+      '--input',
+      join(dir, 'b.jsonl'),
+      '--threads',
+      '0',
+      '--dlq',
+      join(dir, 'd.duckdb'),
+      '--stats-file',
+      statsPath,
+    ],
     { input: '{"type":"ok"}\n{"type":"nope"}\n' },
   );
   t.equal(result.code, 0, 'exits 0', { stderr: result.stderr.slice(-3000) });
@@ -102,8 +157,22 @@ t.test('SIGTERM in the middle of a slow run: exit 0, every message read is acked
   const lines = Array.from({ length: 20000 }, (_, i) => `m${i}`).join('\n');
   const statsPath = join(dir, 'stats.json');
   const run = startCli(
-    ['run', fixture('slow-processor.js'), '--threads', '1', '--batch-size', '20', '--max-in-flight', '100',
-      '--dlq', join(dir, 'd.duckdb'), '--stats-file', statsPath, '--log-level', 'info'],
+    [
+      'run',
+      fixture('slow-processor.js'),
+      '--threads',
+      '1',
+      '--batch-size',
+      '20',
+      '--max-in-flight',
+      '100',
+      '--dlq',
+      join(dir, 'd.duckdb'),
+      '--stats-file',
+      statsPath,
+      '--log-level',
+      'info',
+    ],
     { input: lines, env: { SLOW_MS: '20' } },
   );
   // Once its signal handlers are in place, let it get going, then stop it.
@@ -124,8 +193,20 @@ t.test('SIGTERM in the middle of a slow run: exit 0, every message read is acked
 t.test('a second signal exits at once and says how many were not settled', async (t) => {
   const dir = t.testdir();
   const run = startCli(
-    ['run', fixture('slow-processor.js'), '--threads', '1', '--batch-size', '10', '--max-in-flight', '50',
-      '--dlq', join(dir, 'd.duckdb'), '--drain-timeout', '60000'],
+    [
+      'run',
+      fixture('slow-processor.js'),
+      '--threads',
+      '1',
+      '--batch-size',
+      '10',
+      '--max-in-flight',
+      '50',
+      '--dlq',
+      join(dir, 'd.duckdb'),
+      '--drain-timeout',
+      '60000',
+    ],
     { input: Array.from({ length: 1000 }, (_, i) => `m${i}`).join('\n'), env: { SLOW_MS: '2000' } },
   );
   await waitForOutput(run, /"msg":"running"/);
@@ -146,7 +227,18 @@ t.test('a handler that kills its worker costs exactly one dead letter; every oth
   const statsPath = join(dir, 'stats.json');
   const dlqPath = join(dir, 'd.duckdb');
   const result = await runCli(
-    ['run', fixture('killer-processor.js'), '--threads', '2', '--batch-size', '500', '--dlq', dlqPath, '--stats-file', statsPath],
+    [
+      'run',
+      fixture('killer-processor.js'),
+      '--threads',
+      '2',
+      '--batch-size',
+      '500',
+      '--dlq',
+      dlqPath,
+      '--stats-file',
+      statsPath,
+    ],
     { input: lines.join('\n') },
   );
   t.equal(result.code, 0, 'exits 0', { stderr: result.stderr.slice(-3000) });
@@ -178,7 +270,7 @@ t.test('processing hooks run once per worker thread, and afterProcessing at the 
 });
 
 t.test('usage errors exit 2 with a clear message, before any input is read', async (t) => {
-  const dir = t.testdir({ 'readonly': {} });
+  const dir = t.testdir({ readonly: {} });
   const ok = fixture('mixed-processor.js');
   const cases = [
     [['run'], /run needs the processor module/],
@@ -188,7 +280,10 @@ t.test('usage errors exit 2 with a clear message, before any input is read', asy
     [['run', ok, '--threads', 'many'], /--threads takes a whole number/],
     [['run', ok, '--adapter', 'carrier-pigeon'], /--adapter takes one of/],
     [['run', ok, '--dlq', join(dir, 'no', 'such', 'dir', 'd.duckdb')], /d\.duckdb/],
-    [['run', ok, '--input', join(dir, 'absent.jsonl'), '--dlq', join(dir, 'x.duckdb')], /cannot read the input .*absent\.jsonl/],
+    [
+      ['run', ok, '--input', join(dir, 'absent.jsonl'), '--dlq', join(dir, 'x.duckdb')],
+      /cannot read the input .*absent\.jsonl/,
+    ],
     [['frobnicate'], /unknown command 'frobnicate'/],
   ];
   for (const [args, message] of cases) {
@@ -214,8 +309,14 @@ t.test('the example runs through npm start as the README says', async (t) => {
   const dir = t.testdir();
   const statsPath = join(dir, 'stats.json');
   const result = await runCli([
-    'run', 'examples/orders/processor.js', '--input', 'examples/orders/events.jsonl', '--dlq', join(dir, 'd.duckdb'),
-    '--stats-file', statsPath,
+    'run',
+    'examples/orders/processor.js',
+    '--input',
+    'examples/orders/events.jsonl',
+    '--dlq',
+    join(dir, 'd.duckdb'),
+    '--stats-file',
+    statsPath,
   ]);
   t.equal(result.code, 0, 'exits 0', { stderr: result.stderr.slice(-3000) });
   const stats = readStats(statsPath);
@@ -223,29 +324,60 @@ t.test('the example runs through npm start as the README says', async (t) => {
   t.same(stats.deadLetteredByReason, { 'decode failed': 1, 'no matching handler': 1, 'handler failed': 1 });
 });
 
-t.test('on a terminal, a progress line shows the rate, acked and dead letters', { skip: !hasScript() && 'script(1) is not installed' }, async (t) => {
-  const dir = t.testdir();
-  const input = join(dir, 'in.txt');
-  writeFileSync(input, Array.from({ length: 300 }, (_, i) => `m${i}`).join('\n'));
-  const command = [process.execPath, CLI, 'run', fixture('slow-processor.js'), '--input', input, '--threads', '0',
-    '--batch-size', '5', '--dlq', join(dir, 'd.duckdb')].map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(' ');
-  // script(1) gives the CLI a real terminal, so it draws the line it draws for a person.
-  const result = spawnSync('script', ['-qec', command, '/dev/null'], { env: { ...process.env, SLOW_MS: '50' }, encoding: 'utf8' });
-  t.equal(result.status, 0, 'exits 0', { output: result.stdout.slice(-2000) });
-  t.match(result.stdout, /\r\x1b\[K[\d,]+ msg\/s · acked [\d,]+ · dead letters 0 · in flight \d+/, 'the progress line');
-  t.match(result.stdout, /300 received · 300 acked/, 'then the summary');
-});
+t.test(
+  'on a terminal, a progress line shows the rate, acked and dead letters',
+  { skip: !hasScript() && 'script(1) is not installed' },
+  async (t) => {
+    const dir = t.testdir();
+    const input = join(dir, 'in.txt');
+    writeFileSync(input, Array.from({ length: 300 }, (_, i) => `m${i}`).join('\n'));
+    const command = [
+      process.execPath,
+      CLI,
+      'run',
+      fixture('slow-processor.js'),
+      '--input',
+      input,
+      '--threads',
+      '0',
+      '--batch-size',
+      '5',
+      '--dlq',
+      join(dir, 'd.duckdb'),
+    ]
+      .map((arg) => `'${arg.replaceAll("'", "'\\''")}'`)
+      .join(' ');
+    // script(1) gives the CLI a real terminal, so it draws the line it draws for a person.
+    const result = spawnSync('script', ['-qec', command, '/dev/null'], {
+      env: { ...process.env, SLOW_MS: '50' },
+      encoding: 'utf8',
+    });
+    t.equal(result.status, 0, 'exits 0', { output: result.stdout.slice(-2000) });
+    t.match(
+      result.stdout,
+      /\r\x1b\[K[\d,]+ msg\/s · acked [\d,]+ · dead letters 0 · in flight \d+/,
+      'the progress line',
+    );
+    t.match(result.stdout, /300 received · 300 acked/, 'then the summary');
+  },
+);
 
 function hasScript() {
   return spawnSync('script', ['--version']).status === 0;
 }
 
-t.test('a run in the main thread that can never finish (a promise that never settles) says so and exits 1', async (t) => {
-  // With worker threads the busy worker keeps the process alive, and a signal's drain timeout ends the run.
-  const dir = t.testdir();
-  const result = await runCli(['run', fixture('never-settles-processor.js'), '--threads', '0', '--dlq', join(dir, 'd.duckdb')], {
-    input: 'a\nb\n',
-  });
-  t.equal(result.code, 1, 'exits 1, not as if it had finished', { stderr: result.stderr.slice(-2000) });
-  t.match(result.stderr, /the run stalled: 2 messages in flight.*give it a timeout/, 'says why and what to do');
-});
+t.test(
+  'a run in the main thread that can never finish (a promise that never settles) says so and exits 1',
+  async (t) => {
+    // With worker threads the busy worker keeps the process alive, and a signal's drain timeout ends the run.
+    const dir = t.testdir();
+    const result = await runCli(
+      ['run', fixture('never-settles-processor.js'), '--threads', '0', '--dlq', join(dir, 'd.duckdb')],
+      {
+        input: 'a\nb\n',
+      },
+    );
+    t.equal(result.code, 1, 'exits 1, not as if it had finished', { stderr: result.stderr.slice(-2000) });
+    t.match(result.stderr, /the run stalled: 2 messages in flight.*give it a timeout/, 'says why and what to do');
+  },
+);

@@ -41,26 +41,53 @@ t.test('module mistakes: TypeScript, a factory, a Promise', async (t) => {
 t.test('a port in use: the metrics port is a usage error before input is read; the HTTP port one line', async (t) => {
   const port = await busyPort(t);
   const dir = t.testdir();
-  const metrics = await runCli(['run', fixture('record-processor.js'), '--metrics-port', String(port), '--dlq', join(dir, 'd.duckdb')], {
-    input: 'a\n',
-    env: { RECORD_FILE: join(dir, 'r.txt') },
-  });
+  const metrics = await runCli(
+    ['run', fixture('record-processor.js'), '--metrics-port', String(port), '--dlq', join(dir, 'd.duckdb')],
+    {
+      input: 'a\n',
+      env: { RECORD_FILE: join(dir, 'r.txt') },
+    },
+  );
   t.equal(metrics.code, 2, metrics.stderr);
   t.match(metrics.stderr, new RegExp(`127\\.0\\.0\\.1:${port} is already in use; choose another --metrics-port`));
   noStack(t, metrics.stderr);
-  const http = await runCli(['run', fixture('record-processor.js'), '--adapter', 'http', '--port', String(port), '--dlq', join(dir, 'd.duckdb')]);
+  const http = await runCli([
+    'run',
+    fixture('record-processor.js'),
+    '--adapter',
+    'http',
+    '--port',
+    String(port),
+    '--dlq',
+    join(dir, 'd.duckdb'),
+  ]);
   t.not(http.code, 0);
   t.match(http.stderr, /in use/);
   noStack(t, http.stderr);
 });
 
-t.test('routes that differ in the worker threads: exit 2 before any input is read, naming the first difference', async (t) => {
-  const dir = t.testdir();
-  const result = await runCli(['run', fixture('test-client-reordered-processor.js'), '--threads', '1', '--dlq', join(dir, 'd.duckdb'), '--stats-file', join(dir, 's.json')], {
-    input: '{"type":"order"}\n',
-  });
-  t.equal(result.code, 2, result.stderr);
-  t.match(result.stderr, /route 0 is "order" in the main thread but "refund" in the worker/);
-  noStack(t, result.stderr);
-  t.notOk(existsSync(join(dir, 's.json')), 'the run never started');
-});
+t.test(
+  'routes that differ in the worker threads: exit 2 before any input is read, naming the first difference',
+  async (t) => {
+    const dir = t.testdir();
+    const result = await runCli(
+      [
+        'run',
+        fixture('test-client-reordered-processor.js'),
+        '--threads',
+        '1',
+        '--dlq',
+        join(dir, 'd.duckdb'),
+        '--stats-file',
+        join(dir, 's.json'),
+      ],
+      {
+        input: '{"type":"order"}\n',
+      },
+    );
+    t.equal(result.code, 2, result.stderr);
+    t.match(result.stderr, /route 0 is "order" in the main thread but "refund" in the worker/);
+    noStack(t, result.stderr);
+    t.notOk(existsSync(join(dir, 's.json')), 'the run never started');
+  },
+);

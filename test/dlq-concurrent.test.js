@@ -41,8 +41,22 @@ async function pendingIds(redis, stream) {
 }
 
 const runArgs = (stream, path) => [
-  'run', fixture('always-fails-processor.js'), '--adapter', 'redis-streams', '--redis-url', REDIS_URL, '--stream', stream,
-  '--group', 'g', '--block', '100', '--threads', '0', '--dlq', path,
+  'run',
+  fixture('always-fails-processor.js'),
+  '--adapter',
+  'redis-streams',
+  '--redis-url',
+  REDIS_URL,
+  '--stream',
+  stream,
+  '--group',
+  'g',
+  '--block',
+  '100',
+  '--threads',
+  '0',
+  '--dlq',
+  path,
 ];
 
 t.test('every dlq command works on a file a running missive run writes to', await needRedis(), async (t) => {
@@ -57,7 +71,10 @@ t.test('every dlq command works on a file a running missive run writes to', awai
   };
   const fixed = (i) => JSON.stringify({ fixed: true, i });
   const broken = (i) => JSON.stringify({ fixed: false, i });
-  const first = await add([...Array.from({ length: 10 }, (_, i) => fixed(i)), ...Array.from({ length: 10 }, (_, i) => broken(i))]);
+  const first = await add([
+    ...Array.from({ length: 10 }, (_, i) => fixed(i)),
+    ...Array.from({ length: 10 }, (_, i) => broken(i)),
+  ]);
   await until(() => countIs(path, 20), '20 letters, counted while the run holds the file');
 
   const list = await dlqCli(['list', '--limit', '100'], path);
@@ -84,7 +101,10 @@ t.test('every dlq command works on a file a running missive run writes to', awai
   t.equal(replayed.stdout, 'replayed 25: 10 handled, 15 failed again\n', 'replayed through the running process');
   const after = JSON.parse((await dlqCli(['list', '--json', '--limit', '100'], path)).stdout);
   t.equal(after.length, 15, 'handled letters deleted');
-  t.ok(after.every((l) => l.attempts === 2 && JSON.parse(l.body).fixed === false), 'the others tried once more');
+  t.ok(
+    after.every((l) => l.attempts === 2 && JSON.parse(l.body).fixed === false),
+    'the others tried once more',
+  );
 
   const purged = await dlqCli(['purge', '--yes'], path);
   t.equal(purged.code, 0, purged.stderr);
@@ -107,9 +127,15 @@ t.test('every dlq command works on a file a running missive run writes to', awai
   const all = (await redis.xrange(stream, '-', '+')).map(([id]) => id);
   const delivered = (await redis.xinfo('GROUPS', stream))[0];
   const lastDelivered = String(delivered[delivered.indexOf('last-delivered-id') + 1]);
-  const acked = all.filter((id) => !pending.has(id) && compareIds(id, lastDelivered) <= 0 && !first.includes(id) && !more.includes(id));
+  const acked = all.filter(
+    (id) => !pending.has(id) && compareIds(id, lastDelivered) <= 0 && !first.includes(id) && !more.includes(id),
+  );
   t.ok(acked.length >= 5, `${acked.length} entries acked since the purge`);
-  t.same(acked.filter((id) => !ids.has(id)), [], 'every acked entry has its letter');
+  t.same(
+    acked.filter((id) => !ids.has(id)),
+    [],
+    'every acked entry has its letter',
+  );
   t.ok(later.every((id) => ids.has(id)));
 
   t.ok(existsSync(socketPathFor(realpathSync(path))), 'the killed run left its socket behind');
@@ -123,12 +149,12 @@ t.test('every dlq command works on a file a running missive run writes to', awai
     remote = await RemoteDlq.connect(socketPath, realpathSync(path));
     return remote !== undefined;
   }, 'the new run answering on the socket the killed one left');
-  t.equal(remote.pid, next.child.pid, 'the socket is the new run\'s');
+  t.equal(remote.pid, next.child.pid, "the socket is the new run's");
   await remote.close();
   await until(async () => {
     const result = await dlqCli(['count'], path);
     return result.code === 0 && Number(result.stdout) > ids.size;
-  }, 'the new run\'s letters counted');
+  }, "the new run's letters counted");
   t.equal(statSync(socketPathFor(realpathSync(path))).mode & 0o777, 0o600, 'the socket is mode 0600');
   next.child.kill('SIGTERM');
   t.equal((await next.done).code, 0);
@@ -141,29 +167,35 @@ function compareIds(a, b) {
   return am === bm ? (as === bs ? 0 : as < bs ? -1 : 1) : am < bm ? -1 : 1;
 }
 
-t.test('a run that starts while a reader holds the file waits for it before reading, then stores its letters', await needRedis(), async (t) => {
-  const { redis, stream } = withStream(t);
-  const path = join(t.testdir(), 'dead.duckdb');
-  const seed = await DuckDbDlq.open(path);
-  await seed.put([{ id: 'seed', body: Buffer.from('seed'), reason: 'handler failed' }]);
-  await seed.close();
-  const reader = await DuckDbDlq.open(path, { readOnly: true });
-  const run = startCli(runArgs(stream, path));
-  t.teardown(() => run.child.kill('SIGKILL'));
-  const id = await redis.xadd(stream, '*', 'body', 'fails while the file is read');
-  await sleep(1500);
-  t.notOk((await pendingIds(redis, stream)).has(id), 'nothing read while the store cannot be taken');
-  t.equal(await reader.count(), 1, 'the reader reads meanwhile');
-  await reader.close();
-  await until(() => countIs(path, 2), 'the letter stored once the reader let go');
-  await until(async () => !(await pendingIds(redis, stream)).has(id), 'then acked');
-  run.child.kill('SIGTERM');
-  const { code, stderr } = await run.done;
-  t.equal(code, 0, stderr);
-});
+t.test(
+  'a run that starts while a reader holds the file waits for it before reading, then stores its letters',
+  await needRedis(),
+  async (t) => {
+    const { redis, stream } = withStream(t);
+    const path = join(t.testdir(), 'dead.duckdb');
+    const seed = await DuckDbDlq.open(path);
+    await seed.put([{ id: 'seed', body: Buffer.from('seed'), reason: 'handler failed' }]);
+    await seed.close();
+    const reader = await DuckDbDlq.open(path, { readOnly: true });
+    const run = startCli(runArgs(stream, path));
+    t.teardown(() => run.child.kill('SIGKILL'));
+    const id = await redis.xadd(stream, '*', 'body', 'fails while the file is read');
+    await sleep(1500);
+    t.notOk((await pendingIds(redis, stream)).has(id), 'nothing read while the store cannot be taken');
+    t.equal(await reader.count(), 1, 'the reader reads meanwhile');
+    await reader.close();
+    await until(() => countIs(path, 2), 'the letter stored once the reader let go');
+    await until(async () => !(await pendingIds(redis, stream)).has(id), 'then acked');
+    run.child.kill('SIGTERM');
+    const { code, stderr } = await run.done;
+    t.equal(code, 0, stderr);
+  },
+);
 
 const canUnshare = spawnSync('unshare', ['-m', 'true']).status === 0;
-const unshareSkip = canUnshare ? {} : { skip: 'needs unshare -m (mount namespaces) for a read-only or full file system' };
+const unshareSkip = canUnshare
+  ? {}
+  : { skip: 'needs unshare -m (mount namespaces) for a read-only or full file system' };
 
 t.test('the read commands need read access only: a read-only file system', unshareSkip, async (t) => {
   const dir = join(t.testdir(), 'ro');
@@ -177,10 +209,18 @@ t.test('the read commands need read access only: a read-only file system', unsha
   await dlq.close();
   const inReadOnly = (args) => {
     const script = `mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"`;
-    const result = spawnSync('unshare', ['-m', 'sh', '-c', script, 'sh', dir, process.execPath, CLI, 'dlq', ...args, '--dlq', path], { encoding: 'utf8' });
+    const result = spawnSync(
+      'unshare',
+      ['-m', 'sh', '-c', script, 'sh', dir, process.execPath, CLI, 'dlq', ...args, '--dlq', path],
+      { encoding: 'utf8' },
+    );
     return { code: result.status, stdout: result.stdout, stderr: result.stderr };
   };
-  const proof = spawnSync('unshare', ['-m', 'sh', '-c', `mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && touch "$1/x"`, 'sh', dir], { encoding: 'utf8' });
+  const proof = spawnSync(
+    'unshare',
+    ['-m', 'sh', '-c', `mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && touch "$1/x"`, 'sh', dir],
+    { encoding: 'utf8' },
+  );
   t.not(proof.status, 0, 'the directory is really read-only there');
   const count = inReadOnly(['count']);
   t.equal(count.code, 0, count.stderr);
@@ -206,7 +246,9 @@ t.test('a write that fails on a full disk reports that, not the failed rollback 
   const dir = join(base, 'full');
   mkdirSync(dir);
   const script = join(base, 'fill.mjs');
-  writeFileSync(script, `
+  writeFileSync(
+    script,
+    `
     import { DuckDbDlq } from ${JSON.stringify(new URL('../dist/dlq/duckdb.js', import.meta.url).href)};
     const dlq = await DuckDbDlq.open(process.argv[2] + '/dead.duckdb');
     let stored = 0;
@@ -220,8 +262,22 @@ t.test('a write that fails on a full disk reports that, not the failed rollback 
       console.log(JSON.stringify({ stored, code: error.code, message: error.message }));
     }
     await dlq.close().catch(() => {});
-  `);
-  const result = spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs -o size=2m tmpfs "$1" && exec "$2" "$3" "$1"', 'sh', dir, process.execPath, script], { encoding: 'utf8' });
+  `,
+  );
+  const result = spawnSync(
+    'unshare',
+    [
+      '-m',
+      'sh',
+      '-c',
+      'mount -t tmpfs -o size=2m tmpfs "$1" && exec "$2" "$3" "$1"',
+      'sh',
+      dir,
+      process.execPath,
+      script,
+    ],
+    { encoding: 'utf8' },
+  );
   t.equal(result.status, 0, result.stderr);
   const outcome = JSON.parse(result.stdout);
   t.ok(outcome.stored < 50000, 'the 2 MB disk filled up');
@@ -237,17 +293,28 @@ t.test('a writer waits a bounded time for another process that reads, then says 
   await seed.put([{ id: 'seed', body: Buffer.from('seed'), reason: 'handler failed' }]);
   await seed.close();
   const module = new URL('../dist/dlq/duckdb.js', import.meta.url).href;
-  const reader = spawn(process.execPath, ['--input-type=module', '-e', `
+  const reader = spawn(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `
     const { DuckDbDlq } = await import(${JSON.stringify(module)});
     const dlq = await DuckDbDlq.open(process.argv[1], { readOnly: true });
     console.log(await dlq.count());
     process.stdin.once('data', async () => { await dlq.close(); process.exit(0); });
-  `, path], { stdio: ['pipe', 'pipe', 'inherit'] });
+  `,
+      path,
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   t.teardown(() => reader.kill('SIGKILL'));
   await new Promise((resolve) => reader.stdout.once('data', resolve));
   await t.rejects(DuckDbDlq.open(path, { lockWaitMs: 300 }), {
     code: 'MISSIVE_ERR_DLQ',
-    message: new RegExp(`held for reading by process ${reader.pid} \\(a missive dlq command\\?\\) for longer than 300 ms`),
+    message: new RegExp(
+      `held for reading by process ${reader.pid} \\(a missive dlq command\\?\\) for longer than 300 ms`,
+    ),
   });
   const waiting = DuckDbDlq.open(path, { lockWaitMs: 20000 });
   await sleep(300);

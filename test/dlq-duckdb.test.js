@@ -127,7 +127,10 @@ t.test('delete takes one key or many and returns how many existed', async (t) =>
   t.equal(await dlq.delete(a), 0, 'already gone');
   t.equal(await dlq.delete([b, c, c, 'nope']), 2, 'duplicates and unknown keys are not counted');
   t.equal(await dlq.delete([]), 0);
-  t.strictSame((await dlq.list()).map((l) => l.id), ['d']);
+  t.strictSame(
+    (await dlq.list()).map((l) => l.id),
+    ['d'],
+  );
 });
 
 t.test('count and list filter by reason, reason prefix, handler and since; list pages', async (t) => {
@@ -147,11 +150,26 @@ t.test('count and list filter by reason, reason prefix, handler and since; list 
   t.equal(await dlq.count({ handler: 'charge' }), 2);
   t.equal(await dlq.count({ since: at(3) }), 3, 'since is inclusive');
   t.equal(await dlq.count({ reason: 'timeout*', handler: 'charge' }), 1, 'filters combine');
-  t.strictSame((await dlq.list({ reason: 'timeout*' })).map((l) => l.id), ['t1', 't2']);
-  t.strictSame((await dlq.list({ limit: 2 })).map((l) => l.id), ['t1', 't2']);
-  t.strictSame((await dlq.list({ limit: 2, offset: 2 })).map((l) => l.id), ['h1', 'n1']);
-  t.strictSame((await dlq.list({ offset: 4 })).map((l) => l.id), ['p1']);
-  t.strictSame((await dlq.list({ since: at(4), handler: 'nobody' })).map((l) => l.id), []);
+  t.strictSame(
+    (await dlq.list({ reason: 'timeout*' })).map((l) => l.id),
+    ['t1', 't2'],
+  );
+  t.strictSame(
+    (await dlq.list({ limit: 2 })).map((l) => l.id),
+    ['t1', 't2'],
+  );
+  t.strictSame(
+    (await dlq.list({ limit: 2, offset: 2 })).map((l) => l.id),
+    ['h1', 'n1'],
+  );
+  t.strictSame(
+    (await dlq.list({ offset: 4 })).map((l) => l.id),
+    ['p1'],
+  );
+  t.strictSame(
+    (await dlq.list({ since: at(4), handler: 'nobody' })).map((l) => l.id),
+    [],
+  );
   await t.rejects(dlq.list({ limit: -1 }), { code: 'MISSIVE_ERR_INVALID_OPTION' });
 });
 
@@ -206,7 +224,11 @@ t.test('a bad letter fails its own put; a failed write fails every put written w
   // A body that is not bytes gets past the types only in JavaScript; it fails inside the write.
   const group = [dlq.put([letter('g1')]), dlq.put([{ ...letter('g2'), body: 'not bytes' }]), dlq.put([letter('g3')])];
   for (const put of group) await t.rejects(put, { code: 'MISSIVE_ERR_DLQ', message: dlq.path });
-  t.strictSame((await dlq.list()).map((l) => l.id), ['good'], 'nothing of the failed group was stored');
+  t.strictSame(
+    (await dlq.list()).map((l) => l.id),
+    ['good'],
+    'nothing of the failed group was stored',
+  );
   await dlq.put([letter('after')]);
   t.equal(await dlq.count(), 2, 'the store still works');
 });

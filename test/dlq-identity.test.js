@@ -15,7 +15,13 @@ import { fixture, readStats, runCli, startCli } from './helpers/cli.js';
 import { until } from './helpers/until.js';
 
 const at = (s) => new Date(Date.UTC(2024, 0, 1, 0, 0, s));
-const letter = (id, body, fields = {}) => ({ id, body: Buffer.from(body), reason: 'handler failed', source: 'amqp:q', ...fields });
+const letter = (id, body, fields = {}) => ({
+  id,
+  body: Buffer.from(body),
+  reason: 'handler failed',
+  source: 'amqp:q',
+  ...fields,
+});
 
 /** The same assertions against every store: the rules are the Dlq interface's, not one store's. */
 function storeRules(name, open) {
@@ -25,8 +31,15 @@ function storeRules(name, open) {
     t.equal(await dlq.count(), 100);
     const all = await dlq.findById('shared');
     t.equal(all.length, 100, 'findById returns every letter with the id');
-    t.same(all.map((l) => l.body.toString()), Array.from({ length: 100 }, (_, i) => `body ${i}`), 'oldest first');
-    t.ok(all.every((l) => l.attempts === 1), 'none counted as another one\'s attempt');
+    t.same(
+      all.map((l) => l.body.toString()),
+      Array.from({ length: 100 }, (_, i) => `body ${i}`),
+      'oldest first',
+    );
+    t.ok(
+      all.every((l) => l.attempts === 1),
+      "none counted as another one's attempt",
+    );
     t.equal(new Set(all.map((l) => l.key)).size, 100, 'each its own key');
     t.equal((await dlq.get('shared')).body.toString(), 'body 99', 'get by id: the one that failed last');
     t.equal((await dlq.get(all[3].key)).body.toString(), 'body 3', 'get by key: that one');
@@ -49,7 +62,10 @@ function storeRules(name, open) {
 
   t.test(`${name}: the same id and bytes from another source is another letter`, async (t) => {
     const dlq = await open(t);
-    await dlq.put([letter('1-0', 'x', { source: 'redis-streams:a' }), letter('1-0', 'x', { source: 'redis-streams:b' })]);
+    await dlq.put([
+      letter('1-0', 'x', { source: 'redis-streams:a' }),
+      letter('1-0', 'x', { source: 'redis-streams:b' }),
+    ]);
     await dlq.put([letter('1-0', 'x', { source: null }), letter('1-0', 'x', { source: '' })]);
     t.equal(await dlq.count(), 4, 'no source and an empty source differ too');
   });
@@ -94,53 +110,68 @@ async function legacyFile(t, rows = 3000) {
   return path;
 }
 
-t.test('a file of missive-node 0.1 is read as it is read-only, and migrated in place when opened for writing', async (t) => {
-  const path = await legacyFile(t);
-  const reader = await DuckDbDlq.open(path, { readOnly: true });
-  t.equal(await reader.count(), 3000, 'read-only: read as it is');
-  const old7 = (await reader.findById('old-00007'))[0];
-  t.equal(old7.key, letterKey(null, 'old-00007', Buffer.from('body 7')), 'with the keys it will have once migrated');
-  t.equal((await reader.get(old7.key)).id, 'old-00007', 'found by key too');
-  let n = 0;
-  for await (const l of reader) if (l.id === `old-${String(n).padStart(5, '0')}`) n++;
-  t.equal(n, 3000, 'iterated in order');
-  await t.rejects(reader.put([letter('x', 'y')]), { message: /read-only/ });
-  await reader.close();
+t.test(
+  'a file of missive-node 0.1 is read as it is read-only, and migrated in place when opened for writing',
+  async (t) => {
+    const path = await legacyFile(t);
+    const reader = await DuckDbDlq.open(path, { readOnly: true });
+    t.equal(await reader.count(), 3000, 'read-only: read as it is');
+    const old7 = (await reader.findById('old-00007'))[0];
+    t.equal(old7.key, letterKey(null, 'old-00007', Buffer.from('body 7')), 'with the keys it will have once migrated');
+    t.equal((await reader.get(old7.key)).id, 'old-00007', 'found by key too');
+    let n = 0;
+    for await (const l of reader) if (l.id === `old-${String(n).padStart(5, '0')}`) n++;
+    t.equal(n, 3000, 'iterated in order');
+    await t.rejects(reader.put([letter('x', 'y')]), { message: /read-only/ });
+    await reader.close();
 
-  const dlq = await DuckDbDlq.open(path);
-  t.teardown(() => dlq.close());
-  t.equal(await dlq.count(), 3000, 'every letter kept');
-  const migrated = (await dlq.findById('old-00008'))[0];
-  t.match(migrated, {
-    key: letterKey('amqp:orders', 'old-00008', Buffer.from('body 8')),
-    reason: 'handler failed',
-    error: 'Error: 8',
-    attempts: 1,
-    headers: { routingKey: 'orders' },
-    confidential: false,
-    fingerprint: { name: 'old', host: 'host', pid: 7, version: '0.1.0' },
-  });
-  t.equal((await dlq.findById('old-00010'))[0].confidential, true);
-  t.equal(migrated.firstFailedAt.toISOString(), '2024-01-01T00:00:08.000Z');
+    const dlq = await DuckDbDlq.open(path);
+    t.teardown(() => dlq.close());
+    t.equal(await dlq.count(), 3000, 'every letter kept');
+    const migrated = (await dlq.findById('old-00008'))[0];
+    t.match(migrated, {
+      key: letterKey('amqp:orders', 'old-00008', Buffer.from('body 8')),
+      reason: 'handler failed',
+      error: 'Error: 8',
+      attempts: 1,
+      headers: { routingKey: 'orders' },
+      confidential: false,
+      fingerprint: { name: 'old', host: 'host', pid: 7, version: '0.1.0' },
+    });
+    t.equal((await dlq.findById('old-00010'))[0].confidential, true);
+    t.equal(migrated.firstFailedAt.toISOString(), '2024-01-01T00:00:08.000Z');
 
-  await dlq.put([letter('old-00008', 'body 8', { source: 'amqp:orders' })]);
-  t.equal((await dlq.get(migrated.key)).attempts, 2, 'the same message failing again updates its migrated letter');
-  await dlq.put([letter('old-00008', 'another body', { source: 'amqp:orders' })]);
-  t.equal((await dlq.findById('old-00008')).length, 2, 'a different message with its id is a letter of its own');
-  t.equal(await dlq.count(), 3001);
-});
+    await dlq.put([letter('old-00008', 'body 8', { source: 'amqp:orders' })]);
+    t.equal((await dlq.get(migrated.key)).attempts, 2, 'the same message failing again updates its migrated letter');
+    await dlq.put([letter('old-00008', 'another body', { source: 'amqp:orders' })]);
+    t.equal((await dlq.findById('old-00008')).length, 2, 'a different message with its id is a letter of its own');
+    t.equal(await dlq.count(), 3001);
+  },
+);
 
 t.test('a migrated file opens as a current one; the CLI reads 0.1 files and migrates them on a write', async (t) => {
   const path = await legacyFile(t, 10);
   const count = await runCli(['dlq', 'count', '--dlq', path]);
   t.equal(count.code, 0, count.stderr);
   t.equal(count.stdout, '10\n');
-  const purged = await runCli(['dlq', 'purge', '--yes', '--reason', 'handler failed', '--since', '2024-01-02', '--dlq', path]);
+  const purged = await runCli([
+    'dlq',
+    'purge',
+    '--yes',
+    '--reason',
+    'handler failed',
+    '--since',
+    '2024-01-02',
+    '--dlq',
+    path,
+  ]);
   t.equal(purged.code, 0, purged.stderr);
   t.match(purged.stdout, /^deleted 10 dead letters/);
   const instance = await DuckDBInstance.create(path);
   const connection = await instance.connect();
-  const columns = (await connection.runAndReadAll('SELECT column_name FROM (DESCRIBE dead_letters)')).getRows().map((r) => r[0]);
+  const columns = (await connection.runAndReadAll('SELECT column_name FROM (DESCRIBE dead_letters)'))
+    .getRows()
+    .map((r) => r[0]);
   connection.closeSync();
   instance.closeSync();
   t.equal(columns[0], 'key', 'the table has its key column now');
@@ -149,7 +180,11 @@ t.test('a migrated file opens as a current one; the CLI reads 0.1 files and migr
 t.test('missive dlq show ID lists every letter with that id, and shows one by its key', async (t) => {
   const path = join(t.testdir(), 'dead.duckdb');
   const dlq = await DuckDbDlq.open(path);
-  await dlq.put([letter('dup', 'first body', { failedAt: at(1) }), letter('dup', 'second body', { failedAt: at(2) }), letter('solo', 'alone')]);
+  await dlq.put([
+    letter('dup', 'first body', { failedAt: at(1) }),
+    letter('dup', 'second body', { failedAt: at(2) }),
+    letter('solo', 'alone'),
+  ]);
   const keys = (await dlq.findById('dup')).map((l) => l.key);
   await dlq.close();
 
@@ -161,7 +196,10 @@ t.test('missive dlq show ID lists every letter with that id, and shows one by it
   t.match(several.stderr, /show one of them with missive dlq show KEY/);
 
   const json = await runCli(['dlq', 'show', 'dup', '--json', '--dlq', path]);
-  t.same(JSON.parse(json.stdout).map((l) => l.body), ['first body', 'second body']);
+  t.same(
+    JSON.parse(json.stdout).map((l) => l.body),
+    ['first body', 'second body'],
+  );
 
   const one = await runCli(['dlq', 'show', keys[1], '--dlq', path]);
   t.equal(one.code, 0);
@@ -172,68 +210,110 @@ t.test('missive dlq show ID lists every letter with that id, and shows one by it
   t.match(solo.stdout, /^id\s+solo\n/);
 });
 
-t.test('missive run: 100 different AMQP bodies sent with one messageId are 100 dead letters', await needAmqp(), async (t) => {
-  const dir = t.testdir();
-  const queue = `identity-${randomUUID()}`;
-  const connection = await amqp.connect(AMQP_URL);
-  const channel = await connection.createChannel();
-  await channel.assertQueue(queue, { durable: true });
-  t.teardown(async () => {
-    await channel.deleteQueue(queue).catch(() => {});
-    await connection.close();
-  });
-  for (let i = 0; i < 100; i++) channel.sendToQueue(queue, Buffer.from(`{"order":${i}}`), { messageId: 'order-created' });
-  // One message sent twice, so its second failure is its letter's second attempt.
-  for (let i = 0; i < 2; i++) channel.sendToQueue(queue, Buffer.from('twice'), { messageId: 'again' });
-  const path = join(dir, 'dead.duckdb');
-  const stats = join(dir, 'stats.json');
-  const run = startCli(['run', fixture('always-fails-processor.js'), '--adapter', 'amqp', '--amqp-url', AMQP_URL, '--queue', queue,
-    '--threads', '0', '--dlq', path, '--stats-file', stats]);
-  await until(async () => (await channel.checkQueue(queue)).messageCount === 0, 'the queue drained');
-  await until(async () => {
-    const result = await runCli(['dlq', 'count', '--dlq', path]);
-    return result.code === 0 && Number(result.stdout) === 101;
-  }, '101 letters');
-  run.child.kill('SIGTERM');
-  const { code, stderr } = await run.done;
-  t.equal(code, 0, stderr);
-  t.equal(readStats(stats).deadLettered, 102, 'the run dead-lettered 102 deliveries');
-
-  const dlq = await DuckDbDlq.open(path, { readOnly: true });
-  t.teardown(() => dlq.close());
-  const orders = await dlq.findById('order-created');
-  t.equal(orders.length, 100, 'each body its own letter');
-  t.same(orders.map((l) => l.body.toString()).sort(), Array.from({ length: 100 }, (_, i) => `{"order":${i}}`).sort());
-  const again = await dlq.findById('again');
-  t.equal(again.length, 1);
-  t.equal(again[0].attempts, 2, 'the same message twice: one letter, attempts 2');
-});
-
-t.test('missive run: entries of two Redis streams that share ids and bodies are letters of their own', await needRedis(), async (t) => {
-  const redis = new Redis(REDIS_URL);
-  const streams = [`identity-a-${randomUUID()}`, `identity-b-${randomUUID()}`];
-  t.teardown(async () => {
-    await redis.del(...streams);
-    redis.disconnect();
-  });
-  const path = join(t.testdir(), 'dead.duckdb');
-  for (const [n, stream] of streams.entries()) {
-    for (let i = 1; i <= 5; i++) await redis.xadd(stream, `1-${i}`, 'body', `same body ${i}`);
-    const run = startCli(['run', fixture('always-fails-processor.js'), '--adapter', 'redis-streams', '--redis-url', REDIS_URL,
-      '--stream', stream, '--group', 'g', '--block', '100', '--threads', '0', '--dlq', path]);
+t.test(
+  'missive run: 100 different AMQP bodies sent with one messageId are 100 dead letters',
+  await needAmqp(),
+  async (t) => {
+    const dir = t.testdir();
+    const queue = `identity-${randomUUID()}`;
+    const connection = await amqp.connect(AMQP_URL);
+    const channel = await connection.createChannel();
+    await channel.assertQueue(queue, { durable: true });
+    t.teardown(async () => {
+      await channel.deleteQueue(queue).catch(() => {});
+      await connection.close();
+    });
+    for (let i = 0; i < 100; i++)
+      channel.sendToQueue(queue, Buffer.from(`{"order":${i}}`), { messageId: 'order-created' });
+    // One message sent twice, so its second failure is its letter's second attempt.
+    for (let i = 0; i < 2; i++) channel.sendToQueue(queue, Buffer.from('twice'), { messageId: 'again' });
+    const path = join(dir, 'dead.duckdb');
+    const stats = join(dir, 'stats.json');
+    const run = startCli([
+      'run',
+      fixture('always-fails-processor.js'),
+      '--adapter',
+      'amqp',
+      '--amqp-url',
+      AMQP_URL,
+      '--queue',
+      queue,
+      '--threads',
+      '0',
+      '--dlq',
+      path,
+      '--stats-file',
+      stats,
+    ]);
+    await until(async () => (await channel.checkQueue(queue)).messageCount === 0, 'the queue drained');
     await until(async () => {
       const result = await runCli(['dlq', 'count', '--dlq', path]);
-      return result.code === 0 && Number(result.stdout) === 5 * (n + 1);
-    }, `the letters of stream ${n + 1}`);
+      return result.code === 0 && Number(result.stdout) === 101;
+    }, '101 letters');
     run.child.kill('SIGTERM');
-    t.equal((await run.done).code, 0);
-  }
-  const dlq = await DuckDbDlq.open(path, { readOnly: true });
-  t.teardown(() => dlq.close());
-  const both = await dlq.findById('1-3');
-  t.same(both.map((l) => l.source).sort(), streams.map((s) => `redis-streams:${s}`).sort(), 'one letter per stream');
-  t.ok(both.every((l) => l.attempts === 1 && l.body.toString() === 'same body 3'));
-});
+    const { code, stderr } = await run.done;
+    t.equal(code, 0, stderr);
+    t.equal(readStats(stats).deadLettered, 102, 'the run dead-lettered 102 deliveries');
+
+    const dlq = await DuckDbDlq.open(path, { readOnly: true });
+    t.teardown(() => dlq.close());
+    const orders = await dlq.findById('order-created');
+    t.equal(orders.length, 100, 'each body its own letter');
+    t.same(orders.map((l) => l.body.toString()).sort(), Array.from({ length: 100 }, (_, i) => `{"order":${i}}`).sort());
+    const again = await dlq.findById('again');
+    t.equal(again.length, 1);
+    t.equal(again[0].attempts, 2, 'the same message twice: one letter, attempts 2');
+  },
+);
+
+t.test(
+  'missive run: entries of two Redis streams that share ids and bodies are letters of their own',
+  await needRedis(),
+  async (t) => {
+    const redis = new Redis(REDIS_URL);
+    const streams = [`identity-a-${randomUUID()}`, `identity-b-${randomUUID()}`];
+    t.teardown(async () => {
+      await redis.del(...streams);
+      redis.disconnect();
+    });
+    const path = join(t.testdir(), 'dead.duckdb');
+    for (const [n, stream] of streams.entries()) {
+      for (let i = 1; i <= 5; i++) await redis.xadd(stream, `1-${i}`, 'body', `same body ${i}`);
+      const run = startCli([
+        'run',
+        fixture('always-fails-processor.js'),
+        '--adapter',
+        'redis-streams',
+        '--redis-url',
+        REDIS_URL,
+        '--stream',
+        stream,
+        '--group',
+        'g',
+        '--block',
+        '100',
+        '--threads',
+        '0',
+        '--dlq',
+        path,
+      ]);
+      await until(
+        async () => {
+          const result = await runCli(['dlq', 'count', '--dlq', path]);
+          return result.code === 0 && Number(result.stdout) === 5 * (n + 1);
+        },
+        `the letters of stream ${n + 1}`,
+      );
+      run.child.kill('SIGTERM');
+      t.equal((await run.done).code, 0);
+    }
+    const dlq = await DuckDbDlq.open(path, { readOnly: true });
+    t.teardown(() => dlq.close());
+    const both = await dlq.findById('1-3');
+    t.same(both.map((l) => l.source).sort(), streams.map((s) => `redis-streams:${s}`).sort(), 'one letter per stream');
+    t.ok(both.every((l) => l.attempts === 1 && l.body.toString() === 'same body 3'));
+  },
+);
 
 t.test('HTTP webhooks with one Idempotency-Key and different bodies: a DuckDB letter each', async (t) => {
   const { HttpAdapter } = await import('../dist/adapters/http.js');
@@ -250,7 +330,10 @@ t.test('HTTP webhooks with one Idempotency-Key and different bodies: a DuckDB le
   answers.push((await post('{"attempt":0}')).status);
   await pipeline.stop();
   await pipeline.done;
-  t.ok(answers.every((status) => status === 200), 'each stored, then answered 200');
+  t.ok(
+    answers.every((status) => status === 200),
+    'each stored, then answered 200',
+  );
   const letters = await dlq.findById('checkout-42');
   t.equal(letters.length, 20, '20 different bodies, 20 letters');
   t.equal(letters.find((l) => l.body.toString() === '{"attempt":0}').attempts, 2, 'the body sent twice: attempts 2');

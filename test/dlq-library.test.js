@@ -8,7 +8,12 @@ import { JsonMessage, Processor } from 'missive-node';
 import processor from './fixtures/embedded-processor.js';
 
 const MODULE = new URL('./fixtures/embedded-processor.js', import.meta.url);
-const letter = (n, kind) => ({ id: `in:${n}`, body: Buffer.from(JSON.stringify({ kind, n })), reason: 'handler failed', source: 'test' });
+const letter = (n, kind) => ({
+  id: `in:${n}`,
+  body: Buffer.from(JSON.stringify({ kind, n })),
+  reason: 'handler failed',
+  source: 'test',
+});
 
 t.test('replayDeadLetters: handled letters leave, failing ones stay with one more attempt', async (t) => {
   const path = join(t.testdir(), 'dead.duckdb');
@@ -18,7 +23,11 @@ t.test('replayDeadLetters: handled letters leave, failing ones stay with one mor
   const stats = await running.done;
   t.same([stats.received, stats.acked, stats.deadLettered], [3, 2, 1]);
   const left = await store.list();
-  t.same(left.map((l) => [l.id, l.attempts]), [['in:2', 2]], 'the one that failed again, attempts 2');
+  t.same(
+    left.map((l) => [l.id, l.attempts]),
+    [['in:2', 2]],
+    'the one that failed again, attempts 2',
+  );
   t.equal(await purgeDeadLetters(store, { reason: 'handler failed' }), 1);
   t.equal(await store.count(), 0);
   await store.close();
@@ -26,13 +35,18 @@ t.test('replayDeadLetters: handled letters leave, failing ones stay with one mor
 
 t.test('purgeDeadLetters deletes what the filter selects, across pages', async (t) => {
   const store = new MemoryDlq();
-  await store.put(Array.from({ length: 2500 }, (_, n) => ({ ...letter(n, 'x'), reason: n % 2 ? 'nacked' : 'decode failed' })));
+  await store.put(
+    Array.from({ length: 2500 }, (_, n) => ({ ...letter(n, 'x'), reason: n % 2 ? 'nacked' : 'decode failed' })),
+  );
   t.equal(await purgeDeadLetters(store, { reason: 'nacked' }), 1250);
   t.equal(await store.count(), 1250);
   t.equal(await store.count({ reason: 'nacked' }), 0);
   // A JsonMessage processor in this thread: replay without workers.
   const p = new Processor(JsonMessage);
-  p.handleFor(() => true, () => {});
+  p.handleFor(
+    () => true,
+    () => {},
+  );
   const stats = await (await replayDeadLetters(store, p, { threads: 0 })).done;
   t.equal(stats.acked, 1250);
   t.equal(await store.count(), 0);

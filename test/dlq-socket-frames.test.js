@@ -12,7 +12,11 @@ import { privateTmp, socketIn } from './helpers/dlq-socket.js';
 import { rawSocket, sleep } from './helpers/http-clients.js';
 import { until } from './helpers/until.js';
 
-const answers = (text) => text.split('\n').filter(Boolean).map((line) => JSON.parse(line));
+const answers = (text) =>
+  text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
 
 /** Connects and has one request answered, so the server has counted the connection. */
 async function servedClient(socketPath) {
@@ -65,13 +69,19 @@ t.test('a running missive run answers malformed, oversized and surplus frames an
   ];
   bad.write(frames.map((frame) => `${frame}\n`).join(''));
   // Bounded, so that a server that leaves some frames unanswered fails the test instead of hanging it.
-  const text = await Promise.race([bad.until(new RegExp(`(.*\\n){${frames.length}}`)), run.done, sleep(30000)]).then(() => bad.text());
+  const text = await Promise.race([bad.until(new RegExp(`(.*\\n){${frames.length}}`)), run.done, sleep(30000)]).then(
+    () => bad.text(),
+  );
   const got = answers(text);
   t.equal(got.length, frames.length, `one answer a frame: ${text}`);
   const byN = (n) => got.filter((answer) => answer.n === n);
   t.equal(byN(-1).length, 5, 'null, [], "x", {} and a line that is not JSON: an answer for no request each');
-  t.ok(byN(-1).every((a) => a.error.code === 'MISSIVE_ERR_INVALID_OPTION'), 'as invalid requests');
-  for (const n of [1, 2, 3, 4, 5, 6]) t.match(byN(n), [{ error: { code: 'MISSIVE_ERR_INVALID_OPTION' } }], `request ${n} refused`);
+  t.ok(
+    byN(-1).every((a) => a.error.code === 'MISSIVE_ERR_INVALID_OPTION'),
+    'as invalid requests',
+  );
+  for (const n of [1, 2, 3, 4, 5, 6])
+    t.match(byN(n), [{ error: { code: 'MISSIVE_ERR_INVALID_OPTION' } }], `request ${n} refused`);
   t.same(byN(7), [{ n: 7, result: 1 }], 'and a good request on the same connection answered');
   t.match(byN(1)?.[0]?.error.message, /unknown operation "nope"/);
   bad.destroy();
@@ -88,12 +98,17 @@ t.test('a running missive run answers malformed, oversized and surplus frames an
   const deadline = Date.now() + 60000;
   while (!closed && sent < total && Date.now() < deadline) {
     sent += chunk.length;
-    if (!long.write(chunk)) await Promise.race([new Promise((resolve) => long.socket.once('drain', resolve)), long.closed]);
+    if (!long.write(chunk))
+      await Promise.race([new Promise((resolve) => long.socket.once('drain', resolve)), long.closed]);
   }
   t.ok(closed && sent < total, `the connection was closed after ${sent} of ${total} bytes`);
   const cut = answers(await Promise.race([long.closed, sleep(1000).then(() => long.text())]));
   long.destroy();
-  t.match(cut, [{ n: -1, error: { code: 'MISSIVE_ERR_DLQ', message: /request longer than \d+ bytes/ } }], 'with a last answer saying why');
+  t.match(
+    cut,
+    [{ n: -1, error: { code: 'MISSIVE_ERR_DLQ', message: /request longer than \d+ bytes/ } }],
+    'with a last answer saying why',
+  );
 
   // 64 connections at once are served; the 65th is told and closed at once.
   const held = [];
@@ -102,7 +117,11 @@ t.test('a running missive run answers malformed, oversized and surplus frames an
   const surplus = rawSocket(socketPath);
   const refused = answers(await Promise.race([surplus.closed, sleep(20000).then(() => surplus.text())]));
   surplus.destroy();
-  t.match(refused, [{ n: -1, error: { message: /serves 64 connections at once/ } }], 'one too many: refused with a reason');
+  t.match(
+    refused,
+    [{ n: -1, error: { message: /serves 64 connections at once/ } }],
+    'one too many: refused with a reason',
+  );
   held.splice(0).forEach((client) => client.destroy());
   await until(async () => {
     const client = rawSocket(socketPath);
@@ -125,31 +144,38 @@ t.test('a running missive run answers malformed, oversized and surplus frames an
   t.notOk(existsSync(socketPath), 'and takes its socket away');
 });
 
-t.test('idle connections are closed; a client of its own keeps its connection alive and splits large puts', async (t) => {
-  const tmp = privateTmp(t);
-  const path = join(tmp, 'dead.duckdb');
-  const store = await DuckDbDlq.open(path, { serve: false });
-  t.teardown(() => store.close());
-  const socketPath = socketIn(tmp, path);
-  const server = await serveStore(store, socketPath, { idleMs: 300, maxRequestBytes: 64 * 1024 });
-  t.teardown(() => server.close());
+t.test(
+  'idle connections are closed; a client of its own keeps its connection alive and splits large puts',
+  async (t) => {
+    const tmp = privateTmp(t);
+    const path = join(tmp, 'dead.duckdb');
+    const store = await DuckDbDlq.open(path, { serve: false });
+    t.teardown(() => store.close());
+    const socketPath = socketIn(tmp, path);
+    const server = await serveStore(store, socketPath, { idleMs: 300, maxRequestBytes: 64 * 1024 });
+    t.teardown(() => server.close());
 
-  const idle = rawSocket(socketPath);
-  const started = Date.now();
-  const last = answers(await Promise.race([idle.closed, sleep(20000).then(() => idle.text())]));
-  t.match(last, [{ n: -1, error: { message: /closed after 300 ms without a request/ } }]);
-  t.ok(Date.now() - started < 20000, 'closed by the server');
+    const idle = rawSocket(socketPath);
+    const started = Date.now();
+    const last = answers(await Promise.race([idle.closed, sleep(20000).then(() => idle.text())]));
+    t.match(last, [{ n: -1, error: { message: /closed after 300 ms without a request/ } }]);
+    t.ok(Date.now() - started < 20000, 'closed by the server');
 
-  const remote = await RemoteDlq.connect(socketPath, realpathSync(path));
-  t.teardown(() => remote.close());
-  await sleep(1500);
-  t.equal(await remote.count(), 0, 'a RemoteDlq idle for five times the limit still works');
-  const letters = Array.from({ length: 20 }, (_, i) => ({ id: `l${i}`, reason: 'handler failed', body: Buffer.alloc(20000, i) }));
-  await remote.put(letters);
-  t.equal(await remote.count(), 20, '20 letters of 20 kB (540 kB in base64) put through a 64 KiB request limit');
-  await t.rejects(
-    remote.put([{ id: 'big', reason: 'handler failed', body: Buffer.alloc(100000) }]),
-    { code: 'MISSIVE_ERR_DLQ', message: /takes \d+ bytes on the socket, more than the 65536 .* stop that process/ },
-    'one letter larger than a request: refused with what to do',
-  );
-});
+    const remote = await RemoteDlq.connect(socketPath, realpathSync(path));
+    t.teardown(() => remote.close());
+    await sleep(1500);
+    t.equal(await remote.count(), 0, 'a RemoteDlq idle for five times the limit still works');
+    const letters = Array.from({ length: 20 }, (_, i) => ({
+      id: `l${i}`,
+      reason: 'handler failed',
+      body: Buffer.alloc(20000, i),
+    }));
+    await remote.put(letters);
+    t.equal(await remote.count(), 20, '20 letters of 20 kB (540 kB in base64) put through a 64 KiB request limit');
+    await t.rejects(
+      remote.put([{ id: 'big', reason: 'handler failed', body: Buffer.alloc(100000) }]),
+      { code: 'MISSIVE_ERR_DLQ', message: /takes \d+ bytes on the socket, more than the 65536 .* stop that process/ },
+      'one letter larger than a request: refused with what to do',
+    );
+  },
+);

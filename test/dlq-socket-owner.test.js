@@ -25,9 +25,12 @@ async function storeWithLetter(path) {
 /** Starts the forged server (as `uid`, or this user), its directory given `mode`; resolves once it listens. */
 async function forgedServer(t, socketPath, realPath, mode, uid) {
   const args = [fixture('forged-dlq-socket.js'), socketPath, realPath, mode];
-  const child = uid === undefined
-    ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
-    : spawn('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child =
+    uid === undefined
+      ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+      : spawn('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, ...args], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
   t.teardown(() => child.kill('SIGKILL'));
   await new Promise((resolve, reject) => {
     child.stdout.once('data', resolve);
@@ -51,9 +54,16 @@ async function checkRefused(t, tmp, path, why) {
   t.notMatch(replay.stdout, /replayed/, 'and runs nothing through the handler');
   t.match(replay.stderr, why);
 
-  const run = await runCli(['run', fixture('always-fails-processor.js'), '--threads', '0', '--dlq', path], { env, input: 'x\n' });
+  const run = await runCli(['run', fixture('always-fails-processor.js'), '--threads', '0', '--dlq', path], {
+    env,
+    input: 'x\n',
+  });
   t.equal(run.code, 0, 'the run exits 0');
-  t.match(run.stderr, new RegExp(`missive dlq commands cannot reach ${path} while this process holds it: ${dir}`), 'run warns, naming the directory');
+  t.match(
+    run.stderr,
+    new RegExp(`missive dlq commands cannot reach ${path} while this process holds it: ${dir}`),
+    'run warns, naming the directory',
+  );
   t.match(run.stderr, why);
   t.match(run.stderr, /1 received · 0 acked · 0 nacked · 1 dead letters/, 'and runs on');
   t.equal((await readDeadLetters(path)).length, 2, 'storing its letter');
@@ -61,7 +71,9 @@ async function checkRefused(t, tmp, path, why) {
 
 t.test("another local user's directory and socket: refused, and the run says it cannot serve", rootSkip, async (t) => {
   const user = `msk${randomBytes(4).toString('hex')}`;
-  const made = spawnSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', user], { encoding: 'utf8' });
+  const made = spawnSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', user], {
+    encoding: 'utf8',
+  });
   t.equal(made.status, 0, made.stderr);
   t.teardown(() => spawnSync('userdel', [user]));
   const uid = Number(spawnSync('id', ['-u', user], { encoding: 'utf8' }).stdout);

@@ -65,7 +65,9 @@ async function noSecretIn(t, queries, args, cwd) {
   const worker = async () => {
     for (let query = pending.shift(); query !== undefined; query = pending.shift()) {
       const result = await runCli(['dlq', 'sql', query, '--json', ...args], { cwd });
-      t.notMatch(result.stdout + result.stderr, SECRET, `nothing confidential: ${query}`, { stdout: result.stdout.slice(0, 300) });
+      t.notMatch(result.stdout + result.stderr, SECRET, `nothing confidential: ${query}`, {
+        stdout: result.stdout.slice(0, 300),
+      });
     }
   };
   await Promise.all([worker(), worker(), worker()]);
@@ -75,19 +77,43 @@ t.test('no name reaches the stored body and error of a confidential letter witho
   const dir = t.testdir();
   const dlq = await DuckDbDlq.open(join(dir, 'missive-dlq.duckdb'));
   await dlq.put([
-    { id: 'card-1', body: Buffer.from('{"card":"4111 1111 1111 1111"}'), reason: 'handler failed', error: 'Error: declined 4111 1111 1111 1111', headers: { 'x-card': '4111' }, confidential: true },
-    { id: 'open-1', body: Buffer.from('{"type":"mystery"}'), reason: 'no matching handler', headers: { routingKey: 'orders' } },
+    {
+      id: 'card-1',
+      body: Buffer.from('{"card":"4111 1111 1111 1111"}'),
+      reason: 'handler failed',
+      error: 'Error: declined 4111 1111 1111 1111',
+      headers: { 'x-card': '4111' },
+      confidential: true,
+    },
+    {
+      id: 'open-1',
+      body: Buffer.from('{"type":"mystery"}'),
+      reason: 'no matching handler',
+      headers: { routingKey: 'orders' },
+    },
   ]);
   await dlq.close();
-  const revealed = await runCli(['dlq', 'sql', 'SELECT error FROM "missive-dlq".main.dead_letters', '--json', '--reveal'], { cwd: dir });
+  const revealed = await runCli(
+    ['dlq', 'sql', 'SELECT error FROM "missive-dlq".main.dead_letters', '--json', '--reveal'],
+    { cwd: dir },
+  );
   t.match(revealed.stdout, SECRET, 'with --reveal, the stored table is there by its database name');
   // As the issue ran it: no --dlq, the default file in the working directory.
   await noSecretIn(t, ESCAPES('missive-dlq'), [], dir);
   renameSync(join(dir, 'missive-dlq.duckdb'), join(dir, 'f8.duckdb'));
   await noSecretIn(t, ESCAPES('f8').slice(0, 6), ['--dlq', 'f8.duckdb'], dir);
-  const masked = await runCli(['dlq', 'sql', 'SELECT id, body, error FROM dead_letters ORDER BY id', '--json', '--dlq', 'f8.duckdb'], { cwd: dir });
-  t.same(JSON.parse(masked.stdout).map((r) => [r.id, r.body === null, r.error === null]), [['card-1', true, true], ['open-1', false, true]],
-    'the masked table has every letter, the confidential one without body and error');
+  const masked = await runCli(
+    ['dlq', 'sql', 'SELECT id, body, error FROM dead_letters ORDER BY id', '--json', '--dlq', 'f8.duckdb'],
+    { cwd: dir },
+  );
+  t.same(
+    JSON.parse(masked.stdout).map((r) => [r.id, r.body === null, r.error === null]),
+    [
+      ['card-1', true, true],
+      ['open-1', false, true],
+    ],
+    'the masked table has every letter, the confidential one without body and error',
+  );
 });
 
 t.test('the same through the socket of a running processor that holds the store', async (t) => {
@@ -100,9 +126,13 @@ t.test('the same through the socket of a running processor that holds the store'
   t.teardown(() => run.child.kill('SIGKILL'));
   const count = async () => (await runCli(['dlq', 'count'], { cwd: dir })).stdout.trim();
   for (const deadline = Date.now() + 60_000; (await count()) !== '2'; await sleep(200)) {
-    if (Date.now() > deadline) throw new Error(`the run stored no 2 letters within 60 s: ${JSON.stringify(run.output())}`);
+    if (Date.now() > deadline)
+      throw new Error(`the run stored no 2 letters within 60 s: ${JSON.stringify(run.output())}`);
   }
-  const revealed = await runCli(['dlq', 'sql', 'SELECT error FROM "missive-dlq".main.dead_letters', '--json', '--reveal'], { cwd: dir });
+  const revealed = await runCli(
+    ['dlq', 'sql', 'SELECT error FROM "missive-dlq".main.dead_letters', '--json', '--reveal'],
+    { cwd: dir },
+  );
   t.match(revealed.stdout, SECRET, 'the processor answers with --reveal');
   const escapes = ESCAPES('missive-dlq');
   await noSecretIn(t, [...escapes.slice(0, 4), ...escapes.slice(14, 17), ...escapes.slice(-3)], [], dir);

@@ -15,8 +15,20 @@ async function storeWith(t) {
   const path = join(dir, 'dead.duckdb');
   const dlq = await DuckDbDlq.open(path);
   await dlq.put([
-    { id: 'card-1', body: Buffer.from('{"card":"4111 1111 1111 1111"}'), reason: 'handler failed', error: 'Error: declined 4111 1111 1111 1111', headers: { 'x-card': '4111' }, confidential: true },
-    { id: 'open-1', body: Buffer.from('{"type":"mystery"}'), reason: 'no matching handler', headers: { routingKey: 'orders' } },
+    {
+      id: 'card-1',
+      body: Buffer.from('{"card":"4111 1111 1111 1111"}'),
+      reason: 'handler failed',
+      error: 'Error: declined 4111 1111 1111 1111',
+      headers: { 'x-card': '4111' },
+      confidential: true,
+    },
+    {
+      id: 'open-1',
+      body: Buffer.from('{"type":"mystery"}'),
+      reason: 'no matching handler',
+      headers: { routingKey: 'orders' },
+    },
   ]);
   await dlq.close();
   return { dir, path };
@@ -27,7 +39,10 @@ t.test('queries read the table; confidential body, error and headers are NULL un
   const masked = await sql('SELECT id, body, error, headers FROM dead_letters ORDER BY id', path, '--json');
   t.equal(masked.code, 0, masked.stderr);
   const rows = JSON.parse(masked.stdout);
-  t.same(rows.map((r) => r.id), ['card-1', 'open-1']);
+  t.same(
+    rows.map((r) => r.id),
+    ['card-1', 'open-1'],
+  );
   t.same([rows[0].body, rows[0].error, rows[0].headers], [null, null, null], 'the confidential letter is masked');
   t.not(rows[1].body, null, 'an ordinary letter keeps its body');
   t.notMatch(masked.stdout, /4111/);
@@ -52,7 +67,7 @@ t.test('every way to write, run a second statement or reach outside the store is
     [`EXPORT DATABASE '${elsewhere}'`, /refuse/],
     ['PRAGMA version', /PRAGMA is refused/],
     ['PRAGMA threads=1', /PRAGMA is refused/],
-    ["SET enable_external_access = true", /SET is refused/],
+    ['SET enable_external_access = true', /SET is refused/],
     ["SELECT * FROM read_text('/etc/passwd')", /reaches outside it/],
     ["SELECT content FROM read_blob('/etc/hostname')", /reaches outside it/],
     ["SELECT * FROM glob('/etc/*')", /reaches outside it/],

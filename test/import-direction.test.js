@@ -92,8 +92,14 @@ export function importsOf(file, source) {
   for (const match of source.matchAll(STATIC)) {
     const [, , typeKeyword, clause, specifier] = match;
     // `import { type A, type B }` is type-only too: every name in the braces is marked.
-    const names = /^\{([^}]*)\}$/.exec(clause.trim())?.[1].split(',').map((name) => name.trim()).filter(Boolean);
-    const typeOnly = typeKeyword !== undefined || (names !== undefined && names.length > 0 && names.every((name) => name.startsWith('type ')));
+    const names = /^\{([^}]*)\}$/
+      .exec(clause.trim())?.[1]
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean);
+    const typeOnly =
+      typeKeyword !== undefined ||
+      (names !== undefined && names.length > 0 && names.every((name) => name.startsWith('type ')));
     found.push({ line: lineAt(match.index), imported: target(specifier), typeOnly });
   }
   for (const match of source.matchAll(DYNAMIC)) {
@@ -107,7 +113,10 @@ const files = sourcesUnder(SRC).map((path) => relative(SRC, path).split('\\').jo
 t.test('the layers name folders and files that exist', async (t) => {
   for (const { name, paths } of LAYERS) {
     for (const path of paths) {
-      t.ok(files.some((file) => file === path || file.startsWith(path)), `${name}: src/${path} exists`);
+      t.ok(
+        files.some((file) => file === path || file.startsWith(path)),
+        `${name}: src/${path} exists`,
+      );
     }
   }
 });

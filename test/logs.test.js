@@ -16,14 +16,27 @@ t.test('no body of a confidential message appears anywhere in the log output of 
   ].join('\n');
   for (const threads of ['0', '2']) {
     const result = await runCli(
-      ['run', fixture('confidential-processor.js'), '--threads', threads, '--dlq', dlqPath, '--log-bodies', '--log-level', 'debug'],
+      [
+        'run',
+        fixture('confidential-processor.js'),
+        '--threads',
+        threads,
+        '--dlq',
+        dlqPath,
+        '--log-bodies',
+        '--log-level',
+        'debug',
+      ],
       { input },
     );
     t.equal(result.code, 0, 'exits 0', { stderr: result.stderr.slice(-3000) });
     const output = result.stdout + result.stderr;
     t.notOk(output.includes(SECRET), `threads ${threads}: the card number is nowhere in the output`);
     t.ok(output.includes('visible-marker'), `threads ${threads}: --log-bodies does log a non-confidential body`);
-    const lines = result.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    const lines = result.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l));
     const failures = lines.filter((l) => l.msg === 'dead letter');
     t.equal(failures.length, 2, 'one line per failure');
     const card = failures.find((l) => l.handler === 'charge');
@@ -52,9 +65,12 @@ t.test('a confidential message class keeps even undecodable bodies out of the lo
 
 t.test('without --log-bodies no body is logged at all', async (t) => {
   const dir = t.testdir();
-  const result = await runCli(['run', fixture('confidential-processor.js'), '--threads', '0', '--dlq', join(dir, 'd.duckdb')], {
-    input: JSON.stringify({ kind: 'public', note: 'visible-marker' }),
-  });
+  const result = await runCli(
+    ['run', fixture('confidential-processor.js'), '--threads', '0', '--dlq', join(dir, 'd.duckdb')],
+    {
+      input: JSON.stringify({ kind: 'public', note: 'visible-marker' }),
+    },
+  );
   t.equal(result.code, 0);
   const line = JSON.parse(result.stderr.split('\n').find((l) => l.includes('"dead letter"')));
   t.equal(line.body, undefined);

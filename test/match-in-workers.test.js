@@ -56,7 +56,8 @@ t.test('matchers in the workers: every message ends as it does with matchers in 
     t.equal(result.stats.retries, 1, 'the flaky handler was tried again');
     t.equal(result.stats.unsettled, 0);
   }
-  const shape = (byType) => Object.fromEntries(Object.entries(byType).map(([type, l]) => [type, [l.reason, l.handler]]));
+  const shape = (byType) =>
+    Object.fromEntries(Object.entries(byType).map(([type, l]) => [type, [l.reason, l.handler]]));
   const { 'matcher-kills': killed, ...comparable } = shape(workers.byType);
   t.same(comparable, shape(main.byType), 'same dead letters, reasons and handlers');
   t.same(killed, ['worker exited', null], 'a matcher that ends its worker: only that message, no handler named');
@@ -77,7 +78,10 @@ t.test('matchers in the workers: every message ends as it does with matchers in 
 t.test('without worker threads the option changes nothing: the calling thread matches', async (t) => {
   const processor = new Processor(JsonMessage, { matchInWorkers: true });
   const seen = [];
-  processor.handleFor((m) => m.getJson().ok === true, (m) => seen.push(m.getJson().n));
+  processor.handleFor(
+    (m) => m.getJson().ok === true,
+    (m) => seen.push(m.getJson().n),
+  );
   const dlq = new MemoryDlq();
   const adapter = new ArrayAdapter([JSON.stringify({ ok: true, n: 1 }), JSON.stringify({ ok: false })]);
   const stats = await (await startPipeline({ adapter, processor, dlq, threads: 0 })).done;
@@ -96,36 +100,46 @@ t.test('matchInWorkers must be a boolean', async (t) => {
   t.throws(() => new Processor(JsonMessage, { matchInWorkers: 'yes' }), /matchInWorkers.*true or false/);
 });
 
-t.test('a processor that matches in the main thread has its file read in blocks no larger than the in-flight cap', async (t) => {
-  // Such blocks are split into deliveries in the main thread, every one alive until admitted: uncut, a 4 MiB block
-  // of short lines held 100,000 of them.
-  const dir = t.testdir();
-  const path = join(dir, 'in.jsonl');
-  writeFileSync(path, Array.from({ length: 5000 }, (_, n) => JSON.stringify({ type: 'ok', n })).join('\n'));
-  class RecordingFileAdapter extends FileAdapter {
-    opened;
-    blockLines = [];
-    async open(options) {
-      this.opened = options;
-      const readable = await super.open(options);
-      readable.on('data', (chunk) => this.blockLines.push(chunk.lines));
-      return readable;
+t.test(
+  'a processor that matches in the main thread has its file read in blocks no larger than the in-flight cap',
+  async (t) => {
+    // Such blocks are split into deliveries in the main thread, every one alive until admitted: uncut, a 4 MiB block
+    // of short lines held 100,000 of them.
+    const dir = t.testdir();
+    const path = join(dir, 'in.jsonl');
+    writeFileSync(path, Array.from({ length: 5000 }, (_, n) => JSON.stringify({ type: 'ok', n })).join('\n'));
+    class RecordingFileAdapter extends FileAdapter {
+      opened;
+      blockLines = [];
+      async open(options) {
+        this.opened = options;
+        const readable = await super.open(options);
+        readable.on('data', (chunk) => this.blockLines.push(chunk.lines));
+        return readable;
+      }
     }
-  }
-  for (const where of ['main', 'workers']) {
-    const moduleUrl = `${pathToFileURL(fixture('routing-processor.js')).href}?where=${where}`;
-    const { default: processor } = await import(moduleUrl);
-    const adapter = new RecordingFileAdapter([path]);
-    const pipeline = await startPipeline({ adapter, processor, dlq: new MemoryDlq(), moduleUrl, threads: 2, batchSize: 100 });
-    const stats = await pipeline.done;
-    t.equal(stats.acked, 5000, `${where}: every line handled`);
-    t.equal(adapter.opened.parallelism, 2, `${where}: the adapter knows two threads run its blocks`);
-    if (where === 'main') {
-      t.equal(adapter.opened.maxBlockLines, 400, 'matched here: blocks are cut to the cap, 2 x batch size x threads');
-      t.ok(Math.max(...adapter.blockLines) <= 400, `no block over 400 lines (${Math.max(...adapter.blockLines)})`);
-    } else {
-      t.equal(adapter.opened.maxBlockLines, undefined, 'matched in the workers: blocks are cut by bytes only');
-      t.ok(Math.max(...adapter.blockLines) > 400, 'and hold more lines than the cap');
+    for (const where of ['main', 'workers']) {
+      const moduleUrl = `${pathToFileURL(fixture('routing-processor.js')).href}?where=${where}`;
+      const { default: processor } = await import(moduleUrl);
+      const adapter = new RecordingFileAdapter([path]);
+      const pipeline = await startPipeline({
+        adapter,
+        processor,
+        dlq: new MemoryDlq(),
+        moduleUrl,
+        threads: 2,
+        batchSize: 100,
+      });
+      const stats = await pipeline.done;
+      t.equal(stats.acked, 5000, `${where}: every line handled`);
+      t.equal(adapter.opened.parallelism, 2, `${where}: the adapter knows two threads run its blocks`);
+      if (where === 'main') {
+        t.equal(adapter.opened.maxBlockLines, 400, 'matched here: blocks are cut to the cap, 2 x batch size x threads');
+        t.ok(Math.max(...adapter.blockLines) <= 400, `no block over 400 lines (${Math.max(...adapter.blockLines)})`);
+      } else {
+        t.equal(adapter.opened.maxBlockLines, undefined, 'matched in the workers: blocks are cut by bytes only');
+        t.ok(Math.max(...adapter.blockLines) > 400, 'and hold more lines than the cap');
+      }
     }
-  }
-});
+  },
+);

@@ -13,9 +13,14 @@ function parsePrometheus(text) {
       if (meta[1] === 'TYPE') types.set(meta[2], meta[3]);
       continue;
     }
-    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*)\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(line);
+    const sample =
+      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*)\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(
+        line,
+      );
     if (!sample) throw new Error(`not Prometheus text: ${line}`);
-    const labels = Object.fromEntries([...(sample[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
+    const labels = Object.fromEntries(
+      [...(sample[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]),
+    );
     samples.push({ name: sample[1], labels, value: Number(sample[3]) });
   }
   return { samples, types };
@@ -30,15 +35,35 @@ t.test('/metrics parses as Prometheus text and its counters match the stats file
   const dir = t.testdir();
   const statsPath = join(dir, 'stats.json');
   const run = startCli(
-    ['run', fixture('mixed-processor.js'), '--threads', '2', '--batch-size', '50', '--metrics-port', '0',
-      '--dlq', join(dir, 'd.duckdb'), '--stats-file', statsPath, '--log-level', 'info'],
+    [
+      'run',
+      fixture('mixed-processor.js'),
+      '--threads',
+      '2',
+      '--batch-size',
+      '50',
+      '--metrics-port',
+      '0',
+      '--dlq',
+      join(dir, 'd.duckdb'),
+      '--stats-file',
+      statsPath,
+      '--log-level',
+      'info',
+    ],
     { keepStdinOpen: true },
   );
   await waitForOutput(run, /metrics at http:\/\/127\.0\.0\.1:\d+\/metrics/);
   const url = /metrics at (http:\/\/[^"\s]+)/.exec(run.output().stderr)[1];
   const lines = [];
   for (let i = 0; i < 1000; i++) {
-    lines.push(i % 10 === 0 ? JSON.stringify({ type: 'boom', n: i }) : i % 10 === 1 ? 'not json' : JSON.stringify({ type: 'ok', n: i }));
+    lines.push(
+      i % 10 === 0
+        ? JSON.stringify({ type: 'boom', n: i })
+        : i % 10 === 1
+          ? 'not json'
+          : JSON.stringify({ type: 'ok', n: i }),
+    );
   }
   run.child.stdin.write(`${lines.join('\n')}\n`);
 

@@ -1,6 +1,13 @@
 import t from 'tap';
 import fc from 'fast-check';
-import { countNewlines, countNewlinesScalar, countableMemory, countsInPlace, findNewlines, simdNewlines } from '../dist/newlines.js';
+import {
+  countNewlines,
+  countNewlinesScalar,
+  countableMemory,
+  countsInPlace,
+  findNewlines,
+  simdNewlines,
+} from '../dist/newlines.js';
 
 /**
  * `bytes` in fresh shared memory, starting `offset` bytes in, as blocks are: every alignment gets tried. `inPlace`
@@ -26,11 +33,17 @@ t.test('both counters count exactly, whatever the bytes, length and alignment', 
   // Bytes near \n (0x0a) and the ones a word or lane trick could confuse with it made frequent.
   const byte = fc.oneof(fc.constantFrom(0x0a, 0x0b, 0x09, 0x8a, 0x00, 0xff, 0x0d), fc.integer({ min: 0, max: 255 }));
   fc.assert(
-    fc.property(fc.uint8Array({ maxLength: 600 }), fc.array(byte, { maxLength: 64 }), fc.nat(17), fc.boolean(), (random, chosen, offset, inPlace) => {
-      const bytes = shared(Uint8Array.from([...random, ...chosen]), offset, inPlace);
-      const expected = naive(bytes);
-      return countNewlines(bytes) === expected && countNewlinesScalar(bytes) === expected;
-    }),
+    fc.property(
+      fc.uint8Array({ maxLength: 600 }),
+      fc.array(byte, { maxLength: 64 }),
+      fc.nat(17),
+      fc.boolean(),
+      (random, chosen, offset, inPlace) => {
+        const bytes = shared(Uint8Array.from([...random, ...chosen]), offset, inPlace);
+        const expected = naive(bytes);
+        return countNewlines(bytes) === expected && countNewlinesScalar(bytes) === expected;
+      },
+    ),
     { numRuns: 3000 },
   );
   t.pass('3000 random buffers counted as a byte loop counts them');
@@ -45,7 +58,11 @@ t.test('long runs of newlines and blocks past the counter memory are counted exa
         const where = `at offset ${offset}${inPlace ? ', in place' : ''}`;
         const all = shared(new Uint8Array(length).fill(0x0a), offset, inPlace);
         t.equal(countNewlines(all), length, `${length} newlines ${where}`);
-        const mixed = shared(Uint8Array.from({ length }, (_, i) => ((i * 7919) % 13 === 0 ? 0x0a : 0x41)), offset, inPlace);
+        const mixed = shared(
+          Uint8Array.from({ length }, (_, i) => ((i * 7919) % 13 === 0 ? 0x0a : 0x41)),
+          offset,
+          inPlace,
+        );
         t.equal(countNewlines(mixed), naive(mixed), `${length} mixed bytes ${where}`);
       }
     }

@@ -50,7 +50,10 @@ t.test('every adapter refuses a bad count at construction, before connecting', a
 
 t.test('startPipeline refuses a bad count before it opens the adapter', async (t) => {
   const processor = new Processor();
-  processor.handleFor(() => true, () => {});
+  processor.handleFor(
+    () => true,
+    () => {},
+  );
   for (const [name, value] of [
     ['batchSize', 0],
     ['threads', -1],

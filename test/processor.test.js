@@ -5,11 +5,24 @@ t.test('handleFor returns the handler and keeps registration order', async (t) =
   const p = new Processor(JsonMessage);
   const a = () => {};
   const b = function namedB() {};
-  t.equal(p.handleFor(() => true, a), a);
+  t.equal(
+    p.handleFor(() => true, a),
+    a,
+  );
   p.handleFor(() => false, b);
-  p.handleFor(() => false, () => {}, { name: 'custom' });
-  t.same(p.routes.map((r) => r.name), ['a', 'namedB', 'custom']);
-  t.same(p.routes.map((r) => r.index), [0, 1, 2]);
+  p.handleFor(
+    () => false,
+    () => {},
+    { name: 'custom' },
+  );
+  t.same(
+    p.routes.map((r) => r.name),
+    ['a', 'namedB', 'custom'],
+  );
+  t.same(
+    p.routes.map((r) => r.index),
+    [0, 1, 2],
+  );
 });
 
 t.test('anonymous handlers get a positional name', async (t) => {

@@ -24,7 +24,16 @@ import { join } from 'node:path';
 import { looseLine, moduleName, printsOf, readmeBlocks, shellCommands, shownOutput } from './helpers/readme-blocks.js';
 import { withClaimsChecked } from './helpers/readme-claims.js';
 import { needServers, portTaken, serversFor } from './helpers/readme-brokers.js';
-import { REPO, interrupt, killGroup, repositoryCopy, runNode, runShell, startShell, writeInCopy } from './helpers/readme-shell.js';
+import {
+  REPO,
+  interrupt,
+  killGroup,
+  repositoryCopy,
+  runNode,
+  runShell,
+  startShell,
+  writeInCopy,
+} from './helpers/readme-shell.js';
 
 const blocks = readmeBlocks(readFileSync(join(REPO, 'README.md'), 'utf8'));
 // t.testdir() is under .tap/ in the repository: a temporary place from which `missive-node` still resolves to
@@ -38,22 +47,38 @@ const notFed = new Map(); // lines of feeders whose command was skipped -> why
 const SHELL = new Set(['sh', 'bash', 'shell', 'console']);
 const JS = new Set(['js', 'javascript', 'mjs']);
 const withoutComment = (command) => command.replace(/\s+#.*$/, '').trim();
-const shown = (result) => ({ code: result.code, signal: result.signal, stdout: result.stdout.slice(-3000), stderr: result.stderr.slice(-3000) });
+const shown = (result) => ({
+  code: result.code,
+  signal: result.signal,
+  stdout: result.stdout.slice(-3000),
+  stderr: result.stderr.slice(-3000),
+});
 const expectedStatus = (note) => Number(/\bexits (\d+)/.exec(note)?.[1] ?? 0);
 
 // The checks below pass only if they can fail: a wrong value comment, a rejection claimed of a statement that
 // resolves, a summary with other counts.
 await t.test('the checks this test makes of the README can fail', async (t) => {
-  const wrong = { code: "const n = 1 + 1;\nn; // 3\n", line: 1 }; // a fence on line 1: the claim is on line 3
+  const wrong = { code: 'const n = 1 + 1;\nn; // 3\n', line: 1 }; // a fence on line 1: the claim is on line 3
   const { result } = await runChecked('readme-self-check-value.js', wrong);
   t.not(result.code, 0, 'a wrong value comment fails the program');
   t.match(result.stderr, /README\.md:3 claims 3 but the value is 2/);
-  const resolves = { code: "await Promise.resolve({ outcome: 'acked' }).catch((error) => error); // rejects\n", line: 1 };
+  const resolves = {
+    code: "await Promise.resolve({ outcome: 'acked' }).catch((error) => error); // rejects\n",
+    line: 1,
+  };
   t.not((await runChecked('readme-self-check-rejects.js', resolves)).result.code, 0, 'a "rejects" that resolves fails');
   const partial = { code: "({ outcome: 'acked', id: 1 }); // { outcome: 'acked', ... }\n", line: 1 };
-  t.equal((await runChecked('readme-self-check-partial.js', partial)).result.code, 0, 'an object claim may name some properties');
+  t.equal(
+    (await runChecked('readme-self-check-partial.js', partial)).result.code,
+    0,
+    'an object claim may name some properties',
+  );
   const several = { code: "console.log(1, 'a', 2); // 1 a 3\n", line: 1 };
-  t.not((await runChecked('readme-self-check-logged.js', several)).result.code, 0, 'a wrong "// 1 a 3" of console.log fails');
+  t.not(
+    (await runChecked('readme-self-check-logged.js', several)).result.code,
+    0,
+    'a wrong "// 1 a 3" of console.log fails',
+  );
   const summary = looseLine('missive: 2,003 received · 2,000 acked · 0 nacked · 0.16 s · 12,702 msg/s');
   t.match('missive: 2,003 received · 2,000 acked · 0 nacked · 1.5 s · 900 msg/s', summary, 'measurements may differ');
   t.notMatch('missive: 2,003 received · 1,999 acked · 0 nacked · 0.16 s · 12,702 msg/s', summary, 'counts may not');
@@ -69,7 +94,10 @@ for (const block of blocks) {
 
 async function shellBlock(t, block) {
   if (/^feeds\b/.test(block.note)) return feederBlock(t, block);
-  const notHere = (/not run here: ([^(]+)/.exec(block.note)?.[1] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const notHere = (/not run here: ([^(]+)/.exec(block.note)?.[1] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   let printed = '';
   for (const { text, line } of shellCommands(block)) {
     const parts = text.split(' && ').filter((part) => !notHere.includes(withoutComment(part)));
@@ -79,9 +107,11 @@ async function shellBlock(t, block) {
     }
     const command = parts.join(' && ');
     // In a block that runs until Ctrl-C, the commands that do: consumers (missive run) and the dead-letter page.
-    const untilCtrlC = /runs until Ctrl-C/.test(block.note) && /\bmissive (run|dlq serve)\b/.test(command) && !/--help\b/.test(command);
+    const untilCtrlC =
+      /runs until Ctrl-C/.test(block.note) && /\bmissive (run|dlq serve)\b/.test(command) && !/--help\b/.test(command);
     const options = await needServers(serversFor(command, block.note));
-    if (options.skip && untilCtrlC) for (const feeder of feedersOf(block, command)) notFed.set(feeder.line, options.skip);
+    if (options.skip && untilCtrlC)
+      for (const feeder of feedersOf(block, command)) notFed.set(feeder.line, options.skip);
     await t.test(`README.md:${line}: ${withoutComment(command)}`, options, async (t) => {
       const result = untilCtrlC ? await longRun(t, block, command) : await runShell(copy, command);
       t.equal(result.code, expectedStatus(block.note), `exits ${expectedStatus(block.note)}`, shown(result));
@@ -90,7 +120,8 @@ async function shellBlock(t, block) {
       printed += result.stdout + result.stderr;
     });
   }
-  for (const text of printsOf(block.note)) t.ok(printed.includes(text), `prints ${JSON.stringify(text)}`, { printed: printed.slice(-3000) });
+  for (const text of printsOf(block.note))
+    t.ok(printed.includes(text), `prints ${JSON.stringify(text)}`, { printed: printed.slice(-3000) });
 }
 
 // A command that runs until Ctrl-C: started, fed by the blocks that say they feed it, then sent SIGINT as a
@@ -131,7 +162,12 @@ async function longRun(t, block, command) {
       t.equal(result.code, 0, `README.md:${feeder.line} exits 0`, shown(result));
       const expected = shownOutput(feeder);
       if (expected.length > 0) {
-        t.equal(result.stdout.trim(), expected.join('\n'), `README.md:${feeder.line} prints what the README shows`, shown(result));
+        t.equal(
+          result.stdout.trim(),
+          expected.join('\n'),
+          `README.md:${feeder.line} prints what the README shows`,
+          shown(result),
+        );
         answered++;
       }
     } else {
@@ -144,7 +180,11 @@ async function longRun(t, block, command) {
   const result = await started.done;
   if (answered > 0) {
     const [, received = '0', acked = '0'] = /([\d,]+) received · ([\d,]+) acked/.exec(result.stderr) ?? [];
-    t.ok(Number(received.replaceAll(',', '')) >= answered && Number(acked.replaceAll(',', '')) >= answered, `handled the ${answered} messages it answered`, shown(result));
+    t.ok(
+      Number(received.replaceAll(',', '')) >= answered && Number(acked.replaceAll(',', '')) >= answered,
+      `handled the ${answered} messages it answered`,
+      shown(result),
+    );
   }
   return result;
 }
@@ -187,9 +227,12 @@ async function jsBlock(t, block) {
     const module = modules.get(fragmentOf);
     t.ok(module, `${fragmentOf} is a module above`);
     if (!module) return;
-    const imports = module.code.split('\n').filter((line) => /^import\b/.test(line)).join('\n');
+    const imports = module.code
+      .split('\n')
+      .filter((line) => /^import\b/.test(line))
+      .join('\n');
     const result = await runProgram(`readme-${block.line}.js`, `${imports}\n${block.code}\n`);
-    t.equal(result.code, 0, 'runs after its module\'s imports and exits 0', shown(result));
+    t.equal(result.code, 0, "runs after its module's imports and exits 0", shown(result));
     return;
   }
   if (name) {
@@ -199,7 +242,8 @@ async function jsBlock(t, block) {
       writeInCopy(copy, name, block.code);
       const result = await runShell(copy, runAs);
       t.equal(result.code, 0, `${runAs} exits 0`, shown(result));
-      for (const text of printsOf(block.note)) t.ok((result.stdout + result.stderr).includes(text), `prints ${JSON.stringify(text)}`, shown(result));
+      for (const text of printsOf(block.note))
+        t.ok((result.stdout + result.stderr).includes(text), `prints ${JSON.stringify(text)}`, shown(result));
       return;
     }
     if (/^export\b/m.test(block.code)) {
@@ -219,8 +263,10 @@ async function jsBlock(t, block) {
     t.match(result.stdout, /^# pass [1-9]\d*$/m, 'its tests ran', shown(result));
     t.match(result.stdout, /^# fail 0$/m, 'and passed', shown(result));
   }
-  for (const { line, claim } of claims) t.match(result.stderr, new RegExp(`^readme claim ${line} ok$`, 'm'), `README.md:${line}: // ${claim}`);
-  for (const text of printsOf(block.note)) t.ok((result.stdout + result.stderr).includes(text), `prints ${JSON.stringify(text)}`, shown(result));
+  for (const { line, claim } of claims)
+    t.match(result.stderr, new RegExp(`^readme claim ${line} ok$`, 'm'), `README.md:${line}: // ${claim}`);
+  for (const text of printsOf(block.note))
+    t.ok((result.stdout + result.stderr).includes(text), `prints ${JSON.stringify(text)}`, shown(result));
 }
 
 // A program as the README prints it, with its `// value` comments checked (readme-claims.js).

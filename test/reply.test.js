@@ -5,9 +5,12 @@ import { ArrayAdapter } from './helpers/array-adapter.js';
 
 const rpc = () => {
   const processor = new Processor();
-  processor.handleFor(() => true, (m, ctx) => {
-    ctx.reply({ echo: m.rawData.toString() });
-  });
+  processor.handleFor(
+    () => true,
+    (m, ctx) => {
+      ctx.reply({ echo: m.rawData.toString() });
+    },
+  );
   return processor;
 };
 
@@ -32,11 +35,18 @@ t.test('replies are sent through the adapter before the message is acked', async
   for (const threads of [0, 1]) {
     const adapter = new ReplyingAdapter(['a', 'b']);
     const pipeline = await startPipeline({
-      adapter, processor: rpc(), dlq: new MemoryDlq(), threads,
+      adapter,
+      processor: rpc(),
+      dlq: new MemoryDlq(),
+      threads,
       moduleUrl: new URL('./fixtures/reply-processor.js', import.meta.url).href,
     });
     await pipeline.done;
-    t.same(adapter.events, ['reply m0 {"echo":"a"}', 'reply m1 {"echo":"b"}', 'ack m0', 'ack m1'], `threads ${threads}`);
+    t.same(
+      adapter.events,
+      ['reply m0 {"echo":"a"}', 'reply m1 {"echo":"b"}', 'ack m0', 'ack m1'],
+      `threads ${threads}`,
+    );
   }
 });
 

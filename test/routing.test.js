@@ -63,7 +63,11 @@ t.test('no match: dead letter "no matching handler", no handler runs', async (t)
   t.equal((await dlq.get('u1')).reason, 'no matching handler');
   t.equal(client.deadLettered[0].reason, 'no matching handler');
   t.equal(client.handled.length, 0);
-  t.same(client.acked.map((m) => m.id), ['u1'], 'the transport acks a message once its dead letter is stored');
+  t.same(
+    client.acked.map((m) => m.id),
+    ['u1'],
+    'the transport acks a message once its dead letter is stored',
+  );
 });
 
 t.test('two matches: dead letter "multiple matching handlers", neither handler runs', async (t) => {
@@ -72,9 +76,12 @@ t.test('two matches: dead letter "multiple matching handlers", neither handler r
   processor.handleFor(isType('order'), function a() {
     ran.push('a');
   });
-  processor.handleFor((m) => m.getJson().n > 1, function b() {
-    ran.push('b');
-  });
+  processor.handleFor(
+    (m) => m.getJson().n > 1,
+    function b() {
+      ran.push('b');
+    },
+  );
   const client = processor.testClient({ dlq });
   const result = await client.send({ type: 'order', n: 5 }, { id: 'dup' });
   t.equal(result.reason, 'multiple matching handlers');
@@ -95,49 +102,70 @@ t.test('bytes that are not JSON: dead letter "decode failed" with the parse erro
   t.match(letter.error, /JsonMessage could not decode/);
 });
 
-t.test('a matcher that throws: dead letter "matcher failed" naming the route; routing goes on for others', async (t) => {
-  const { processor, dlq } = setup();
-  processor.handleFor((m) => m.getJson().deep.field === 1, function deep() {});
-  const client = processor.testClient({ dlq });
-  const result = await client.send({ shallow: true }, { id: 'm' });
-  t.equal(result.reason, 'matcher failed');
-  t.match((await dlq.get('m')).error, /matcher of "deep" threw: TypeError/);
-  // The processor still works for the next message.
-  processor.handleFor((m) => m.getJson().ok === true, function ok() {});
-  t.equal((await client.send({ ok: true, deep: { field: 0 } })).outcome, 'acked');
-});
+t.test(
+  'a matcher that throws: dead letter "matcher failed" naming the route; routing goes on for others',
+  async (t) => {
+    const { processor, dlq } = setup();
+    processor.handleFor(
+      (m) => m.getJson().deep.field === 1,
+      function deep() {},
+    );
+    const client = processor.testClient({ dlq });
+    const result = await client.send({ shallow: true }, { id: 'm' });
+    t.equal(result.reason, 'matcher failed');
+    t.match((await dlq.get('m')).error, /matcher of "deep" threw: TypeError/);
+    // The processor still works for the next message.
+    processor.handleFor(
+      (m) => m.getJson().ok === true,
+      function ok() {},
+    );
+    t.equal((await client.send({ ok: true, deep: { field: 0 } })).outcome, 'acked');
+  },
+);
 
-t.test('a handling hook that throws: dead letter "hook failed", handler skipped, afterHandling still runs', async (t) => {
-  const { processor, dlq } = setup();
-  const calls = [];
-  processor.beforeHandling(() => {
-    throw new Error('no tenant');
-  });
-  processor.afterHandling(() => calls.push('after'));
-  processor.handleFor(() => true, () => calls.push('handler'));
-  const client = processor.testClient({ dlq });
-  const result = await client.send('x', { id: 'h' });
-  t.equal(result.reason, 'hook failed');
-  t.same(calls, ['after']);
-  t.match((await dlq.get('h')).error, /no tenant/);
-});
+t.test(
+  'a handling hook that throws: dead letter "hook failed", handler skipped, afterHandling still runs',
+  async (t) => {
+    const { processor, dlq } = setup();
+    const calls = [];
+    processor.beforeHandling(() => {
+      throw new Error('no tenant');
+    });
+    processor.afterHandling(() => calls.push('after'));
+    processor.handleFor(
+      () => true,
+      () => calls.push('handler'),
+    );
+    const client = processor.testClient({ dlq });
+    const result = await client.send('x', { id: 'h' });
+    t.equal(result.reason, 'hook failed');
+    t.same(calls, ['after']);
+    t.match((await dlq.get('h')).error, /no tenant/);
+  },
+);
 
 t.test('afterHandling that throws makes an acked message a dead letter', async (t) => {
   const { processor } = setup();
   processor.afterHandling(async () => {
     throw new Error('audit log down');
   });
-  processor.handleFor(() => true, () => {});
+  processor.handleFor(
+    () => true,
+    () => {},
+  );
   const result = await processor.testClient().send('x');
   t.equal(result.reason, 'hook failed');
 });
 
 t.test('an async handler that rejects is a dead letter too', async (t) => {
   const { processor } = setup();
-  processor.handleFor(() => true, async () => {
-    await new Promise((r) => setTimeout(r, 1));
-    throw new TypeError('late');
-  });
+  processor.handleFor(
+    () => true,
+    async () => {
+      await new Promise((r) => setTimeout(r, 1));
+      throw new TypeError('late');
+    },
+  );
   const result = await processor.testClient().send('x');
   t.equal(result.reason, 'handler failed');
   t.match(result.error, /TypeError: late/);
@@ -145,9 +173,18 @@ t.test('an async handler that rejects is a dead letter too', async (t) => {
 
 t.test('a handler that returns without settling is acked; explicit ack too', async (t) => {
   const { processor } = setup();
-  processor.handleFor((m) => m.getJson() === 1, () => {});
-  processor.handleFor((m) => m.getJson() === 2, (m, ctx) => ctx.ack());
-  processor.handleFor((m) => m.getJson() === 3, async () => {});
+  processor.handleFor(
+    (m) => m.getJson() === 1,
+    () => {},
+  );
+  processor.handleFor(
+    (m) => m.getJson() === 2,
+    (m, ctx) => ctx.ack(),
+  );
+  processor.handleFor(
+    (m) => m.getJson() === 3,
+    async () => {},
+  );
   const client = processor.testClient();
   for (const n of [1, 2, 3]) t.equal((await client.send(n)).outcome, 'acked');
   t.equal(client.acked.length, 3);
@@ -156,14 +193,20 @@ t.test('a handler that returns without settling is acked; explicit ack too', asy
 
 t.test('settling twice settles once and reports the second', async (t) => {
   const processor = new Processor();
-  processor.handleFor((m) => m.rawData.toString() === 'ack-nack', function twice(m, ctx) {
-    ctx.ack();
-    ctx.nack();
-  });
-  processor.handleFor((m) => m.rawData.toString() === 'ack-throw', function thrower(m, ctx) {
-    ctx.ack();
-    throw new Error('after ack');
-  });
+  processor.handleFor(
+    (m) => m.rawData.toString() === 'ack-nack',
+    function twice(m, ctx) {
+      ctx.ack();
+      ctx.nack();
+    },
+  );
+  processor.handleFor(
+    (m) => m.rawData.toString() === 'ack-throw',
+    function thrower(m, ctx) {
+      ctx.ack();
+      throw new Error('after ack');
+    },
+  );
   const client = processor.testClient();
   t.equal((await client.send('ack-nack')).outcome, 'acked');
   t.equal(client.nacked.length, 0, 'the nack was ignored');
@@ -176,46 +219,72 @@ t.test('settling twice settles once and reports the second', async (t) => {
 t.test('a settle after the handler returned is reported and ignored', async (t) => {
   const { processor } = setup();
   let later;
-  processor.handleFor(() => true, (m, ctx) => {
-    later = ctx;
-  });
+  processor.handleFor(
+    () => true,
+    (m, ctx) => {
+      later = ctx;
+    },
+  );
   const client = processor.testClient();
   t.equal((await client.send('x')).outcome, 'acked');
   later.nack();
   t.match(client.warnings[0], /nack\(\) called after the handler returned/);
 });
 
-t.test('a nacked message is delivered again; past maxDeliveries it becomes a dead letter "too many deliveries"', async (t) => {
-  const { processor, dlq } = setup();
-  const counts = [];
-  processor.handleFor(() => true, (m, ctx) => {
-    counts.push(ctx.delivery.deliveryCount);
-    ctx.nack();
-  });
-  const client = processor.testClient({ dlq, maxDeliveries: 2 });
-  const result = await client.send('again', { id: 'n1' });
-  t.same(result, { outcome: 'dead-lettered', reason: 'too many deliveries', error: 'delivered 3 times (maxDeliveries 2)' });
-  t.same(counts, [1, 2], 'the handler ran on each delivery up to the limit');
-  t.same(client.nacked.map((m) => m.meta.deliveryCount), [1, 2]);
-  t.equal(client.deadLettered[0].reason, 'too many deliveries');
-  t.equal((await dlq.get('n1')).reason, 'too many deliveries');
-  await client.close();
-});
+t.test(
+  'a nacked message is delivered again; past maxDeliveries it becomes a dead letter "too many deliveries"',
+  async (t) => {
+    const { processor, dlq } = setup();
+    const counts = [];
+    processor.handleFor(
+      () => true,
+      (m, ctx) => {
+        counts.push(ctx.delivery.deliveryCount);
+        ctx.nack();
+      },
+    );
+    const client = processor.testClient({ dlq, maxDeliveries: 2 });
+    const result = await client.send('again', { id: 'n1' });
+    t.same(result, {
+      outcome: 'dead-lettered',
+      reason: 'too many deliveries',
+      error: 'delivered 3 times (maxDeliveries 2)',
+    });
+    t.same(counts, [1, 2], 'the handler ran on each delivery up to the limit');
+    t.same(
+      client.nacked.map((m) => m.meta.deliveryCount),
+      [1, 2],
+    );
+    t.equal(client.deadLettered[0].reason, 'too many deliveries');
+    t.equal((await dlq.get('n1')).reason, 'too many deliveries');
+    await client.close();
+  },
+);
 
-t.test('given no store, a client has its own: send resolves "dead-lettered", and setDlq on the processor is not used', async (t) => {
-  const processor = new Processor(JsonMessage);
-  const processorStore = new MemoryDlq();
-  processor.setDlq(processorStore);
-  processor.handleFor(isType('order'), () => {
-    throw new Error('bug');
-  });
-  const client = processor.testClient();
-  t.match(await client.send({ type: 'order' }, { id: 'o' }), { outcome: 'dead-lettered', reason: 'handler failed', error: /Error: bug/ });
-  t.match(await client.send({ type: 'other' }, { id: 'x' }), { outcome: 'dead-lettered', reason: 'no matching handler' });
-  t.same((await client.dlq.list()).map((l) => l.id).sort(), ['o', 'x'], 'stored in the client\'s own store');
-  t.equal(await processorStore.count(), 0, 'the processor-level store is left alone');
-  t.equal(await processor.testClient().dlq.count(), 0, 'another client starts empty');
-});
+t.test(
+  'given no store, a client has its own: send resolves "dead-lettered", and setDlq on the processor is not used',
+  async (t) => {
+    const processor = new Processor(JsonMessage);
+    const processorStore = new MemoryDlq();
+    processor.setDlq(processorStore);
+    processor.handleFor(isType('order'), () => {
+      throw new Error('bug');
+    });
+    const client = processor.testClient();
+    t.match(await client.send({ type: 'order' }, { id: 'o' }), {
+      outcome: 'dead-lettered',
+      reason: 'handler failed',
+      error: /Error: bug/,
+    });
+    t.match(await client.send({ type: 'other' }, { id: 'x' }), {
+      outcome: 'dead-lettered',
+      reason: 'no matching handler',
+    });
+    t.same((await client.dlq.list()).map((l) => l.id).sort(), ['o', 'x'], "stored in the client's own store");
+    t.equal(await processorStore.count(), 0, 'the processor-level store is left alone');
+    t.equal(await processor.testClient().dlq.count(), 0, 'another client starts empty');
+  },
+);
 
 t.test('processing hooks run once, on the first send; close() runs afterProcessing', async (t) => {
   const processor = new Processor();
@@ -225,7 +294,10 @@ t.test('processing hooks run once, on the first send; close() runs afterProcessi
     p.state.pool = 'open';
   });
   processor.afterProcessing((p) => calls.push(`after:${p.state.pool}`));
-  processor.handleFor(() => true, (m, ctx) => calls.push(`handle:${ctx.processing.state.pool}`));
+  processor.handleFor(
+    () => true,
+    (m, ctx) => calls.push(`handle:${ctx.processing.state.pool}`),
+  );
   const client = processor.testClient();
   t.same(calls, [], 'nothing runs before the first send');
   await client.send('a');
@@ -240,7 +312,10 @@ t.test('a failing beforeProcessing hook rejects send with a clear error', async 
   processor.beforeProcessing(() => {
     throw new Error('db unreachable');
   });
-  processor.handleFor(() => true, () => {});
+  processor.handleFor(
+    () => true,
+    () => {},
+  );
   await t.rejects(processor.testClient().send('x'), {
     code: 'MISSIVE_ERR_PROCESSING_HOOK',
     message: /beforeProcessing hook failed: db unreachable/,
@@ -253,16 +328,19 @@ t.test('handler context: per-message state, delivery metadata, signal, attempt',
     ctx.state.startedBy = 'hook';
   });
   let seen;
-  processor.handleFor(() => true, (m, ctx) => {
-    seen = {
-      state: ctx.state.startedBy,
-      headers: ctx.delivery.headers,
-      source: ctx.delivery.source,
-      aborted: ctx.signal.aborted,
-      attempt: ctx.attempt,
-      id: m.id,
-    };
-  });
+  processor.handleFor(
+    () => true,
+    (m, ctx) => {
+      seen = {
+        state: ctx.state.startedBy,
+        headers: ctx.delivery.headers,
+        source: ctx.delivery.source,
+        aborted: ctx.signal.aborted,
+        attempt: ctx.attempt,
+        id: m.id,
+      };
+    },
+  );
   const client = processor.testClient({ source: 'unit' });
   await client.send('x', { id: 'abc', meta: { headers: { tenant: 't1' } } });
   t.same(seen, { state: 'hook', headers: { tenant: 't1' }, source: 'unit', aborted: false, attempt: 1, id: 'abc' });

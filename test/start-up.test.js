@@ -24,15 +24,36 @@ function loadsOf(args, dir) {
 t.test("importing 'missive-node' loads neither the pipeline nor any transport's client", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'missive-loads-'));
   const loads = loadsOf(['--input-type=module', '-e', "await import('missive-node')"], dir);
-  t.ok(loads.some((url) => url.endsWith('/dist/index.js')), 'the package entry was loaded');
-  for (const heavy of HEAVY) t.notOk(loads.some((url) => heavy.test(url)), `nothing matching ${heavy}`);
+  t.ok(
+    loads.some((url) => url.endsWith('/dist/index.js')),
+    'the package entry was loaded',
+  );
+  for (const heavy of HEAVY)
+    t.notOk(
+      loads.some((url) => heavy.test(url)),
+      `nothing matching ${heavy}`,
+    );
 });
 
 t.test('a run loads the pipeline once, in the main thread, while each worker loads the processor', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'missive-loads-'));
   const input = join(dir, 'in.txt');
   writeFileSync(input, 'a\nb\nc\n');
-  const loads = loadsOf([CLI, 'run', fixture('record-processor.js'), '--input', input, '--threads', '2', '--dlq', join(dir, 'd.duckdb'), '--quiet'], dir);
+  const loads = loadsOf(
+    [
+      CLI,
+      'run',
+      fixture('record-processor.js'),
+      '--input',
+      input,
+      '--threads',
+      '2',
+      '--dlq',
+      join(dir, 'd.duckdb'),
+      '--quiet',
+    ],
+    dir,
+  );
   const count = (pattern) => loads.filter((url) => pattern.test(url)).length;
   t.equal(count(/\/record-processor\.js$/), 3, 'the processor: by the main thread and by each of the 2 workers');
   t.equal(count(/\/dist\/streams\/pipeline\.js$/), 1, 'the pipeline, by the main thread only');

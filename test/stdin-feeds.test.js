@@ -33,8 +33,19 @@ const text = lines.join('\n');
 writeFileSync(input, text);
 
 const common = (name) => [
-  'run', fixture('routing-processor.js'), '--threads', '2', '--block-bytes', '16384', '--max-message-bytes', '4096',
-  '--dlq', join(dir, `${name}.duckdb`), '--stats-file', join(dir, `${name}.json`), '--quiet',
+  'run',
+  fixture('routing-processor.js'),
+  '--threads',
+  '2',
+  '--block-bytes',
+  '16384',
+  '--max-message-bytes',
+  '4096',
+  '--dlq',
+  join(dir, `${name}.duckdb`),
+  '--stats-file',
+  join(dir, `${name}.json`),
+  '--quiet',
 ];
 
 /** Runs a feed to its end; resolves with its exit code. */
@@ -52,14 +63,19 @@ const feeds = {
       closeSync(fd);
     }
   },
-  cat: () => exited(spawn('bash', ['-c', 'cat "$0" | "$1" "$2" "${@:3}"', input, process.execPath, CLI, ...common('cat')], { stdio: 'ignore' })),
+  cat: () =>
+    exited(
+      spawn('bash', ['-c', 'cat "$0" | "$1" "$2" "${@:3}"', input, process.execPath, CLI, ...common('cat')], {
+        stdio: 'ignore',
+      }),
+    ),
   pieces: async () => {
     const started = startCli(common('pieces'), { keepStdinOpen: true });
     const bytes = Buffer.from(text);
     // Pieces from 1 byte to 40 KiB, some followed by a pause longer than the reader's wait for a quiet writer.
     let seed = 7;
     const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
-    for (let at = 0; at < bytes.length; ) {
+    for (let at = 0; at < bytes.length;) {
       const size = Math.max(1, Math.floor(random() ** 3 * 40960));
       const piece = bytes.subarray(at, at + size);
       at += piece.length;
@@ -75,7 +91,9 @@ const feeds = {
 async function outcome(name) {
   const { received, acked, nacked, deadLettered } = readStats(join(dir, `${name}.json`));
   const letters = await readDeadLetters(join(dir, `${name}.duckdb`));
-  const byLine = letters.map((l) => `${Number(l.id.slice(l.id.lastIndexOf(':') + 1))} ${l.reason}`).sort((a, b) => parseInt(a) - parseInt(b));
+  const byLine = letters
+    .map((l) => `${Number(l.id.slice(l.id.lastIndexOf(':') + 1))} ${l.reason}`)
+    .sort((a, b) => parseInt(a) - parseInt(b));
   return { received, acked, nacked, deadLettered, letters: byLine };
 }
 
@@ -93,7 +111,10 @@ t.test('every feed gives the same outcomes', async (t) => {
   t.ok(reference, 'the --input run finished');
   // The input's own line count, blank lines included in numbering but not received.
   t.equal(reference.received, lines.filter((l) => l.length > 0).length, 'every non-blank line was received');
-  t.ok(reference.letters.some((l) => l.endsWith('message too large')), 'the long line is a dead letter');
+  t.ok(
+    reference.letters.some((l) => l.endsWith('message too large')),
+    'the long line is a dead letter',
+  );
   t.ok(reference.letters.length > 1000, 'the bad lines are dead letters');
   for (const name of ['redirect', 'cat', 'pieces']) t.same(results[name], reference, `${name} matches --input`);
 });

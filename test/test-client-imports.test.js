@@ -58,28 +58,52 @@ t.test('the walk sees imports, type imports and re-exports', async (t) => {
   t.ok(js.get('test-client.js').includes('run.js'));
   const types = graphOf(dist, '.d.ts');
   t.ok(types.get('test-client.d.ts').includes('processor.d.ts'), 'test-client.d.ts augments processor.d.ts');
-  t.same(cyclesOf(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']]])), [['a', 'b', 'c', 'a']], 'and finds a cycle');
+  t.same(
+    cyclesOf(
+      new Map([
+        ['a', ['b']],
+        ['b', ['c']],
+        ['c', ['a']],
+      ]),
+    ),
+    [['a', 'b', 'c', 'a']],
+    'and finds a cycle',
+  );
 });
 
 for (const ext of ['.js', '.d.ts']) {
   t.test(`no module in dist/ imports itself back (${ext})`, async (t) => {
-    t.same(cyclesOf(graphOf(dist, ext)).map((cycle) => cycle.join(' -> ')), []);
+    t.same(
+      cyclesOf(graphOf(dist, ext)).map((cycle) => cycle.join(' -> ')),
+      [],
+    );
   });
 }
 
 t.test('the processor loads neither the test client nor the pipeline; the test client sits above run()', async (t) => {
   const js = graphOf(dist, '.js');
   const fromProcessor = [...reachableFrom(js, 'processor.js')];
-  t.same(fromProcessor.filter((m) => /^(test-client|run)\.js$|^(streams|adapters|dlq|cli)\//.test(m)), []);
+  t.same(
+    fromProcessor.filter((m) => /^(test-client|run)\.js$|^(streams|adapters|dlq|cli)\//.test(m)),
+    [],
+  );
   for (const module of ['routing.js', 'route.js', 'confidential.js']) {
     t.notOk(reachableFrom(js, module).has('processor.js'), `${module} does not import the processor`);
   }
   t.ok(reachableFrom(js, 'test-client.js').has('run.js'), 'the test client runs through run()');
   // run() loads the pipeline when a run starts (so that the workers, which import the package, never do).
-  t.match(readFileSync(join(dist, 'run.js'), 'utf8'), /import\('\.\/streams\/pipeline\.js'\)/, 'run() imports the pipeline');
+  t.match(
+    readFileSync(join(dist, 'run.js'), 'utf8'),
+    /import\('\.\/streams\/pipeline\.js'\)/,
+    'run() imports the pipeline',
+  );
   for (const [module] of js) {
     if (module.startsWith('workers/')) {
-      t.same([...reachableFrom(js, module)].filter((m) => /^(streams|adapters|cli)\/|^(run|test-client)\.js$/.test(m)), [], `${module} stays below the pipeline`);
+      t.same(
+        [...reachableFrom(js, module)].filter((m) => /^(streams|adapters|cli)\/|^(run|test-client)\.js$/.test(m)),
+        [],
+        `${module} stays below the pipeline`,
+      );
     }
   }
 });

@@ -16,11 +16,19 @@ for (const entry of Object.values(packages)) {
   for (const [dep, range] of Object.entries(entry.optionalDependencies ?? {})) {
     const at = `node_modules/${dep}`;
     if (packages[at]) continue;
-    packages[at] = { version: range, cpu: platformOf(dep).cpu, os: platformOf(dep).os, ...(platformOf(dep).libc ? { libc: platformOf(dep).libc } : {}), optional: true };
+    packages[at] = {
+      version: range,
+      cpu: platformOf(dep).cpu,
+      os: platformOf(dep).os,
+      ...(platformOf(dep).libc ? { libc: platformOf(dep).libc } : {}),
+      optional: true,
+    };
     added++;
   }
 }
-const sorted = Object.fromEntries(Object.entries(packages).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a.localeCompare(b))));
+const sorted = Object.fromEntries(
+  Object.entries(packages).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a.localeCompare(b))),
+);
 lock.packages = sorted;
 fs.writeFileSync(path, JSON.stringify(lock, null, 2) + '\n');
 console.log(`added ${added} entries`);

@@ -13,7 +13,13 @@ function matchOption() {
 
 export function benchProcessor(name, handle) {
   const processor = new Processor(JsonMessage, { name, ...matchOption() });
-  processor.handleFor((m) => input.first(m.getJson()), (m) => handle(m.getJson()));
-  processor.handleFor((m) => input.rest(m.getJson()), (m) => handle(m.getJson()));
+  processor.handleFor(
+    (m) => input.first(m.getJson()),
+    (m) => handle(m.getJson()),
+  );
+  processor.handleFor(
+    (m) => input.rest(m.getJson()),
+    (m) => handle(m.getJson()),
+  );
   return processor;
 }

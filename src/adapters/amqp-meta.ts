@@ -50,7 +50,9 @@ export class AmqpMetas {
     const requeued = headers[REQUEUES_HEADER];
     const counted = headers['x-delivery-count'];
     const deliveryCount =
-      (typeof requeued === 'number' ? requeued : 0) + (typeof counted === 'number' ? counted : fields.redelivered ? 1 : 0) + 1;
+      (typeof requeued === 'number' ? requeued : 0) +
+      (typeof counted === 'number' ? counted : fields.redelivered ? 1 : 0) +
+      1;
     const keptExchange = headers[EXCHANGE_HEADER];
     const keptKey = headers[ROUTING_KEY_HEADER];
     const exchange = typeof keptExchange === 'string' ? keptExchange : fields.exchange;

@@ -5,7 +5,13 @@ const BASIC_QOS = (60 << 16) | 10;
 const BASIC_QOS_OK = (60 << 16) | 11;
 
 /** amqplib's callback RPC, which its promise API wraps; not in its types. */
-type CallbackRpc = (this: Channel, method: number, fields: object, expect: number, done: (error: unknown) => void) => void;
+type CallbackRpc = (
+  this: Channel,
+  method: number,
+  fields: object,
+  expect: number,
+  done: (error: unknown) => void,
+) => void;
 
 /**
  * A round trip on `channel` that changes nothing: a `basic.qos` with the prefetch count its consumers already have.

@@ -9,7 +9,11 @@ export const amqpSpec: AdapterSpec = {
     'RabbitMQ queues (AMQP 0-9-1), at least once: ack on success, a nack requeues after a pause, past ' +
     '--max-deliveries a dead letter; prefetch is the in-flight cap; reconnects by itself',
   flags: {
-    'amqp-url': { type: 'string', default: DEFAULT_AMQP_URL, description: 'the broker (a password in it is never logged)' },
+    'amqp-url': {
+      type: 'string',
+      default: DEFAULT_AMQP_URL,
+      description: 'the broker (a password in it is never logged)',
+    },
     queue: { type: 'string', multiple: true, description: 'a queue to consume (required; repeat for more)' },
     passive: {
       type: 'boolean',
@@ -48,7 +52,9 @@ export const amqpSpec: AdapterSpec = {
       throw new UsageError('--routing-key binds the queues to an exchange: give --exchange NAME too');
     }
     if (passive && exchange !== undefined) {
-      throw new UsageError('--passive declares nothing, bindings included: drop --exchange/--routing-key, or --passive');
+      throw new UsageError(
+        '--passive declares nothing, bindings included: drop --exchange/--routing-key, or --passive',
+      );
     }
     // amqplib loads only when this adapter is chosen: it costs start-up for every other run.
     const { AmqpAdapter } = await import('./amqp.js');

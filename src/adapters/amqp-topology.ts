@@ -41,11 +41,14 @@ export async function declareTopology(channel: Channel, topology: AmqpTopology, 
   }
   const exchange = topology.exchange;
   if (exchange === undefined) return;
-  await step(() => channel.checkExchange(exchange), `check the exchange "${exchange}" at ${where}`, (code) =>
-    code === 404
-      ? `the exchange "${exchange}" does not exist at ${where}; missive binds queues to an existing exchange ` +
-        'and does not create exchanges: declare it first (its publishers own it)'
-      : undefined,
+  await step(
+    () => channel.checkExchange(exchange),
+    `check the exchange "${exchange}" at ${where}`,
+    (code) =>
+      code === 404
+        ? `the exchange "${exchange}" does not exist at ${where}; missive binds queues to an existing exchange ` +
+          'and does not create exchanges: declare it first (its publishers own it)'
+        : undefined,
   );
   const keys = topology.routingKeys.length > 0 ? topology.routingKeys : [''];
   for (const queue of topology.queues) {

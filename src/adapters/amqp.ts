@@ -243,13 +243,18 @@ export class AmqpAdapter implements Adapter<Channel> {
         return batches.readable;
       } catch (error) {
         lastError = error;
-        if (isPermanentAmqpError(error) || error instanceof TransportError || attempt >= this.#retry.connectAttempts) break;
+        if (isPermanentAmqpError(error) || error instanceof TransportError || attempt >= this.#retry.connectAttempts)
+          break;
         const delay = Math.round(backoffDelay(this.#retry.connectBackoff, attempt));
-        this.#log('warn', `cannot connect to RabbitMQ at ${this.#safeUrl} (${describe(error)}); retrying in ${delay} ms`, {
-          connection: this.connectionName,
-          attempt,
-          of: this.#retry.connectAttempts,
-        });
+        this.#log(
+          'warn',
+          `cannot connect to RabbitMQ at ${this.#safeUrl} (${describe(error)}); retrying in ${delay} ms`,
+          {
+            connection: this.connectionName,
+            attempt,
+            of: this.#retry.connectAttempts,
+          },
+        );
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }
@@ -262,7 +267,7 @@ export class AmqpAdapter implements Adapter<Channel> {
       isPermanentAmqpError(lastError)
         ? `RabbitMQ at ${this.#safeUrl} refused the connection: ${describe(lastError)}; check the user, password and vhost in --amqp-url`
         : `cannot connect to RabbitMQ at ${this.#safeUrl} (${describe(lastError)}) after ${attempts} attempt` +
-          `${attempts === 1 ? '' : 's'}; check that RabbitMQ is running there and that --amqp-url is right`,
+            `${attempts === 1 ? '' : 's'}; check that RabbitMQ is running there and that --amqp-url is right`,
       { cause: lastError },
     );
   }
@@ -384,9 +389,13 @@ export class AmqpAdapter implements Adapter<Channel> {
     try {
       await this.#publish(generation, meta.queue, delivery.body, options);
     } catch (error) {
-      this.#log('warn', `could not publish nacked message ${delivery.id ?? '(no id)'} again (${describe(error)}); requeued as is`, {
-        queue: meta.queue,
-      });
+      this.#log(
+        'warn',
+        `could not publish nacked message ${delivery.id ?? '(no id)'} again (${describe(error)}); requeued as is`,
+        {
+          queue: meta.queue,
+        },
+      );
       this.#settle([delivery], 'nack');
       return;
     }
@@ -402,7 +411,10 @@ export class AmqpAdapter implements Adapter<Channel> {
       const pausing = [...this.#pausing];
       this.#pausing.clear();
       for (const [timer] of pausing) clearTimeout(timer);
-      this.#settle(pausing.map(([, delivery]) => delivery), 'nack');
+      this.#settle(
+        pausing.map(([, delivery]) => delivery),
+        'nack',
+      );
       await this.#reconnecting;
       const generation = this.#current;
       if (generation?.alive) {
@@ -447,7 +459,10 @@ export class AmqpAdapter implements Adapter<Channel> {
     // Without listeners, an 'error' event would crash the process; the 'close' that follows reports it.
     model.on('error', (error: unknown) => (lastError = error));
     model.on('blocked', (reason: string) =>
-      this.#log('warn', `RabbitMQ at ${this.#safeUrl} blocked the connection (${reason}); replies wait until it unblocks`),
+      this.#log(
+        'warn',
+        `RabbitMQ at ${this.#safeUrl} blocked the connection (${reason}); replies wait until it unblocks`,
+      ),
     );
     let generation: Generation | undefined;
     try {
@@ -472,7 +487,9 @@ export class AmqpAdapter implements Adapter<Channel> {
       channel.on('close', () => this.#lost(current, lastError ?? 'the channel closed'));
       for (const queue of this.queues) {
         const source = `amqp:${queue}`;
-        const { consumerTag } = await channel.consume(queue, (message) => this.#receive(current, queue, source, message));
+        const { consumerTag } = await channel.consume(queue, (message) =>
+          this.#receive(current, queue, source, message),
+        );
         current.consumerTags.push(consumerTag);
       }
       if (!current.alive) throw lastError ?? new Error('the connection closed while consuming started');
@@ -501,25 +518,33 @@ export class AmqpAdapter implements Adapter<Channel> {
     const { properties, content } = message;
     const meta = this.#metas.of(source, queue, message);
     const handle: AmqpHandle = { generation, tag, properties };
-    const id = typeof properties.messageId === 'string' && properties.messageId !== '' ? properties.messageId : undefined;
+    const id =
+      typeof properties.messageId === 'string' && properties.messageId !== '' ? properties.messageId : undefined;
     if (content.length > this.#maxMessageBytes) {
-      return tooLarge({ body: content, id, meta, handle }, `a message on the queue "${queue}"`, content.length, this.#maxMessageBytes);
+      return tooLarge(
+        { body: content, id, meta, handle },
+        `a message on the queue "${queue}"`,
+        content.length,
+        this.#maxMessageBytes,
+      );
     }
     return { body: content, id, meta, handle };
   }
-
 
   /** Per channel of `deliveries`, a confirmation of how many of their acks RabbitMQ takes; a lost channel takes none. */
   #receipts(deliveries: readonly Delivery[]): Promise<number>[] {
     const receipts: Promise<number>[] = [];
     const lingers = this.#ackLingerMs > 0;
-    for (let i = 0; i < deliveries.length; ) {
+    for (let i = 0; i < deliveries.length;) {
       const { generation } = deliveries[i]!.handle as AmqpHandle;
       const first = i;
       while (i < deliveries.length && (deliveries[i]!.handle as AmqpHandle).generation === generation) i++;
       const count = i - first;
       if (!generation.alive) receipts.push(Promise.resolve(0));
-      else receipts.push(new Promise((resolve) => (lingers ? generation.unsent : generation.unconfirmed).push({ count, resolve })));
+      else
+        receipts.push(
+          new Promise((resolve) => (lingers ? generation.unsent : generation.unconfirmed).push({ count, resolve })),
+        );
     }
     return receipts;
   }
@@ -739,7 +764,9 @@ export class AmqpAdapter implements Adapter<Channel> {
   async #openPublisher(generation: Generation): Promise<ConfirmChannel> {
     const channel = await generation.model.createConfirmChannel();
     channel.on('error', (error: unknown) =>
-      this.#log('warn', `the RabbitMQ publishing channel failed: ${describe(error)}`, { connection: this.connectionName }),
+      this.#log('warn', `the RabbitMQ publishing channel failed: ${describe(error)}`, {
+        connection: this.connectionName,
+      }),
     );
     // A publishing channel that dies alone (a publish the broker refused) is opened again for the next publish.
     channel.on('close', () => {
@@ -753,4 +780,3 @@ export class AmqpAdapter implements Adapter<Channel> {
 function tagOnly(deliveryTag: number): Message {
   return { fields: { deliveryTag } } as unknown as Message;
 }
-

@@ -9,7 +9,14 @@ import { InvalidOptionError, MissiveError, describe } from '../errors.js';
 import type { Adapter, AdapterOpenOptions } from './adapter.js';
 import type { CommonAdapterOptions } from './spec.js';
 import { PipeReader } from './pipe-reader.js';
-import { LineCutter, LineSplitter, resolveBlockBytes, resolveMaxMessageBytes, type LineAdapterOptions, type LineSplitterOptions } from './lines.js';
+import {
+  LineCutter,
+  LineSplitter,
+  resolveBlockBytes,
+  resolveMaxMessageBytes,
+  type LineAdapterOptions,
+  type LineSplitterOptions,
+} from './lines.js';
 
 /**
  * An input file cannot be read: missing, unreadable, a directory, or failing mid-read. Raised by `open()` before
@@ -136,7 +143,13 @@ export class FileAdapter implements Adapter<undefined> {
   }
 
   #options(source: string, idPrefix?: string): LineSplitterOptions {
-    return { source, idPrefix, maxMessageBytes: this.#maxMessageBytes, blockBytes: this.#blockBytes, maxBlockLines: this.#maxBlockLines };
+    return {
+      source,
+      idPrefix,
+      maxMessageBytes: this.#maxMessageBytes,
+      blockBytes: this.#blockBytes,
+      maxBlockLines: this.#maxBlockLines,
+    };
   }
 
   /** Reads a file a block at a time, straight into the memory of its blocks (see {@link #readBlocks}). */
@@ -158,7 +171,12 @@ export class FileAdapter implements Adapter<undefined> {
    * read waits until the stream wants more. `size` is the input's size (0: unknown); with a `path`, reading fewer
    * bytes than that is reported as the file shrinking while it was read.
    */
-  async *#readBlocks(input: BlockSource, options: LineSplitterOptions, size: number, path?: string): AsyncGenerator<Delivery[] | LineBlock> {
+  async *#readBlocks(
+    input: BlockSource,
+    options: LineSplitterOptions,
+    size: number,
+    path?: string,
+  ): AsyncGenerator<Delivery[] | LineBlock> {
     const cut: (Delivery[] | LineBlock)[] = [];
     const cutter = new LineCutter(options, (chunk) => cut.push(chunk));
     let read = 0;
@@ -174,11 +192,15 @@ export class FileAdapter implements Adapter<undefined> {
     if (path !== undefined && read < size) {
       const why = `${path} shrank from ${size} to ${read} bytes while it was read`;
       const line = cutter.endTruncated(why);
-      this.#log('warn', `${why}: the lines after byte ${read} were not read${line ? `; line ${line} is cut short, stored as a dead letter "input truncated"` : ''}`, {
-        path,
-        expectedBytes: size,
-        readBytes: read,
-      });
+      this.#log(
+        'warn',
+        `${why}: the lines after byte ${read} were not read${line ? `; line ${line} is cut short, stored as a dead letter "input truncated"` : ''}`,
+        {
+          path,
+          expectedBytes: size,
+          readBytes: read,
+        },
+      );
     }
     cutter.end();
     yield* cut.splice(0);

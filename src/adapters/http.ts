@@ -284,7 +284,11 @@ export class HttpAdapter implements Adapter<Server> {
         return;
       }
     }
-    const limits = { maxBytes: this.#limits.maxMessageBytes, budget: this.#budget, timeoutMs: this.#limits.bodyTimeoutMs };
+    const limits = {
+      maxBytes: this.#limits.maxMessageBytes,
+      budget: this.#budget,
+      timeoutMs: this.#limits.bodyTimeoutMs,
+    };
     readBody(req, limits, (outcome) => this.#onBody(req, res, claimed, outcome));
     // A sender waiting for leave to send its body gets it only now, past every check that needs no body.
     if (!res.headersSent && /^100-continue$/i.test(String(req.headers.expect ?? ''))) res.writeContinue();
@@ -366,9 +370,14 @@ export class HttpAdapter implements Adapter<Server> {
 
   #tooLarge(res: ServerResponse, size: number): void {
     const max = this.#limits.maxMessageBytes;
-    this.#reply(res, 413, JSON.stringify({ error: `the body is ${size} bytes or more, over the limit of ${max} bytes` }), {
-      connection: 'close',
-    });
+    this.#reply(
+      res,
+      413,
+      JSON.stringify({ error: `the body is ${size} bytes or more, over the limit of ${max} bytes` }),
+      {
+        connection: 'close',
+      },
+    );
   }
 
   /** Requests handed over after the stream ended: the sender tries again later. */
@@ -410,7 +419,11 @@ export const httpSpec: AdapterSpec = {
     'oversized senders are cut off by a byte budget, timeouts and a connection limit',
   flags: {
     port: { type: 'string', default: '8080', description: 'the port to listen on (0 picks a free one)' },
-    host: { type: 'string', default: '127.0.0.1', description: 'the address to listen on (0.0.0.0 for every interface)' },
+    host: {
+      type: 'string',
+      default: '127.0.0.1',
+      description: 'the address to listen on (0.0.0.0 for every interface)',
+    },
     path: { type: 'string', default: '/', description: 'the path that accepts POSTs' },
     secret: {
       type: 'string',
@@ -481,7 +494,9 @@ function secretOf(values: Readonly<Record<string, unknown>>): string | undefined
   const secret = values['secret'] as string | undefined;
   const file = values['secret-file'] as string | undefined;
   if (secret !== undefined && file !== undefined) {
-    throw new UsageError('give --secret or --secret-file, not both; --secret-file keeps the secret out of ps and shell history');
+    throw new UsageError(
+      'give --secret or --secret-file, not both; --secret-file keeps the secret out of ps and shell history',
+    );
   }
   if (secret === '') throw new UsageError('--secret must not be empty');
   if (file === '') throw new UsageError('--secret-file needs the path of a file that holds the secret');

@@ -34,7 +34,6 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
  */
 export const DEFAULT_BLOCK_BYTES = 4 * 1024 * 1024;
 
-
 /** Options of a {@link LineSplitter}. */
 export interface LineSplitterOptions extends LineAdapterOptions {
   /** `meta.source` of every delivery: `stdin` or `file:<path as given>`. */
@@ -69,9 +68,7 @@ export function resolveBlockBytes(value: number | undefined): number {
 export function resolveMaxMessageBytes(value: number | undefined): number {
   if (value === undefined) return DEFAULT_MAX_MESSAGE_BYTES;
   if (!Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidOptionError(
-      `--max-message-bytes must be a whole number of bytes above 0, got ${String(value)}`,
-    );
+    throw new InvalidOptionError(`--max-message-bytes must be a whole number of bytes above 0, got ${String(value)}`);
   }
   return value;
 }
@@ -119,7 +116,9 @@ export class LineCutter {
   #skippedLen = 0;
   #skippedLast = 0;
   /** Memory handed out by {@link reserve} and not yet committed. */
-  #reserved: { readonly whole: Buffer; readonly free: Buffer; readonly hold: () => () => void; readonly carried: number } | undefined;
+  #reserved:
+    | { readonly whole: Buffer; readonly free: Buffer; readonly hold: () => () => void; readonly carried: number }
+    | undefined;
 
   /**
    * @param emit receives every block, and every one-delivery batch of a line over the limit, in input order. Each
@@ -239,7 +238,9 @@ export class LineCutter {
     this.#carry = null;
     this.#carryLen = 0;
     const delivery: Delivery = { body, id: this.#ids.of(line), meta: { source: this.#source, line } };
-    this.#emit([{ ...delivery, rejected: { reason: Reasons.inputTruncated, error: `line ${line} is cut short: ${why}` } }]);
+    this.#emit([
+      { ...delivery, rejected: { reason: Reasons.inputTruncated, error: `line ${line} is cut short: ${why}` } },
+    ]);
     return line;
   }
 
@@ -271,7 +272,7 @@ export class LineCutter {
       return;
     }
     // A small in-flight cap: cut the block into views of at most that many lines. Only then are lines visited here.
-    for (let from = 0; from < bytes.length; ) {
+    for (let from = 0; from < bytes.length;) {
       let to = from;
       let count = 0;
       while (count < this.#maxBlockLines && to < bytes.length) {

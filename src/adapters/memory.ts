@@ -137,11 +137,15 @@ export class MemoryAdapter implements Adapter<undefined> {
 
   constructor(options: MemoryAdapterOptions = {}) {
     const { endWhenIdle = false, maxDeliveries = 5, requeue = true, source = 'memory', onSettle } = options;
-    if (typeof endWhenIdle !== 'boolean') throw new InvalidOptionError(`MemoryAdapter endWhenIdle must be true or false, got ${String(endWhenIdle)}`);
-    if (typeof requeue !== 'boolean') throw new InvalidOptionError(`MemoryAdapter requeue must be true or false, got ${String(requeue)}`);
+    if (typeof endWhenIdle !== 'boolean')
+      throw new InvalidOptionError(`MemoryAdapter endWhenIdle must be true or false, got ${String(endWhenIdle)}`);
+    if (typeof requeue !== 'boolean')
+      throw new InvalidOptionError(`MemoryAdapter requeue must be true or false, got ${String(requeue)}`);
     wholeNumberOption('MemoryAdapter maxDeliveries', maxDeliveries, 1);
-    if (typeof source !== 'string' || source === '') throw new InvalidOptionError('MemoryAdapter source must be a non-empty string');
-    if (onSettle !== undefined && typeof onSettle !== 'function') throw new InvalidOptionError('MemoryAdapter onSettle must be a function');
+    if (typeof source !== 'string' || source === '')
+      throw new InvalidOptionError('MemoryAdapter source must be a non-empty string');
+    if (onSettle !== undefined && typeof onSettle !== 'function')
+      throw new InvalidOptionError('MemoryAdapter onSettle must be a function');
     this.#endWhenIdle = endWhenIdle;
     this.deliveryLimit = { maxDeliveries, option: 'maxDeliveries' };
     this.canRequeue = requeue;
@@ -161,13 +165,20 @@ export class MemoryAdapter implements Adapter<undefined> {
    */
   publish(body: MemoryBody, options?: PublishOptions): Promise<MemorySettlement>;
   publish(bodies: readonly MemoryBody[], options?: Omit<PublishOptions, 'id'>): Promise<MemorySettlement[]>;
-  publish(bodies: MemoryBody | readonly MemoryBody[], options: PublishOptions = {}): Promise<MemorySettlement | MemorySettlement[]> {
+  publish(
+    bodies: MemoryBody | readonly MemoryBody[],
+    options: PublishOptions = {},
+  ): Promise<MemorySettlement | MemorySettlement[]> {
     if (this.#ended || this.#streamEnded) {
-      throw new ClosedError('MemoryAdapter.publish(): the adapter has ended (end(), stop(), or endWhenIdle ran out of messages); create a new one');
+      throw new ClosedError(
+        'MemoryAdapter.publish(): the adapter has ended (end(), stop(), or endWhenIdle ran out of messages); create a new one',
+      );
     }
     const many = Array.isArray(bodies);
     if (many && options.id !== undefined) {
-      throw new InvalidOptionError('MemoryAdapter.publish(bodies, { id }): an id names one message; publish the bodies one by one');
+      throw new InvalidOptionError(
+        'MemoryAdapter.publish(bodies, { id }): an id names one message; publish the bodies one by one',
+      );
     }
     if (options.id !== undefined && (typeof options.id !== 'string' || options.id === '')) {
       throw new InvalidOptionError('MemoryAdapter.publish(body, { id }): the id must be a non-empty string');
@@ -177,9 +188,19 @@ export class MemoryAdapter implements Adapter<undefined> {
     const buffers = list.map(toBuffer);
     const settled = buffers.map((body) => {
       const id = (!many && options.id) || randomUUID();
-      const first = typeof meta.deliveryCount === 'number' && meta.deliveryCount >= 1 ? Math.floor(meta.deliveryCount) : 1;
+      const first =
+        typeof meta.deliveryCount === 'number' && meta.deliveryCount >= 1 ? Math.floor(meta.deliveryCount) : 1;
       return new Promise<MemorySettlement>((settle) => {
-        const entry: Entry = { id, body, meta, deliveries: first - 1, nacks: 0, out: undefined, last: undefined, settle };
+        const entry: Entry = {
+          id,
+          body,
+          meta,
+          deliveries: first - 1,
+          nacks: 0,
+          out: undefined,
+          last: undefined,
+          settle,
+        };
         this.#queue.push(entry);
         this.#unsettled.add(entry);
       });
@@ -253,7 +274,8 @@ export class MemoryAdapter implements Adapter<undefined> {
     this.#closed = true;
     this.#ended = true;
     this.#endStream();
-    for (const entry of this.#unsettled) entry.settle({ id: entry.id, outcome: 'unsettled', delivery: entry.last, nacks: entry.nacks });
+    for (const entry of this.#unsettled)
+      entry.settle({ id: entry.id, outcome: 'unsettled', delivery: entry.last, nacks: entry.nacks });
     this.#unsettled.clear();
     this.#queue.length = 0;
   }
@@ -280,7 +302,9 @@ export class MemoryAdapter implements Adapter<undefined> {
   #take(delivery: Delivery, what: string): Entry {
     const entry = delivery.handle as Entry | undefined;
     if (!entry || entry.out === undefined || !this.#unsettled.has(entry)) {
-      throw new Error(`MemoryAdapter.${what}: delivery ${delivery.id ?? '?'} is not in flight (settled twice, or not from this adapter)`);
+      throw new Error(
+        `MemoryAdapter.${what}: delivery ${delivery.id ?? '?'} is not in flight (settled twice, or not from this adapter)`,
+      );
     }
     return entry;
   }
@@ -304,7 +328,9 @@ function toBuffer(body: MemoryBody): Buffer {
 function cloneMeta(meta: DeliveryMeta | undefined): DeliveryMeta {
   if (meta === undefined) return {};
   if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) {
-    throw new InvalidOptionError('MemoryAdapter.publish(body, { meta }): meta must be a plain object (headers, and keys of your own)');
+    throw new InvalidOptionError(
+      'MemoryAdapter.publish(body, { meta }): meta must be a plain object (headers, and keys of your own)',
+    );
   }
   try {
     return structuredClone(meta);

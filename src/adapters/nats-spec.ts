@@ -2,7 +2,13 @@
 // the ones it imports load the `nats` client: the CLI lists this spec for every run, and only `open()` loads it.
 import { InvalidOptionError, UsageError } from '../errors.js';
 import { NatsAdapter } from './nats.js';
-import { DEFAULT_FETCH_WAIT_MS, DEFAULT_NATS_CONSUMER, DEFAULT_NATS_URL, MIN_FETCH_WAIT_MS, natsUrlProblem } from './nats-options.js';
+import {
+  DEFAULT_FETCH_WAIT_MS,
+  DEFAULT_NATS_CONSUMER,
+  DEFAULT_NATS_URL,
+  MIN_FETCH_WAIT_MS,
+  natsUrlProblem,
+} from './nats-options.js';
 import { wholeNumberFlag, type AdapterSpec } from './spec.js';
 
 /** `--adapter nats`: a JetStream stream through a durable pull consumer, at least once. */
@@ -12,12 +18,17 @@ export const natsSpec: AdapterSpec = {
     'a NATS JetStream stream through a durable pull consumer, at least once: ack on success, a nack is delivered ' +
     'again, past --max-deliveries a dead letter; fetches no more than the in-flight cap',
   flags: {
-    'nats-url': { type: 'string', default: DEFAULT_NATS_URL, description: 'the NATS server (a password in it is never logged)' },
+    'nats-url': {
+      type: 'string',
+      default: DEFAULT_NATS_URL,
+      description: 'the NATS server (a password in it is never logged)',
+    },
     stream: { type: 'string', description: 'the JetStream stream to consume (required)' },
     subject: {
       type: 'string',
       multiple: true,
-      description: "subjects to create the stream with when it is missing, wildcards allowed ('orders.>'; repeat for more)",
+      description:
+        "subjects to create the stream with when it is missing, wildcards allowed ('orders.>'; repeat for more)",
     },
     consumer: {
       type: 'string',
@@ -37,9 +48,14 @@ export const natsSpec: AdapterSpec = {
     'ack-wait': {
       type: 'string',
       default: '30000',
-      description: 'ms a fetched message may stay unsettled before it is delivered again (set when the consumer is created)',
+      description:
+        'ms a fetched message may stay unsettled before it is delivered again (set when the consumer is created)',
     },
-    'nak-delay': { type: 'string', default: '0', description: 'ms a nacked message waits before it is delivered again' },
+    'nak-delay': {
+      type: 'string',
+      default: '0',
+      description: 'ms a nacked message waits before it is delivered again',
+    },
     'fetch-wait': {
       type: 'string',
       default: String(DEFAULT_FETCH_WAIT_MS),

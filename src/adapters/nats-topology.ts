@@ -13,7 +13,11 @@ const CONSUMER_NOT_FOUND = 10014;
  * they are when present. A consumer that cannot work here (a push consumer, one without explicit acks) fails with
  * a message saying what to change. Returns the consumer's info.
  */
-export async function ensureNatsTopology(jsm: JetStreamManager, options: ResolvedNatsOptions, where: string): Promise<ConsumerInfo> {
+export async function ensureNatsTopology(
+  jsm: JetStreamManager,
+  options: ResolvedNatsOptions,
+  where: string,
+): Promise<ConsumerInfo> {
   await ensureStream(jsm, options, where);
   return ensureConsumer(jsm, options, where);
 }
@@ -24,9 +28,13 @@ async function ensureStream(jsm: JetStreamManager, options: ResolvedNatsOptions,
     const info = await jsm.streams.info(stream);
     const missing = subjects.filter((subject) => !info.config.subjects?.includes(subject));
     if (missing.length > 0) {
-      options.log('info', `the stream "${stream}" exists and is used as it is; it was not created with ${missing.join(', ')}`, {
-        subjects: info.config.subjects,
-      });
+      options.log(
+        'info',
+        `the stream "${stream}" exists and is used as it is; it was not created with ${missing.join(', ')}`,
+        {
+          subjects: info.config.subjects,
+        },
+      );
     }
     return;
   } catch (error) {
@@ -52,13 +60,18 @@ async function ensureStream(jsm: JetStreamManager, options: ResolvedNatsOptions,
   }
 }
 
-async function ensureConsumer(jsm: JetStreamManager, options: ResolvedNatsOptions, where: string): Promise<ConsumerInfo> {
+async function ensureConsumer(
+  jsm: JetStreamManager,
+  options: ResolvedNatsOptions,
+  where: string,
+): Promise<ConsumerInfo> {
   const { stream, consumer, passive } = options;
   let info: ConsumerInfo | undefined;
   try {
     info = await jsm.consumers.info(stream, consumer);
   } catch (error) {
-    if (apiCode(error) !== CONSUMER_NOT_FOUND) throw failure(`cannot look up the consumer "${consumer}" of "${stream}" at ${where}`, error);
+    if (apiCode(error) !== CONSUMER_NOT_FOUND)
+      throw failure(`cannot look up the consumer "${consumer}" of "${stream}" at ${where}`, error);
   }
   if (info) {
     checkConsumer(info, options, where);
@@ -91,10 +104,14 @@ function checkConsumer(info: ConsumerInfo, options: ResolvedNatsOptions, where: 
   const { config } = info;
   const name = `the consumer "${options.consumer}" of the stream "${options.stream}" at ${where}`;
   if (config.deliver_subject) {
-    throw new TransportError(`${name} is a push consumer; this adapter pulls: give another --consumer name, or delete it`);
+    throw new TransportError(
+      `${name} is a push consumer; this adapter pulls: give another --consumer name, or delete it`,
+    );
   }
   if (config.ack_policy !== 'explicit') {
-    throw new TransportError(`${name} acks "${config.ack_policy}", not "explicit": give another --consumer name, or delete it`);
+    throw new TransportError(
+      `${name} acks "${config.ack_policy}", not "explicit": give another --consumer name, or delete it`,
+    );
   }
   const maxDeliver = config.max_deliver ?? -1;
   if (maxDeliver > 0 && maxDeliver <= options.maxDeliveries) {
@@ -115,6 +132,8 @@ function apiCode(error: unknown): number | undefined {
 }
 
 function failure(what: string, error: unknown): TransportError {
-  const hint = /no responders|503/i.test(describe(error)) ? ' (is JetStream enabled on the server? start it with -js)' : '';
+  const hint = /no responders|503/i.test(describe(error))
+    ? ' (is JetStream enabled on the server? start it with -js)'
+    : '';
   return new TransportError(`${what}: ${describe(error)}${hint}`, { cause: error });
 }

@@ -118,7 +118,9 @@ export class NatsAdapter implements Adapter<NatsConnection> {
     try {
       nats = await import('nats');
     } catch (error) {
-      throw new TransportError(`--adapter nats needs the nats package: npm install nats (${describe(error)})`, { cause: error });
+      throw new TransportError(`--adapter nats needs the nats package: npm install nats (${describe(error)})`, {
+        cause: error,
+      });
     }
     const connection = await this.#connect(nats);
     this.#connection = connection;
@@ -131,9 +133,12 @@ export class NatsAdapter implements Adapter<NatsConnection> {
       this.#connection = undefined;
       await connection.close().catch(() => {});
       if (error instanceof TransportError) throw error;
-      throw new TransportError(`cannot use JetStream at ${this.#safeUrl}: ${describe(error)}; is the server started with -js?`, {
-        cause: error,
-      });
+      throw new TransportError(
+        `cannot use JetStream at ${this.#safeUrl}: ${describe(error)}; is the server started with -js?`,
+        {
+          cause: error,
+        },
+      );
     }
     const batches = new TickBatches((unwanted) => this.#giveBack(unwanted));
     this.#batches = batches;
@@ -207,9 +212,13 @@ export class NatsAdapter implements Adapter<NatsConnection> {
           );
         }
         const delay = Math.round(backoffDelay(connectBackoff, attempt));
-        this.#options.log('warn', `cannot connect to NATS at ${this.#safeUrl} (${describe(error)}); retrying in ${delay} ms`, {
-          attempt,
-        });
+        this.#options.log(
+          'warn',
+          `cannot connect to NATS at ${this.#safeUrl} (${describe(error)}); retrying in ${delay} ms`,
+          {
+            attempt,
+          },
+        );
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }
@@ -220,7 +229,9 @@ export class NatsAdapter implements Adapter<NatsConnection> {
     void (async () => {
       for await (const status of connection.status()) {
         if (status.type === 'disconnect') {
-          this.#options.log('warn', `lost the connection to NATS at ${this.#safeUrl}; reconnecting`, { unsettled: this.#unsettled });
+          this.#options.log('warn', `lost the connection to NATS at ${this.#safeUrl}; reconnecting`, {
+            unsettled: this.#unsettled,
+          });
         } else if (status.type === 'reconnect') {
           this.#options.log('info', `reconnected to NATS at ${this.#safeUrl}; pulling again`);
         }
@@ -231,7 +242,9 @@ export class NatsAdapter implements Adapter<NatsConnection> {
     this.#stopping = true;
     this.#wakeRoom();
     this.#batches?.fail(
-      new TransportError(`the connection to NATS at ${this.#safeUrl} closed${error ? `: ${describe(error)}` : ''}`, { cause: error }),
+      new TransportError(`the connection to NATS at ${this.#safeUrl} closed${error ? `: ${describe(error)}` : ''}`, {
+        cause: error,
+      }),
     );
   }
 
@@ -246,7 +259,10 @@ export class NatsAdapter implements Adapter<NatsConnection> {
         continue;
       }
       try {
-        const messages = await consumer.fetch({ max_messages: Math.min(room, MAX_PULL), expires: this.#options.fetchWaitMs });
+        const messages = await consumer.fetch({
+          max_messages: Math.min(room, MAX_PULL),
+          expires: this.#options.fetchWaitMs,
+        });
         this.#fetching = messages;
         if (this.#stopping) void messages.close();
         for await (const message of messages) this.#receive(message);
@@ -265,10 +281,14 @@ export class NatsAdapter implements Adapter<NatsConnection> {
           return;
         }
         const delay = Math.round(backoffDelay({ initialMs: 200, maxMs: 5000 }, failures));
-        this.#options.log('warn', `pulling from the stream "${this.stream}" failed (${describe(error)}); trying again in ${delay} ms`, {
-          consumer: this.consumer,
-          attempt: failures,
-        });
+        this.#options.log(
+          'warn',
+          `pulling from the stream "${this.stream}" failed (${describe(error)}); trying again in ${delay} ms`,
+          {
+            consumer: this.consumer,
+            attempt: failures,
+          },
+        );
         await new Promise((resolve) => setTimeout(resolve, delay));
       } finally {
         this.#fetching = undefined;
@@ -323,7 +343,11 @@ export class NatsAdapter implements Adapter<NatsConnection> {
     this.#unsettled = Math.max(0, this.#unsettled - deliveries.length);
     this.#wakeRoom();
     if (failure !== undefined) {
-      return Promise.reject(new TransportError(`could not settle ${deliveries.length} NATS messages: ${describe(failure)}`, { cause: failure }));
+      return Promise.reject(
+        new TransportError(`could not settle ${deliveries.length} NATS messages: ${describe(failure)}`, {
+          cause: failure,
+        }),
+      );
     }
     return this.#flushed();
   }

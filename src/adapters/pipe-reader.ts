@@ -92,7 +92,8 @@ export class PipeReader {
   #takeBuffered(target: Buffer, at: number): number {
     let copied = 0;
     for (;;) {
-      const chunk: Buffer | null = this.#left ?? (this.#stream.readableLength > 0 ? (this.#stream.read() as Buffer | null) : null);
+      const chunk: Buffer | null =
+        this.#left ?? (this.#stream.readableLength > 0 ? (this.#stream.read() as Buffer | null) : null);
       this.#left = null;
       if (chunk === null) return copied;
       const room = target.length - at - copied;

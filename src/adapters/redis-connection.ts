@@ -121,7 +121,12 @@ export async function connectRedis(url: string, options: ConnectRedisOptions): P
  */
 export function isPassingRedisError(error: unknown): boolean {
   const name = (error as Error | undefined)?.name;
-  if (name === 'AbortError' || name === 'InterruptError' || name === 'MaxRetriesPerRequestError' || name === 'ParserError') {
+  if (
+    name === 'AbortError' ||
+    name === 'InterruptError' ||
+    name === 'MaxRetriesPerRequestError' ||
+    name === 'ParserError'
+  ) {
     return true;
   }
   return name === 'ReplyError' && /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|NOGROUP)\b/.test((error as Error).message);

@@ -9,7 +9,11 @@ export const redisPubSubSpec: AdapterSpec = {
     'Redis Pub/Sub channels and patterns, at most once: no redelivery, and messages over --max-buffered while ' +
     'the handlers are behind are dropped (counted, logged)',
   flags: {
-    'redis-url': { type: 'string', default: DEFAULT_REDIS_URL, description: 'the Redis server (a password in it is never logged)' },
+    'redis-url': {
+      type: 'string',
+      default: DEFAULT_REDIS_URL,
+      description: 'the Redis server (a password in it is never logged)',
+    },
     channel: {
       type: 'string',
       multiple: true,

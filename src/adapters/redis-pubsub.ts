@@ -223,9 +223,13 @@ export class RedisPubSubAdapter implements Adapter<Redis> {
   #countHeldAtStop(lost: number): void {
     if (lost === 0) return;
     this.#droppedAtStop += lost;
-    this.#log('warn', `redis-pubsub: dropped ${lost} messages held when reading stopped; Pub/Sub cannot deliver them again`, {
-      dropped: lost,
-    });
+    this.#log(
+      'warn',
+      `redis-pubsub: dropped ${lost} messages held when reading stopped; Pub/Sub cannot deliver them again`,
+      {
+        dropped: lost,
+      },
+    );
   }
 
   #receive(body: Buffer, channelBytes: Buffer, pattern: string | undefined): void {
@@ -298,4 +302,3 @@ export class RedisPubSubAdapter implements Adapter<Redis> {
     this.#droppedUnreported = 0;
   }
 }
-

@@ -9,15 +9,27 @@ export const redisStreamsSpec: AdapterSpec = {
     'a Redis stream via a consumer group, at least once: XACK on ack, a nack stays pending and is claimed again ' +
     'after --claim-idle, up to --max-deliveries',
   flags: {
-    'redis-url': { type: 'string', default: DEFAULT_REDIS_URL, description: 'the Redis server (a password in it is never logged)' },
+    'redis-url': {
+      type: 'string',
+      default: DEFAULT_REDIS_URL,
+      description: 'the Redis server (a password in it is never logged)',
+    },
     stream: { type: 'string', description: 'the stream key to consume (required)' },
-    group: { type: 'string', default: 'missive', description: 'the consumer group, created with the stream if missing' },
+    group: {
+      type: 'string',
+      default: 'missive',
+      description: 'the consumer group, created with the stream if missing',
+    },
     consumer: {
       type: 'string',
       default: '<hostname>-<pid>',
       description: 'this consumer in the group; reuse the name after a restart to resume its pending entries',
     },
-    field: { type: 'string', default: 'body', description: 'the entry field holding the body; other fields become headers' },
+    field: {
+      type: 'string',
+      default: 'body',
+      description: 'the entry field holding the body; other fields become headers',
+    },
     'claim-idle': {
       type: 'string',
       default: '30000',
@@ -32,7 +44,8 @@ export const redisStreamsSpec: AdapterSpec = {
     'max-bytes-in-flight': {
       type: 'string',
       default: '67108864 (64 MiB)',
-      description: 'bytes of entries read and not yet settled; reading pauses past it (an entry larger than this is read alone)',
+      description:
+        'bytes of entries read and not yet settled; reading pauses past it (an entry larger than this is read alone)',
     },
   },
   async create(values, common) {

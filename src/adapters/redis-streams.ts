@@ -175,7 +175,11 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
     this.deliveryLimit = { maxDeliveries, option: '--max-deliveries' };
     this.#blockMs = wholeNumberOption('blockMs', options.blockMs ?? 1000, 1);
     this.#maxMessageBytes = resolveMaxMessageBytes(options.maxMessageBytes);
-    this.#maxBytesInFlight = wholeNumberOption('maxBytesInFlight', options.maxBytesInFlight ?? DEFAULT_MAX_BYTES_IN_FLIGHT, 1);
+    this.#maxBytesInFlight = wholeNumberOption(
+      'maxBytesInFlight',
+      options.maxBytesInFlight ?? DEFAULT_MAX_BYTES_IN_FLIGHT,
+      1,
+    );
     this.#retry = options;
     this.#log = options.log ?? (() => {});
     this.#source = `redis-streams:${this.stream}`;
@@ -201,7 +205,14 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
       this.#readerId = await this.#reader.client('ID');
       // A reconnected reader is a new client to Redis: stop() must unblock that one.
       const reader = this.#reader;
-      reader.on('ready', () => void reader.client('ID').then((id) => (this.#readerId = id), () => {}));
+      reader.on(
+        'ready',
+        () =>
+          void reader.client('ID').then(
+            (id) => (this.#readerId = id),
+            () => {},
+          ),
+      );
       for (const client of [this.#commands, reader]) client.on('close', () => this.#abandonIfDown());
       await this.#createGroup();
       this.#entryBytes = await this.#averageEntryBytes();
@@ -282,7 +293,10 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
       `Redis at ${redactRedisUrl(this.#url)} cannot be reached while stopping; the entries not acked stay pending in ` +
         `the group "${this.group}" and are delivered again after --claim-idle`,
     );
-    this.#log('warn', `redis-streams: ${error.message}`, { acksNotConfirmed: unsent + unanswered, inFlight: this.#inFlight.size });
+    this.#log('warn', `redis-streams: ${error.message}`, {
+      acksNotConfirmed: unsent + unanswered,
+      inFlight: this.#inFlight.size,
+    });
     this.#abandoned = error;
     for (const reject of [...this.#onAbandon]) reject(error);
     for (const batch of [...this.#unanswered]) batch.settle(error);
@@ -355,7 +369,10 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
   async #averageEntryBytes(): Promise<number> {
     try {
       const commands = this.#commands!;
-      const [bytes, length] = await Promise.all([commands.call('MEMORY', 'USAGE', this.stream), commands.xlen(this.stream)]);
+      const [bytes, length] = await Promise.all([
+        commands.call('MEMORY', 'USAGE', this.stream),
+        commands.xlen(this.stream),
+      ]);
       return length > 0 && Number(bytes) > 0 ? Math.ceil(Number(bytes) / length) : 0;
     } catch {
       return 0;
@@ -416,9 +433,13 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
   async #readFailed(error: unknown, failures: number): Promise<void> {
     const delay = Math.round(backoffDelay(READ_RETRY, failures));
     const reason = describe(error);
-    this.#log('warn', `redis-streams: reading the stream "${this.stream}" failed (${reason}); trying again in ${delay} ms`, {
-      attempt: failures,
-    });
+    this.#log(
+      'warn',
+      `redis-streams: reading the stream "${this.stream}" failed (${reason}); trying again in ${delay} ms`,
+      {
+        attempt: failures,
+      },
+    );
     if (reason.startsWith('NOGROUP')) {
       // The server lost the group (restarted without its data): entries added from now on are still consumed.
       await this.#untilAbandoned(this.#createGroup()).catch(() => {});
@@ -462,7 +483,15 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
   }
 
   async #claim(): Promise<Delivery[]> {
-    const args = [this.stream, this.group, this.consumer, this.#claimIdleMs, this.#claimCursor, 'COUNT', this.#readCount()];
+    const args = [
+      this.stream,
+      this.group,
+      this.consumer,
+      this.#claimIdleMs,
+      this.#claimCursor,
+      'COUNT',
+      this.#readCount(),
+    ];
     // No typed Buffer variant exists; the raw reply is already `[cursor, entries, deleted ids]`.
     const reply = (await this.#readerCall((target) => target.callBuffer('XAUTOCLAIM', args))) as [
       Buffer,
@@ -557,7 +586,10 @@ export class RedisStreamsAdapter implements Adapter<Redis> {
         this.#unanswered.delete(batch);
         this.#release(taken.ids);
         if (typeof reply === 'number' && reply < taken.ids.length) {
-          this.#log('warn', `redis-streams: ${taken.ids.length - reply} of ${taken.ids.length} entries acked were no longer pending in the group "${this.group}" (acked already, or lost with the stream)`);
+          this.#log(
+            'warn',
+            `redis-streams: ${taken.ids.length - reply} of ${taken.ids.length} entries acked were no longer pending in the group "${this.group}" (acked already, or lost with the stream)`,
+          );
         }
         taken.settle(reply);
       },

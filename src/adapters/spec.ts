@@ -51,7 +51,13 @@ export function wholeNumberFlag(
   const raw = values[name];
   if (raw === undefined) return fallback;
   const value = Number(raw);
-  if (typeof raw !== 'string' || !/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+  if (
+    typeof raw !== 'string' ||
+    !/^\s*\d+\s*$/.test(raw) ||
+    !Number.isSafeInteger(value) ||
+    value < min ||
+    value > max
+  ) {
     const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;
     // Whatever the user passed is quoted back as it prints.
     // eslint-disable-next-line @typescript-eslint/no-base-to-string

@@ -12,7 +12,15 @@ import { UsageError, describe } from '../errors.js';
 import { environmentName } from './flags.js';
 
 /** Every adapter the CLI can run, by `--adapter` name. */
-export const ADAPTERS: readonly AdapterSpec[] = [stdinSpec, fileSpec, redisPubSubSpec, redisStreamsSpec, amqpSpec, httpSpec, natsSpec];
+export const ADAPTERS: readonly AdapterSpec[] = [
+  stdinSpec,
+  fileSpec,
+  redisPubSubSpec,
+  redisStreamsSpec,
+  amqpSpec,
+  httpSpec,
+  natsSpec,
+];
 
 export function adapterNamed(name: string): AdapterSpec | undefined {
   return ADAPTERS.find((spec) => spec.name === name);
@@ -30,7 +38,8 @@ export function isAdapterModule(name: string): boolean {
 export async function loadAdapterSpec(path: string, reserved: ReadonlySet<string>): Promise<AdapterSpec> {
   const file = resolve(path);
   const what = 'a module whose default export is an adapter spec: { name, summary, flags, create(values, common) }';
-  if (!existsSync(file)) throw new UsageError(`cannot find the adapter module ${path}; --adapter takes a built-in name or ${what}`);
+  if (!existsSync(file))
+    throw new UsageError(`cannot find the adapter module ${path}; --adapter takes a built-in name or ${what}`);
   let module: { default?: unknown };
   try {
     module = (await import(pathToFileURL(file).href)) as { default?: unknown };
@@ -48,7 +57,10 @@ export async function loadAdapterSpec(path: string, reserved: ReadonlySet<string
     throw new UsageError(`${path} must be ${what}; its default export lacks ${missing.join(', ')}`);
   }
   for (const [flag, flagSpec] of Object.entries(spec.flags!)) {
-    if (reserved.has(flag)) throw new UsageError(`the adapter ${spec.name} (${path}) declares --${flag}, a flag of missive run itself; rename it`);
+    if (reserved.has(flag))
+      throw new UsageError(
+        `the adapter ${spec.name} (${path}) declares --${flag}, a flag of missive run itself; rename it`,
+      );
     if (flagSpec?.type !== 'string' && flagSpec?.type !== 'boolean') {
       throw new UsageError(`the adapter ${spec.name} (${path}) declares --${flag} without type 'string' or 'boolean'`);
     }
@@ -57,7 +69,10 @@ export async function loadAdapterSpec(path: string, reserved: ReadonlySet<string
 }
 
 /** The value of `--adapter` in argv (or its environment variable), read before the flags can be parsed. */
-export function adapterArgument(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): string | undefined {
+export function adapterArgument(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): string | undefined {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--') break;

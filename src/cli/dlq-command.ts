@@ -10,7 +10,16 @@ import { MissiveError, UsageError } from '../errors.js';
 import { letterRecord, renderLetter, renderRows, renderTable } from './dlq-format.js';
 import { replay, replaySummary } from './dlq-replay.js';
 import { serveCommand } from './dlq-serve.js';
-import { ENVIRONMENT_HELP, describeFlags, intFlag, parseFlags, withEnvironment, wrap, type FlagTable, type FlagValues } from './flags.js';
+import {
+  ENVIRONMENT_HELP,
+  describeFlags,
+  intFlag,
+  parseFlags,
+  withEnvironment,
+  wrap,
+  type FlagTable,
+  type FlagValues,
+} from './flags.js';
 import { loadProcessor } from './load-processor.js';
 import { DEFAULT_DLQ_PATH } from './run-command.js';
 
@@ -45,7 +54,8 @@ const FILTER_FLAGS: FlagTable = {
   handler: { type: 'string', description: 'only letters of this handler' },
   since: {
     type: 'string',
-    description: 'only letters last failed at or after this: an ISO date or time (2024-05-01T12:00Z) or an age (30m, 2d)',
+    description:
+      'only letters last failed at or after this: an ISO date or time (2024-05-01T12:00Z) or an age (30m, 2d)',
   },
 };
 const REVEAL_FLAG: FlagTable = {
@@ -90,7 +100,13 @@ const ACTIONS: Record<string, Action> = {
       return withStore(values, async (dlq, path) => {
         const letters = await dlq.list({ ...filter, limit });
         if (values['json'] === true) {
-          await write(`${JSON.stringify(letters.map((letter) => letterRecord(letter, reveal)), null, 2)}\n`);
+          await write(
+            `${JSON.stringify(
+              letters.map((letter) => letterRecord(letter, reveal)),
+              null,
+              2,
+            )}\n`,
+          );
           return 0;
         }
         if (letters.length === 0) {
@@ -141,11 +157,21 @@ const ACTIONS: Record<string, Action> = {
           return 1;
         }
         if (letters.length === 1) {
-          await write(json ? `${JSON.stringify(letterRecord(letters[0]!, reveal), null, 2)}\n` : renderLetter(letters[0]!, reveal));
+          await write(
+            json
+              ? `${JSON.stringify(letterRecord(letters[0]!, reveal), null, 2)}\n`
+              : renderLetter(letters[0]!, reveal),
+          );
           return 0;
         }
         if (json) {
-          await write(`${JSON.stringify(letters.map((letter) => letterRecord(letter, reveal)), null, 2)}\n`);
+          await write(
+            `${JSON.stringify(
+              letters.map((letter) => letterRecord(letter, reveal)),
+              null,
+              2,
+            )}\n`,
+          );
           return 0;
         }
         await write(`${letters.length} dead letters have id ${JSON.stringify(id)}:\n${renderTable(letters, reveal)}\n`);
@@ -172,7 +198,8 @@ const ACTIONS: Record<string, Action> = {
       noPositionals('export', positionals);
       const filter = filterOf(values);
       const format = values['format'] ?? 'jsonl';
-      if (format !== 'jsonl') throw new UsageError(`--format takes jsonl (the only export format), got '${String(format)}'`);
+      if (format !== 'jsonl')
+        throw new UsageError(`--format takes jsonl (the only export format), got '${String(format)}'`);
       const reveal = values['reveal'] === true;
       return withStore(values, async (dlq) => {
         for await (const letter of dlq) {
@@ -200,22 +227,30 @@ const ACTIONS: Record<string, Action> = {
       const filter = filterOf(values);
       const yes = values['yes'] === true;
       if (!yes && !process.stdin.isTTY) {
-        throw new UsageError('dlq purge asks before deleting, and there is no terminal to ask on; add --yes to delete without asking');
+        throw new UsageError(
+          'dlq purge asks before deleting, and there is no terminal to ask on; add --yes to delete without asking',
+        );
       }
-      return withStore(values, async (dlq, path) => {
-        const selected = await dlq.count(filter);
-        if (selected === 0) {
-          await write(`no dead letters${isFiltered(filter) ? ' match the filters' : ''} in ${path}; nothing deleted\n`);
+      return withStore(
+        values,
+        async (dlq, path) => {
+          const selected = await dlq.count(filter);
+          if (selected === 0) {
+            await write(
+              `no dead letters${isFiltered(filter) ? ' match the filters' : ''} in ${path}; nothing deleted\n`,
+            );
+            return 0;
+          }
+          if (!yes && !(await confirm(`delete ${deadLetters(selected)} from ${path}? [y/N] `))) {
+            await write('nothing deleted\n');
+            return 0;
+          }
+          const deleted = await purgeDeadLetters(dlq, filter);
+          await write(`deleted ${deadLetters(deleted)} from ${path}\n`);
           return 0;
-        }
-        if (!yes && !(await confirm(`delete ${deadLetters(selected)} from ${path}? [y/N] `))) {
-          await write('nothing deleted\n');
-          return 0;
-        }
-        const deleted = await purgeDeadLetters(dlq, filter);
-        await write(`deleted ${deadLetters(deleted)} from ${path}\n`);
-        return 0;
-      }, { write: true });
+        },
+        { write: true },
+      );
     },
   },
   replay: {
@@ -231,7 +266,11 @@ const ACTIONS: Record<string, Action> = {
       ...FILE_FLAG,
       ...FILTER_FLAGS,
       limit: { type: 'string', default: 'every selected letter', description: 'the most letters to replay' },
-      threads: { type: 'string', default: '0', description: 'worker threads running handlers; 0 runs them in the main thread' },
+      threads: {
+        type: 'string',
+        default: '0',
+        description: 'worker threads running handlers; 0 runs them in the main thread',
+      },
       ...HELP_FLAG,
     },
     run: async (values, positionals) => {
@@ -274,12 +313,14 @@ const ACTIONS: Record<string, Action> = {
     },
     run: async (values, positionals) => {
       if (positionals.length !== 1) {
-        throw new UsageError("dlq sql takes one query, quoted: missive dlq sql \"SELECT count(*) FROM dead_letters\"");
+        throw new UsageError('dlq sql takes one query, quoted: missive dlq sql "SELECT count(*) FROM dead_letters"');
       }
       return withStore(values, async (dlq) => {
         const result = await dlq.sql(positionals[0]!, { reveal: values['reveal'] === true });
         if (values['json'] === true) {
-          const objects = result.rows.map((row) => Object.fromEntries(result.columns.map((column, i) => [column, row[i]])));
+          const objects = result.rows.map((row) =>
+            Object.fromEntries(result.columns.map((column, i) => [column, row[i]])),
+          );
           await write(`${JSON.stringify(objects, null, 2)}\n`);
         } else {
           await write(`${renderRows(result.columns, result.rows)}\n`);
@@ -302,9 +343,19 @@ const ACTIONS: Record<string, Action> = {
     flags: {
       ...FILE_FLAG,
       port: { type: 'string', default: '8081', description: 'the port to listen on; 0 picks a free one' },
-      host: { type: 'string', default: '127.0.0.1', description: 'the address to listen on (127.0.0.1: this machine only)' },
-      processor: { type: 'string', description: 'the processor module replays run through; without it the page cannot replay' },
-      token: { type: 'string', description: 'the token replay and purge need (give it as MISSIVE_TOKEN); default: generated' },
+      host: {
+        type: 'string',
+        default: '127.0.0.1',
+        description: 'the address to listen on (127.0.0.1: this machine only)',
+      },
+      processor: {
+        type: 'string',
+        description: 'the processor module replays run through; without it the page cannot replay',
+      },
+      token: {
+        type: 'string',
+        description: 'the token replay and purge need (give it as MISSIVE_TOKEN); default: generated',
+      },
       ...HELP_FLAG,
     },
     run: async (values, positionals) => {
@@ -364,7 +415,9 @@ export async function dlqCommand(argv: readonly string[]): Promise<number> {
   }
   const action = Object.hasOwn(ACTIONS, name) ? ACTIONS[name] : undefined;
   if (!action) {
-    throw new UsageError(`unknown dlq action '${name}'; the actions are ${Object.keys(ACTIONS).join(', ')} (see missive dlq --help)`);
+    throw new UsageError(
+      `unknown dlq action '${name}'; the actions are ${Object.keys(ACTIONS).join(', ')} (see missive dlq --help)`,
+    );
   }
   const parsed = parseFlags(`dlq ${name}`, rest, action.flags);
   const { positionals } = parsed;
@@ -407,7 +460,9 @@ async function withStore(
 
 function noPositionals(action: string, positionals: readonly string[]): void {
   if (positionals.length > 0) {
-    throw new UsageError(`dlq ${action} takes no arguments besides options, got: ${positionals.join(' ')}; see 'missive dlq ${action} --help'`);
+    throw new UsageError(
+      `dlq ${action} takes no arguments besides options, got: ${positionals.join(' ')}; see 'missive dlq ${action} --help'`,
+    );
   }
 }
 
@@ -439,7 +494,9 @@ function parseSince(raw: string, now: Date): Date {
   const age = /^(\d+)\s*([smhdw])$/i.exec(text);
   if (age) return new Date(now.getTime() - Number(age[1]) * UNIT_MS[age[2]!.toLowerCase()]!);
   // Date.parse alone takes odd strings ("1", "May 1"); only ISO 8601 shapes are accepted, so a typo is reported.
-  const date = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/i.test(text) ? new Date(text) : undefined;
+  const date = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/i.test(text)
+    ? new Date(text)
+    : undefined;
   if (!date || Number.isNaN(date.getTime())) {
     throw new UsageError(
       `--since takes an ISO date or time (2024-05-01, 2024-05-01T12:00:00Z) or an age (90s, 30m, 1h, 2d, 1w), got '${raw}'`,

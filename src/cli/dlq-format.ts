@@ -81,7 +81,9 @@ export function renderTable(letters: readonly DeadLetter[], reveal: boolean): st
   return all
     .map((row) =>
       row
-        .map((cell, column) => (column === row.length - 1 ? cell : cell + ' '.repeat(widths[column]! - [...cell].length)))
+        .map((cell, column) =>
+          column === row.length - 1 ? cell : cell + ' '.repeat(widths[column]! - [...cell].length),
+        )
         .join('  ')
         .trimEnd(),
     )
@@ -101,7 +103,10 @@ export function renderLetter(letter: DeadLetter, reveal: boolean): string {
     ['first failed', letter.firstFailedAt.toISOString()],
     ['last failed', letter.lastFailedAt.toISOString()],
     ['written by', letter.fingerprint ? describeFingerprint(letter.fingerprint) : '-'],
-    ['confidential', letter.confidential ? (masked ? 'yes: body, error and headers masked, add --reveal to see them' : 'yes') : 'no'],
+    [
+      'confidential',
+      letter.confidential ? (masked ? 'yes: body, error and headers masked, add --reveal to see them' : 'yes') : 'no',
+    ],
   ];
   const width = Math.max(...fields.map(([name]) => name.length)) + 2;
   const sections = [fields.map(([name, value]) => `${name.padEnd(width)}${value}`).join('\n')];
@@ -119,7 +124,8 @@ export function renderLetter(letter: DeadLetter, reveal: boolean): string {
  * raw control bytes would drive the terminal (escape sequences), not show the content.
  */
 function renderBody(body: Buffer): string {
-  if (!isUtf8(body)) return `body (${bytes(body.length)}, not valid UTF-8: shown as base64)\n${body.toString('base64')}`;
+  if (!isUtf8(body))
+    return `body (${bytes(body.length)}, not valid UTF-8: shown as base64)\n${body.toString('base64')}`;
   const text = body.toString('utf8');
   if (CONTROL.test(text)) {
     return `body (${bytes(body.length)}, UTF-8 with control characters: shown as base64)\n${body.toString('base64')}`;
@@ -180,7 +186,9 @@ function escapeChar(char: string): string {
 
 function escapeByte(byte: number): string {
   if (byte >= 0x20 && byte < 0x7f) return String.fromCharCode(byte);
-  return byte === 0x0a || byte === 0x0d || byte === 0x09 ? escapeChar(String.fromCharCode(byte)) : `\\x${byte.toString(16).padStart(2, '0')}`;
+  return byte === 0x0a || byte === 0x0d || byte === 0x09
+    ? escapeChar(String.fromCharCode(byte))
+    : `\\x${byte.toString(16).padStart(2, '0')}`;
 }
 
 /**
@@ -202,10 +210,15 @@ function shortTime(date: Date): string {
 export function renderRows(columns: readonly string[], rows: readonly (readonly unknown[])[]): string {
   const cells = [
     columns.map((column) => escapeText(String(column))),
-    ...rows.map((row) => row.map((v) => (typeof v === 'string' ? escapeText(v) : JSON.stringify(v) ?? 'NULL'))),
+    ...rows.map((row) => row.map((v) => (typeof v === 'string' ? escapeText(v) : (JSON.stringify(v) ?? 'NULL')))),
   ];
   const widths = columns.map((_, i) => widest(cells, (row) => (row[i] ?? '').length));
-  const lines = cells.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  const lines = cells.map((row) =>
+    row
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
   return `${lines.join('\n')}\n(${rows.length} row${rows.length === 1 ? '' : 's'})`;
 }

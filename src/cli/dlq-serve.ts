@@ -5,7 +5,8 @@ import type { FlagValues } from './flags.js';
 import { loadProcessor } from './load-processor.js';
 import { createLogger } from './logger.js';
 
-const text = (values: FlagValues, name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+const text = (values: FlagValues, name: string) =>
+  typeof values[name] === 'string' ? (values[name] as string) : undefined;
 
 /**
  * `missive dlq serve`: checks the options and loads the processor before listening (so a mistake exits 2 before

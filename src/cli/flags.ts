@@ -15,7 +15,8 @@ export function parseFlags(
   table: FlagTable,
 ): { values: FlagValues; positionals: string[] } {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
-  for (const [name, spec] of Object.entries(table)) options[name] = { type: spec.type, multiple: spec.multiple === true };
+  for (const [name, spec] of Object.entries(table))
+    options[name] = { type: spec.type, multiple: spec.multiple === true };
   try {
     const parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
     return { values: parsed.values as FlagValues, positionals: parsed.positionals };
@@ -88,7 +89,12 @@ export function withEnvironment(
       }
       filled[name] = TRUE.has(word);
     } else {
-      filled[name] = spec.multiple ? text.split(',').map((part) => part.trim()).filter((part) => part !== '') : text;
+      filled[name] = spec.multiple
+        ? text
+            .split(',')
+            .map((part) => part.trim())
+            .filter((part) => part !== '')
+        : text;
     }
   }
   return filled;

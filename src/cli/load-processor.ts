@@ -11,7 +11,9 @@ import { isProcessor, type LoadedProcessor } from '../processor.js';
 export async function loadProcessor(path: string): Promise<LoadedProcessor> {
   const file = resolve(path);
   if (!existsSync(file)) {
-    throw new UsageError(`cannot find the processor module ${path}; give the path of a .js file whose default export is a Processor`);
+    throw new UsageError(
+      `cannot find the processor module ${path}; give the path of a .js file whose default export is a Processor`,
+    );
   }
   if (/\.(c|m)?ts$/.test(file)) {
     throw new UsageError(
@@ -28,7 +30,9 @@ export async function loadProcessor(path: string): Promise<LoadedProcessor> {
   }
   if (!isProcessor(module.default)) throw new UsageError(notAProcessor(path, module.default));
   if (module.default.routes.length === 0) {
-    throw new UsageError(`the processor in ${path} has no handlers: register at least one with processor.handleFor(matcher, handler)`);
+    throw new UsageError(
+      `the processor in ${path} has no handlers: register at least one with processor.handleFor(matcher, handler)`,
+    );
   }
   return { processor: module.default, url };
 }
@@ -38,8 +42,10 @@ function notAProcessor(path: string, value: unknown): string {
   const fix = 'end the module with "export default processor" (where processor = new Processor(...))';
   if (value === undefined) return `${path} has no default export; ${fix}`;
   if (typeof value === 'function') {
-    return `${path} exports a function by default, not a Processor: if it builds the processor, export what it builds ` +
-      `("export default build()"); else ${fix}`;
+    return (
+      `${path} exports a function by default, not a Processor: if it builds the processor, export what it builds ` +
+      `("export default build()"); else ${fix}`
+    );
   }
   if (typeof (value as PromiseLike<unknown> | null)?.then === 'function') {
     return `${path} exports a Promise by default, not a Processor: await it in the module ("export default await build()")`;

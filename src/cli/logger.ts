@@ -16,10 +16,17 @@ export async function createLogger(level: LogLevel, fingerprint: Fingerprint): P
   process.stderr.on('error', () => {});
   // Loaded only for a person at a terminal: it costs a fifth of a second of start-up.
   const destination = process.stderr.isTTY
-    ? (await import('pino-pretty')).default({ destination: lineClearing(), sync: true, ignore: 'pid,hostname,processor,version' })
+    ? (await import('pino-pretty')).default({
+        destination: lineClearing(),
+        sync: true,
+        ignore: 'pid,hostname,processor,version',
+      })
     : pino.destination({ fd: 2, sync: true }).on('error', () => {});
   const logger = pino(
-    { level, base: { processor: fingerprint.name, host: fingerprint.host, pid: fingerprint.pid, version: fingerprint.version } },
+    {
+      level,
+      base: { processor: fingerprint.name, host: fingerprint.host, pid: fingerprint.pid, version: fingerprint.version },
+    },
     destination,
   );
   const log: Log = (lvl, message, fields) => logger[lvl](fields ?? {}, message);

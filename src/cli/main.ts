@@ -34,7 +34,10 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const load = COMMANDS[name];
-  if (!load) throw new UsageError(`unknown command '${name}'; the commands are ${Object.keys(COMMANDS).join(', ')} (see missive --help)`);
+  if (!load)
+    throw new UsageError(
+      `unknown command '${name}'; the commands are ${Object.keys(COMMANDS).join(', ')} (see missive --help)`,
+    );
   return (await load())(rest);
 }
 
@@ -47,7 +50,9 @@ main(process.argv.slice(2)).then(
     } else {
       // Our own errors say what happened and what to do; a stack is for what nobody foresaw.
       const known = error instanceof MissiveError;
-      process.stderr.write(`missive: ${!known && error instanceof Error && error.stack ? error.stack : describe(error)}\n`);
+      process.stderr.write(
+        `missive: ${!known && error instanceof Error && error.stack ? error.stack : describe(error)}\n`,
+      );
       exit(1);
     }
   },

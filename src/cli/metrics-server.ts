@@ -4,7 +4,11 @@ import type { Registry } from 'prom-client';
 import { UsageError, describe } from '../errors.js';
 
 /** Serves `GET /metrics` in Prometheus text format; everything else is 404. Resolves once listening. */
-export async function serveMetrics(registry: Registry, port: number, host: string): Promise<{ server: Server; url: string }> {
+export async function serveMetrics(
+  registry: Registry,
+  port: number,
+  host: string,
+): Promise<{ server: Server; url: string }> {
   const server = createServer((request, response) => {
     if (request.method !== 'GET' || request.url?.split('?')[0] !== '/metrics') {
       response.writeHead(404, { 'content-type': 'text/plain' }).end('not found: metrics are at GET /metrics\n');

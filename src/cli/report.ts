@@ -70,8 +70,27 @@ function counts(byReason: Readonly<Record<string, number>>): string {
  * @param main how long the main thread's event loop was busy from the start of the run to its end, start-up and
  *   shutdown included, and what the system counted of its time meanwhile (`stats.inRun` has both without them).
  */
-export async function writeStatsFile(path: string, stats: RunStats, main: { busyMs: number; times: ThreadTimes | undefined }): Promise<void> {
-  const { received, acked, nacked, deadLettered, unsettled, unsettledIds, requeuedByBroker, retries, dropped, droppedByReason, unhandledErrors, deadLetteredByReason, seconds, inRun } = stats;
+export async function writeStatsFile(
+  path: string,
+  stats: RunStats,
+  main: { busyMs: number; times: ThreadTimes | undefined },
+): Promise<void> {
+  const {
+    received,
+    acked,
+    nacked,
+    deadLettered,
+    unsettled,
+    unsettledIds,
+    requeuedByBroker,
+    retries,
+    dropped,
+    droppedByReason,
+    unhandledErrors,
+    deadLetteredByReason,
+    seconds,
+    inRun,
+  } = stats;
   // Peak RSS covers the worker threads too (one process); benchmarks read it and the busy time from here.
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
   const json = {

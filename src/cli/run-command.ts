@@ -9,7 +9,17 @@ import { MissiveError, UsageError, describe } from '../errors.js';
 import type { Log, LogLevel } from '../log.js';
 import { DEFAULT_DLQ_PATH, run, type Running } from '../run.js';
 import { ADAPTERS, adapterArgument, adapterNamed, isAdapterModule, loadAdapterSpec } from './adapters.js';
-import { ENVIRONMENT_HELP, describeFlags, environmentName, intFlag, parseFlags, withEnvironment, wrap, type FlagTable, type FlagValues } from './flags.js';
+import {
+  ENVIRONMENT_HELP,
+  describeFlags,
+  environmentName,
+  intFlag,
+  parseFlags,
+  withEnvironment,
+  wrap,
+  type FlagTable,
+  type FlagValues,
+} from './flags.js';
 import { loadProcessor } from './load-processor.js';
 import { LOG_LEVELS, createLogger } from './logger.js';
 import { startProgress } from './report.js';
@@ -21,23 +31,64 @@ export { DEFAULT_DLQ_PATH };
 
 /** The flags of `missive run` itself; each adapter adds its own. */
 const RUN_FLAGS: FlagTable = {
-  adapter: { type: 'string', default: 'file with --input, else stdin', description: `the transport: ${ADAPTERS.map((a) => a.name).join(', ')}` },
-  threads: { type: 'string', default: 'available cores', description: 'worker threads running handlers; 0 runs them in the main thread' },
+  adapter: {
+    type: 'string',
+    default: 'file with --input, else stdin',
+    description: `the transport: ${ADAPTERS.map((a) => a.name).join(', ')}`,
+  },
+  threads: {
+    type: 'string',
+    default: 'available cores',
+    description: 'worker threads running handlers; 0 runs them in the main thread',
+  },
   'batch-size': { type: 'string', default: '1000', description: 'messages per worker task' },
   linger: { type: 'string', default: '2', description: 'ms a partial batch waits for more messages' },
-  'max-in-flight': { type: 'string', default: '2 x batch size x threads', description: 'messages read and not yet settled; reading pauses at the cap' },
-  'max-in-flight-blocks': { type: 'string', default: '2 x threads', description: 'line input: blocks handed to workers and not yet answered' },
-  'max-message-bytes': { type: 'string', default: String(DEFAULT_MAX_MESSAGE_BYTES), description: 'larger messages become dead letters "message too large"' },
-  retries: { type: 'string', default: '0', description: 'retries for handlers that set none (exponential backoff with jitter)' },
-  timeout: { type: 'string', default: 'none', description: 'ms a handler may run, for handlers that set none; then a dead letter "timeout after N ms"' },
+  'max-in-flight': {
+    type: 'string',
+    default: '2 x batch size x threads',
+    description: 'messages read and not yet settled; reading pauses at the cap',
+  },
+  'max-in-flight-blocks': {
+    type: 'string',
+    default: '2 x threads',
+    description: 'line input: blocks handed to workers and not yet answered',
+  },
+  'max-message-bytes': {
+    type: 'string',
+    default: String(DEFAULT_MAX_MESSAGE_BYTES),
+    description: 'larger messages become dead letters "message too large"',
+  },
+  retries: {
+    type: 'string',
+    default: '0',
+    description: 'retries for handlers that set none (exponential backoff with jitter)',
+  },
+  timeout: {
+    type: 'string',
+    default: 'none',
+    description: 'ms a handler may run, for handlers that set none; then a dead letter "timeout after N ms"',
+  },
   'drain-timeout': { type: 'string', default: '30000', description: 'ms to finish in-flight messages after a signal' },
-  dlq: { type: 'string', default: DEFAULT_DLQ_PATH, description: 'the DuckDB file dead letters go to (opened, or created, at start)' },
+  dlq: {
+    type: 'string',
+    default: DEFAULT_DLQ_PATH,
+    description: 'the DuckDB file dead letters go to (opened, or created, at start)',
+  },
   'stats-file': { type: 'string', description: 'write the final figures there as JSON' },
   'log-level': { type: 'string', default: 'info', description: LOG_LEVELS.join(', ') },
-  'log-bodies': { type: 'boolean', description: 'put message bodies in dead-letter log lines (never confidential ones)' },
-  'metrics-port': { type: 'string', description: 'serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port)' },
+  'log-bodies': {
+    type: 'boolean',
+    description: 'put message bodies in dead-letter log lines (never confidential ones)',
+  },
+  'metrics-port': {
+    type: 'string',
+    description: 'serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port)',
+  },
   'metrics-host': { type: 'string', default: '127.0.0.1', description: 'the address the metrics server listens on' },
-  quiet: { type: 'boolean', description: 'no progress line, no summary, and only warnings and errors logged (unless --log-level)' },
+  quiet: {
+    type: 'boolean',
+    description: 'no progress line, no summary, and only warnings and errors logged (unless --log-level)',
+  },
   help: { type: 'boolean', description: 'show this help' },
 };
 
@@ -51,10 +102,12 @@ function allFlags(custom?: AdapterSpec): FlagTable {
 
 /** `missive run --help`; with `--adapter ./module.js`, that adapter's flags too. */
 export function runHelp(custom?: AdapterSpec): string {
-  const adapters = [...(custom ? [custom] : []), ...ADAPTERS].map((spec) => {
-    const flags = Object.keys(spec.flags).length > 0 ? `\n${describeFlags(spec.flags)}` : '';
-    return `--adapter ${spec.name}: ${spec.summary}${flags}`;
-  }).join('\n\n');
+  const adapters = [...(custom ? [custom] : []), ...ADAPTERS]
+    .map((spec) => {
+      const flags = Object.keys(spec.flags).length > 0 ? `\n${describeFlags(spec.flags)}` : '';
+      return `--adapter ${spec.name}: ${spec.summary}${flags}`;
+    })
+    .join('\n\n');
   return `Usage: missive run <processor module> [options]
 
 Runs every message from a transport through the processor module's handlers, on every core. Messages that cannot
@@ -77,7 +130,12 @@ as unsettledIds).
 }
 
 /** Errors of `run()` at start that come from what the user gave (--input, --dlq, the module): exit 2, as usage errors. */
-const USAGE_CODES = new Set(['MISSIVE_ERR_INPUT', 'MISSIVE_ERR_DLQ', 'MISSIVE_ERR_DLQ_LOCKED', 'MISSIVE_ERR_PROCESSOR_MODULE']);
+const USAGE_CODES = new Set([
+  'MISSIVE_ERR_INPUT',
+  'MISSIVE_ERR_DLQ',
+  'MISSIVE_ERR_DLQ_LOCKED',
+  'MISSIVE_ERR_PROCESSOR_MODULE',
+]);
 
 /** A bad --input or --dlq is the user's typo, reported like any other usage error. */
 function asUsageError(error: unknown): never {
@@ -89,7 +147,10 @@ function asUsageError(error: unknown): never {
 export async function runCommand(argv: readonly string[]): Promise<number> {
   // A module's adapter brings flags of its own, so it is loaded before the command line can be parsed.
   const named = adapterArgument(argv, process.env);
-  const custom = named !== undefined && isAdapterModule(named) ? await loadAdapterSpec(named, new Set(Object.keys(RUN_FLAGS))) : undefined;
+  const custom =
+    named !== undefined && isAdapterModule(named)
+      ? await loadAdapterSpec(named, new Set(Object.keys(RUN_FLAGS)))
+      : undefined;
   const parsed = parseFlags('run', argv, allFlags(custom));
   const { positionals } = parsed;
   const values = withEnvironment(parsed.values, RUN_FLAGS);
@@ -102,7 +163,10 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const quiet = values['quiet'] === true;
 
   // Loaded only when asked for: prom-client costs a tenth of a second of start-up.
-  const metrics = setup.metricsPort === undefined ? undefined : (await import('../metrics.js')).fingerprintRegistry(fingerprintOf(processor.name, processor.version));
+  const metrics =
+    setup.metricsPort === undefined
+      ? undefined
+      : (await import('../metrics.js')).fingerprintRegistry(fingerprintOf(processor.name, processor.version));
   // Listening before the run starts, so a port in use is a usage error before any input is read.
   let metricsServer: Server | undefined;
   if (metrics && setup.metricsPort !== undefined) {
@@ -142,7 +206,9 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const stopNow = (why: string, how: Ending) => {
     const unsettled = pipeline.kill();
     stopProgress();
-    process.stderr.write(`missive: exiting at once on ${why}; ${unsettled} messages were not settled${showIds(pipeline.stats.unsettledIds, unsettled)}\n`);
+    process.stderr.write(
+      `missive: exiting at once on ${why}; ${unsettled} messages were not settled${showIds(pipeline.stats.unsettledIds, unsettled)}\n`,
+    );
     void ending.end(pipeline.stats.snapshot(), how).then((status) => process.exit(status));
   };
   onStopSignals({
@@ -225,7 +291,8 @@ async function prepare(values: FlagValues, positionals: string[], custom: Adapte
   const batchSize = intFlag(values, 'batch-size', 1000, 1);
   const lingerMs = intFlag(values, 'linger', 2, 0);
   const maxInFlight = values['max-in-flight'] === undefined ? undefined : intFlag(values, 'max-in-flight', 0, 1);
-  const maxInFlightBlocks = values['max-in-flight-blocks'] === undefined ? undefined : intFlag(values, 'max-in-flight-blocks', 0, 1);
+  const maxInFlightBlocks =
+    values['max-in-flight-blocks'] === undefined ? undefined : intFlag(values, 'max-in-flight-blocks', 0, 1);
   const drainTimeoutMs = intFlag(values, 'drain-timeout', 30_000, 0);
   const retries = intFlag(values, 'retries', 0, 0);
   const timeoutMs = intFlag(values, 'timeout', 0, 1);
@@ -234,7 +301,8 @@ async function prepare(values: FlagValues, positionals: string[], custom: Adapte
   const maxMessageBytes = intFlag(values, 'max-message-bytes', DEFAULT_MAX_MESSAGE_BYTES, 1);
   // --quiet is for scripts: no progress, no summary, and only the lines that need a person (warnings, errors).
   const logLevel = (values['log-level'] ?? (values['quiet'] === true ? 'warn' : 'info')) as LogLevel;
-  if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--log-level takes one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'`);
+  if (!LOG_LEVELS.includes(logLevel))
+    throw new UsageError(`--log-level takes one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'`);
 
   const { processor, url } = await loadProcessor(positionals[0]!);
   const { log } = await createLogger(logLevel, fingerprintOf(processor.name, processor.version));
@@ -252,7 +320,24 @@ async function prepare(values: FlagValues, positionals: string[], custom: Adapte
   } else {
     dlq = dlqPath = explicit ?? DEFAULT_DLQ_PATH;
   }
-  return { processor, moduleUrl: url, adapter, dlq, dlqPath, threads, batchSize, lingerMs, maxInFlight, maxInFlightBlocks, drainTimeoutMs, retries, timeoutMs, metricsPort, metricsHost, log };
+  return {
+    processor,
+    moduleUrl: url,
+    adapter,
+    dlq,
+    dlqPath,
+    threads,
+    batchSize,
+    lingerMs,
+    maxInFlight,
+    maxInFlightBlocks,
+    drainTimeoutMs,
+    retries,
+    timeoutMs,
+    metricsPort,
+    metricsHost,
+    log,
+  };
 }
 
 /** A module-set store that loses letters at exit would make missive run ack messages into nothing. */
@@ -265,7 +350,7 @@ function notDurable(dlq: Dlq): UsageError {
   return new UsageError(
     `the processor module sets a dead-letter store with setDlq, and ${why}: missive run acks a message once its ` +
       'dead letter is stored, so those messages would be lost. Give --dlq FILE to keep them in a DuckDB file, or ' +
-      "remove setDlq from the module (a MemoryDlq is for processor.testClient and tests); a store of your own says " +
+      'remove setDlq from the module (a MemoryDlq is for processor.testClient and tests); a store of your own says ' +
       '`durable = true` once put() resolves only after the letter is safe',
   );
 }

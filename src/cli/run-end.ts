@@ -69,17 +69,27 @@ export class RunEnd {
     // The file first: it is what scripts read, and writes to a terminal that hung up (SIGHUP) may fail.
     if (statsFile !== undefined) {
       const times = threadTimesSince(this.#timesAtStart);
-      await writeStatsFile(statsFile, stats, { busyMs: performance.eventLoopUtilization(this.#busyAtStart).active, times }).catch((error: unknown) => {
+      await writeStatsFile(statsFile, stats, {
+        busyMs: performance.eventLoopUtilization(this.#busyAtStart).active,
+        times,
+      }).catch((error: unknown) => {
         status = Math.max(status, 1);
         process.stderr.write(`missive: cannot write the stats file ${statsFile}: ${describe(error)}\n`);
       });
     }
     if (lost) {
       const ids = stats.unsettledIds;
-      const all = ids.length > IDS_SHOWN ? `; the first ${IDS_SHOWN} ids shown${statsFile ? `, all ${ids.length} in ${statsFile}` : ', all of them with --stats-file'}` : '';
-      log('error', `${stats.unsettled} messages were read and not settled; ${adapter.name} cannot deliver them again${all}`, {
-        unsettledIds: ids.slice(0, IDS_SHOWN),
-      });
+      const all =
+        ids.length > IDS_SHOWN
+          ? `; the first ${IDS_SHOWN} ids shown${statsFile ? `, all ${ids.length} in ${statsFile}` : ', all of them with --stats-file'}`
+          : '';
+      log(
+        'error',
+        `${stats.unsettled} messages were read and not settled; ${adapter.name} cannot deliver them again${all}`,
+        {
+          unsettledIds: ids.slice(0, IDS_SHOWN),
+        },
+      );
     }
     if (!quiet) printSummary(stats, dlqPath);
     return status;

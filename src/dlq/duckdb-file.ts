@@ -102,7 +102,9 @@ export async function checkHeader(file: string): Promise<void> {
     if (bytesRead < head.length || !head.subarray(MAGIC_OFFSET).equals(MAGIC)) {
       // DuckDB refuses an empty file too, so it gets the same answer.
       const what = bytesRead === 0 ? 'it is empty, not a DuckDB database' : 'it is not a DuckDB database';
-      throw new DlqError(`cannot open the dead-letter file ${file}: ${what}; choose another path (the file is left alone)`);
+      throw new DlqError(
+        `cannot open the dead-letter file ${file}: ${what}; choose another path (the file is left alone)`,
+      );
     }
   } finally {
     await handle.close();

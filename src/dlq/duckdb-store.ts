@@ -612,8 +612,24 @@ function columnsOf(rows: readonly Row[], withOccurrences: boolean): DuckDBValue[
 }
 
 function toLetter(row: readonly DuckDBValue[]): DeadLetter {
-  const [key, id, body, reason, error, handler, source, headers, attempts, first, last, name, host, pid, version, confidential] =
-    row;
+  const [
+    key,
+    id,
+    body,
+    reason,
+    error,
+    handler,
+    source,
+    headers,
+    attempts,
+    first,
+    last,
+    name,
+    host,
+    pid,
+    version,
+    confidential,
+  ] = row;
   const bytes = Buffer.from((body as DuckDBBlobValue).bytes);
   return {
     key: key === null ? letterKey(source as string | null, id as string, bytes) : (key as string),

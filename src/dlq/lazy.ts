@@ -33,7 +33,8 @@ export class LazyDlq<S extends Dlq = Dlq> implements Dlq {
   /** The store, opened now if it is not yet; a closed one that was never opened stays closed. */
   protected store(): Promise<S> {
     if (this.#store) return this.#store;
-    if (this.#closed) return Promise.reject(new DlqError('the dead-letter store is closed; make a new one to open it again'));
+    if (this.#closed)
+      return Promise.reject(new DlqError('the dead-letter store is closed; make a new one to open it again'));
     const opening = this.#open();
     this.#store = opening;
     opening.catch(() => {

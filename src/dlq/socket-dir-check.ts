@@ -50,7 +50,10 @@ function checkDirectory(dir: string, info: Stats): void {
   if (!info.isDirectory()) throw new DlqSocketUnsafeError(dir, 'is not a directory');
   if (info.uid !== me) throw new DlqSocketUnsafeError(dir, `is owned by uid ${info.uid}, not by this user (uid ${me})`);
   if ((info.mode & 0o077) !== 0) {
-    throw new DlqSocketUnsafeError(dir, `has mode 0${(info.mode & 0o777).toString(8)}, open to other users (it must be 0700)`);
+    throw new DlqSocketUnsafeError(
+      dir,
+      `has mode 0${(info.mode & 0o777).toString(8)}, open to other users (it must be 0700)`,
+    );
   }
 }
 

@@ -58,7 +58,11 @@ const DEFAULT_IDLE_MS = 30_000;
  * this file. Every connection is bounded (see {@link StoreServerLimits}): a client that misbehaves loses its
  * connection, never the run.
  */
-export async function serveStore(store: ServedStore, socketPath: string, limits: StoreServerLimits = {}): Promise<StoreServer> {
+export async function serveStore(
+  store: ServedStore,
+  socketPath: string,
+  limits: StoreServerLimits = {},
+): Promise<StoreServer> {
   const maxRequestBytes = limits.maxRequestBytes ?? MAX_REQUEST_BYTES;
   const maxConnections = limits.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   const idleMs = limits.idleMs ?? DEFAULT_IDLE_MS;

@@ -74,11 +74,10 @@ async function runChecked(connection: DuckDBConnection, sql: string, prepare: ()
     throw queryFailed(error);
   });
   if (statements.count !== 1) {
-    throw new UsageError(
-      `${HOW}; this text holds ${statements.count} statements: run them one at a time`,
-    );
+    throw new UsageError(`${HOW}; this text holds ${statements.count} statements: run them one at a time`);
   }
-  const refused = () => new UsageError(`${HOW}; ${keyword} is refused, because dlq sql never changes the store or reads outside it`);
+  const refused = () =>
+    new UsageError(`${HOW}; ${keyword} is refused, because dlq sql never changes the store or reads outside it`);
   // By keyword first: preparing a statement that names a file already fails, with a less telling message.
   if (!QUERY_KEYWORDS.has(keyword)) throw refused();
   const prepared = await statements.prepare(0).catch((error: unknown) => {
@@ -105,10 +104,15 @@ export function firstKeyword(sql: string): string {
 
 function queryFailed(error: unknown): DlqError | UsageError {
   if (/^Permission Error/i.test(describe(error))) {
-    return new UsageError(`${HOW} on the store alone; this one reaches outside it (a file, a directory, another ` +
-      `database or an extension), which dlq sql refuses: ${describe(error)}`);
+    return new UsageError(
+      `${HOW} on the store alone; this one reaches outside it (a file, a directory, another ` +
+        `database or an extension), which dlq sql refuses: ${describe(error)}`,
+    );
   }
-  return new DlqError(`the query failed: ${describe(error)}; the table is dead_letters (see the README for its columns)`, {
-    cause: error,
-  });
+  return new DlqError(
+    `the query failed: ${describe(error)}; the table is dead_letters (see the README for its columns)`,
+    {
+      cause: error,
+    },
+  );
 }

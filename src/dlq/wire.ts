@@ -30,7 +30,18 @@ export interface Operations {
 }
 
 export type Operation = keyof Operations;
-export const OPERATIONS: readonly Operation[] = ['hello', 'count', 'list', 'get', 'findById', 'oldest', 'page', 'put', 'delete', 'sql'];
+export const OPERATIONS: readonly Operation[] = [
+  'hello',
+  'count',
+  'list',
+  'get',
+  'findById',
+  'oldest',
+  'page',
+  'put',
+  'delete',
+  'sql',
+];
 
 export interface Request<O extends Operation = Operation> {
   readonly n: number;
@@ -145,7 +156,11 @@ export function decodeLetter(wire: WireLetter): DeadLetter {
 
 export function encodeInput(input: DeadLetterInput): WireInput {
   const { body, failedAt, ...rest } = input;
-  return { ...rest, body: Buffer.from(body).toString('base64'), ...(failedAt ? { failedAt: failedAt.toISOString() } : {}) };
+  return {
+    ...rest,
+    body: Buffer.from(body).toString('base64'),
+    ...(failedAt ? { failedAt: failedAt.toISOString() } : {}),
+  };
 }
 
 export function decodeInput(wire: WireInput): DeadLetterInput {
@@ -163,7 +178,8 @@ export function encodeFilter(filter: DlqFilter | DlqListOptions): WireFilter & {
 }
 
 export function decodeFilter(wire: WireFilter & { limit?: number; offset?: number }): DlqListOptions {
-  if (wire !== undefined && wire !== null && !isRecord(wire as unknown)) throw new InvalidOptionError('a filter must be an object');
+  if (wire !== undefined && wire !== null && !isRecord(wire as unknown))
+    throw new InvalidOptionError('a filter must be an object');
   const { since, ...rest } = wire ?? {};
   return { ...rest, ...(since ? { since: new Date(since) } : {}) };
 }
@@ -173,7 +189,8 @@ export function encodeCursor(cursor: PageCursor | null): WireCursor | null {
 }
 
 export function decodeCursor(wire: WireCursor | null): PageCursor | null {
-  if (wire !== null && !isRecord(wire as unknown)) throw new InvalidOptionError('a page cursor must be an object or null');
+  if (wire !== null && !isRecord(wire as unknown))
+    throw new InvalidOptionError('a page cursor must be an object or null');
   return wire && { ...wire, firstFailedAt: new Date(wire.firstFailedAt) };
 }
 

@@ -13,14 +13,24 @@ export interface ReplayOutcome {
 }
 
 /** Runs the letters with these keys through the processor's handlers, in this thread, as `missive dlq replay` does. */
-export async function replayKeys(store: Dlq, loaded: LoadedProcessor, keys: readonly string[], log?: Log): Promise<ReplayOutcome> {
+export async function replayKeys(
+  store: Dlq,
+  loaded: LoadedProcessor,
+  keys: readonly string[],
+  log?: Log,
+): Promise<ReplayOutcome> {
   const running = await replayDeadLetters(new KeySetDlq(store, keys), loaded.processor, {
     threads: 0,
     module: loaded.url,
     ...(log ? { logger: log } : {}),
   });
   const stats = await running.done;
-  return { replayed: stats.received, handled: stats.acked, failedAgain: stats.deadLettered, unsettled: stats.unsettled };
+  return {
+    replayed: stats.received,
+    handled: stats.acked,
+    failedAgain: stats.deadLettered,
+    unsettled: stats.unsettled,
+  };
 }
 
 /** Keys per delete: bounds one request to a running processor. */

@@ -8,7 +8,17 @@ import { purgeKeys, replayKeys } from './actions.js';
 import { HttpProblem, readJsonBody } from './http-io.js';
 import { letterView } from './letter-view.js';
 import { pageFilterOf, type PageFilter } from './page-filter.js';
-import { WINDOWS, chartSql, chartStart, countsSql, keysSql, pageSql, sourcesSql, totalSql, type ChartWindow } from './queries.js';
+import {
+  WINDOWS,
+  chartSql,
+  chartStart,
+  countsSql,
+  keysSql,
+  pageSql,
+  sourcesSql,
+  totalSql,
+  type ChartWindow,
+} from './queries.js';
 import type { StoreLane } from './store-lane.js';
 
 /** What the API needs: the file, who may do what, and the processor replays go through (if any). */
@@ -46,25 +56,35 @@ export async function handleApi(context: ApiContext, request: IncomingMessage, u
     case 'POST /api/purge':
       return act(context, request, url.pathname === '/api/replay' ? 'replay' : 'purge');
   }
-  throw new HttpProblem(404, `no ${route}; the page's API is GET /api/config, /api/view, /api/letter and POST /api/replay, /api/purge`);
+  throw new HttpProblem(
+    404,
+    `no ${route}; the page's API is GET /api/config, /api/view, /api/letter and POST /api/replay, /api/purge`,
+  );
 }
 
 function needRead(context: ApiContext, request: IncomingMessage): void {
   if (!context.access.mayRead(request)) {
-    throw new HttpProblem(401, 'reading needs the token here: open the URL missive dlq serve printed (it carries the token)');
+    throw new HttpProblem(
+      401,
+      'reading needs the token here: open the URL missive dlq serve printed (it carries the token)',
+    );
   }
 }
 
 function needToken(context: ApiContext, request: IncomingMessage, what: string): void {
   if (!context.access.hasToken(request)) {
-    throw new HttpProblem(401, `${what} needs the token: open the URL missive dlq serve printed (it carries the token)`);
+    throw new HttpProblem(
+      401,
+      `${what} needs the token: open the URL missive dlq serve printed (it carries the token)`,
+    );
   }
 }
 
 function wholeNumber(params: URLSearchParams, name: string, fallback: number, max: number): number {
   const text = params.get(name);
   if (text === null || text === '') return fallback;
-  if (!/^\d+$/.test(text) || Number(text) > max) throw new InvalidOptionError(`${name} takes a whole number up to ${max}, got '${text}'`);
+  if (!/^\d+$/.test(text) || Number(text) > max)
+    throw new InvalidOptionError(`${name} takes a whole number up to ${max}, got '${text}'`);
   return Number(text);
 }
 
@@ -72,7 +92,8 @@ function wholeNumber(params: URLSearchParams, name: string, fallback: number, ma
 async function view(context: ApiContext, params: URLSearchParams): Promise<unknown> {
   const filter = pageFilterOf(Object.fromEntries(params));
   const window = (params.get('window') ?? 'day') as ChartWindow;
-  if (!Object.hasOwn(WINDOWS, window)) throw new InvalidOptionError(`window takes ${Object.keys(WINDOWS).join(', ')}, got '${window}'`);
+  if (!Object.hasOwn(WINDOWS, window))
+    throw new InvalidOptionError(`window takes ${Object.keys(WINDOWS).join(', ')}, got '${window}'`);
   const limit = Math.max(1, wholeNumber(params, 'limit', 50, MAX_LIMIT));
   const offset = wholeNumber(params, 'offset', 0, Number.MAX_SAFE_INTEGER);
   const now = new Date();
@@ -85,7 +106,13 @@ async function view(context: ApiContext, params: URLSearchParams): Promise<unkno
     return {
       now: now.toISOString(),
       total: (total?.['n'] as number | undefined) ?? 0,
-      chart: { window, start: chartStart(window, now), bucket: WINDOWS[window].bucket, buckets: WINDOWS[window].seconds / WINDOWS[window].bucket, rows: await objects(chartSql(filter, window, now)) },
+      chart: {
+        window,
+        start: chartStart(window, now),
+        bucket: WINDOWS[window].bucket,
+        buckets: WINDOWS[window].seconds / WINDOWS[window].bucket,
+        rows: await objects(chartSql(filter, window, now)),
+      },
       byReason: await objects(countsSql(filter, 'reason')),
       byHandler: await objects(countsSql(filter, 'handler')),
       sources: await objects(sourcesSql()),
@@ -102,7 +129,8 @@ async function letter(context: ApiContext, request: IncomingMessage, params: URL
   const reveal = params.get('reveal') === '1';
   if (reveal) needToken(context, request, 'revealing a confidential letter');
   const found = await context.lane.use((store) => store.get(key));
-  if (!found || found.key !== key) throw new HttpProblem(404, `no dead letter with key ${key}: it may have been replayed or purged`);
+  if (!found || found.key !== key)
+    throw new HttpProblem(404, `no dead letter with key ${key}: it may have been replayed or purged`);
   return letterView(found, reveal);
 }
 
@@ -110,7 +138,12 @@ async function letter(context: ApiContext, request: IncomingMessage, params: URL
 function selectionOf(body: Record<string, unknown>): { keys: string[] } | { filter: PageFilter } {
   if (body['keys'] !== undefined) {
     const keys = body['keys'];
-    if (!Array.isArray(keys) || keys.length === 0 || keys.length > MAX_KEYS || !keys.every((k) => typeof k === 'string' && looksLikeLetterKey(k))) {
+    if (
+      !Array.isArray(keys) ||
+      keys.length === 0 ||
+      keys.length > MAX_KEYS ||
+      !keys.every((k) => typeof k === 'string' && looksLikeLetterKey(k))
+    ) {
       throw new InvalidOptionError(`keys takes a list of 1 to ${MAX_KEYS} letter keys`);
     }
     return { keys: keys as string[] };
@@ -127,12 +160,16 @@ async function act(context: ApiContext, request: IncomingMessage, action: 'repla
   const selection = selectionOf(await readJsonBody(request));
   const processor = context.processor;
   if (action === 'replay' && !processor) {
-    throw new HttpProblem(409, 'replaying needs the processor module: start missive dlq serve with --processor ./processor.js');
+    throw new HttpProblem(
+      409,
+      'replaying needs the processor module: start missive dlq serve with --processor ./processor.js',
+    );
   }
   return context.lane.use(async (store) => {
-    const keys = 'keys' in selection
-      ? selection.keys
-      : (await store.sql(keysSql(selection.filter), { builtIn: true })).rows.map((row) => row[0] as string);
+    const keys =
+      'keys' in selection
+        ? selection.keys
+        : (await store.sql(keysSql(selection.filter), { builtIn: true })).rows.map((row) => row[0] as string);
     if (action === 'purge') return { purged: await purgeKeys(store, keys) };
     return replayKeys(store, processor!, keys, context.log);
   }, true);

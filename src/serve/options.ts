@@ -34,7 +34,8 @@ export function checkServeOptions(raw: {
     throw new UsageError(`--port takes a port number from 0 to 65535 (0 picks a free one), got '${portText}'`);
   }
   const host = (raw.host ?? DEFAULT_HOST).trim();
-  if (host === '') throw new UsageError('--host takes an address to listen on, such as 127.0.0.1 (this machine only) or 0.0.0.0');
+  if (host === '')
+    throw new UsageError('--host takes an address to listen on, such as 127.0.0.1 (this machine only) or 0.0.0.0');
   const token = raw.token === undefined || raw.token === '' ? undefined : raw.token;
   if (token !== undefined && (token.length < MIN_TOKEN_LENGTH || !/^[\x21-\x7e]+$/.test(token))) {
     throw new UsageError(

@@ -28,7 +28,9 @@ export function pageFilterOf(values: Readonly<Record<string, unknown>>): PageFil
     if (field === 'since') {
       const since = /^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:\d{2})$/.test(value) ? new Date(value) : undefined;
       if (!since || Number.isNaN(since.getTime())) {
-        throw new InvalidOptionError(`the since filter takes an ISO time with its zone (2024-05-01T12:00:00Z), got '${value}'`);
+        throw new InvalidOptionError(
+          `the since filter takes an ISO time with its zone (2024-05-01T12:00:00Z), got '${value}'`,
+        );
       }
       filter[field] = since;
     } else filter[field] = value;

@@ -32,9 +32,17 @@ export async function servePage(options: ServeOptions, parts: ServePageParts = {
   const token = options.token ?? generateToken();
   const loopback = isLoopbackHost(options.host);
   const access = new Access(token, loopback);
-  const fingerprint = parts.processor ? fingerprintOf(parts.processor.processor.name, parts.processor.processor.version) : undefined;
+  const fingerprint = parts.processor
+    ? fingerprintOf(parts.processor.processor.name, parts.processor.processor.version)
+    : undefined;
   const lane = new StoreLane(options.dlq, fingerprint);
-  const context = { path: options.dlq, lane, access, processor: parts.processor, ...(parts.log ? { log: parts.log } : {}) };
+  const context = {
+    path: options.dlq,
+    lane,
+    access,
+    processor: parts.processor,
+    ...(parts.log ? { log: parts.log } : {}),
+  };
 
   const server = createServer((request, response) => {
     void answer(request, response).catch((error: unknown) => fail(response, error));
@@ -65,7 +73,9 @@ export async function servePage(options: ServeOptions, parts: ServePageParts = {
     server.once('error', (error: NodeJS.ErrnoException) => {
       reject(
         error.code === 'EADDRINUSE'
-          ? new UsageError(`port ${options.port} on ${options.host} is taken: choose another with --port (0 picks a free one)`)
+          ? new UsageError(
+              `port ${options.port} on ${options.host} is taken: choose another with --port (0 picks a free one)`,
+            )
           : error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND'
             ? new UsageError(`cannot listen on ${options.host}: give an address of this machine with --host`)
             : error,
@@ -92,7 +102,14 @@ async function closeServer(server: Server, lane: StoreLane): Promise<void> {
 }
 
 function fail(response: ServerResponse, error: unknown): void {
-  const status = error instanceof HttpProblem ? error.status : error instanceof MissiveError && isRequestError(error) ? 400 : error instanceof MissiveError ? 503 : 500;
+  const status =
+    error instanceof HttpProblem
+      ? error.status
+      : error instanceof MissiveError && isRequestError(error)
+        ? 400
+        : error instanceof MissiveError
+          ? 503
+          : 500;
   if (status >= 500) process.stderr.write(`missive: dlq serve: ${describe(error)}\n`);
   if (response.headersSent) {
     response.destroy();

@@ -35,9 +35,14 @@ export async function closeAfterGivingUp<M extends Message<unknown>>(
       return true;
     },
   );
-  const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), AFTER_PROCESSING_GRACE_MS)));
+  const timedOut = new Promise<boolean>(
+    (resolve) => (timer = setTimeout(() => resolve(false), AFTER_PROCESSING_GRACE_MS)),
+  );
   if (!(await Promise.race([closed, timedOut]))) {
-    log('warn', `afterProcessing did not finish within ${AFTER_PROCESSING_GRACE_MS} ms of the drain timeout; threads still in a handler were ended`);
+    log(
+      'warn',
+      `afterProcessing did not finish within ${AFTER_PROCESSING_GRACE_MS} ms of the drain timeout; threads still in a handler were ended`,
+    );
   }
   clearTimeout(timer);
   await pool?.destroy();

@@ -154,14 +154,16 @@ export class Dispatcher<M extends Message<unknown>> {
       )
       .finally(() => {
         running.delete(work);
-        if (this.#running.size === 0 && this.#runningBlocks.size === 0) for (const resolve of this.#idle.splice(0)) resolve();
+        if (this.#running.size === 0 && this.#runningBlocks.size === 0)
+          for (const resolve of this.#idle.splice(0)) resolve();
       });
   }
 
   /** Ids of the messages in batches and blocks still running or waiting to be sent, in dispatch order. */
   runningIds(): string[] {
     const ids: string[] = [];
-    for (const batch of [...this.#running, ...this.#waiting, this.#current]) for (const item of batch.items) ids.push(item.message.id);
+    for (const batch of [...this.#running, ...this.#waiting, this.#current])
+      for (const item of batch.items) ids.push(item.message.id);
     for (const block of this.#runningBlocks) idsInBlock(block, ids);
     return ids;
   }

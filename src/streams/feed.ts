@@ -126,7 +126,7 @@ export class Feed<M extends Message<unknown>> {
 
   async #admitDeliveriesLater(chunk: readonly Delivery[]): Promise<void> {
     const { admission, intake } = this.#options;
-    for (let start = 0; start < chunk.length; ) {
+    for (let start = 0; start < chunk.length;) {
       const room = admission.roomForMessages();
       if (room <= 0) {
         if (!(await this.#waitForRoom())) {

@@ -15,5 +15,8 @@ export function overDeliveryLimit(
   if (limit === undefined) return undefined;
   const count = delivery.meta?.deliveryCount;
   if (count === undefined || count <= limit.maxDeliveries) return undefined;
-  return { reason: Reasons.tooManyDeliveries, error: `delivered ${count} times (${limit.option} ${limit.maxDeliveries})` };
+  return {
+    reason: Reasons.tooManyDeliveries,
+    error: `delivered ${count} times (${limit.option} ${limit.maxDeliveries})`,
+  };
 }

@@ -201,7 +201,16 @@ export class Outcomes<M extends Message<unknown>> {
     for (const { delivery, item } of entries) {
       if (adapter.canRequeue) nacks.push(delivery);
       else {
-        dead.push(this.entry(delivery, item.message.id, deadLetter(Reasons.nacked, null), item.route, item.message.meta, item.attempt));
+        dead.push(
+          this.entry(
+            delivery,
+            item.message.id,
+            deadLetter(Reasons.nacked, null),
+            item.route,
+            item.message.meta,
+            item.attempt,
+          ),
+        );
       }
     }
     settler.nack(nacks);

@@ -147,10 +147,13 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
     wholeNumberOption('retries', defaultRetries, 0);
     wholeNumberOption('timeoutMs', timeoutMs, 0);
     const lateWarning = (warning: { id: string; text: string }) => log('warn', warning.text, { id: warning.id });
-    const logStray = (stray: StrayError) => log('error', strayErrorMessage(stray), { id: stray.id, handler: stray.handler, error: stray.text });
+    const logStray = (stray: StrayError) =>
+      log('error', strayErrorMessage(stray), { id: stray.id, handler: stray.handler, error: stray.text });
     if (threads > 0) {
       if (!options.moduleUrl) {
-        throw new InvalidOptionError('threads > 0 needs moduleUrl: the processor module workers import (or set threads: 0)');
+        throw new InvalidOptionError(
+          'threads > 0 needs moduleUrl: the processor module workers import (or set threads: 0)',
+        );
       }
       this.#executor = this.#pool = new PoolExecutor<M>({
         moduleUrl: options.moduleUrl,
@@ -288,10 +291,11 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
   async start(): Promise<void> {
     if (this.#executor instanceof InlineExecutor) await this.#executor.start();
     // Workers whose import registers other routes fail the run here, before any input is read.
-    else await this.#pool?.start().catch(async (error: unknown) => {
-      await this.#pool?.destroy();
-      throw error;
-    });
+    else
+      await this.#pool?.start().catch(async (error: unknown) => {
+        await this.#pool?.destroy();
+        throw error;
+      });
     let readable: Readable;
     try {
       readable = await this.#adapter.open({
@@ -336,7 +340,9 @@ class RunningPipeline<M extends Message<unknown>> implements Pipeline {
       await this.#executor.close().catch((error: unknown) => shutdown.fail(error, []));
     }
     await this.#settler.idle();
-    await this.#adapter.close().catch((error: unknown) => this.#log('warn', 'adapter close failed', { error: describe(error) }));
+    await this.#adapter
+      .close()
+      .catch((error: unknown) => this.#log('warn', 'adapter close failed', { error: describe(error) }));
     const stats = this.stats.snapshot();
     if (shutdown.failed) throw shutdown.failure;
     return stats;

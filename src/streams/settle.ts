@@ -136,12 +136,21 @@ export class Settler {
             this.#events?.deadLettered(letter);
             this.#log('warn', 'dead letter', this.#logFields(letter));
           }
-          this.#track(() => this.#adapter.ack(entries.map((entry) => entry.delivery), 'dead-lettered'), 'ack');
+          this.#track(
+            () =>
+              this.#adapter.ack(
+                entries.map((entry) => entry.delivery),
+                'dead-lettered',
+              ),
+            'ack',
+          );
           this.#onProgress();
         },
         (error: unknown) => {
           const failure =
-            error instanceof DlqError ? error : new DlqError(`could not store dead letters: ${describe(error)}`, { cause: error });
+            error instanceof DlqError
+              ? error
+              : new DlqError(`could not store dead letters: ${describe(error)}`, { cause: error });
           this.#onDlqFailure(failure, entries);
         },
       )
@@ -153,7 +162,11 @@ export class Settler {
 
   // Error text often quotes the body (a JSON parse error does), so a confidential letter logs neither.
   #logFields(letter: DeadLetterInput): Record<string, unknown> {
-    const fields: Record<string, unknown> = { id: letter.id, reason: letter.reason, handler: letter.handler ?? undefined };
+    const fields: Record<string, unknown> = {
+      id: letter.id,
+      reason: letter.reason,
+      handler: letter.handler ?? undefined,
+    };
     if (letter.confidential) return { ...fields, confidential: true };
     if (letter.error) fields['error'] = letter.error.split('\n', 1)[0];
     if (this.#logBodies) fields['body'] = letter.body.subarray(0, LOGGED_BODY_BYTES).toString('utf8');

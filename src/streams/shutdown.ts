@@ -112,7 +112,9 @@ export class Shutdown {
     const pending = running();
     settleCounts();
     this.#gaveUp = true;
-    log('warn', `${why}: giving up on ${stats.inFlight} in-flight messages`, { requeued: adapter.canRequeue ? pending.length : 0 });
+    log('warn', `${why}: giving up on ${stats.inFlight} in-flight messages`, {
+      requeued: adapter.canRequeue ? pending.length : 0,
+    });
     if (adapter.canRequeue) settler.nack(pending);
     else this.#noteUnsettled();
     stats.unsettled += stats.inFlight;

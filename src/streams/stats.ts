@@ -148,7 +148,12 @@ export class Stats {
     if (!this.#firstRead || this.#inRun) return;
     const { idle, active } = performance.eventLoopUtilization(this.#firstRead.loop);
     const times = threadTimesSince(this.#firstRead.times);
-    this.#inRun = { seconds: (idle + active) / 1000, mainThreadBusyMs: active, mainThreadCpuMs: times?.cpuMs, mainThreadWaitMs: times?.waitMs };
+    this.#inRun = {
+      seconds: (idle + active) / 1000,
+      mainThreadBusyMs: active,
+      mainThreadCpuMs: times?.cpuMs,
+      mainThreadWaitMs: times?.waitMs,
+    };
   }
 
   snapshot(): RunStats {

@@ -127,7 +127,10 @@ export async function adapterConformance(options: AdapterConformanceOptions, run
     [CONFORMANCE_CASES[4]]: (h) => suite.shutdown(h),
   };
   for (const name of CONFORMANCE_CASES) {
-    const shown = name === CONFORMANCE_CASES[2] ? `a nack is ${features.requeue ? 'redelivered' : 'stored as a dead letter "nacked"'}` : name;
+    const shown =
+      name === CONFORMANCE_CASES[2]
+        ? `a nack is ${features.requeue ? 'redelivered' : 'stored as a dead letter "nacked"'}`
+        : name;
     const fn = async () => {
       const teardowns: (() => unknown)[] = [];
       try {
@@ -176,7 +179,10 @@ class Suite {
 
   async deadLetters(h: ConformanceHarness): Promise<void> {
     const processor = new Processor();
-    processor.handleFor((m) => m.rawData.toString().startsWith('ok'), () => {});
+    processor.handleFor(
+      (m) => m.rawData.toString().startsWith('ok'),
+      () => {},
+    );
     const { stats, dlq } = await this.#runUntilSettled(h, processor, ['ok-1', 'lost-2', 'ok-3']);
     equal(stats.acked, 2);
     equal(stats.deadLettered, 1);
@@ -219,9 +225,12 @@ class Suite {
 
   async backpressure(h: ConformanceHarness): Promise<void> {
     const processor = new Processor();
-    processor.handleFor(() => true, async () => {
-      await sleep(2);
-    });
+    processor.handleFor(
+      () => true,
+      async () => {
+        await sleep(2);
+      },
+    );
     let max = 0;
     const bodies = Array.from({ length: 300 }, (_, i) => `b-${i}`);
     const running = await this.#start(h, bodies, processor, { batchSize: 5, maxInFlight: 10 });
@@ -239,9 +248,12 @@ class Suite {
 
   async shutdown(h: ConformanceHarness): Promise<void> {
     const processor = new Processor();
-    processor.handleFor(() => true, async () => {
-      await sleep(20);
-    });
+    processor.handleFor(
+      () => true,
+      async () => {
+        await sleep(20);
+      },
+    );
     const bodies = Array.from({ length: 400 }, (_, i) => `s-${i}`);
     const running = await this.#start(h, bodies, processor, { batchSize: 10, maxInFlight: 40 });
     if (!this.#features.endsWithInput) await h.publish(bodies);

@@ -70,7 +70,10 @@ export function encodeBatch<M extends Message<unknown>>(
     defaultTimeoutMs,
     measure,
   };
-  return { task, transfer: [bodies.buffer as ArrayBuffer, offsets.buffer as ArrayBuffer, idEnds.buffer as ArrayBuffer] };
+  return {
+    task,
+    transfer: [bodies.buffer as ArrayBuffer, offsets.buffer as ArrayBuffer, idEnds.buffer as ArrayBuffer],
+  };
 }
 
 /** Rebuilds the messages of a task in the worker, as views over the transferred buffer. */
@@ -114,6 +117,9 @@ export function decodeResult(encoded: EncodedResult, routed?: Int32Array): Batch
   for (let i = 0; i < codes.length; i++) outcomes[i] = codes[i] === CODE_NACK ? NACK : ACK;
   for (const { i, reason, error, retryable } of failures) outcomes[i] = deadLetter(reason, error, retryable);
   // Structured clone turns Buffers into plain Uint8Arrays.
-  const answers = replies?.map(({ index, body }) => ({ index, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength) }));
+  const answers = replies?.map(({ index, body }) => ({
+    index,
+    body: Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+  }));
   return { outcomes, warnings, timings, replies: answers, routes: routed };
 }

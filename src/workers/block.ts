@@ -6,7 +6,16 @@ import { Reasons, deadLetter, type Outcome } from '../outcome.js';
 import { SAMPLE_BYTES, tooLargeOutcome } from '../too-large.js';
 import { describe } from '../errors.js';
 import { UNROUTED } from '../routing.js';
-import { ROUTE_FAILED, ROUTE_PENDING, type BatchResult, type Reply, type RunItem, type RunItems, type ThreadRuntime, type Warning } from './runtime.js';
+import {
+  ROUTE_FAILED,
+  ROUTE_PENDING,
+  type BatchResult,
+  type Reply,
+  type RunItem,
+  type RunItems,
+  type ThreadRuntime,
+  type Warning,
+} from './runtime.js';
 import type { HandlerTiming } from './timings.js';
 import type { Marks } from './marks.js';
 
@@ -92,7 +101,14 @@ export class SliceItems<M extends Message<unknown>> implements RunItems<M> {
   readonly #text: string | undefined;
   readonly #offset: number;
 
-  constructor(block: LineBlock, layout: BlockLayout, from: number, to: number, MessageClass: MessageClass<M>, ids = new LineIds(block.idStart)) {
+  constructor(
+    block: LineBlock,
+    layout: BlockLayout,
+    from: number,
+    to: number,
+    MessageClass: MessageClass<M>,
+    ids = new LineIds(block.idStart),
+  ) {
     this.length = to - from;
     this.#block = block;
     this.#layout = layout;
@@ -119,7 +135,12 @@ export class SliceItems<M extends Message<unknown>> implements RunItems<M> {
     const bytes = this.#bytes;
     if (end - start > maxMessageBytes) {
       const rejected = tooLargeOutcome(`line ${line}`, end - start, maxMessageBytes);
-      return { route: UNROUTED, attempt: 1, message: placeholder(bytes, start, sampleEnd(start, end), id, meta), rejected };
+      return {
+        route: UNROUTED,
+        attempt: 1,
+        message: placeholder(bytes, start, sampleEnd(start, end), id, meta),
+        rejected,
+      };
     }
     try {
       const text = this.#text?.slice(start, end);
@@ -137,7 +158,11 @@ export class SliceItems<M extends Message<unknown>> implements RunItems<M> {
 }
 
 /** Every message of a block, built now: for the rare paths that need them all at once (a worker died). */
-export function itemsOf<M extends Message<unknown>>(block: LineBlock, layout: BlockLayout, MessageClass: MessageClass<M>): RunItem<M>[] {
+export function itemsOf<M extends Message<unknown>>(
+  block: LineBlock,
+  layout: BlockLayout,
+  MessageClass: MessageClass<M>,
+): RunItem<M>[] {
   const slice = new SliceItems(block, layout, 0, layout.count, MessageClass);
   return Array.from({ length: slice.length }, (_, k) => slice.at(k));
 }
@@ -151,7 +176,13 @@ function asciiText(bytes: Buffer): string | undefined {
 }
 
 // A message that never reaches a matcher or handler only needs its id and bytes.
-function placeholder<M extends Message<unknown>>(bytes: Buffer, start: number, end: number, id: string, meta: LineMeta): M {
+function placeholder<M extends Message<unknown>>(
+  bytes: Buffer,
+  start: number,
+  end: number,
+  id: string,
+  meta: LineMeta,
+): M {
   return new Message(bytes.subarray(start, end), id, meta) as unknown as M;
 }
 
@@ -212,7 +243,14 @@ export class BlockTally {
       this.#listed.set(index, at);
       const { lines, starts } = this.#layout;
       const taken = route === undefined || route === ROUTE_PENDING ? ROUTE_FAILED : route;
-      this.#exceptions.push({ index, line: lines[index]!, start: starts[index]!, end: bodyEnd(this.#block, this.#layout, index), outcome, route: taken });
+      this.#exceptions.push({
+        index,
+        line: lines[index]!,
+        start: starts[index]!,
+        end: bodyEnd(this.#block, this.#layout, index),
+        outcome,
+        route: taken,
+      });
     }
     return at;
   }
@@ -240,7 +278,12 @@ export async function runBlock<M extends Message<unknown>>(
       if (from > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const to = Math.min(layout.count, from + batchSize);
       const items = new SliceItems(block, layout, from, to, MessageClass, ids);
-      const slice = marks && { progress: marks.progress.subarray(from, to), routed: marks.routed.subarray(from, to), running: marks.running, base: from };
+      const slice = marks && {
+        progress: marks.progress.subarray(from, to),
+        routed: marks.routed.subarray(from, to),
+        running: marks.running,
+        base: from,
+      };
       tally.add(from, await runtime.runBatch(items, slice));
     }
     // The answer holds copies of what it needs from the layout, so its arrays can serve the next block.

@@ -71,7 +71,9 @@ export class MessageContext implements HandlerContext {
       this.#warn('reply() called after the handler returned; ignored');
       return;
     }
-    const bytes = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body), 'utf8');
+    const bytes = Buffer.isBuffer(body)
+      ? body
+      : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body), 'utf8');
     (this.replies ??= []).push(bytes);
   }
 

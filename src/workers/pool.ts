@@ -13,7 +13,16 @@ import type { Executor } from './executor.js';
 import type { StrayError } from './stray-errors.js';
 import { MarksPool } from './marks.js';
 import type { RouteSignature } from '../route-table.js';
-import type { BlockAnswer, BlockTask, CheckAnswer, CheckTask, EncodedResult, PoolWorkerData, StopTask, WorkerTask } from './tasks.js';
+import type {
+  BlockAnswer,
+  BlockTask,
+  CheckAnswer,
+  CheckTask,
+  EncodedResult,
+  PoolWorkerData,
+  StopTask,
+  WorkerTask,
+} from './tasks.js';
 import {
   NOT_RUNNING,
   PROGRESS_ACKED,
@@ -118,12 +127,17 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
 
   constructor(options: PoolOptions<M>) {
     this.#options = options;
-    this.#anyTimeout = (options.defaultTimeoutMs ?? 0) > 0 || options.routeTimeouts.some((timeout) => (timeout ?? 0) > 0);
+    this.#anyTimeout =
+      (options.defaultTimeoutMs ?? 0) > 0 || options.routeTimeouts.some((timeout) => (timeout ?? 0) > 0);
     this.#reports.unref();
     this.#reports.onmessage = (event) => options.onStrayError?.((event as { data: StrayError }).data);
     this.#pool = new Piscina({
       filename: new URL('./worker.js', import.meta.url).href,
-      workerData: { strays: this.#strays, routes: options.routes, reports: this.#reports.name } satisfies PoolWorkerData,
+      workerData: {
+        strays: this.#strays,
+        routes: options.routes,
+        reports: this.#reports.name,
+      } satisfies PoolWorkerData,
       minThreads: options.threads,
       maxThreads: options.threads,
       idleTimeout: Number.MAX_SAFE_INTEGER,
@@ -163,7 +177,10 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
     const watched = this.#watch(items.length, (i) => items[i]!.route, task);
     let encoded: EncodedResult | null;
     try {
-      encoded = (await this.#pool.run(task, { transferList: transfer, signal: watched?.controller.signal ?? null })) as EncodedResult | null;
+      encoded = (await this.#pool.run(task, {
+        transferList: transfer,
+        signal: watched?.controller.signal ?? null,
+      })) as EncodedResult | null;
     } catch (error) {
       // Terminated on purpose (a forced shutdown): nothing to recover, the run is over.
       if (this.#destroyed) throw error;
@@ -186,7 +203,17 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
     const { progress, routed, running } = marks;
     // `release` is the adapter's, for this thread: it does not cross.
     const { release: _release, ...wire } = block;
-    const task: BlockTask = { kind: 'block', moduleUrl, block: wire, batchSize, progress, routed, running, defaultTimeoutMs, measure };
+    const task: BlockTask = {
+      kind: 'block',
+      moduleUrl,
+      block: wire,
+      batchSize,
+      progress,
+      routed,
+      running,
+      defaultTimeoutMs,
+      measure,
+    };
     // Routed in the worker: watched only when some handler can time out, and then until its route is known.
     const watched = this.#anyTimeout ? this.#watch(size, () => UNROUTED, marks) : undefined;
     let answer: BlockAnswer | null;
@@ -211,7 +238,10 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
     this.#marks.release(marks);
     const { result } = answer;
     // Structured clone turns Buffers into plain Uint8Arrays.
-    const replies = result.replies?.map(({ index, body }) => ({ index, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength) }));
+    const replies = result.replies?.map(({ index, body }) => ({
+      index,
+      body: Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+    }));
     return replies ? { ...result, replies } : result;
   }
 
@@ -318,7 +348,9 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
         return undefined;
       }
       const timeoutMs = this.#timeoutAt(watched, onStack);
-      return timeoutMs > 0 && now - watched.onStackSince > timeoutMs + WATCHDOG_GRACE_MS ? { index: onStack, timeoutMs } : undefined;
+      return timeoutMs > 0 && now - watched.onStackSince > timeoutMs + WATCHDOG_GRACE_MS
+        ? { index: onStack, timeoutMs }
+        : undefined;
     }
     watched.onStack = NOT_RUNNING;
     const { seen } = watched;
@@ -341,7 +373,12 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
    * for a death) becomes the one dead letter; the others run again once, with the messages that had not started.
    * When nobody can be named, each message that was running runs again alone, where the rule names the culprit.
    */
-  async #recover(items: readonly RunItem<M>[], marks: BatchMarks, error: unknown, verdict: Verdict | undefined): Promise<BatchResult> {
+  async #recover(
+    items: readonly RunItem<M>[],
+    marks: BatchMarks,
+    error: unknown,
+    verdict: Verdict | undefined,
+  ): Promise<BatchResult> {
     const { progress } = marks;
     // Routes picked in the dead worker stand; messages run again get theirs from the new run.
     const routes = marks.routed ? Int32Array.from(marks.routed) : undefined;
@@ -384,7 +421,10 @@ export class PoolExecutor<M extends Message<unknown>> implements Executor<M> {
       }
     }
     const together = again.filter((i) => outcomes[i] === undefined);
-    const groups = [...alone.filter((i) => outcomes[i] === undefined).map((i) => [i]), ...(together.length > 0 ? [together] : [])];
+    const groups = [
+      ...alone.filter((i) => outcomes[i] === undefined).map((i) => [i]),
+      ...(together.length > 0 ? [together] : []),
+    ];
     const results = await Promise.all(groups.map((group) => this.run(group.map((i) => items[i]!))));
     const warnings: Warning[] = [];
     groups.forEach((group, g) => {

@@ -121,4 +121,3 @@ export interface EncodedResult {
   /** Set when the worker could not run the batch at all (module or hook failure): the run must stop. */
   readonly fatal?: { readonly code: string; readonly message: string };
 }
-

@@ -94,7 +94,9 @@ function runtimeFor(moduleUrl: string): Promise<ThreadRuntime<Message<unknown>>>
 async function importProcessor(moduleUrl: string): Promise<Processor<Message<unknown>>> {
   const module = (await import(moduleUrl)) as { default?: unknown };
   if (!isProcessor(module.default)) {
-    throw new ProcessorModuleError(`${moduleUrl} has no Processor as its default export; add "export default processor"`);
+    throw new ProcessorModuleError(
+      `${moduleUrl} has no Processor as its default export; add "export default processor"`,
+    );
   }
   return module.default;
 }
@@ -107,7 +109,7 @@ async function stopThread(task: StopTask): Promise<null> {
   Atomics.add(task.barrier, 0, 1);
   Atomics.notify(task.barrier, 0);
   const deadline = Date.now() + 5000;
-  for (let seen = Atomics.load(task.barrier, 0); seen < task.workers && Date.now() < deadline; ) {
+  for (let seen = Atomics.load(task.barrier, 0); seen < task.workers && Date.now() < deadline;) {
     Atomics.wait(task.barrier, 0, seen, 50);
     seen = Atomics.load(task.barrier, 0);
   }

@@ -32,8 +32,23 @@ async function poisonedQueue(t) {
 
 const start = (queue, dir, extra, env, name = 'run') =>
   startCli(
-    ['run', fixture('nack-poison-processor.js'), '--adapter', 'amqp', '--amqp-url', AMQP_URL, '--queue', queue,
-      '--threads', '0', '--dlq', join(dir, `${name}.duckdb`), '--stats-file', join(dir, `${name}.json`), ...extra],
+    [
+      'run',
+      fixture('nack-poison-processor.js'),
+      '--adapter',
+      'amqp',
+      '--amqp-url',
+      AMQP_URL,
+      '--queue',
+      queue,
+      '--threads',
+      '0',
+      '--dlq',
+      join(dir, `${name}.duckdb`),
+      '--stats-file',
+      join(dir, `${name}.json`),
+      ...extra,
+    ],
     { env: { RECORD_FILE: join(dir, 'runs'), ...env } },
   );
 
@@ -45,26 +60,45 @@ async function runUntilDeadLetter(t, queue, extra, env = {}, dir = t.testdir()) 
   started.child.kill('SIGTERM');
   const done = await started.done;
   t.equal(done.code, 0, 'the run stops cleanly', { stderr: done.stderr.slice(-2000) });
-  return { runs: runs(join(dir, 'runs')), letters: await readDeadLetters(join(dir, 'run.duckdb')), stats: readStats(join(dir, 'run.json')) };
+  return {
+    runs: runs(join(dir, 'runs')),
+    letters: await readDeadLetters(join(dir, 'run.duckdb')),
+    stats: readStats(join(dir, 'run.json')),
+  };
 }
 
 function checkPoison(t, { runs, letters, stats }, max, acked = 5) {
   const poison = runs.filter((line) => line.startsWith('poison '));
-  t.same(poison, Array.from({ length: max }, (_, i) => `poison ${i + 1}`), `${max} runs of the poison message, counted 1 to ${max}`);
-  t.same(runs.filter((line) => line.startsWith('ok-')).sort(), ['ok-0 1', 'ok-1 1', 'ok-2 1', 'ok-3 1', 'ok-4 1'], 'each other message once');
+  t.same(
+    poison,
+    Array.from({ length: max }, (_, i) => `poison ${i + 1}`),
+    `${max} runs of the poison message, counted 1 to ${max}`,
+  );
+  t.same(
+    runs.filter((line) => line.startsWith('ok-')).sort(),
+    ['ok-0 1', 'ok-1 1', 'ok-2 1', 'ok-3 1', 'ok-4 1'],
+    'each other message once',
+  );
   t.equal(letters.length, 1, 'one dead letter');
-  t.match(letters[0], { id: 'poison', reason: 'too many deliveries', error: `delivered ${max + 1} times (--max-deliveries ${max})` });
+  t.match(letters[0], {
+    id: 'poison',
+    reason: 'too many deliveries',
+    error: `delivered ${max + 1} times (--max-deliveries ${max})`,
+  });
   t.equal(letters[0].body.toString(), 'poison');
   if (stats) t.match(stats, { acked, nacked: max, deadLettered: 1 });
 }
 
 t.test('a message nacked every time', await needAmqp(), async (t) => {
-  t.test('--max-deliveries 5: five runs, then one dead letter "too many deliveries"; the queue ends empty', async (t) => {
-    const queue = await poisonedQueue(t);
-    const result = await runUntilDeadLetter(t, queue, ['--max-deliveries', '5', '--nack-delay', '20']);
-    checkPoison(t, result, 5);
-    t.same(await queueCounts(queue), { ready: 0, unacked: 0 }, 'nothing left in the queue');
-  });
+  t.test(
+    '--max-deliveries 5: five runs, then one dead letter "too many deliveries"; the queue ends empty',
+    async (t) => {
+      const queue = await poisonedQueue(t);
+      const result = await runUntilDeadLetter(t, queue, ['--max-deliveries', '5', '--nack-delay', '20']);
+      checkPoison(t, result, 5);
+      t.same(await queueCounts(queue), { ready: 0, unacked: 0 }, 'nothing left in the queue');
+    },
+  );
 
   t.test('no flag: the default of 5, with the default pause before each run again', async (t) => {
     const queue = await poisonedQueue(t);

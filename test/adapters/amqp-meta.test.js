@@ -5,7 +5,14 @@ import t from 'tap';
 import { AmqpMetas } from '../../dist/adapters/amqp-meta.js';
 
 /** A consumed message as amqplib hands it over: its own (empty) headers object unless told otherwise. */
-function consumed({ routingKey = 'orders', redelivered = false, headers = {}, correlationId, replyTo, contentType } = {}) {
+function consumed({
+  routingKey = 'orders',
+  redelivered = false,
+  headers = {},
+  correlationId,
+  replyTo,
+  contentType,
+} = {}) {
   return {
     fields: { consumerTag: 'ctag', deliveryTag: 1, redelivered, exchange: '', routingKey },
     properties: { headers, correlationId, replyTo, contentType, messageId: 'm' },
@@ -51,7 +58,11 @@ t.test('any difference gives a new object, and the next equal one is shared agai
     t.not(meta, previous, `${what} differs: a new object`);
     previous = meta;
   }
-  t.not(metas.of('amqp:other', 'other', consumed({ headers: { tenant: 'a' } })), previous, 'another queue: a new object');
+  t.not(
+    metas.of('amqp:other', 'other', consumed({ headers: { tenant: 'a' } })),
+    previous,
+    'another queue: a new object',
+  );
   const again = metas.of('amqp:q', 'q', consumed());
   t.not(again, base, 'not the one of three deliveries ago');
   t.equal(metas.of('amqp:q', 'q', consumed()), again, 'but shared with the next equal one');
@@ -63,14 +74,25 @@ t.test('headers with values are kept as given, and give the delivery count when 
   const meta = metas.of('amqp:q', 'q', consumed({ redelivered: true, headers }));
   t.equal(meta.headers, headers);
   t.equal(meta.deliveryCount, 3, 'two earlier deliveries, this one the third');
-  t.equal(metas.of('amqp:q', 'q', consumed({ redelivered: true })).deliveryCount, 2, 'a classic queue says redelivered: at least 2');
+  t.equal(
+    metas.of('amqp:q', 'q', consumed({ redelivered: true })).deliveryCount,
+    2,
+    'a classic queue says redelivered: at least 2',
+  );
 });
 
-t.test('a message published again after a nack: its count, exchange and routing key come from its headers', async (t) => {
-  const metas = new AmqpMetas();
-  const headers = { 'x-missive-deliveries': 3, 'x-missive-exchange': 'orders-x', 'x-missive-routing-key': 'eu.new' };
-  const meta = metas.of('amqp:q', 'q', consumed({ routingKey: 'q', headers }));
-  t.match(meta, { deliveryCount: 4, exchange: 'orders-x', routingKey: 'eu.new' });
-  const requeued = metas.of('amqp:q', 'q', consumed({ redelivered: true, headers: { ...headers, 'x-delivery-count': 1 } }));
-  t.equal(requeued.deliveryCount, 5, 'three nacks, one requeue counted by a quorum queue, this delivery');
-});
+t.test(
+  'a message published again after a nack: its count, exchange and routing key come from its headers',
+  async (t) => {
+    const metas = new AmqpMetas();
+    const headers = { 'x-missive-deliveries': 3, 'x-missive-exchange': 'orders-x', 'x-missive-routing-key': 'eu.new' };
+    const meta = metas.of('amqp:q', 'q', consumed({ routingKey: 'q', headers }));
+    t.match(meta, { deliveryCount: 4, exchange: 'orders-x', routingKey: 'eu.new' });
+    const requeued = metas.of(
+      'amqp:q',
+      'q',
+      consumed({ redelivered: true, headers: { ...headers, 'x-delivery-count': 1 } }),
+    );
+    t.equal(requeued.deliveryCount, 5, 'three nacks, one requeue counted by a quorum queue, this delivery');
+  },
+);

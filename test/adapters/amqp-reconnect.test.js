@@ -14,7 +14,15 @@ t.test('three closes during 20,000 messages through the CLI', await needAmqp(), 
   const closes = 3;
   // Each message holds its worker half a millisecond: a window takes about a second to get through, so closes land
   // while most of it still waits, and a batch runs an eighth of a second.
-  const r = await runWithCloses({ url: AMQP_URL, messages: 20_000, closes, threads, batchSize, maxInFlight: window, workUs: 500 });
+  const r = await runWithCloses({
+    url: AMQP_URL,
+    messages: 20_000,
+    closes,
+    threads,
+    batchSize,
+    maxInFlight: window,
+    workUs: 500,
+  });
   const figures = {
     handlerRuns: r.handlerRuns,
     duplicatesPerClose: r.duplicatesPerClose,
@@ -29,16 +37,33 @@ t.test('three closes during 20,000 messages through the CLI', await needAmqp(), 
   // not reached the broker (at most a quarter window waits to be sent). Running the rest of the window as well
   // would cost up to the whole window per close.
   const bound = closes * (threads * batchSize + window / 4);
-  t.ok(r.duplicates <= bound, `deliveries that had not started were dropped: ${r.duplicates} duplicates, at most ${bound}`, figures);
+  t.ok(
+    r.duplicates <= bound,
+    `deliveries that had not started were dropped: ${r.duplicates} duplicates, at most ${bound}`,
+    figures,
+  );
   const s = r.stats;
   t.ok(s, 'the stats file was written');
   // RabbitMQ acked each message once. acked counts the acks it confirmed; the acks sent just before a close could
   // not be confirmed either way (it may have applied them as it closed), and the run logs how many: acked can fall
   // short of the broker's figure by at most those, and never exceed it.
   t.ok(s.acked <= 20_000, `acked never more than RabbitMQ acked: ${s.acked}`, figures);
-  t.ok(s.acked + r.inDoubtAcks >= 20_000, `short only by acks in doubt at a close: ${s.acked} + ${r.inDoubtAcks}`, figures);
-  t.ok(s.acked >= 20_000 - closes * window / 4, 'in doubt: at most a quarter window of acks per close (what may wait to be sent)', figures);
-  t.equal(s.received, s.acked + s.nacked + s.deadLettered + s.unsettled + s.requeuedByBroker, 'the figures add up', figures);
+  t.ok(
+    s.acked + r.inDoubtAcks >= 20_000,
+    `short only by acks in doubt at a close: ${s.acked} + ${r.inDoubtAcks}`,
+    figures,
+  );
+  t.ok(
+    s.acked >= 20_000 - (closes * window) / 4,
+    'in doubt: at most a quarter window of acks per close (what may wait to be sent)',
+    figures,
+  );
+  t.equal(
+    s.received,
+    s.acked + s.nacked + s.deadLettered + s.unsettled + s.requeuedByBroker,
+    'the figures add up',
+    figures,
+  );
   const redelivered = s.received - 20_000;
   t.ok(
     redelivered <= s.requeuedByBroker && redelivered >= s.requeuedByBroker - r.inDoubtAcks,
@@ -50,6 +75,10 @@ t.test('three closes during 20,000 messages through the CLI', await needAmqp(), 
   for (const [i, close] of r.closes.entries()) {
     // The aim is within a second of the broker being reachable again (it is at once here); the bound is generous
     // for a loaded machine.
-    t.ok(close.progressGapMs !== undefined && close.progressGapMs < 3000, `close ${i + 1}: handling went on after ${close.progressGapMs} ms`, figures);
+    t.ok(
+      close.progressGapMs !== undefined && close.progressGapMs < 3000,
+      `close ${i + 1}: handling went on after ${close.progressGapMs} ms`,
+      figures,
+    );
   }
 });

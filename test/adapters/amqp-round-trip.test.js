@@ -8,7 +8,6 @@ import { roundTrip } from '../../dist/adapters/amqp-round-trip.js';
 import { AMQP_URL, needAmqp } from '../helpers/brokers.js';
 import { sleep } from '../helpers/http-clients.js';
 
-
 t.test('without amqplib’s callback RPC it is a channel.prefetch with the same count', async (t) => {
   const asked = [];
   const channel = { prefetch: async (count) => void asked.push(count) };

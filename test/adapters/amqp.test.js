@@ -165,7 +165,14 @@ t.test('ack grouping: multiple only when every older unsettled tag is settled wi
   const tags = new DeliveryTags();
   for (let tag = 1; tag <= 10; tag++) tags.add(tag);
   t.same(frames(tags, [3, 1, 2]).sent, [[3, true]], 'the oldest three in any order: one multiple frame');
-  t.same(frames(tags, [6, 7]).sent, [[6, false], [7, false]], 'tags 4 and 5 are still out: one frame each');
+  t.same(
+    frames(tags, [6, 7]).sent,
+    [
+      [6, false],
+      [7, false],
+    ],
+    'tags 4 and 5 are still out: one frame each',
+  );
   t.same(frames(tags, [5, 4]).sent, [[5, true]], 'tags below the settled 6 and 7 are covered by a multiple up to 5');
   t.same(frames(tags, [8]).sent, [[8, false]], 'a single tag is never sent as multiple');
   t.same(frames(tags, [8, 9]), { sent: [[9, false]], skipped: 1 }, 'a tag settled twice is skipped, not sent');
@@ -204,7 +211,13 @@ t.test('ack grouping stays exact when one tag is held while far more than the fl
   // Tag 1 waits (a retry's backoff, a slow handler) while 100,000 later ones are settled in batches of 500.
   for (let tag = 1; tag <= 100_001; tag++) {
     deliver(tag);
-    if (tag % 500 === 1 && tag > 1) settleOnBroker(t, broker, tags, Array.from({ length: 500 }, (_, k) => tag - 499 + k));
+    if (tag % 500 === 1 && tag > 1)
+      settleOnBroker(
+        t,
+        broker,
+        tags,
+        Array.from({ length: 500 }, (_, k) => tag - 499 + k),
+      );
   }
   t.equal(tags.size, 1, 'only the held tag is unsettled');
   const framesBefore = tags.frames;
@@ -221,7 +234,7 @@ t.test('ack grouping stays exact when one tag is held while far more than the fl
 
 t.test('ack grouping in random orders, with gaps and repeats, matches what the broker holds', async (t) => {
   let seed = 42;
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   for (let round = 0; round < 10; round++) {
     const broker = new Set();
     const tags = new DeliveryTags();
@@ -252,18 +265,40 @@ t.test('ack grouping in random orders, with gaps and repeats, matches what the b
 });
 
 t.test('the spec declares the flags and checks them before connecting', async (t) => {
-  t.same(Object.keys(amqpSpec.flags).sort(), ['amqp-url', 'exchange', 'max-deliveries', 'nack-delay', 'passive', 'queue', 'routing-key']);
+  t.same(Object.keys(amqpSpec.flags).sort(), [
+    'amqp-url',
+    'exchange',
+    'max-deliveries',
+    'nack-delay',
+    'passive',
+    'queue',
+    'routing-key',
+  ]);
   t.equal(amqpSpec.flags['amqp-url'].default, 'amqp://guest:guest@127.0.0.1:5672');
   await t.rejects(async () => amqpSpec.create({}, common), { code: 'MISSIVE_ERR_USAGE', message: /--queue/ });
-  await t.rejects(async () => amqpSpec.create({ queue: ['a'], 'routing-key': ['k'] }, common), { code: 'MISSIVE_ERR_USAGE', message: /--exchange/ });
-  await t.rejects(async () => amqpSpec.create({ queue: ['a'], passive: true, exchange: 'x' }, common), { code: 'MISSIVE_ERR_USAGE' });
-  await t.rejects(async () => amqpSpec.create({ queue: ['a'], 'amqp-url': 'http://x' }, common), { code: 'MISSIVE_ERR_USAGE', message: /amqp:\/\// });
+  await t.rejects(async () => amqpSpec.create({ queue: ['a'], 'routing-key': ['k'] }, common), {
+    code: 'MISSIVE_ERR_USAGE',
+    message: /--exchange/,
+  });
+  await t.rejects(async () => amqpSpec.create({ queue: ['a'], passive: true, exchange: 'x' }, common), {
+    code: 'MISSIVE_ERR_USAGE',
+  });
+  await t.rejects(async () => amqpSpec.create({ queue: ['a'], 'amqp-url': 'http://x' }, common), {
+    code: 'MISSIVE_ERR_USAGE',
+    message: /amqp:\/\//,
+  });
   const adapter = await amqpSpec.create({ queue: ['a', 'b'], exchange: 'x', 'routing-key': ['k'] }, common);
   t.ok(adapter instanceof AmqpAdapter);
   t.same(adapter.queues, ['a', 'b']);
   t.same(adapter.deliveryLimit, { maxDeliveries: 5, option: '--max-deliveries' }, 'the default limit');
-  await t.rejects(async () => amqpSpec.create({ queue: ['a'], 'max-deliveries': '0' }, common), { code: 'MISSIVE_ERR_USAGE', message: /--max-deliveries/ });
-  await t.rejects(async () => amqpSpec.create({ queue: ['a'], 'nack-delay': 'x' }, common), { code: 'MISSIVE_ERR_USAGE', message: /--nack-delay/ });
+  await t.rejects(async () => amqpSpec.create({ queue: ['a'], 'max-deliveries': '0' }, common), {
+    code: 'MISSIVE_ERR_USAGE',
+    message: /--max-deliveries/,
+  });
+  await t.rejects(async () => amqpSpec.create({ queue: ['a'], 'nack-delay': 'x' }, common), {
+    code: 'MISSIVE_ERR_USAGE',
+    message: /--nack-delay/,
+  });
 });
 
 t.test('with RabbitMQ', await needAmqp(), async (t) => {
@@ -359,11 +394,19 @@ t.test('with RabbitMQ', await needAmqp(), async (t) => {
   t.test('nack: after a pause the message is published again, counted, its properties and routing kept', async (t) => {
     const env = await setup(t);
     const queue = await env.queue();
-    await env.publish(queue, 3, (i) => ({ messageId: `m-${i}`, headers: { tenant: 'a' }, correlationId: `c-${i}`, persistent: true }));
+    await env.publish(queue, 3, (i) => ({
+      messageId: `m-${i}`,
+      headers: { tenant: 'a' },
+      correlationId: `c-${i}`,
+      persistent: true,
+    }));
     const adapter = env.adapter({ queues: [queue], nackBackoff: { initialMs: 300, jitter: false } });
     const stream = collect(await adapter.open({ maxInFlight: 10 }));
     const first = await stream.until(3);
-    t.same(first.map((d) => d.meta.deliveryCount), [1, 1, 1]);
+    t.same(
+      first.map((d) => d.meta.deliveryCount),
+      [1, 1, 1],
+    );
     const nackedAt = Date.now();
     adapter.nack(first);
     await sleep(100);
@@ -371,13 +414,25 @@ t.test('with RabbitMQ', await needAmqp(), async (t) => {
     const again = await stream.until(3);
     t.ok(Date.now() - nackedAt >= 250, 'not before the pause');
     t.same(again.map((d) => d.id).sort(), ['m-0', 'm-1', 'm-2']);
-    t.same(again.map((d) => d.meta.deliveryCount), [2, 2, 2], 'a classic queue counts too, in the message');
-    t.same(again[0].meta.headers, { tenant: 'a', 'x-missive-deliveries': 1, 'x-missive-exchange': '', 'x-missive-routing-key': queue });
+    t.same(
+      again.map((d) => d.meta.deliveryCount),
+      [2, 2, 2],
+      'a classic queue counts too, in the message',
+    );
+    t.same(again[0].meta.headers, {
+      tenant: 'a',
+      'x-missive-deliveries': 1,
+      'x-missive-exchange': '',
+      'x-missive-routing-key': queue,
+    });
     t.match(again[0].meta, { exchange: '', routingKey: queue, correlationId: again[0].id.replace('m-', 'c-') });
     t.same(await queueCounts(queue), { ready: 0, unacked: 3 }, 'the originals acked once the copies were confirmed');
     adapter.nack(again);
     const third = await stream.until(3);
-    t.same(third.map((d) => d.meta.deliveryCount), [3, 3, 3]);
+    t.same(
+      third.map((d) => d.meta.deliveryCount),
+      [3, 3, 3],
+    );
     adapter.ack(third, 'handled');
     t.same(await countsBecome(queue, { ready: 0, unacked: 0 }), { ready: 0, unacked: 0 });
   });
@@ -396,7 +451,13 @@ t.test('with RabbitMQ', await needAmqp(), async (t) => {
     t.same(await countsBecome(queue, { ready: 2, unacked: 0 }), { ready: 2, unacked: 0 }, 'requeued');
     const next = env.adapter({ queues: [queue] });
     const back = await collect(await next.open({ maxInFlight: 10 })).until(2);
-    t.same(back.map((d) => [d.meta.redelivered, d.meta.deliveryCount]), [[true, 2], [true, 2]]);
+    t.same(
+      back.map((d) => [d.meta.redelivered, d.meta.deliveryCount]),
+      [
+        [true, 2],
+        [true, 2],
+      ],
+    );
     next.ack(back, 'handled');
     t.same(await countsBecome(queue, { ready: 0, unacked: 0 }), { ready: 0, unacked: 0 });
   });
@@ -448,41 +509,48 @@ t.test('with RabbitMQ', await needAmqp(), async (t) => {
     const orders = await env.queue('orders');
     const adapter = env.adapter({ queues: [orders], exchange, routingKeys: ['orders.*', 'refunds.#'] });
     const stream = collect(await adapter.open({ maxInFlight: 10 }));
-    for (const key of ['orders.created', 'refunds.eu.full', 'stock.low']) env.channel.publish(exchange, key, Buffer.from(key));
+    for (const key of ['orders.created', 'refunds.eu.full', 'stock.low'])
+      env.channel.publish(exchange, key, Buffer.from(key));
     await env.channel.waitForConfirms();
     const got = await stream.until(2);
     await sleep(200);
     t.equal(stream.deliveries.length, 0, 'an unbound key is not delivered');
-    t.same(got.map((d) => [d.meta.exchange, d.meta.routingKey, d.body.toString()]), [
-      [exchange, 'orders.created', 'orders.created'],
-      [exchange, 'refunds.eu.full', 'refunds.eu.full'],
-    ]);
+    t.same(
+      got.map((d) => [d.meta.exchange, d.meta.routingKey, d.body.toString()]),
+      [
+        [exchange, 'orders.created', 'orders.created'],
+        [exchange, 'refunds.eu.full', 'refunds.eu.full'],
+      ],
+    );
     adapter.ack(got, 'handled');
   });
 
-  t.test('a missing exchange, a missing queue under passive, a queue with other settings: clear errors at once', async (t) => {
-    const env = await setup(t);
-    const missing = await env.queue('missing', { declare: false });
-    const passive = env.adapter({ queues: [missing], passive: true });
-    const unbound = env.adapter({ queues: [await env.queue()], exchange: env.exchange() });
-    await t.rejects(passive.open({ maxInFlight: 10 }), {
-      code: 'MISSIVE_ERR_TRANSPORT',
-      message: new RegExp(`the queue "${missing}" does not exist .*--passive`),
-    });
-    await t.rejects(unbound.open({ maxInFlight: 10 }), {
-      code: 'MISSIVE_ERR_TRANSPORT',
-      message: /exchange .* does not exist .*declare it first/,
-    });
-    const limited = await env.queue('limited', { arguments: { 'x-max-length': 10 } });
-    const mismatched = env.adapter({ queues: [limited] });
-    await t.rejects(mismatched.open({ maxInFlight: 10 }), {
-      code: 'MISSIVE_ERR_TRANSPORT',
-      message: /exists .* with other settings .*--passive/,
-    });
-    // A retry logs its wait first ("retrying in N ms"); a refusal is final, so none of the three logged one.
-    const retries = [passive, unbound, mismatched].flatMap((a) => a.logs.filter((l) => /retrying/.test(l.message)));
-    t.same(retries, [], 'refusals are not retried');
-  });
+  t.test(
+    'a missing exchange, a missing queue under passive, a queue with other settings: clear errors at once',
+    async (t) => {
+      const env = await setup(t);
+      const missing = await env.queue('missing', { declare: false });
+      const passive = env.adapter({ queues: [missing], passive: true });
+      const unbound = env.adapter({ queues: [await env.queue()], exchange: env.exchange() });
+      await t.rejects(passive.open({ maxInFlight: 10 }), {
+        code: 'MISSIVE_ERR_TRANSPORT',
+        message: new RegExp(`the queue "${missing}" does not exist .*--passive`),
+      });
+      await t.rejects(unbound.open({ maxInFlight: 10 }), {
+        code: 'MISSIVE_ERR_TRANSPORT',
+        message: /exchange .* does not exist .*declare it first/,
+      });
+      const limited = await env.queue('limited', { arguments: { 'x-max-length': 10 } });
+      const mismatched = env.adapter({ queues: [limited] });
+      await t.rejects(mismatched.open({ maxInFlight: 10 }), {
+        code: 'MISSIVE_ERR_TRANSPORT',
+        message: /exists .* with other settings .*--passive/,
+      });
+      // A retry logs its wait first ("retrying in N ms"); a refusal is final, so none of the three logged one.
+      const retries = [passive, unbound, mismatched].flatMap((a) => a.logs.filter((l) => /retrying/.test(l.message)));
+      t.same(retries, [], 'refusals are not retried');
+    },
+  );
 
   t.test('reply() publishes to replyTo with the correlationId', async (t) => {
     const env = await setup(t);
@@ -546,10 +614,20 @@ t.test('with RabbitMQ', await needAmqp(), async (t) => {
     while (adapter.reconnects === 0) await sleep(20);
     adapter.ack(held, 'handled');
     const messages = adapter.logs.map((l) => l.message);
-    for (const line of [/lost the connection to RabbitMQ at amqp:\/\/guest:\*\*\*@/, /reconnecting .* \(attempt 1\)/, /reconnected/]) {
-      t.ok(messages.some((m) => line.test(m)), `logged ${line}`);
+    for (const line of [
+      /lost the connection to RabbitMQ at amqp:\/\/guest:\*\*\*@/,
+      /reconnecting .* \(attempt 1\)/,
+      /reconnected/,
+    ]) {
+      t.ok(
+        messages.some((m) => line.test(m)),
+        `logged ${line}`,
+      );
     }
-    t.match(adapter.logs.at(-1), { level: 'warn', message: /dropped \d+ acks for messages of a lost RabbitMQ channel/ });
+    t.match(adapter.logs.at(-1), {
+      level: 'warn',
+      message: /dropped \d+ acks for messages of a lost RabbitMQ channel/,
+    });
     await consume(total - 100);
     const redelivered = [];
     while (seen.size < total) {
@@ -561,37 +639,63 @@ t.test('with RabbitMQ', await needAmqp(), async (t) => {
       adapter.ack(batch, 'handled');
     }
     t.equal(seen.size, total, 'every message delivered');
-    t.ok(held.every((d) => seen.has(d.id)), 'the held ones among them');
+    t.ok(
+      held.every((d) => seen.has(d.id)),
+      'the held ones among them',
+    );
     t.same(await countsBecome(queue, { ready: 0, unacked: 0 }), { ready: 0, unacked: 0 }, 'all acked, once');
-    t.notOk(adapter.logs.some((l) => /PRECONDITION|unknown delivery tag/i.test(l.message)), 'no channel error');
+    t.notOk(
+      adapter.logs.some((l) => /PRECONDITION|unknown delivery tag/i.test(l.message)),
+      'no channel error',
+    );
     t.notOk(JSON.stringify(adapter.logs).includes(':guest@'), 'the password is never logged');
   });
 
-  t.test('ackConfirmed resolves once RabbitMQ has applied the acks; after a lost channel, its deliveries are revoked', async (t) => {
-    const env = await setup(t);
-    const queue = await env.queue();
-    await env.publish(queue, 300);
-    const adapter = env.adapter({ queues: [queue] });
-    const stream = collect(await adapter.open({ maxInFlight: 100 }));
-    const first = await stream.until(100);
-    t.equal(await adapter.ackConfirmed(first.slice(0, 50), 'handled'), 50, 'all 50 confirmed');
-    const { ready, unacked } = await queueCounts(queue);
-    t.equal(ready + unacked, 250, 'confirmed means applied: the broker already counts those 50 gone');
-    // The window refills: 50 more on the same channel.
-    const stale = [...first.slice(50), ...(await stream.until(50))];
-    t.notOk(stale.some((d) => adapter.revoked(d)), 'nothing revoked while the channel lives');
-    t.equal(await closeConnectionsNamed(adapter.connectionName), 1);
-    while (adapter.reconnects === 0) await sleep(20);
-    t.ok(stale.every((d) => adapter.revoked(d)), 'the unacked deliveries of the lost channel are revoked');
-    t.equal(await adapter.ackConfirmed(stale.slice(0, 10), 'handled'), 0, 'acks for the lost channel: none taken');
-    const again = await stream.until(100);
-    t.notOk(again.some((d) => adapter.revoked(d)), 'deliveries of the new channel are not revoked');
-    const back = again.filter((d) => d.meta.redelivered).map((d) => d.id);
-    t.same(back.sort(), stale.map((d) => d.id).sort(), 'RabbitMQ delivers the 100 revoked ones again, redelivered');
-    t.equal(await adapter.ackConfirmed([...stale.slice(10, 20), ...again], 'handled'), 100, 'a mixed call counts the live ones');
-    t.same(await countsBecome(queue, { ready: 50, unacked: 100 }), { ready: 50, unacked: 100 });
-    t.match(adapter.logs.find((l) => /dropped 10 acks/.test(l.message)), { level: 'warn' }, 'the dropped acks are logged');
-  });
+  t.test(
+    'ackConfirmed resolves once RabbitMQ has applied the acks; after a lost channel, its deliveries are revoked',
+    async (t) => {
+      const env = await setup(t);
+      const queue = await env.queue();
+      await env.publish(queue, 300);
+      const adapter = env.adapter({ queues: [queue] });
+      const stream = collect(await adapter.open({ maxInFlight: 100 }));
+      const first = await stream.until(100);
+      t.equal(await adapter.ackConfirmed(first.slice(0, 50), 'handled'), 50, 'all 50 confirmed');
+      const { ready, unacked } = await queueCounts(queue);
+      t.equal(ready + unacked, 250, 'confirmed means applied: the broker already counts those 50 gone');
+      // The window refills: 50 more on the same channel.
+      const stale = [...first.slice(50), ...(await stream.until(50))];
+      t.notOk(
+        stale.some((d) => adapter.revoked(d)),
+        'nothing revoked while the channel lives',
+      );
+      t.equal(await closeConnectionsNamed(adapter.connectionName), 1);
+      while (adapter.reconnects === 0) await sleep(20);
+      t.ok(
+        stale.every((d) => adapter.revoked(d)),
+        'the unacked deliveries of the lost channel are revoked',
+      );
+      t.equal(await adapter.ackConfirmed(stale.slice(0, 10), 'handled'), 0, 'acks for the lost channel: none taken');
+      const again = await stream.until(100);
+      t.notOk(
+        again.some((d) => adapter.revoked(d)),
+        'deliveries of the new channel are not revoked',
+      );
+      const back = again.filter((d) => d.meta.redelivered).map((d) => d.id);
+      t.same(back.sort(), stale.map((d) => d.id).sort(), 'RabbitMQ delivers the 100 revoked ones again, redelivered');
+      t.equal(
+        await adapter.ackConfirmed([...stale.slice(10, 20), ...again], 'handled'),
+        100,
+        'a mixed call counts the live ones',
+      );
+      t.same(await countsBecome(queue, { ready: 50, unacked: 100 }), { ready: 50, unacked: 100 });
+      t.match(
+        adapter.logs.find((l) => /dropped 10 acks/.test(l.message)),
+        { level: 'warn' },
+        'the dropped acks are logged',
+      );
+    },
+  );
 
   t.test('an ack cut off on its way counts as not taken, and its message comes back', async (t) => {
     const env = await setup(t);
@@ -632,27 +736,36 @@ t.test('with RabbitMQ', await needAmqp(), async (t) => {
     const reachable = Date.now();
     while (adapter.reconnects === 0) await sleep(10);
     const delays = attempts().map((l) => Number(/ in (\d+) ms/.exec(l.message)[1]));
-    t.ok(delays.every((ms) => ms <= 1000), `every wait at most 1000 ms (${delays.join(', ')})`);
+    t.ok(
+      delays.every((ms) => ms <= 1000),
+      `every wait at most 1000 ms (${delays.join(', ')})`,
+    );
     t.ok(Date.now() - reachable < 3000, `consuming again ${Date.now() - reachable} ms after the broker was reachable`);
   });
 
-  t.test('an unreachable broker: retries with a log line each, then a TransportError without the password', async (t) => {
-    const logs = [];
-    const adapter = new AmqpAdapter({
-      url: 'amqp://user:s3cret@127.0.0.1:1/vhost',
-      queues: ['q'],
-      connectAttempts: 3,
-      retryDelayMs: 10,
-      log: (level, message) => logs.push({ level, message }),
-    });
-    const error = await adapter.open({ maxInFlight: 10 }).then(
-      () => null,
-      (e) => e,
-    );
-    t.equal(error?.code, 'MISSIVE_ERR_TRANSPORT');
-    t.match(error.message, /cannot connect to RabbitMQ at amqp:\/\/user:\*\*\*@127\.0\.0\.1:1\/vhost .*after 3 attempts/);
-    t.equal(logs.length, 2);
-    t.match(logs[0], { level: 'warn', message: /retrying in 10 ms/ });
-    t.notOk(JSON.stringify({ m: error.message, logs }).includes('s3cret'));
-  });
+  t.test(
+    'an unreachable broker: retries with a log line each, then a TransportError without the password',
+    async (t) => {
+      const logs = [];
+      const adapter = new AmqpAdapter({
+        url: 'amqp://user:s3cret@127.0.0.1:1/vhost',
+        queues: ['q'],
+        connectAttempts: 3,
+        retryDelayMs: 10,
+        log: (level, message) => logs.push({ level, message }),
+      });
+      const error = await adapter.open({ maxInFlight: 10 }).then(
+        () => null,
+        (e) => e,
+      );
+      t.equal(error?.code, 'MISSIVE_ERR_TRANSPORT');
+      t.match(
+        error.message,
+        /cannot connect to RabbitMQ at amqp:\/\/user:\*\*\*@127\.0\.0\.1:1\/vhost .*after 3 attempts/,
+      );
+      t.equal(logs.length, 2);
+      t.match(logs[0], { level: 'warn', message: /retrying in 10 ms/ });
+      t.notOk(JSON.stringify({ m: error.message, logs }).includes('s3cret'));
+    },
+  );
 });

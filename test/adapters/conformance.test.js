@@ -6,7 +6,10 @@ import { adapterConformance } from 'missive-node/testing';
 import { harnesses } from './harnesses.js';
 
 for (const harness of harnesses) {
-  const features = Object.entries(harness.features).filter(([, v]) => v).map(([k]) => k).join(', ');
+  const features = Object.entries(harness.features)
+    .filter(([, v]) => v)
+    .map(([k]) => k)
+    .join(', ');
   t.test(`${harness.name} (${features})`, await harness.need(), async (t) => {
     await adapterConformance(harness, { test: (name, fn) => t.test(name, fn) });
   });

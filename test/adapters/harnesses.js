@@ -84,7 +84,15 @@ export const harnesses = [
           for (const body of bodies) pipeline.xadd(stream, '*', 'body', body);
           await pipeline.exec();
         },
-        adapter: () => new RedisStreamsAdapter({ url: REDIS_URL, stream, group: 'conformance', consumer: 'c1', claimIdleMs: 300, blockMs: 100 }),
+        adapter: () =>
+          new RedisStreamsAdapter({
+            url: REDIS_URL,
+            stream,
+            group: 'conformance',
+            consumer: 'c1',
+            claimIdleMs: 300,
+            blockMs: 100,
+          }),
         // Entries not acked: delivered and pending, plus not yet delivered (the group's lag).
         pending: async () => {
           const groups = await redis.xinfo('GROUPS', stream);
@@ -157,7 +165,10 @@ export const harnesses = [
         adapter: () => (adapter = new HttpAdapter({ port: 0 })),
         // Answers already sent may still be on their way to the client: give them a moment to arrive.
         pending: async () => {
-          await Promise.race([Promise.allSettled([...outstanding]), new Promise((resolve) => setTimeout(resolve, 2000))]);
+          await Promise.race([
+            Promise.allSettled([...outstanding]),
+            new Promise((resolve) => setTimeout(resolve, 2000)),
+          ]);
           return outstanding.size;
         },
         source: 'http:/',

@@ -15,7 +15,19 @@ import { FORGED_SIGNATURE, listeningPort, postHead, rawSocket, request, sign, sl
 async function startHttp(t, processor, args, files = {}) {
   const dir = t.testdir(files);
   const started = startCli(
-    ['run', fixture(processor), '--adapter', 'http', '--port', '0', '--threads', '0', '--dlq', join(dir, 'd.duckdb'), ...args(dir)],
+    [
+      'run',
+      fixture(processor),
+      '--adapter',
+      'http',
+      '--port',
+      '0',
+      '--threads',
+      '0',
+      '--dlq',
+      join(dir, 'd.duckdb'),
+      ...args(dir),
+    ],
     { env: { RECORD_FILE: join(dir, 'record'), GATE_FILE: join(dir, 'gate'), ARRIVED_FILE: join(dir, 'arrived') } },
   );
   await waitForOutput(started, /listening on http:/);
@@ -28,38 +40,61 @@ async function startHttp(t, processor, args, files = {}) {
     return result;
   };
   t.teardown(stop);
-  const arrived = () => (existsSync(join(dir, 'arrived')) ? readFileSync(join(dir, 'arrived'), 'utf8').split('\n').length - 1 : 0);
-  return { dir, port: listeningPort(started), started, stop, arrived, open: () => writeFileSync(join(dir, 'gate'), '') };
+  const arrived = () =>
+    existsSync(join(dir, 'arrived')) ? readFileSync(join(dir, 'arrived'), 'utf8').split('\n').length - 1 : 0;
+  return {
+    dir,
+    port: listeningPort(started),
+    started,
+    stop,
+    arrived,
+    open: () => writeFileSync(join(dir, 'gate'), ''),
+  };
 }
 
-t.test('ten trickling unsigned senders with --max-in-flight 5: every request of a signed sender is handled', async (t) => {
-  const run = await startHttp(t, 'record-processor.js', (dir) => ['--secret-file', join(dir, 'secret'), '--max-in-flight', '5'], {
-    secret: 'cli-secret\n',
-  });
-  // Ten with a signature header that looks right and a body that never ends, ten with no signature at all.
-  const tricklers = Array.from({ length: 10 }, () => rawSocket(run.port));
-  for (const trickler of tricklers) trickler.write(postHead(1000, { 'X-Missive-Signature': FORGED_SIGNATURE }) + '{"slow":');
-  const unsigned = Array.from({ length: 10 }, () => rawSocket(run.port));
-  for (const client of unsigned) client.write(postHead(1000) + '{"slow":');
-  const statuses = [];
-  for (let i = 0; i < 20; i++) {
-    const body = JSON.stringify({ n: i });
-    statuses.push((await request({ port: run.port, body, headers: { 'X-Missive-Signature': sign('cli-secret', body) } })).status);
-  }
-  t.same(statuses, Array(20).fill(200), 'no 503 for the signed sender');
-  for (const client of unsigned) t.match(await client.closed, /^HTTP\/1\.1 401 /, 'no signature header: 401 without the body');
-  const recorded = readFileSync(join(run.dir, 'record'), 'utf8').trim().split('\n');
-  t.equal(recorded.length, 20, 'the handler saw exactly the signed messages');
-  for (const trickler of tricklers) trickler.destroy();
-  const result = await run.stop();
-  t.equal(result.code, 0, 'exits 0', { stderr: result.stderr.slice(-2000) });
-  t.match(result.stderr, /20 received · 20 acked/);
-});
+t.test(
+  'ten trickling unsigned senders with --max-in-flight 5: every request of a signed sender is handled',
+  async (t) => {
+    const run = await startHttp(
+      t,
+      'record-processor.js',
+      (dir) => ['--secret-file', join(dir, 'secret'), '--max-in-flight', '5'],
+      {
+        secret: 'cli-secret\n',
+      },
+    );
+    // Ten with a signature header that looks right and a body that never ends, ten with no signature at all.
+    const tricklers = Array.from({ length: 10 }, () => rawSocket(run.port));
+    for (const trickler of tricklers)
+      trickler.write(postHead(1000, { 'X-Missive-Signature': FORGED_SIGNATURE }) + '{"slow":');
+    const unsigned = Array.from({ length: 10 }, () => rawSocket(run.port));
+    for (const client of unsigned) client.write(postHead(1000) + '{"slow":');
+    const statuses = [];
+    for (let i = 0; i < 20; i++) {
+      const body = JSON.stringify({ n: i });
+      statuses.push(
+        (await request({ port: run.port, body, headers: { 'X-Missive-Signature': sign('cli-secret', body) } })).status,
+      );
+    }
+    t.same(statuses, Array(20).fill(200), 'no 503 for the signed sender');
+    for (const client of unsigned)
+      t.match(await client.closed, /^HTTP\/1\.1 401 /, 'no signature header: 401 without the body');
+    const recorded = readFileSync(join(run.dir, 'record'), 'utf8').trim().split('\n');
+    t.equal(recorded.length, 20, 'the handler saw exactly the signed messages');
+    for (const trickler of tricklers) trickler.destroy();
+    const result = await run.stop();
+    t.equal(result.code, 0, 'exits 0', { stderr: result.stderr.slice(-2000) });
+    t.match(result.stderr, /20 received · 20 acked/);
+  },
+);
 
 t.test('many large unsigned bodies: the byte budget admits what fits and refuses the rest at once', async (t) => {
   const mib = 1024 * 1024;
   const run = await startHttp(t, 'http-gate-processor.js', () => [
-    '--max-body-bytes-in-flight', String(4 * mib), '--max-in-flight', '100',
+    '--max-body-bytes-in-flight',
+    String(4 * mib),
+    '--max-in-flight',
+    '100',
   ]);
   // Twenty 1 MiB bodies while the handler holds every message it gets: only four fit in 4 MiB.
   const body = Buffer.alloc(mib, 'a');
@@ -95,47 +130,53 @@ t.test('--body-timeout: a stalled body gets 408 and its connection closes; the r
   t.match(result.stderr, /1 received · 1 acked/, 'the stalled body never became a message');
 });
 
-t.test('--headers-timeout and --idle-timeout: silent, half-sent and idle sockets are closed by the server', async (t) => {
-  const run = await startHttp(t, 'record-processor.js', () => ['--headers-timeout', '300', '--idle-timeout', '300']);
-  const silent = rawSocket(run.port);
-  const partial = rawSocket(run.port);
-  partial.write('POST / HTTP/1.1\r\nHost: x\r\n');
-  const idle = rawSocket(run.port);
-  idle.write(postHead(2) + '{}');
-  t.match(await silent.closed, /^(HTTP\/1\.1 408 |$)/, 'a socket that sends nothing');
-  t.match(await partial.closed, /^HTTP\/1\.1 408 /, 'headers that never end');
-  t.match(await idle.closed, /^HTTP\/1\.1 200 [^]*keep-alive/i, 'a kept-alive socket after its answer');
-});
+t.test(
+  '--headers-timeout and --idle-timeout: silent, half-sent and idle sockets are closed by the server',
+  async (t) => {
+    const run = await startHttp(t, 'record-processor.js', () => ['--headers-timeout', '300', '--idle-timeout', '300']);
+    const silent = rawSocket(run.port);
+    const partial = rawSocket(run.port);
+    partial.write('POST / HTTP/1.1\r\nHost: x\r\n');
+    const idle = rawSocket(run.port);
+    idle.write(postHead(2) + '{}');
+    t.match(await silent.closed, /^(HTTP\/1\.1 408 |$)/, 'a socket that sends nothing');
+    t.match(await partial.closed, /^HTTP\/1\.1 408 /, 'headers that never end');
+    t.match(await idle.closed, /^HTTP\/1\.1 200 [^]*keep-alive/i, 'a kept-alive socket after its answer');
+  },
+);
 
-t.test('with the default timeouts a socket that sends nothing is closed within about 11 s, also while a SIGTERM drains', async (t) => {
-  // The README's promise, doubled for a loaded machine; a drain used to keep such sockets for as long as it lasted.
-  const bound = 22_000;
-  const run = await startHttp(t, 'http-gate-processor.js', () => ['--drain-timeout', '120000']);
-  const withinBound = async (socket) => {
-    const opened = Date.now();
-    const closed = await Promise.race([socket.closed.then(() => true), sleep(bound).then(() => false)]);
-    return { closed, ms: Date.now() - opened };
-  };
-  const first = await withinBound(rawSocket(run.port));
-  t.ok(first.closed, `a silent socket is closed by the server within ${bound} ms`, first);
-  const held = rawSocket(run.port);
-  held.write(postHead(2) + '{}');
-  while (run.arrived() < 1) await sleep(10);
-  const silent = rawSocket(run.port);
-  const partial = rawSocket(run.port);
-  partial.write('POST / HTTP/1.1\r\nHost: x\r\n');
-  await Promise.all([silent.connected, partial.connected]);
-  run.started.child.kill('SIGTERM');
-  await waitForOutput(run.started, /stopping|draining|SIGTERM/i);
-  const [quiet, half] = await Promise.all([withinBound(silent), withinBound(partial)]);
-  t.ok(quiet.closed, `draining, a silent socket is closed within ${bound} ms`, quiet);
-  t.ok(half.closed, `draining, a socket with half a request head is closed within ${bound} ms`, half);
-  t.equal(held.text(), '', 'the drain is still on: the held request has no answer yet');
-  run.open();
-  t.match(await held.until(/"result":"ack"/), /^HTTP\/1\.1 200 /, 'the request in flight is still answered');
-  const result = await run.started.done;
-  t.equal(result.code, 0, { stderr: result.stderr.slice(-2000) });
-});
+t.test(
+  'with the default timeouts a socket that sends nothing is closed within about 11 s, also while a SIGTERM drains',
+  async (t) => {
+    // The README's promise, doubled for a loaded machine; a drain used to keep such sockets for as long as it lasted.
+    const bound = 22_000;
+    const run = await startHttp(t, 'http-gate-processor.js', () => ['--drain-timeout', '120000']);
+    const withinBound = async (socket) => {
+      const opened = Date.now();
+      const closed = await Promise.race([socket.closed.then(() => true), sleep(bound).then(() => false)]);
+      return { closed, ms: Date.now() - opened };
+    };
+    const first = await withinBound(rawSocket(run.port));
+    t.ok(first.closed, `a silent socket is closed by the server within ${bound} ms`, first);
+    const held = rawSocket(run.port);
+    held.write(postHead(2) + '{}');
+    while (run.arrived() < 1) await sleep(10);
+    const silent = rawSocket(run.port);
+    const partial = rawSocket(run.port);
+    partial.write('POST / HTTP/1.1\r\nHost: x\r\n');
+    await Promise.all([silent.connected, partial.connected]);
+    run.started.child.kill('SIGTERM');
+    await waitForOutput(run.started, /stopping|draining|SIGTERM/i);
+    const [quiet, half] = await Promise.all([withinBound(silent), withinBound(partial)]);
+    t.ok(quiet.closed, `draining, a silent socket is closed within ${bound} ms`, quiet);
+    t.ok(half.closed, `draining, a socket with half a request head is closed within ${bound} ms`, half);
+    t.equal(held.text(), '', 'the drain is still on: the held request has no answer yet');
+    run.open();
+    t.match(await held.until(/"result":"ack"/), /^HTTP\/1\.1 200 /, 'the request in flight is still answered');
+    const result = await run.started.done;
+    t.equal(result.code, 0, { stderr: result.stderr.slice(-2000) });
+  },
+);
 
 t.test('--max-connections: with every connection busy, one more is closed at once, and the run says so', async (t) => {
   const run = await startHttp(t, 'http-gate-processor.js', () => ['--max-connections', '3']);
@@ -146,32 +187,47 @@ t.test('--max-connections: with every connection busy, one more is closed at onc
   const extra = rawSocket(run.port);
   extra.write(postHead(2) + '{}');
   t.equal(await extra.closed, '', 'the fourth is closed without an answer');
-  await waitForOutput(run.started, /3 connections are open, each with a request in progress[^]*raise --max-connections/);
+  await waitForOutput(
+    run.started,
+    /3 connections are open, each with a request in progress[^]*raise --max-connections/,
+  );
   run.open();
   for (const client of held) t.match(await client.until(/"result":"ack"/), /^HTTP\/1\.1 200 /);
   const result = await run.stop();
   t.match(result.stderr, /3 received · 3 acked/);
 });
 
-t.test('--max-connections: silent sockets at the limit do not lock a sender out; the idle longest make room', async (t) => {
-  const run = await startHttp(t, 'record-processor.js', () => ['--max-connections', '5']);
-  const silent = [];
-  for (let i = 0; i < 20; i++) {
-    const socket = rawSocket(run.port);
-    await socket.connected;
-    silent.push(socket);
-  }
-  for (const socket of silent.slice(0, 15)) t.equal(await socket.closed, '', 'closed for room, oldest first');
-  const answer = await request({ port: run.port, body: '{"sender":"real"}' });
-  t.equal(answer.status, 200, 'the sender is served');
-  for (const socket of silent) socket.destroy();
-  const result = await run.stop();
-  t.match(result.stderr, /1 received · 1 acked/);
-});
+t.test(
+  '--max-connections: silent sockets at the limit do not lock a sender out; the idle longest make room',
+  async (t) => {
+    const run = await startHttp(t, 'record-processor.js', () => ['--max-connections', '5']);
+    const silent = [];
+    for (let i = 0; i < 20; i++) {
+      const socket = rawSocket(run.port);
+      await socket.connected;
+      silent.push(socket);
+    }
+    for (const socket of silent.slice(0, 15)) t.equal(await socket.closed, '', 'closed for room, oldest first');
+    const answer = await request({ port: run.port, body: '{"sender":"real"}' });
+    t.equal(answer.status, 200, 'the sender is served');
+    for (const socket of silent) socket.destroy();
+    const result = await run.stop();
+    t.match(result.stderr, /1 received · 1 acked/);
+  },
+);
 
 t.test('--secret-file errors through the CLI: exit 2 and a message saying what to do', async (t) => {
   const dir = t.testdir({ empty: '\n', secret: 's' });
-  const base = ['run', fixture('record-processor.js'), '--adapter', 'http', '--port', '0', '--dlq', join(dir, 'd.duckdb')];
+  const base = [
+    'run',
+    fixture('record-processor.js'),
+    '--adapter',
+    'http',
+    '--port',
+    '0',
+    '--dlq',
+    join(dir, 'd.duckdb'),
+  ];
   const missing = await runCli([...base, '--secret-file', join(dir, 'nope')]);
   t.equal(missing.code, 2);
   t.match(missing.stderr, /--secret-file .*nope cannot be read \(ENOENT[^]*give the path of a readable file/);

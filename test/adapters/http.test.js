@@ -47,7 +47,12 @@ function request({ port, method = 'POST', path = '/', body, headers = {}, agent 
       res.on('data', (chunk) => parts.push(chunk));
       res.on('end', () => {
         const text = Buffer.concat(parts).toString();
-        resolve({ status: res.statusCode, headers: res.headers, json: text ? JSON.parse(text) : null, localPort: res.socket?.localPort });
+        resolve({
+          status: res.statusCode,
+          headers: res.headers,
+          json: text ? JSON.parse(text) : null,
+          localPort: res.socket?.localPort,
+        });
       });
     });
     req.on('error', reject);
@@ -72,8 +77,16 @@ const sign = (secret, body) => `sha256=${createHmac('sha256', secret).update(bod
 
 t.test('the spec declares the flags and checks them', async (t) => {
   t.same(Object.keys(httpSpec.flags).sort(), [
-    'body-timeout', 'headers-timeout', 'host', 'idle-timeout', 'max-body-bytes-in-flight', 'max-connections', 'path',
-    'port', 'secret', 'secret-file',
+    'body-timeout',
+    'headers-timeout',
+    'host',
+    'idle-timeout',
+    'max-body-bytes-in-flight',
+    'max-connections',
+    'path',
+    'port',
+    'secret',
+    'secret-file',
   ]);
   t.equal(httpSpec.flags.port.default, '8080');
   t.equal(httpSpec.flags.host.default, '127.0.0.1');
@@ -93,7 +106,13 @@ t.test('a POST becomes a delivery; ack answers 200 {"result":"ack"}', async (t) 
   const answer = s.request({
     path: '/hooks?from=test',
     body: '{"event":"paid"}',
-    headers: { 'Content-Type': 'application/json', 'Idempotency-Key': 'evt-1', Authorization: 'Bearer x', Cookie: 'a=b', 'X-Custom': 'Yes' },
+    headers: {
+      'Content-Type': 'application/json',
+      'Idempotency-Key': 'evt-1',
+      Authorization: 'Bearer x',
+      Cookie: 'a=b',
+      'X-Custom': 'Yes',
+    },
   });
   const [delivery] = await s.take(1);
   t.equal(delivery.body.toString(), '{"event":"paid"}');
@@ -147,23 +166,29 @@ t.test('405 for other methods on the path, 404 elsewhere, /healthz 200', async (
   t.equal(s.pending(), 0, 'none of these is a message');
 });
 
-t.test('413 for a body over the limit, declared or streamed, without reading it all; the connection closes', async (t) => {
-  const s = await serve(t, { maxMessageBytes: 1024 });
-  const declared = await request({ port: s.adapter.port, body: Buffer.alloc(5000, 'a') });
-  t.equal(declared.status, 413);
-  t.equal(declared.headers.connection, 'close');
-  t.match(declared.json.error, /over the limit of 1024 bytes/);
-  // Chunked, no Content-Length: refused once the limit is passed, long before the 1000 chunks are sent.
-  const streamed = await request({ port: s.adapter.port, chunks: Array.from({ length: 1000 }, () => Buffer.alloc(512, 'b')) });
-  t.equal(streamed.status, 413);
-  t.equal(streamed.headers.connection, 'close');
-  const exact = request({ port: s.adapter.port, body: Buffer.alloc(1024, 'c') });
-  const [delivery] = await s.take(1);
-  t.equal(delivery.body.length, 1024, 'a body of exactly the limit is a message');
-  s.adapter.ack([delivery], 'handled');
-  t.equal((await exact).status, 200);
-  t.equal(s.pending(), 0);
-});
+t.test(
+  '413 for a body over the limit, declared or streamed, without reading it all; the connection closes',
+  async (t) => {
+    const s = await serve(t, { maxMessageBytes: 1024 });
+    const declared = await request({ port: s.adapter.port, body: Buffer.alloc(5000, 'a') });
+    t.equal(declared.status, 413);
+    t.equal(declared.headers.connection, 'close');
+    t.match(declared.json.error, /over the limit of 1024 bytes/);
+    // Chunked, no Content-Length: refused once the limit is passed, long before the 1000 chunks are sent.
+    const streamed = await request({
+      port: s.adapter.port,
+      chunks: Array.from({ length: 1000 }, () => Buffer.alloc(512, 'b')),
+    });
+    t.equal(streamed.status, 413);
+    t.equal(streamed.headers.connection, 'close');
+    const exact = request({ port: s.adapter.port, body: Buffer.alloc(1024, 'c') });
+    const [delivery] = await s.take(1);
+    t.equal(delivery.body.length, 1024, 'a body of exactly the limit is a message');
+    s.adapter.ack([delivery], 'handled');
+    t.equal((await exact).status, 200);
+    t.equal(s.pending(), 0);
+  },
+);
 
 t.test('--secret: a missing or wrong signature is 401, a good one passes', async (t) => {
   const secret = 'hook-secret';
@@ -176,7 +201,11 @@ t.test('--secret: a missing or wrong signature is 401, a good one passes', async
   t.equal(wrong.status, 401);
   const garbled = await request({ port: s.adapter.port, body, headers: { 'X-Missive-Signature': 'sha256=abc' } });
   t.equal(garbled.status, 401);
-  const tampered = await request({ port: s.adapter.port, body: '{"n":2}', headers: { 'X-Missive-Signature': sign(secret, body) } });
+  const tampered = await request({
+    port: s.adapter.port,
+    body: '{"n":2}',
+    headers: { 'X-Missive-Signature': sign(secret, body) },
+  });
   t.equal(tampered.status, 401, 'the signature of another body');
   t.equal(s.pending(), 0);
   const good = request({ port: s.adapter.port, body, headers: { 'X-Missive-Signature': sign(secret, body) } });
@@ -211,7 +240,10 @@ t.test('the in-flight bound: past maxInFlight unanswered requests, 503 + Retry-A
   t.equal(s.adapter.busyRefusals, 1);
   t.equal(s.pending(), 0, 'the refused request never reached the stream');
   s.adapter.ack(deliveries, 'handled');
-  t.same((await Promise.all(held)).map((r) => r.status), [200, 200]);
+  t.same(
+    (await Promise.all(held)).map((r) => r.status),
+    [200, 200],
+  );
   const after = s.request({ body: '4' });
   s.adapter.ack(await s.take(1), 'handled');
   t.equal((await after).status, 200, 'room again once answered');

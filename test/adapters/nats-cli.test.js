@@ -26,48 +26,78 @@ processor.handleFor(() => true, async function record(m, ctx) {
 export default processor;
 `;
 
-t.test('SIGKILL before acking: the next process gets every message again, after ack_wait', await needNats(), async (t) => {
-  const dir = t.testdir({ 'recorder.js': RECORDER });
-  const nc = await connect({ servers: new URL(NATS_URL).host });
-  const jsm = await nc.jetstreamManager();
-  const js = nc.jetstream();
-  const stream = `crash-${randomUUID()}`;
-  const subject = `crash.${stream}`;
-  t.teardown(async () => {
-    await jsm.streams.delete(stream).catch(() => {});
-    await nc.close();
-  });
-  const args = (dlq) => [
-    'run', join(dir, 'recorder.js'), '--adapter', 'nats', '--nats-url', NATS_URL, '--stream', stream, '--subject', subject,
-    '--consumer', 'workers', '--ack-wait', '2000', '--threads', '1', '--dlq', join(dir, dlq),
-  ];
-  const record = join(dir, 'handled');
-  const N = 50;
+t.test(
+  'SIGKILL before acking: the next process gets every message again, after ack_wait',
+  await needNats(),
+  async (t) => {
+    const dir = t.testdir({ 'recorder.js': RECORDER });
+    const nc = await connect({ servers: new URL(NATS_URL).host });
+    const jsm = await nc.jetstreamManager();
+    const js = nc.jetstream();
+    const stream = `crash-${randomUUID()}`;
+    const subject = `crash.${stream}`;
+    t.teardown(async () => {
+      await jsm.streams.delete(stream).catch(() => {});
+      await nc.close();
+    });
+    const args = (dlq) => [
+      'run',
+      join(dir, 'recorder.js'),
+      '--adapter',
+      'nats',
+      '--nats-url',
+      NATS_URL,
+      '--stream',
+      stream,
+      '--subject',
+      subject,
+      '--consumer',
+      'workers',
+      '--ack-wait',
+      '2000',
+      '--threads',
+      '1',
+      '--dlq',
+      join(dir, dlq),
+    ];
+    const record = join(dir, 'handled');
+    const N = 50;
 
-  const first = startCli(args('first.duckdb'), { env: { RECORD_FILE: record, HANDLE_MS: '600000' } });
-  t.teardown(() => first.child.kill('SIGKILL'));
-  await waitForOutput(first, /created the durable consumer/);
-  for (let i = 0; i < N; i++) await js.publish(subject, Buffer.from(`m-${i}`));
-  // Every message fetched by the first process, none acked: its handlers are still waiting.
-  await until(async () => (await jsm.consumers.info(stream, 'workers')).num_ack_pending === N, 'all fetched by the first process');
-  first.child.kill('SIGKILL');
-  const killed = await first.done;
-  t.equal(killed.signal, 'SIGKILL');
-  t.same(lines(record), [], 'the first process handled nothing');
+    const first = startCli(args('first.duckdb'), { env: { RECORD_FILE: record, HANDLE_MS: '600000' } });
+    t.teardown(() => first.child.kill('SIGKILL'));
+    await waitForOutput(first, /created the durable consumer/);
+    for (let i = 0; i < N; i++) await js.publish(subject, Buffer.from(`m-${i}`));
+    // Every message fetched by the first process, none acked: its handlers are still waiting.
+    await until(
+      async () => (await jsm.consumers.info(stream, 'workers')).num_ack_pending === N,
+      'all fetched by the first process',
+    );
+    first.child.kill('SIGKILL');
+    const killed = await first.done;
+    t.equal(killed.signal, 'SIGKILL');
+    t.same(lines(record), [], 'the first process handled nothing');
 
-  const second = startCli(args('second.duckdb'), { env: { RECORD_FILE: record, HANDLE_MS: '0' } });
-  t.teardown(() => second.child.kill('SIGKILL'));
-  await until(async () => {
-    const info = await jsm.consumers.info(stream, 'workers');
-    return lines(record).length >= N && info.num_ack_pending + info.num_pending === 0;
-  }, 'every message handled and acked by the second process');
-  second.child.kill('SIGTERM');
-  const ended = await second.done;
-  t.equal(ended.code, 0, 'the second process exits 0 on SIGTERM');
-  const handled = lines(record).map((line) => line.split(' '));
-  t.same(handled.map(([body]) => body).sort(), Array.from({ length: N }, (_, i) => `m-${i}`).sort(), 'each message handled once');
-  t.ok(handled.every(([, count]) => Number(count) >= 2), 'each one a redelivery (ctx.delivery.deliveryCount of 2 or more)');
-});
+    const second = startCli(args('second.duckdb'), { env: { RECORD_FILE: record, HANDLE_MS: '0' } });
+    t.teardown(() => second.child.kill('SIGKILL'));
+    await until(async () => {
+      const info = await jsm.consumers.info(stream, 'workers');
+      return lines(record).length >= N && info.num_ack_pending + info.num_pending === 0;
+    }, 'every message handled and acked by the second process');
+    second.child.kill('SIGTERM');
+    const ended = await second.done;
+    t.equal(ended.code, 0, 'the second process exits 0 on SIGTERM');
+    const handled = lines(record).map((line) => line.split(' '));
+    t.same(
+      handled.map(([body]) => body).sort(),
+      Array.from({ length: N }, (_, i) => `m-${i}`).sort(),
+      'each message handled once',
+    );
+    t.ok(
+      handled.every(([, count]) => Number(count) >= 2),
+      'each one a redelivery (ctx.delivery.deliveryCount of 2 or more)',
+    );
+  },
+);
 
 t.test('the CLI loads the nats client only for --adapter nats', await needNats(), async (t) => {
   const dir = t.testdir({
@@ -95,10 +125,13 @@ t.test('the CLI loads the nats client only for --adapter nats', await needNats()
   };
 
   const stdin = watch('stdin-loaded');
-  const plain = await runCli(['run', fixture('record-processor.js'), '--adapter', 'stdin', '--threads', '0', '--dlq', join(dir, 'a.duckdb')], {
-    input: 'one\ntwo\n',
-    env: { ...stdin.env, RECORD_FILE: join(dir, 'stdin-handled') },
-  });
+  const plain = await runCli(
+    ['run', fixture('record-processor.js'), '--adapter', 'stdin', '--threads', '0', '--dlq', join(dir, 'a.duckdb')],
+    {
+      input: 'one\ntwo\n',
+      env: { ...stdin.env, RECORD_FILE: join(dir, 'stdin-handled') },
+    },
+  );
   t.equal(plain.code, 0, plain.stderr);
   t.same(lines(join(dir, 'stdin-handled')), ['one', 'two'], 'the stdin run handled its input');
   t.same(lines(stdin.file), [], 'and never resolved a file of the nats package');
@@ -113,8 +146,22 @@ t.test('the CLI loads the nats client only for --adapter nats', await needNats()
     await nc.close();
   });
   const run = startCli(
-    ['run', fixture('record-processor.js'), '--adapter', 'nats', '--nats-url', NATS_URL, '--stream', stream, '--subject', `loads.${stream}`,
-      '--threads', '0', '--dlq', join(dir, 'b.duckdb')],
+    [
+      'run',
+      fixture('record-processor.js'),
+      '--adapter',
+      'nats',
+      '--nats-url',
+      NATS_URL,
+      '--stream',
+      stream,
+      '--subject',
+      `loads.${stream}`,
+      '--threads',
+      '0',
+      '--dlq',
+      join(dir, 'b.duckdb'),
+    ],
     { env: { ...nats.env, RECORD_FILE: join(dir, 'nats-handled') } },
   );
   t.teardown(() => run.child.kill('SIGKILL'));
@@ -122,19 +169,41 @@ t.test('the CLI loads the nats client only for --adapter nats', await needNats()
   await waitForOutput(run, /"msg":"running"/);
   run.child.kill('SIGTERM');
   t.equal((await run.done).code, 0);
-  t.ok(lines(nats.file).some((url) => url.endsWith('/node_modules/nats/index.js')), 'the nats run resolved the nats package');
+  t.ok(
+    lines(nats.file).some((url) => url.endsWith('/node_modules/nats/index.js')),
+    'the nats run resolved the nats package',
+  );
 });
 
 t.test('usage errors exit 2 before connecting; --help lists the nats flags', async (t) => {
   const missing = await runCli(['run', fixture('record-processor.js'), '--adapter', 'nats']);
   t.equal(missing.code, 2);
   t.match(missing.stderr, /--adapter nats needs --stream NAME/);
-  const bad = await runCli(['run', fixture('record-processor.js'), '--adapter', 'nats', '--stream', 'orders', '--ack-wait', 'soon']);
+  const bad = await runCli([
+    'run',
+    fixture('record-processor.js'),
+    '--adapter',
+    'nats',
+    '--stream',
+    'orders',
+    '--ack-wait',
+    'soon',
+  ]);
   t.equal(bad.code, 2);
   t.match(bad.stderr, /--ack-wait takes a whole number/);
   const help = await runCli(['run', '--help']);
   t.equal(help.code, 0);
-  for (const flag of ['--nats-url', '--stream', '--subject', '--consumer', '--passive', '--max-deliveries', '--ack-wait', '--nak-delay', '--fetch-wait']) {
+  for (const flag of [
+    '--nats-url',
+    '--stream',
+    '--subject',
+    '--consumer',
+    '--passive',
+    '--max-deliveries',
+    '--ack-wait',
+    '--nak-delay',
+    '--fetch-wait',
+  ]) {
     t.match(help.stdout, flag, `--help shows ${flag}`);
   }
   t.match(help.stdout, /--adapter nats: a NATS JetStream stream/);

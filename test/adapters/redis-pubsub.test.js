@@ -8,7 +8,6 @@ import { redisPubSubSpec } from '../../dist/adapters/redis-pubsub-spec.js';
 import { REDIS_URL, needRedis } from '../helpers/brokers.js';
 import { sleep } from '../helpers/http-clients.js';
 
-
 /** A unique channel prefix, a publisher, and adapters that are all closed after. */
 function setup(t) {
   const publisher = new Redis(REDIS_URL);
@@ -36,7 +35,10 @@ async function take(iterator, count, timeoutMs = 5000) {
   while (out.length < count) {
     let timer;
     const timeout = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`only ${out.length} of ${count} within ${timeoutMs} ms`)), deadline - Date.now());
+      timer = setTimeout(
+        () => reject(new Error(`only ${out.length} of ${count} within ${timeoutMs} ms`)),
+        deadline - Date.now(),
+      );
     });
     const { value, done } = await Promise.race([iterator.next(), timeout]).finally(() => clearTimeout(timer));
     if (done) break;
@@ -99,7 +101,11 @@ t.test('at the buffer bound, new messages are dropped, counted and logged; the h
   t.equal(lines[0]?.level, 'warn');
   t.match(lines[0]?.message, /buffer full \(5 messages\), dropped 1 messages/);
   const held = await take(readable[Symbol.asyncIterator](), 5);
-  t.same(held.map((d) => d.body.toString()), ['m-0', 'm-1', 'm-2', 'm-3', 'm-4'], 'the oldest are kept, in order');
+  t.same(
+    held.map((d) => d.body.toString()),
+    ['m-0', 'm-1', 'm-2', 'm-3', 'm-4'],
+    'the oldest are kept, in order',
+  );
   await adapter.stop();
   t.equal(lines.length, 2, 'stop reports the drops not yet logged');
   t.equal(lines[1].fields.dropped, 14);
@@ -118,7 +124,10 @@ t.test('stop() unsubscribes and ends the stream after the messages already held'
   t.equal(await s.publisher.publish(channel, 'after stop'), 0, 'no subscriber left');
   const all = [];
   for await (const batch of readable) all.push(...batch);
-  t.same(all.map((d) => d.body.toString()), ['held']);
+  t.same(
+    all.map((d) => d.body.toString()),
+    ['held'],
+  );
   await adapter.close();
   t.equal(adapter.client.status, 'end');
 });
@@ -143,7 +152,10 @@ t.test('an unreachable Redis fails open() with MISSIVE_ERR_TRANSPORT naming the 
     retryDelayMs: 10,
     log: (level, message) => lines.push(message),
   });
-  const error = await adapter.open({ maxInFlight: 1 }).then(() => null, (e) => e);
+  const error = await adapter.open({ maxInFlight: 1 }).then(
+    () => null,
+    (e) => e,
+  );
   t.equal(error?.code, 'MISSIVE_ERR_TRANSPORT');
   t.match(error.message, 'redis://:***@127.0.0.1:1');
   t.equal(lines.length, 1);
@@ -157,7 +169,9 @@ t.test('spec: channels, patterns and usage errors', async (t) => {
   t.ok(isChannelPattern('orders.*') && isChannelPattern('a?') && isChannelPattern('h[ae]llo'));
   t.notOk(isChannelPattern('orders.created'));
   await t.rejects(async () => redisPubSubSpec.create({}, common), { code: 'MISSIVE_ERR_USAGE', message: /--channel/ });
-  await t.rejects(async () => redisPubSubSpec.create({ channel: ['a'], 'max-buffered': '0' }, common), { code: 'MISSIVE_ERR_USAGE' });
+  await t.rejects(async () => redisPubSubSpec.create({ channel: ['a'], 'max-buffered': '0' }, common), {
+    code: 'MISSIVE_ERR_USAGE',
+  });
   await t.rejects(async () => redisPubSubSpec.create({ channel: ['a'], 'redis-url': 'localhost:6379' }, common), {
     code: 'MISSIVE_ERR_USAGE',
   });

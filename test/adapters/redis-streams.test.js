@@ -8,7 +8,6 @@ import { redisStreamsSpec } from '../../dist/adapters/redis-streams-spec.js';
 import { REDIS_URL, needRedis } from '../helpers/brokers.js';
 import { sleep } from '../helpers/http-clients.js';
 
-
 /** A fresh stream, an admin connection, and adapters on it that are all closed (and the stream deleted) after. */
 async function setup(t) {
   const redis = new Redis(REDIS_URL);
@@ -120,24 +119,32 @@ t.test('nack leaves the entry pending; it is claimed again after claim-idle with
   t.equal(await s.pendingCount(), 0);
 });
 
-t.test('an entry delivered more than max-deliveries times comes with its count, over the limit the pipeline applies', opts, async (t) => {
-  const s = await setup(t);
-  await s.add(1);
-  const adapter = s.adapter({ claimIdleMs: 100, maxDeliveries: 2 });
-  const r = reader(await adapter.open({ maxInFlight: 10 }));
-  for (const expected of [1, 2]) {
-    const [delivery] = await r.take(1);
-    t.equal(delivery.meta.deliveryCount, expected);
-    t.notOk(delivery.rejected);
-    adapter.nack([delivery]);
-  }
-  const [last] = await r.take(1);
-  t.equal(last.meta.deliveryCount, 3);
-  t.same(adapter.deliveryLimit, { maxDeliveries: 2, option: '--max-deliveries' }, 'the pipeline stores it as a dead letter');
-  t.equal(last.body.toString(), 'm-0', 'body kept for the dead letter');
-  await adapter.ack([last], 'dead-lettered');
-  t.equal(await s.pendingCount(), 0, 'acked once dead-lettered');
-});
+t.test(
+  'an entry delivered more than max-deliveries times comes with its count, over the limit the pipeline applies',
+  opts,
+  async (t) => {
+    const s = await setup(t);
+    await s.add(1);
+    const adapter = s.adapter({ claimIdleMs: 100, maxDeliveries: 2 });
+    const r = reader(await adapter.open({ maxInFlight: 10 }));
+    for (const expected of [1, 2]) {
+      const [delivery] = await r.take(1);
+      t.equal(delivery.meta.deliveryCount, expected);
+      t.notOk(delivery.rejected);
+      adapter.nack([delivery]);
+    }
+    const [last] = await r.take(1);
+    t.equal(last.meta.deliveryCount, 3);
+    t.same(
+      adapter.deliveryLimit,
+      { maxDeliveries: 2, option: '--max-deliveries' },
+      'the pipeline stores it as a dead letter',
+    );
+    t.equal(last.body.toString(), 'm-0', 'body kept for the dead letter');
+    await adapter.ack([last], 'dead-lettered');
+    t.equal(await s.pendingCount(), 0, 'acked once dead-lettered');
+  },
+);
 
 t.test('an entry without the body field comes as a rejected delivery with its fields as headers', opts, async (t) => {
   const s = await setup(t);
@@ -156,14 +163,24 @@ t.test('a restart under the same consumer name re-reads its own pending entries 
   const ids = await s.add(3);
   const before = s.adapter({ consumer: 'worker-1' });
   const taken = await reader(await before.open({ maxInFlight: 10 })).take(3);
-  t.same(taken.map((d) => d.id), ids);
+  t.same(
+    taken.map((d) => d.id),
+    ids,
+  );
   await before.close(); // crashed, in effect: nothing acked
   const added = await s.add(1, () => ['body', 'new']);
   const after = s.adapter({ consumer: 'worker-1' });
   const r = reader(await after.open({ maxInFlight: 10 }));
   const again = await r.take(3);
-  t.same(again.map((d) => d.id), ids, 'the pending entries, in order, before new ones');
-  t.same(again.map((d) => d.meta.deliveryCount), [2, 2, 2]);
+  t.same(
+    again.map((d) => d.id),
+    ids,
+    'the pending entries, in order, before new ones',
+  );
+  t.same(
+    again.map((d) => d.meta.deliveryCount),
+    [2, 2, 2],
+  );
   const [fresh] = await r.take(1);
   t.equal(fresh.id, added[0]);
   t.equal(fresh.meta.deliveryCount, 1);
@@ -181,7 +198,10 @@ t.test("another consumer claims a dead consumer's idle entries", opts, async (t)
   const r = reader(await alive.open({ maxInFlight: 10 }));
   const claimed = await r.take(3, 3000);
   t.same(claimed.map((d) => d.id).sort(), [...ids].sort());
-  t.same(claimed.map((d) => d.meta.deliveryCount), [2, 2, 2]);
+  t.same(
+    claimed.map((d) => d.meta.deliveryCount),
+    [2, 2, 2],
+  );
   const owners = (await s.redis.xpending(s.stream, 'missive', '-', '+', 10)).map((row) => row[1]);
   t.same(owners, ['alive', 'alive', 'alive'], 'now pending with the live consumer');
   await alive.ack(claimed);
@@ -287,7 +307,9 @@ t.test('spec: flags, defaults and usage errors', async (t) => {
   const common = { maxMessageBytes: 1024, log: () => {} };
   t.equal(redisStreamsSpec.name, 'redis-streams');
   await t.rejects(async () => redisStreamsSpec.create({}, common), { code: 'MISSIVE_ERR_USAGE', message: /--stream/ });
-  await t.rejects(async () => redisStreamsSpec.create({ stream: 's', 'redis-url': 'http://x' }, common), { code: 'MISSIVE_ERR_USAGE' });
+  await t.rejects(async () => redisStreamsSpec.create({ stream: 's', 'redis-url': 'http://x' }, common), {
+    code: 'MISSIVE_ERR_USAGE',
+  });
   await t.rejects(async () => redisStreamsSpec.create({ stream: 's', 'claim-idle': 'soon' }, common), {
     code: 'MISSIVE_ERR_USAGE',
     message: /--claim-idle/,

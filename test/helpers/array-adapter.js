@@ -15,7 +15,11 @@ export class ArrayAdapter {
   }
 
   async open() {
-    const deliveries = this.bodies.map((body, i) => ({ body: Buffer.from(body), id: `m${i}`, meta: { source: 'array' } }));
+    const deliveries = this.bodies.map((body, i) => ({
+      body: Buffer.from(body),
+      id: `m${i}`,
+      meta: { source: 'array' },
+    }));
     const chunks = [];
     for (let i = 0; i < deliveries.length; i += this.chunk) chunks.push(deliveries.slice(i, i + this.chunk));
     this.stream = Readable.from(chunks, { objectMode: true });

@@ -34,7 +34,10 @@ export function runCli(args, options) {
 /** Resolves once the child's stderr or stdout matches `pattern`. */
 export function waitForOutput(started, pattern, timeoutMs = 20000) {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no output matching ${pattern} in ${timeoutMs} ms: ${JSON.stringify(started.output())}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`no output matching ${pattern} in ${timeoutMs} ms: ${JSON.stringify(started.output())}`)),
+      timeoutMs,
+    );
     const check = () => {
       const { stdout, stderr } = started.output();
       if (pattern.test(stdout) || pattern.test(stderr)) {
@@ -73,7 +76,10 @@ export function hasScript() {
 /** Starts the CLI on a terminal of its own (script(1)): what `child` is written goes to the CLI as typed input. */
 export function startCliOnTerminal(args, { env } = {}) {
   const command = [process.execPath, CLI, ...args].map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(' ');
-  const child = spawn('script', ['-qfec', command, '/dev/null'], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn('script', ['-qfec', command, '/dev/null'], {
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let stdout = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stdin.on('error', () => {});

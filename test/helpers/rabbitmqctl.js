@@ -7,7 +7,14 @@ const exec = promisify(execFile);
 
 /** Ready and unacknowledged counts of `queue` as RabbitMQ reports them; null if it has no such queue. */
 export async function queueCounts(queue) {
-  const { stdout } = await exec('rabbitmqctl', ['list_queues', 'name', 'messages_ready', 'messages_unacknowledged', '-q', '-s']);
+  const { stdout } = await exec('rabbitmqctl', [
+    'list_queues',
+    'name',
+    'messages_ready',
+    'messages_unacknowledged',
+    '-q',
+    '-s',
+  ]);
   const line = stdout.split('\n').find((l) => l.split('\t')[0] === queue);
   if (!line) return null;
   const [, ready, unacked] = line.split('\t');

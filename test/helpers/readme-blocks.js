@@ -55,7 +55,8 @@ export function shellCommands(block) {
 export function shownOutput(block) {
   const lines = block.code.split('\n');
   const shown = [];
-  for (let i = lines.length - 1; i >= 0 && lines[i].trim().startsWith('#'); i--) shown.unshift(lines[i].trim().replace(/^#\s?/, ''));
+  for (let i = lines.length - 1; i >= 0 && lines[i].trim().startsWith('#'); i--)
+    shown.unshift(lines[i].trim().replace(/^#\s?/, ''));
   return shown;
 }
 
@@ -64,8 +65,10 @@ export function shownOutput(block) {
  * gives itself in its first line (`// processor.js`, `// main.js, at ...`, `// test/conformance.test.js: ...`).
  */
 export function moduleName(block) {
-  const name = /\bruns as ([\w./-]+\.m?js)\b/.exec(block.note)?.[1] ?? /^\/\/\s*([\w./-]+\.m?js)\b/.exec(block.code)?.[1];
-  if (name && (name.startsWith('/') || name.split('/').includes('..'))) throw new Error(`README.md:${block.line}: ${name} is outside the repository`);
+  const name =
+    /\bruns as ([\w./-]+\.m?js)\b/.exec(block.note)?.[1] ?? /^\/\/\s*([\w./-]+\.m?js)\b/.exec(block.code)?.[1];
+  if (name && (name.startsWith('/') || name.split('/').includes('..')))
+    throw new Error(`README.md:${block.line}: ${name} is outside the repository`);
   return name;
 }
 

@@ -16,7 +16,8 @@ export function serversFor(command, note = '') {
   if (adapter.startsWith('redis')) needed.add('redis');
   if (adapter === 'amqp') needed.add('amqp');
   if (adapter.startsWith('nats')) needed.add('nats');
-  for (const m of note.matchAll(/needs (redis|rabbitmq|amqp|nats)/gi)) needed.add(m[1].toLowerCase() === 'rabbitmq' ? 'amqp' : m[1].toLowerCase());
+  for (const m of note.matchAll(/needs (redis|rabbitmq|amqp|nats)/gi))
+    needed.add(m[1].toLowerCase() === 'rabbitmq' ? 'amqp' : m[1].toLowerCase());
   return [...needed];
 }
 

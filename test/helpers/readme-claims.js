@@ -19,7 +19,8 @@ export function withClaimsChecked(code, firstLine) {
     claims.push({ line, claim });
     // What console.log prints is claimed: one value, or several as console.log joins them (`// 1 1 2`).
     const logged = /^console\.log\((.*)\)$/.exec(statement);
-    if (logged) return `${indent}console.log(...(await __readmeClaimLogged(${line}, ${JSON.stringify(claim)}, async () => [${logged[1]}])));`;
+    if (logged)
+      return `${indent}console.log(...(await __readmeClaimLogged(${line}, ${JSON.stringify(claim)}, async () => [${logged[1]}])));`;
     return `${indent}await __readmeClaim(${line}, ${JSON.stringify(claim)}, async () => (${statement}));`;
   });
   return { code: `${PRELUDE}\n${lines.join('\n')}\n`, claims };

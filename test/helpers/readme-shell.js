@@ -10,7 +10,17 @@ export const REPO = new URL('../../', import.meta.url).pathname.replace(/\/$/, '
 // Created by the README's own commands, or by a developer's runs in the checkout: never copied. node_modules is left
 // out too: the copy sits inside the checkout, so its files find the installed packages one level up, and nothing a
 // command in the copy does can change the installed set.
-const LEFT_OUT = new Set(['.git', '.tap', 'node_modules', 'README.md', 'dead.jsonl', 'webhook-secret', 'main.js', 'processor.js', 'my-adapter.js']);
+const LEFT_OUT = new Set([
+  '.git',
+  '.tap',
+  'node_modules',
+  'README.md',
+  'dead.jsonl',
+  'webhook-secret',
+  'main.js',
+  'processor.js',
+  'my-adapter.js',
+]);
 
 /**
  * A copy of the repository in `dir` (which the test puts inside the repository, so `missive-node` resolves to the
@@ -99,7 +109,11 @@ export function killGroup(started) {
 /** Runs `node file` in the copy; resolves `{ code, stdout, stderr }`. */
 export function runNode(copy, file, args = []) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [file, ...args], { cwd: copy.dir, env: copy.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [file, ...args], {
+      cwd: copy.dir,
+      env: copy.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

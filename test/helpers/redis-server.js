@@ -35,7 +35,20 @@ function freePort() {
 export async function ownRedisServer(t) {
   const dir = mkdtempSync(join(tmpdir(), 'missive-redis-'));
   const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always'];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'always',
+  ];
   let child;
   const server = {
     url: `redis://127.0.0.1:${port}`,

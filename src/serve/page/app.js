@@ -8,7 +8,16 @@ const COLORS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948'
 const OTHER = 'other reasons';
 
 const $ = (selector) => document.querySelector(selector);
-const state = { window: 'day', offset: 0, total: 0, selected: new Set(), rows: [], detail: null, bodyView: 'text', config: null };
+const state = {
+  window: 'day',
+  offset: 0,
+  total: 0,
+  selected: new Set(),
+  rows: [],
+  detail: null,
+  bodyView: 'text',
+  config: null,
+};
 
 // The token arrives in the URL's fragment, which browsers never send; it is kept for this tab only.
 (function takeToken() {
@@ -60,7 +69,12 @@ function filterValues() {
 }
 
 async function refresh() {
-  const params = new URLSearchParams({ ...filterValues(), window: state.window, offset: String(state.offset), limit: String(PAGE_SIZE) });
+  const params = new URLSearchParams({
+    ...filterValues(),
+    window: state.window,
+    offset: String(state.offset),
+    limit: String(PAGE_SIZE),
+  });
   try {
     const view = await api(`/api/view?${params}`);
     if (view.total > 0 && state.offset >= view.total) {
@@ -94,7 +108,9 @@ function render(view) {
 
 function fillList(selector, rows) {
   const list = $(selector);
-  list.replaceChildren(...rows.filter((row) => row.value !== null).map((row) => Object.assign(el('option'), { value: row.value })));
+  list.replaceChildren(
+    ...rows.filter((row) => row.value !== null).map((row) => Object.assign(el('option'), { value: row.value })),
+  );
 }
 
 function renderCounts(selector, rows, field) {
@@ -140,7 +156,9 @@ function renderChart(chart) {
     if (i !== undefined) bands.get(name)[i] += row.n;
   }
   // Named reasons by size, "other reasons" last; stacked by drawing each cumulative sum over the one before.
-  const names = [...bands.keys()].sort((a, b) => (a === OTHER) - (b === OTHER) || sum(bands.get(b)) - sum(bands.get(a)));
+  const names = [...bands.keys()].sort(
+    (a, b) => (a === OTHER) - (b === OTHER) || sum(bands.get(b)) - sum(bands.get(a)),
+  );
   const cumulative = [];
   let running = new Array(xs.length).fill(0);
   for (const name of names) {
@@ -151,7 +169,14 @@ function renderChart(chart) {
   const series = [{}];
   const data = [xs];
   for (let i = names.length - 1; i >= 0; i--) {
-    series.push({ label: names[i], fill: color(names[i], i), stroke: color(names[i], i), width: 0, paths: uPlot.paths.bars({ size: [0.9, 40] }), points: { show: false } });
+    series.push({
+      label: names[i],
+      fill: color(names[i], i),
+      stroke: color(names[i], i),
+      width: 0,
+      paths: uPlot.paths.bars({ size: [0.9, 40] }),
+      points: { show: false },
+    });
     data.push(cumulative[i]);
   }
   if (names.length === 0) {
@@ -173,11 +198,19 @@ function renderChart(chart) {
     height: 220,
     legend: { show: false },
     cursor: { points: { show: false } },
-    scales: { x: { time: true, range: [xs[0] - chart.bucket / 2, xs.at(-1) + chart.bucket / 2] }, y: { range: (u, min, max) => [0, Math.max(4, max)] } },
+    scales: {
+      x: { time: true, range: [xs[0] - chart.bucket / 2, xs.at(-1) + chart.bucket / 2] },
+      y: { range: (u, min, max) => [0, Math.max(4, max)] },
+    },
     axes: [{}, { size: 50 }],
     series,
   };
-  if (plot && plot.series.length === series.length && plot.width === width && plot.windowKey === chart.window + names.join('\n')) {
+  if (
+    plot &&
+    plot.series.length === series.length &&
+    plot.width === width &&
+    plot.windowKey === chart.window + names.join('\n')
+  ) {
     plot.setData(data);
   } else {
     plot?.destroy();
@@ -213,15 +246,24 @@ function renderTable(page) {
         const pick = el('td');
         pick.append(box);
         const preview = row.confidential ? el('td', '(confidential)', 'muted') : el('td', row.preview, 'preview');
-        tr.append(pick, el('td', row.id, 'id'), el('td', row.reason), el('td', row.handler ?? '-'), el('td', row.source ?? '-'),
-          el('td', row.attempts, 'n'), el('td', row.last_failed_at, 'time'), preview);
+        tr.append(
+          pick,
+          el('td', row.id, 'id'),
+          el('td', row.reason),
+          el('td', row.handler ?? '-'),
+          el('td', row.source ?? '-'),
+          el('td', row.attempts, 'n'),
+          el('td', row.last_failed_at, 'time'),
+          preview,
+        );
         tr.addEventListener('click', () => openLetter(row.key));
         return tr;
       }),
     );
   }
   const first = page.rows.length === 0 ? 0 : page.offset + 1;
-  $('#range').textContent = `${first.toLocaleString('en')}–${(page.offset + page.rows.length).toLocaleString('en')} of ${state.total.toLocaleString('en')}`;
+  $('#range').textContent =
+    `${first.toLocaleString('en')}–${(page.offset + page.rows.length).toLocaleString('en')} of ${state.total.toLocaleString('en')}`;
   $('#prev').disabled = page.offset === 0;
   $('#next').disabled = page.offset + page.rows.length >= state.total;
   $('#select-page').checked = page.rows.length > 0 && page.rows.every((row) => state.selected.has(row.key));
@@ -236,7 +278,8 @@ function selectionChanged() {
   $('#replay-selected').textContent = `Replay selected (${n})`;
   $('#purge-selected').textContent = `Purge selected (${n})`;
   $('#replay-selected').disabled = $('#purge-selected').disabled = n === 0;
-  if (!state.config?.processor) for (const id of ['#replay-selected', '#replay-filtered', '#replay-one']) $(id).disabled = true;
+  if (!state.config?.processor)
+    for (const id of ['#replay-selected', '#replay-filtered', '#replay-one']) $(id).disabled = true;
 }
 
 async function openLetter(key, reveal = false) {
@@ -244,7 +287,8 @@ async function openLetter(key, reveal = false) {
     const letter = await api(`/api/letter?key=${encodeURIComponent(key)}${reveal ? '&reveal=1' : ''}`);
     state.detail = letter;
     showLetter(letter);
-    for (const tr of document.querySelectorAll('#letters tbody tr')) tr.classList.toggle('open', tr.dataset.key === key);
+    for (const tr of document.querySelectorAll('#letters tbody tr'))
+      tr.classList.toggle('open', tr.dataset.key === key);
   } catch (error) {
     say(error.message, 'error');
   }
@@ -254,10 +298,21 @@ function showLetter(letter) {
   $('#detail').hidden = false;
   $('#detail-title').textContent = `Letter ${letter.id}`;
   const fields = [
-    ['key', letter.key], ['reason', letter.reason], ['handler', letter.handler ?? '-'], ['source', letter.source ?? '-'],
-    ['attempts', letter.attempts], ['first failed', letter.firstFailedAt], ['last failed', letter.lastFailedAt],
-    ['written by', letter.fingerprint ? `${letter.fingerprint.name} on ${letter.fingerprint.host} (pid ${letter.fingerprint.pid}${letter.fingerprint.version ? `, missive-node ${letter.fingerprint.version}` : ''})` : '-'],
-    ['confidential', letter.confidential ? 'yes' : 'no'], ['size', bytes(letter.bytes)],
+    ['key', letter.key],
+    ['reason', letter.reason],
+    ['handler', letter.handler ?? '-'],
+    ['source', letter.source ?? '-'],
+    ['attempts', letter.attempts],
+    ['first failed', letter.firstFailedAt],
+    ['last failed', letter.lastFailedAt],
+    [
+      'written by',
+      letter.fingerprint
+        ? `${letter.fingerprint.name} on ${letter.fingerprint.host} (pid ${letter.fingerprint.pid}${letter.fingerprint.version ? `, missive-node ${letter.fingerprint.version}` : ''})`
+        : '-',
+    ],
+    ['confidential', letter.confidential ? 'yes' : 'no'],
+    ['size', bytes(letter.bytes)],
   ];
   $('#fields').replaceChildren(...fields.flatMap(([name, value]) => [el('dt', name), el('dd', value)]));
   $('#masked').hidden = !letter.masked;
@@ -297,7 +352,8 @@ function showBody() {
     }
   }
   $('#body').textContent = text;
-  for (const button of document.querySelectorAll('#body-views [data-view]')) button.classList.toggle('on', button.dataset.view === state.bodyView);
+  for (const button of document.querySelectorAll('#body-views [data-view]'))
+    button.classList.toggle('on', button.dataset.view === state.bodyView);
 }
 
 function hexDump(data) {
@@ -318,7 +374,9 @@ function confirmDialog(text) {
   $('#confirm-text').textContent = text;
   dialog.returnValue = '';
   dialog.showModal();
-  return new Promise((resolve) => dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true }));
+  return new Promise((resolve) =>
+    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true }),
+  );
 }
 
 async function act(action, selection, what) {
@@ -327,18 +385,23 @@ async function act(action, selection, what) {
     return;
   }
   const verb = action === 'replay' ? 'Replay' : 'Purge';
-  const consequence = action === 'replay'
-    ? 'Handled letters leave the store; those that fail again stay, with one more attempt.'
-    : 'They are deleted for good.';
+  const consequence =
+    action === 'replay'
+      ? 'Handled letters leave the store; those that fail again stay, with one more attempt.'
+      : 'They are deleted for good.';
   if (!(await confirmDialog(`${verb} ${what}? ${consequence}`))) return;
   try {
     const outcome = await api(`/api/${action}`, { method: 'POST', body: selection });
-    say(action === 'replay'
-      ? `replayed ${outcome.replayed}: ${outcome.handled} handled, ${outcome.failedAgain} failed again`
-      : `purged ${outcome.purged} dead letter${outcome.purged === 1 ? '' : 's'}`, 'ok');
+    say(
+      action === 'replay'
+        ? `replayed ${outcome.replayed}: ${outcome.handled} handled, ${outcome.failedAgain} failed again`
+        : `purged ${outcome.purged} dead letter${outcome.purged === 1 ? '' : 's'}`,
+      'ok',
+    );
     if (selection.keys) for (const key of selection.keys) state.selected.delete(key);
     else state.selected.clear();
-    if (state.detail && (action === 'purge' || selection.filter || selection.keys.includes(state.detail.key))) closeDetail();
+    if (state.detail && (action === 'purge' || selection.filter || selection.keys.includes(state.detail.key)))
+      closeDetail();
   } catch (error) {
     say(`${verb} failed: ${error.message}`, 'error');
   }
@@ -374,27 +437,50 @@ function wire() {
     });
     button.classList.toggle('on', button.dataset.window === state.window);
   }
-  $('#prev').addEventListener('click', () => { state.offset = Math.max(0, state.offset - PAGE_SIZE); refresh(); });
-  $('#next').addEventListener('click', () => { state.offset += PAGE_SIZE; refresh(); });
+  $('#prev').addEventListener('click', () => {
+    state.offset = Math.max(0, state.offset - PAGE_SIZE);
+    refresh();
+  });
+  $('#next').addEventListener('click', () => {
+    state.offset += PAGE_SIZE;
+    refresh();
+  });
   $('#select-page').addEventListener('change', (event) => {
     for (const row of state.rows) event.target.checked ? state.selected.add(row.key) : state.selected.delete(row.key);
-    for (const box of document.querySelectorAll('#letters tbody input[type=checkbox]')) box.checked = event.target.checked;
+    for (const box of document.querySelectorAll('#letters tbody input[type=checkbox]'))
+      box.checked = event.target.checked;
     selectionChanged();
   });
-  $('#replay-selected').addEventListener('click', () => act('replay', { keys: [...state.selected] }, `the ${letters(state.selected.size)} selected`));
-  $('#purge-selected').addEventListener('click', () => act('purge', { keys: [...state.selected] }, `the ${letters(state.selected.size)} selected`));
-  $('#replay-filtered').addEventListener('click', () => act('replay', { filter: filterValues() }, `every one of the ${letters(state.total)} the filters select`));
-  $('#purge-filtered').addEventListener('click', () => act('purge', { filter: filterValues() }, `every one of the ${letters(state.total)} the filters select`));
-  $('#replay-one').addEventListener('click', () => act('replay', { keys: [state.detail.key] }, `letter ${state.detail.id}`));
-  $('#purge-one').addEventListener('click', () => act('purge', { keys: [state.detail.key] }, `letter ${state.detail.id}`));
+  $('#replay-selected').addEventListener('click', () =>
+    act('replay', { keys: [...state.selected] }, `the ${letters(state.selected.size)} selected`),
+  );
+  $('#purge-selected').addEventListener('click', () =>
+    act('purge', { keys: [...state.selected] }, `the ${letters(state.selected.size)} selected`),
+  );
+  $('#replay-filtered').addEventListener('click', () =>
+    act('replay', { filter: filterValues() }, `every one of the ${letters(state.total)} the filters select`),
+  );
+  $('#purge-filtered').addEventListener('click', () =>
+    act('purge', { filter: filterValues() }, `every one of the ${letters(state.total)} the filters select`),
+  );
+  $('#replay-one').addEventListener('click', () =>
+    act('replay', { keys: [state.detail.key] }, `letter ${state.detail.id}`),
+  );
+  $('#purge-one').addEventListener('click', () =>
+    act('purge', { keys: [state.detail.key] }, `letter ${state.detail.id}`),
+  );
   $('#close-detail').addEventListener('click', closeDetail);
   $('#reveal').addEventListener('click', () => {
-    if (!token()) return say('revealing a confidential letter needs the token: open the URL missive dlq serve printed', 'error');
+    if (!token())
+      return say('revealing a confidential letter needs the token: open the URL missive dlq serve printed', 'error');
     openLetter(state.detail.key, true);
   });
   $('#mask').addEventListener('click', () => openLetter(state.detail.key, false));
   for (const button of document.querySelectorAll('#body-views [data-view]')) {
-    button.addEventListener('click', () => { state.bodyView = button.dataset.view; showBody(); });
+    button.addEventListener('click', () => {
+      state.bodyView = button.dataset.view;
+      showBody();
+    });
   }
   $('#message').addEventListener('click', () => ($('#message').hidden = true));
 }
@@ -405,14 +491,18 @@ async function start() {
     state.config = await api('/api/config');
     $('#file').textContent = state.config.file;
     $('#token-state').textContent = state.config.hasToken
-      ? (state.config.processor ? `replays go through ${state.config.processor}` : 'no --processor: replay is off')
+      ? state.config.processor
+        ? `replays go through ${state.config.processor}`
+        : 'no --processor: replay is off'
       : 'read only: open the URL with #token= to replay and purge';
   } catch (error) {
     say(error.message, 'error');
     return;
   }
   await refresh();
-  setInterval(() => { if (document.visibilityState === 'visible') refresh(); }, REFRESH_MS);
+  setInterval(() => {
+    if (document.visibilityState === 'visible') refresh();
+  }, REFRESH_MS);
 }
 
 start();
