@@ -150,11 +150,19 @@ t.test(
     t.equal((await runCli(['dlq', 'show', purgedKey, '--dlq', path])).code, 1, 'the purged letter is gone');
 
     // A letter that arrives now shows up without reloading.
+    const before = problems.length;
     const dlq = await DuckDbDlq.open(path);
     await dlq.put([{ id: 'late:1', body: Buffer.from('late'), reason: 'nacked', source: 'stdin' }]);
     await dlq.close();
     await page.waitForFunction(() => document.querySelector('#total').textContent === '5', null, { timeout: 20000 });
-    t.same(problems, [], 'no errors in the page');
+    t.same(problems.slice(0, before), [], 'no errors in the page');
+    // While this test held the file for writing, as any other writer may, a refresh of the page can be answered 503
+    // (the store is busy); the page tries again at its next refresh, as the total above shows. Nothing else.
+    t.same(
+      problems.slice(before).filter((problem) => !/status of 503/.test(problem)),
+      [],
+      'no errors but a busy store while the test held the file',
+    );
   },
 );
 
