@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline/promises';
 import type { DlqFilter, Fingerprint } from '../dlq/dlq.js';
 import { fingerprintOf } from '../dlq/fingerprint.js';
 import { matchesFilter } from '../dlq/letters.js';
+import { isPostgresUrl, redactUrl } from '../dlq/postgres/postgres-url.js';
 import { purgeDeadLetters } from '../dlq/purge.js';
 import { openSharedStore, type SharedStore } from '../dlq/shared-access.js';
 import { MissiveError, UsageError } from '../errors.js';
@@ -38,7 +39,7 @@ interface Action {
 }
 
 const FILE_FLAG: FlagTable = {
-  dlq: { type: 'string', default: DEFAULT_DLQ_PATH, description: 'the DuckDB file missive run wrote dead letters to' },
+  dlq: { type: 'string', default: DEFAULT_DLQ_PATH, description: 'the DuckDB file missive run wrote dead letters to, or its postgres://user@host:port/db URL' },
 };
 const FILTER_FLAGS: FlagTable = {
   reason: { type: 'string', description: "only this reason; a value ending in * is a prefix ('timeout*')" },
@@ -310,7 +311,7 @@ const ACTIONS: Record<string, Action> = {
     run: async (values, positionals) => {
       noPositionals('serve', positionals);
       const path = typeof values['dlq'] === 'string' ? values['dlq'] : DEFAULT_DLQ_PATH;
-      if (!existsSync(resolve(path))) throw new DlqFileMissingError(path);
+      if (!isPostgresUrl(path) && !existsSync(resolve(path))) throw new DlqFileMissingError(path);
       return serveCommand(values, path);
     },
   },
@@ -395,11 +396,11 @@ async function withStore(
   how: { readonly write?: boolean; readonly fingerprint?: Fingerprint } = {},
 ): Promise<number> {
   const path = typeof values['dlq'] === 'string' ? values['dlq'] : DEFAULT_DLQ_PATH;
-  if (!existsSync(resolve(path))) throw new DlqFileMissingError(path);
+  if (!isPostgresUrl(path) && !existsSync(resolve(path))) throw new DlqFileMissingError(path);
   // Purge and replay change the store: opened for writing when nobody holds it, else done by the holder.
   const dlq = await openSharedStore(path, how);
   try {
-    return await body(dlq, path);
+    return await body(dlq, redactUrl(path));
   } finally {
     await dlq.close();
   }
