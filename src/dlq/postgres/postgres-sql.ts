@@ -37,6 +37,12 @@ export async function runPostgresSql(
   if (!QUERY_KEYWORDS.has(keyword)) {
     throw new UsageError(`${HOW}; ${keyword} is refused, because dlq sql never changes the store or reads outside it`);
   }
+  // Large-object functions are granted to PUBLIC, and PostgreSQL 15 lets some of them write in a READ ONLY
+  // transaction (rolled back after, so nothing stays); refused by name, with Unicode-escaped names that could hide
+  // one, so a statement cannot even try.
+  if (/\blo_[a-z_]*\s*\(|\bU&["']/i.test(sql)) {
+    throw new UsageError(`${HOW}; large-object functions (lo_*) and U& escaped names are refused, because dlq sql reads the letters alone`);
+  }
   let own: pg.Client | undefined;
   let client: pg.ClientBase;
   if (sandbox.kind === 'role') {
