@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { fixture, runCli, startCli, waitForOutput } from './helpers/cli.js';
 import { adminQuery, cutConnections, needPostgres, relay, testDatabase } from './helpers/postgres.js';
 import { until } from './helpers/until.js';
+import { call, sampleLetters, startServe } from './fixtures/serve-helpers.js';
+import { PostgresDlq } from '../dist/dlq/index.js';
 
 const need = await needPostgres();
 const dlqCli = (args, options) => runCli(['dlq', ...args], options);
@@ -23,7 +25,7 @@ async function count(name) {
 }
 
 function mixedInput(dir) {
-  const lines = ['{"type":"ok"}', '{"type":"boom","n":1}', '{"type":"mystery"}', 'not json', '{"type":"nack"}', '{"type":"boom","n":2}'];
+  const lines = ['{"type":"ok"}', '{"type":"boom","n":1}', '{"type":"mystery"}', 'not json', '{"type":"nack"}', '{"type":"boom","n":2,"fixed":true}'];
   const file = join(dir, 'in.jsonl');
   writeFileSync(file, `${lines.join('\n')}\n`);
   return file;
@@ -70,7 +72,7 @@ t.test('missive run stores letters in PostgreSQL, and every dlq command works on
   ]);
 
   const exported = await dlqCli(['export', '--dlq', url, '--reason', 'handler failed']);
-  t.same(exported.stdout.trim().split('\n').map((line) => JSON.parse(line).body), ['{"type":"boom","n":1}', '{"type":"boom","n":2}']);
+  t.same(exported.stdout.trim().split('\n').map((line) => JSON.parse(line).body), ['{"type":"boom","n":1}', '{"type":"boom","n":2,"fixed":true}']);
 
   const purged = await dlqCli(['purge', '--dlq', url, '--reason', 'nacked', '--yes']);
   t.equal(purged.code, 0, { stderr: purged.stderr });
@@ -80,7 +82,10 @@ t.test('missive run stores letters in PostgreSQL, and every dlq command works on
   // The replay processor handles what mixed-processor could not: handled letters leave, the rest stay.
   const replayed = await dlqCli(['replay', fixture('replay-processor.js'), '--dlq', url]);
   t.equal(replayed.code, 0, { stderr: replayed.stderr });
-  t.ok((await count(name)) <= 4, `replay ran: ${replayed.stdout.trim()}`);
+  t.match(replayed.stdout, /replayed 4: 1 handled, 3 failed again/);
+  t.equal(await count(name), 3, 'the handled letter left the store');
+  const again = JSON.parse((await dlqCli(['show', `${input}:2`, '--dlq', url, '--json'])).stdout);
+  t.same([again.attempts, again.reason], [2, 'handler failed'], 'a letter that failed again counts one more attempt');
 });
 
 t.test('the same message failing twice is one letter with attempts 2, from two runs', need, async (t) => {
@@ -228,4 +233,28 @@ t.test('the database gone mid-run: nothing acked meanwhile, the writes retried, 
   const rows = await stored(name);
   t.equal(rows.length, 300, 'every letter once');
   t.ok(rows.every(([, attempts]) => attempts === 1), 'none counted twice');
+});
+
+t.test('missive dlq serve shows, reveals and purges letters of a PostgreSQL store', need, async (t) => {
+  const { url } = await testDatabase(t);
+  const dlq = await PostgresDlq.open(url);
+  await dlq.put(sampleLetters());
+  await dlq.close();
+  const { base, token } = await startServe(t, url);
+  const view = await call(base, '/api/view?window=hour&reason=handler*');
+  t.equal(view.status, 200, view.text);
+  t.equal(view.json.total, 4, 'the filter counts in PostgreSQL');
+  t.same(view.json.byReason, [{ value: 'handler failed', n: 4 }]);
+  t.equal(view.json.chart.rows.reduce((sum, row) => sum + row.n, 0), 4, 'the chart counts every letter of the hour');
+  const card = view.json.page.rows.find((row) => row.id === 'payments:1');
+  t.same([card.confidential, card.preview], [true, null], 'no preview of a confidential body');
+  t.notMatch(view.text, /4111|Ada/, 'nothing confidential in the view');
+  t.equal(view.json.page.rows.find((row) => row.id === 'orders:2').preview, '{"order":2}');
+  const texts = await call(base, '/api/view?text=STOCK');
+  t.equal(texts.json.total, 2, 'the error text filter');
+  const revealed = await call(base, `/api/letter?key=${card.key}&reveal=1`, { token });
+  t.match(revealed.text, /4111/, 'revealed with the token');
+  const purged = await call(base, '/api/purge', { method: 'POST', body: { filter: { reason: 'no matching handler' } }, token });
+  t.same(purged.json, { purged: 2 });
+  t.equal((await call(base, '/api/view')).json.total, 4);
 });

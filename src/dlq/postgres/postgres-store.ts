@@ -42,6 +42,8 @@ const RECONNECT = { initialMs: 100, factor: 2, maxMs: 5000 } as const;
 export class PostgresDlq implements Dlq {
   /** Committed to the database before `put` resolves. */
   readonly durable = true;
+  /** The SQL `sql()` takes: the `dlq serve` page writes its queries in it. */
+  readonly sqlDialect = 'postgres';
   /** The URL as it may be shown: its password masked. */
   readonly path: string;
   readonly readOnly: boolean;
