@@ -10,7 +10,9 @@ import { until } from './helpers/until.js';
 import { call, sampleLetters, startServe } from './fixtures/serve-helpers.js';
 import { PostgresDlq } from '../dist/dlq/index.js';
 
-const need = await needPostgres();
+const needed = await needPostgres();
+// A copy per test: tap writes into the options object it is given (a filter sets skip on it).
+const need = () => ({ ...needed });
 const dlqCli = (args, options) => runCli(['dlq', ...args], options);
 
 /** Every stored letter as [id, attempts], by id. */
@@ -31,7 +33,7 @@ function mixedInput(dir) {
   return file;
 }
 
-t.test('missive run stores letters in PostgreSQL, and every dlq command works on them', need, async (t) => {
+t.test('missive run stores letters in PostgreSQL, and every dlq command works on them', need(), async (t) => {
   const { url, name } = await testDatabase(t);
   const dir = t.testdir();
   const input = mixedInput(dir);
@@ -88,7 +90,7 @@ t.test('missive run stores letters in PostgreSQL, and every dlq command works on
   t.same([again.attempts, again.reason], [2, 'handler failed'], 'a letter that failed again counts one more attempt');
 });
 
-t.test('the same message failing twice is one letter with attempts 2, from two runs', need, async (t) => {
+t.test('the same message failing twice is one letter with attempts 2, from two runs', need(), async (t) => {
   const { url, name } = await testDatabase(t);
   const input = mixedInput(t.testdir());
   for (let i = 0; i < 2; i++) {
@@ -100,7 +102,7 @@ t.test('the same message failing twice is one letter with attempts 2, from two r
   t.ok(rows.every(([, attempts]) => attempts === 2), 'each with attempts 2');
 });
 
-t.test('an unreachable database or a bad URL stops the run at start, exit 2, without the password', need, async (t) => {
+t.test('an unreachable database or a bad URL stops the run at start, exit 2, without the password', need(), async (t) => {
   const input = mixedInput(t.testdir());
   const run = await runCli(['run', fixture('mixed-processor.js'), '--input', input, '--dlq', 'postgres://postgres:hunter2@127.0.0.1:1/nowhere']);
   t.equal(run.code, 2);
@@ -112,7 +114,7 @@ t.test('an unreachable database or a bad URL stops the run at start, exit 2, wit
   t.match(missing.stderr, /does not exist/);
 });
 
-t.test('dlq sql reads the letters and nothing else', need, async (t) => {
+t.test('dlq sql reads the letters and nothing else', need(), async (t) => {
   const { url, name } = await testDatabase(t);
   const dir = t.testdir();
   const input = join(dir, 'pay.jsonl');
@@ -173,21 +175,31 @@ function failingLines(tag, n) {
   return Array.from({ length: n }, (_, i) => `${tag}-${i}`).join('\n') + '\n';
 }
 
-t.test('three runs write one database at once: every letter stored once', need, async (t) => {
+t.test('five runs write one database at once: every letter stored once, the same message once with both attempts', need(), async (t) => {
   const { url, name } = await testDatabase(t);
   const dir = t.testdir();
-  const runs = ['a', 'b', 'c'].map((tag) => {
+  const shared = join(dir, 'shared.txt');
+  writeFileSync(shared, failingLines('shared', 300));
+  const inputs = ['a', 'b', 'c'].map((tag) => {
     const input = join(dir, `${tag}.txt`);
     writeFileSync(input, failingLines(tag, 400));
-    return runCli(['run', fixture('always-fails-processor.js'), '--input', input, '--dlq', url, '--threads', '0', '--quiet', '--batch-size', '50']);
+    return input;
   });
-  for (const result of await Promise.all(runs)) t.equal(result.code, 0, { stderr: result.stderr });
+  // Three runs with files of their own, and two more on one file: the same messages failing in two processes at
+  // once, whose upserts meet on the same keys.
+  const runs = [...inputs, shared, shared].map((input) =>
+    runCli(['run', fixture('always-fails-processor.js'), '--input', input, '--dlq', url, '--threads', '0', '--quiet', '--batch-size', '50']),
+  );
+  for (const result of await Promise.all(runs)) t.equal(result.code, 0, { stderr: result.stderr.slice(-2000) });
   const rows = await stored(name);
-  t.equal(rows.length, 1200, 'every letter once');
-  t.ok(rows.every(([, attempts]) => attempts === 1), 'none counted twice');
+  t.equal(rows.length, 1500, 'every letter once');
+  const sharedRows = rows.filter(([id]) => id.startsWith(shared));
+  t.equal(sharedRows.length, 300, 'the shared messages are one letter each');
+  t.ok(sharedRows.every(([, attempts]) => attempts === 2), 'each with attempts 2: both failures counted');
+  t.ok(rows.filter(([id]) => !id.startsWith(shared)).every(([, attempts]) => attempts === 1), 'the others counted once');
 });
 
-t.test('connections cut mid-run: every letter still stored once', need, async (t) => {
+t.test('connections cut mid-run: every letter still stored once', need(), async (t) => {
   const { url, name } = await testDatabase(t);
   const started = startCli(['run', fixture('always-fails-processor.js'), '--dlq', url, '--threads', '0', '--batch-size', '20'], {
     keepStdinOpen: true,
@@ -208,7 +220,7 @@ t.test('connections cut mid-run: every letter still stored once', need, async (t
   t.ok(rows.every(([, attempts]) => attempts === 1), 'none counted twice');
 });
 
-t.test('the database gone mid-run: nothing acked meanwhile, the writes retried, nothing lost or doubled', need, async (t) => {
+t.test('the database gone mid-run: nothing acked meanwhile, the writes retried, nothing lost or doubled', need(), async (t) => {
   const { url, name } = await testDatabase(t);
   const gate = await relay(url);
   t.teardown(() => gate.close());
@@ -235,7 +247,7 @@ t.test('the database gone mid-run: nothing acked meanwhile, the writes retried, 
   t.ok(rows.every(([, attempts]) => attempts === 1), 'none counted twice');
 });
 
-t.test('missive dlq serve shows, reveals and purges letters of a PostgreSQL store', need, async (t) => {
+t.test('missive dlq serve shows, reveals and purges letters of a PostgreSQL store', need(), async (t) => {
   const { url } = await testDatabase(t);
   const dlq = await PostgresDlq.open(url);
   await dlq.put(sampleLetters());
@@ -257,4 +269,31 @@ t.test('missive dlq serve shows, reveals and purges letters of a PostgreSQL stor
   const purged = await call(base, '/api/purge', { method: 'POST', body: { filter: { reason: 'no matching handler' } }, token });
   t.same(purged.json, { purged: 2 });
   t.equal((await call(base, '/api/view')).json.total, 4);
+});
+
+t.test('a store user that may not create roles: dlq sql still reads, read-only, and says what it lacks', need(), async (t) => {
+  const { url, name } = await testDatabase(t);
+  const user = `${name}_owner`;
+  await adminQuery(`CREATE ROLE ${user} LOGIN NOCREATEROLE`);
+  // The database it owns goes first (the same drop as testDatabase's, which then finds nothing to drop).
+  t.teardown(async () => {
+    await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await adminQuery(`DROP ROLE IF EXISTS ${user}`);
+  });
+  await adminQuery(`ALTER DATABASE ${name} OWNER TO ${user}`);
+  await adminQuery(`GRANT CREATE ON SCHEMA public TO ${user}`, [], name);
+  const owned = new URL(url);
+  owned.username = user;
+  const input = mixedInput(t.testdir());
+  const run = await runCli(['run', fixture('mixed-processor.js'), '--input', input, '--dlq', owned.href, '--threads', '0', '--quiet']);
+  t.equal(run.code, 0, { stderr: run.stderr.slice(-2000) });
+  const sql = await dlqCli(['sql', 'SELECT count(*) AS n FROM dead_letters', '--dlq', owned.href, '--json']);
+  t.equal(sql.code, 0, { stderr: sql.stderr });
+  t.same(JSON.parse(sql.stdout), [{ n: '5' }]);
+  t.match(sql.stderr, /may not create roles/, 'it says the sandbox is weaker');
+  for (const query of ['WITH x AS (DELETE FROM dead_letters RETURNING *) SELECT count(*) FROM x', 'SELECT 1; DELETE FROM missive.dead_letters', "SELECT pg_read_file('/etc/passwd')"]) {
+    const result = await dlqCli(['sql', query, '--dlq', owned.href]);
+    t.not(result.code, 0, `refused: ${query}`);
+  }
+  t.equal(await count(name), 5, 'nothing deleted');
 });
