@@ -266,7 +266,9 @@ const ACTIONS: Record<string, Action> = {
       'dead_letters table and prints the result as a table (or JSON). Nothing else runs: no second statement, no ' +
       'COPY, EXPORT, ATTACH, INSTALL, LOAD, PRAGMA or SET, no function that reads files or lists directories. The ' +
       'body, error and headers of confidential letters are NULL unless --reveal. For example: ' +
-      'missive dlq sql "SELECT reason, count(*) AS n FROM dead_letters GROUP BY reason".',
+      'missive dlq sql "SELECT reason, count(*) AS n FROM dead_letters GROUP BY reason". On PostgreSQL the query is ' +
+      "PostgreSQL's (SELECT, WITH, VALUES or TABLE), run as a role that may read the letters and nothing else, in a " +
+      'read-only transaction with a 30 s statement timeout.',
     flags: {
       ...FILE_FLAG,
       ...REVEAL_FLAG,
@@ -323,7 +325,7 @@ function overview(): string {
   return `Usage: missive dlq <action> [options]
 
 Inspects, exports, purges and replays the dead letters missive run stored in a DuckDB file
-(--dlq FILE, default ${DEFAULT_DLQ_PATH}).
+(--dlq FILE, default ${DEFAULT_DLQ_PATH}) or a PostgreSQL database (--dlq postgres://user@host:port/db).
 
 Actions:
 ${lines.join('\n')}
@@ -334,7 +336,7 @@ count, list, export, purge and replay take the same filters: --reason R (a prefi
 Every action works on a file a running missive run holds: the command asks that process, over a local socket,
 and sees every letter committed so far; purge and replay have that process delete and store letters. With
 nobody holding the file, the read actions open it read-only (read access is enough) and purge and replay open
-it for writing.
+it for writing. A PostgreSQL store serves every process itself, while runs write to it.
 `;
 }
 
