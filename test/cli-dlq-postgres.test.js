@@ -297,3 +297,13 @@ t.test('a store user that may not create roles: dlq sql still reads, read-only, 
   }
   t.equal(await count(name), 5, 'nothing deleted');
 });
+
+t.test('stores opened at the same moment on a new database all open (schema and roles set up once)', need(), async (t) => {
+  const { url } = await testDatabase(t);
+  for (let round = 0; round < 3; round++) {
+    const opened = await Promise.allSettled(Array.from({ length: 8 }, () => PostgresDlq.open(url)));
+    const failed = opened.filter((result) => result.status === 'rejected').map((result) => result.reason.message);
+    t.same(failed, [], `round ${round}: all 8 opened`);
+    await Promise.all(opened.filter((result) => result.status === 'fulfilled').map((result) => result.value.close()));
+  }
+});

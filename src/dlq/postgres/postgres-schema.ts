@@ -9,6 +9,11 @@ export const SCHEMA = 'missive';
 export const TABLE = `${SCHEMA}.dead_letters`;
 export const MASKED_SCHEMA = 'missive_masked';
 export const REVEALED_SCHEMA = 'missive_revealed';
+/**
+ * Held (for one transaction) by whoever changes the schema or the roles: GRANT and CREATE OR REPLACE VIEW rewrite
+ * the same catalog rows, so processes starting together must take turns ("tuple concurrently updated" otherwise).
+ */
+const SETUP_LOCK = "SELECT pg_advisory_xact_lock(hashtext('missive-node dead letters setup'))";
 /** The passwords of the `dlq sql` roles, readable by whoever may write the store (never by the roles). */
 const ROLES_TABLE = `${SCHEMA}.sql_roles`;
 
@@ -67,7 +72,7 @@ export function sqlRoleName(database: string, kind: SqlRoleKind): string {
 export async function prepareSchema(client: PoolClient): Promise<boolean> {
   await client.query('BEGIN');
   try {
-    await client.query("SELECT pg_advisory_xact_lock(hashtext('missive-node dead letters'))");
+    await client.query(SETUP_LOCK);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${SCHEMA}`);
     await client.query(CREATE_TABLE);
     await client.query(`CREATE INDEX IF NOT EXISTS dead_letters_age ON ${TABLE} (first_failed_at, id, key)`);
@@ -97,7 +102,7 @@ async function prepareRoles(client: PoolClient): Promise<boolean> {
   const database = rows[0].db;
   await client.query('BEGIN');
   try {
-    await client.query("SELECT pg_advisory_xact_lock(hashtext('missive-node dlq sql roles'))");
+    await client.query(SETUP_LOCK);
     for (const [kind, schema] of [
       ['masked', MASKED_SCHEMA],
       ['revealed', REVEALED_SCHEMA],
