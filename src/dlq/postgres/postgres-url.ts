@@ -3,8 +3,9 @@ export function isPostgresUrl(target: string): boolean {
   return /^postgres(ql)?:\/\//i.test(target);
 }
 
-/** The URL as it may be shown or logged: its password replaced by `***`. */
+/** The URL as it may be shown or logged: its password replaced by `***`. A file path is returned as it is. */
 export function redactUrl(url: string): string {
+  if (!isPostgresUrl(url)) return url;
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';
