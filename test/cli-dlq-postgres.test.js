@@ -307,3 +307,20 @@ t.test('stores opened at the same moment on a new database all open (schema and 
     await Promise.all(opened.filter((result) => result.status === 'fulfilled').map((result) => result.value.close()));
   }
 });
+
+t.test('a letter with NUL characters (an error quoting a binary body) is stored, under its own key', need(), async (t) => {
+  const { url } = await testDatabase(t);
+  const dlq = await PostgresDlq.open(url);
+  t.teardown(() => dlq.close());
+  const body = Buffer.from([0x00, 0x01, 0xff]);
+  await dlq.put([{ id: 'm\0' + '1', body, reason: 'handler failed', error: 'Error: refused \0\x01', headers: { raw: 'a\0b', path: 'C:\\u0000' } }]);
+  await dlq.put([{ id: 'm\0' + '1', body, reason: 'handler failed' }]);
+  const [letter, ...rest] = await dlq.list();
+  t.equal(rest.length, 0, 'one letter: the same message again found its key');
+  t.equal(letter.attempts, 2);
+  t.same(letter.body, body, 'the body is bytes, kept exactly');
+  t.equal(letter.id, 'm\uFFFD1');
+  t.same((await dlq.findById('m\uFFFD1')).length, 1);
+  await dlq.put([{ id: 'n', body, reason: 'x', headers: { raw: 'a\0b', path: 'C:\\u0000' } }]);
+  t.same((await dlq.findById('n'))[0].headers, { raw: 'a\uFFFDb', path: 'C:\\u0000' }, 'a NUL in headers too; an escaped backslash is left alone');
+});

@@ -65,6 +65,7 @@ export function toRow(input: DeadLetterInput, fallback: Fingerprint | null, now:
   if (fingerprint) int32(fingerprint.pid, 'fingerprint pid', input.id);
   const attempts = int32(input.attempts ?? 1, 'attempts', input.id);
   const at = failedAt.toISOString();
+  // The key is the message's own (computed from the id and source as given); only what is stored is made fit.
   const key = letterKey(input.source, input.id, input.body);
   return {
     key,
@@ -72,12 +73,23 @@ export function toRow(input: DeadLetterInput, fallback: Fingerprint | null, now:
     occurrences: 1,
     firstFailedAt: at,
     values: [
-      key, input.id, input.body, input.reason, input.error ?? null, input.handler ?? null, input.source ?? null,
-      headers, attempts, at, at, fingerprint?.name ?? null, fingerprint?.host ?? null, fingerprint?.pid ?? null,
-      fingerprint?.version ?? null, input.confidential === true,
+      key, text(input.id), input.body, text(input.reason), text(input.error), text(input.handler), text(input.source),
+      headers === null ? null : headers.replace(JSON_NUL, '$1\\ufffd'), attempts, at, at, text(fingerprint?.name),
+      text(fingerprint?.host), fingerprint?.pid ?? null, text(fingerprint?.version), input.confidential === true,
     ],
   };
 }
+
+/**
+ * PostgreSQL text holds no NUL character, and jsonb no `\u0000`: an error that quotes a binary body would fail
+ * the whole put, and its messages could never be acked. Stored as U+FFFD instead, as a decoder shows a bad byte.
+ */
+function text(value: string | null | undefined): string | null {
+  return value == null ? null : value.replaceAll('\0', '\uFFFD');
+}
+
+/** `\u0000` in JSON text, not preceded by an escaped backslash (`\\u0000` is a backslash, then `u0000`). */
+const JSON_NUL = /(?<!\\)((?:\\\\)*)\\u0000/g;
 
 /** One row per key, folded in put order as putting the letters one by one would (see the DuckDB store). */
 export function mergeRows(rows: readonly Row[]): Row[] {
