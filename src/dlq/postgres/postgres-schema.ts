@@ -116,7 +116,7 @@ async function prepareRoles(client: PoolClient): Promise<boolean> {
       // NOINHERIT and no memberships: the role has exactly the two grants below (and what PUBLIC has).
       await client.query(
         `${exists.rowCount === 1 ? 'ALTER' : 'CREATE'} ROLE ${name} LOGIN NOINHERIT NOCREATEDB NOCREATEROLE ` +
-          `CONNECTION LIMIT 8 PASSWORD ${literal}`,
+          `CONNECTION LIMIT 16 PASSWORD ${literal}`,
       );
       await client.query(`ALTER ROLE ${name} SET search_path = ${schema}`);
       await client.query(`GRANT USAGE ON SCHEMA ${schema} TO ${name}`);

@@ -215,10 +215,14 @@ export class PostgresDlq implements Dlq {
   async sql(query: string, options: ReadOnlySqlOptions = {}): Promise<SqlResult> {
     if (this.#closing) throw this.#closedError();
     const client = await this.#connect();
+    let released = false;
     try {
       const role = await sqlRole(client, options.reveal ? 'revealed' : 'masked');
       let sandbox: SqlSandbox;
       if (role) {
+        // The statement runs on a connection of the role's own: this one goes back to the pool meanwhile.
+        client.release();
+        released = true;
         sandbox = { kind: 'role', role };
       } else {
         const why =
@@ -231,7 +235,7 @@ export class PostgresDlq implements Dlq {
       }
       return await runPostgresSql(this.#url, sandbox, query, options.reveal === true);
     } finally {
-      client.release();
+      if (!released) client.release();
     }
   }
 
