@@ -252,7 +252,14 @@ t.test('missive dlq serve shows, reveals and purges letters of a PostgreSQL stor
   const dlq = await PostgresDlq.open(url);
   await dlq.put(sampleLetters());
   await dlq.close();
-  const { base, token } = await startServe(t, url);
+  // A password in the URL is never shown: not in the line serve prints, not on the page.
+  const withPassword = new URL(url);
+  withPassword.password = 'not-needed-by-trust-auth';
+  const { base, token, started } = await startServe(t, withPassword.href);
+  t.notMatch(started.output().stdout, /not-needed/, 'the printed line masks the password');
+  const config = await call(base, '/api/config');
+  t.notMatch(config.text, /not-needed/, 'the page does too');
+  t.match(config.json.file, /:\*\*\*@/);
   const view = await call(base, '/api/view?window=hour&reason=handler*');
   t.equal(view.status, 200, view.text);
   t.equal(view.json.total, 4, 'the filter counts in PostgreSQL');
