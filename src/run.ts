@@ -5,6 +5,7 @@ import type { Adapter } from './adapters/adapter.js';
 import type { DeadLetterInput, Dlq } from './dlq/dlq.js';
 import { checkDuckDbFile } from './dlq/duckdb-file.js';
 import { fingerprintOf } from './dlq/fingerprint.js';
+import { isPostgresUrl } from './dlq/postgres/postgres-url.js';
 import { socketPathFor } from './dlq/socket-path.js';
 import { ensureSocketDirectory, reportUnserved } from './dlq/socket-dir-check.js';
 import { InvalidOptionError } from './errors.js';
@@ -202,6 +203,11 @@ async function storeOf<M extends Message<unknown>>(
 ): Promise<{ dlq: Dlq; owned: boolean }> {
   if (typeof given === 'object') return { dlq: given, owned: false };
   if (given === undefined && processor.dlq) return { dlq: processor.dlq, owned: false };
+  if (given !== undefined && isPostgresUrl(given)) {
+    // Loaded only when asked for, as DuckDB is: most runs never need the pg client.
+    const { PostgresDlq } = await import('./dlq/postgres/postgres-store.js');
+    return { dlq: await PostgresDlq.open(given, { fingerprint, ...(log ? { log } : {}) }), owned: true };
+  }
   const path = resolve(given ?? DEFAULT_DLQ_PATH);
   await checkDuckDbFile(path);
   // The store answers `missive dlq` commands on a socket once open. Its directory is made (or found unsafe) now,

@@ -8,6 +8,8 @@ import amqp from 'amqplib';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { DuckDbDlq } from '../dist/dlq/duckdb.js';
 import { MemoryDlq } from '../dist/dlq/memory.js';
+import { PostgresDlq } from '../dist/dlq/postgres/postgres-store.js';
+import { needPostgres, testDatabase } from './helpers/postgres.js';
 import { letterKey } from '../dist/dlq/letter-key.js';
 import { Redis } from 'ioredis';
 import { AMQP_URL, REDIS_URL, needAmqp, needRedis } from './helpers/brokers.js';
@@ -77,15 +79,35 @@ storeRules('DuckDbDlq', async (t) => {
   return dlq;
 });
 storeRules('MemoryDlq', async () => new MemoryDlq());
-
-t.test('a put of one message many times in one batch, and over a stored letter, counts every attempt', async (t) => {
-  const dlq = await DuckDbDlq.open(join(t.testdir(), 'dead.duckdb'));
+const postgres = await needPostgres();
+/** A PostgresDlq in a database of the test's own. */
+async function openPostgres(t) {
+  const { url } = await testDatabase(t);
+  const dlq = await PostgresDlq.open(url);
   t.teardown(() => dlq.close());
-  await dlq.put([letter('x', 'a'), letter('x', 'b'), letter('x', 'a')]);
-  await dlq.put([letter('x', 'a'), letter('x', 'c')]);
-  const byBody = Object.fromEntries((await dlq.findById('x')).map((l) => [l.body.toString(), l.attempts]));
-  t.same(byBody, { a: 3, b: 1, c: 1 });
-});
+  return dlq;
+}
+if (postgres.skip) t.test('PostgresDlq', { ...postgres }, () => {});
+else storeRules('PostgresDlq', openPostgres);
+
+for (const [name, open, options] of [
+  ['DuckDbDlq', async (t) => {
+    const dlq = await DuckDbDlq.open(join(t.testdir(), 'dead.duckdb'));
+    t.teardown(() => dlq.close());
+    return dlq;
+  }, {}],
+  ['PostgresDlq', openPostgres, postgres],
+]) {
+  t.test(`${name}: a put of one message many times in one batch, and over a stored letter, counts every attempt`, { ...options }, async (t) => {
+    const dlq = await open(t);
+    await dlq.put([letter('x', 'a'), letter('x', 'b'), letter('x', 'a')]);
+    await dlq.put([letter('x', 'a'), letter('x', 'c')]);
+    const byBody = Object.fromEntries((await dlq.findById('x')).map((l) => [l.body.toString(), l.attempts]));
+    t.same(byBody, { a: 3, b: 1, c: 1 });
+    await dlq.put([letter('x', 'c', { attempts: 9 })]);
+    t.equal((await dlq.findById('x')).find((l) => l.body.toString() === 'c').attempts, 9, 'a larger count given wins');
+  });
+}
 
 // The table exactly as missive-node 0.1 created it: id the primary key, no key column.
 const LEGACY_TABLE = `CREATE TABLE dead_letters (

@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline/promises';
 import type { DlqFilter, Fingerprint } from '../dlq/dlq.js';
 import { fingerprintOf } from '../dlq/fingerprint.js';
 import { matchesFilter } from '../dlq/letters.js';
+import { isPostgresUrl, redactUrl } from '../dlq/postgres/postgres-url.js';
 import { purgeDeadLetters } from '../dlq/purge.js';
 import { openSharedStore, type SharedStore } from '../dlq/shared-access.js';
 import { MissiveError, UsageError } from '../errors.js';
@@ -47,7 +48,7 @@ interface Action {
 }
 
 const FILE_FLAG: FlagTable = {
-  dlq: { type: 'string', default: DEFAULT_DLQ_PATH, description: 'the DuckDB file missive run wrote dead letters to' },
+  dlq: { type: 'string', default: DEFAULT_DLQ_PATH, description: 'the DuckDB file missive run wrote dead letters to, or its postgres://user@host:port/db URL' },
 };
 const FILTER_FLAGS: FlagTable = {
   reason: { type: 'string', description: "only this reason; a value ending in * is a prefix ('timeout*')" },
@@ -304,7 +305,9 @@ const ACTIONS: Record<string, Action> = {
       'dead_letters table and prints the result as a table (or JSON). Nothing else runs: no second statement, no ' +
       'COPY, EXPORT, ATTACH, INSTALL, LOAD, PRAGMA or SET, no function that reads files or lists directories. The ' +
       'body, error and headers of confidential letters are NULL unless --reveal. For example: ' +
-      'missive dlq sql "SELECT reason, count(*) AS n FROM dead_letters GROUP BY reason".',
+      'missive dlq sql "SELECT reason, count(*) AS n FROM dead_letters GROUP BY reason". On PostgreSQL the query is ' +
+      "PostgreSQL's (SELECT, WITH, VALUES or TABLE), run as a role that may read the letters and nothing else, in a " +
+      'read-only transaction with a 30 s statement timeout.',
     flags: {
       ...FILE_FLAG,
       ...REVEAL_FLAG,
@@ -361,7 +364,7 @@ const ACTIONS: Record<string, Action> = {
     run: async (values, positionals) => {
       noPositionals('serve', positionals);
       const path = typeof values['dlq'] === 'string' ? values['dlq'] : DEFAULT_DLQ_PATH;
-      if (!existsSync(resolve(path))) throw new DlqFileMissingError(path);
+      if (!isPostgresUrl(path) && !existsSync(resolve(path))) throw new DlqFileMissingError(path);
       return serveCommand(values, path);
     },
   },
@@ -373,7 +376,7 @@ function overview(): string {
   return `Usage: missive dlq <action> [options]
 
 Inspects, exports, purges and replays the dead letters missive run stored in a DuckDB file
-(--dlq FILE, default ${DEFAULT_DLQ_PATH}).
+(--dlq FILE, default ${DEFAULT_DLQ_PATH}) or a PostgreSQL database (--dlq postgres://user@host:port/db).
 
 Actions:
 ${lines.join('\n')}
@@ -384,7 +387,7 @@ count, list, export, purge and replay take the same filters: --reason R (a prefi
 Every action works on a file a running missive run holds: the command asks that process, over a local socket,
 and sees every letter committed so far; purge and replay have that process delete and store letters. With
 nobody holding the file, the read actions open it read-only (read access is enough) and purge and replay open
-it for writing.
+it for writing. A PostgreSQL store serves every process itself, while runs write to it.
 `;
 }
 
@@ -448,11 +451,11 @@ async function withStore(
   how: { readonly write?: boolean; readonly fingerprint?: Fingerprint } = {},
 ): Promise<number> {
   const path = typeof values['dlq'] === 'string' ? values['dlq'] : DEFAULT_DLQ_PATH;
-  if (!existsSync(resolve(path))) throw new DlqFileMissingError(path);
+  if (!isPostgresUrl(path) && !existsSync(resolve(path))) throw new DlqFileMissingError(path);
   // Purge and replay change the store: opened for writing when nobody holds it, else done by the holder.
   const dlq = await openSharedStore(path, how);
   try {
-    return await body(dlq, path);
+    return await body(dlq, redactUrl(path));
   } finally {
     await dlq.close();
   }

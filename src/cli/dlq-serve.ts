@@ -1,4 +1,5 @@
 import { fingerprintOf } from '../dlq/fingerprint.js';
+import { redactUrl } from '../dlq/postgres/postgres-url.js';
 import { servePage } from '../serve/server.js';
 import { checkServeOptions, isLoopbackHost } from '../serve/options.js';
 import type { FlagValues } from './flags.js';
@@ -29,7 +30,7 @@ export async function serveCommand(values: FlagValues, path: string): Promise<nu
   const reads = isLoopbackHost(options.host)
     ? 'reading needs no token from this machine'
     : `listening beyond this machine: reading needs the token too`;
-  process.stdout.write(`missive: serving the dead letters of ${path} at ${page.url}\n`);
+  process.stdout.write(`missive: serving the dead letters of ${redactUrl(path)} at ${page.url}\n`);
   process.stderr.write(
     `missive: replay and purge need the token (${options.token === undefined ? 'generated, in the URL after #token=' : 'the one given'}); ` +
       `${reads}; ${processor ? `replays go through ${options.processor}` : 'give --processor ./processor.js to replay'}; Ctrl-C stops\n`,

@@ -5,6 +5,7 @@ import { DEFAULT_MAX_MESSAGE_BYTES } from '../adapters/lines.js';
 import type { Dlq } from '../dlq/dlq.js';
 import { fingerprintOf } from '../dlq/fingerprint.js';
 import { LazyDlq } from '../dlq/lazy.js';
+import { redactUrl } from '../dlq/postgres/postgres-url.js';
 import { MissiveError, UsageError, describe } from '../errors.js';
 import type { Log, LogLevel } from '../log.js';
 import { DEFAULT_DLQ_PATH, run, type Running } from '../run.js';
@@ -69,11 +70,7 @@ const RUN_FLAGS: FlagTable = {
     description: 'ms a handler may run, for handlers that set none; then a dead letter "timeout after N ms"',
   },
   'drain-timeout': { type: 'string', default: '30000', description: 'ms to finish in-flight messages after a signal' },
-  dlq: {
-    type: 'string',
-    default: DEFAULT_DLQ_PATH,
-    description: 'the DuckDB file dead letters go to (opened, or created, at start)',
-  },
+  dlq: { type: 'string', default: DEFAULT_DLQ_PATH, description: 'the DuckDB file dead letters go to (opened, or created, at start), or a postgres://user@host:port/db URL' },
   'stats-file': { type: 'string', description: 'write the final figures there as JSON' },
   'log-level': { type: 'string', default: 'info', description: LOG_LEVELS.join(', ') },
   'log-bodies': {
@@ -318,7 +315,9 @@ async function prepare(values: FlagValues, positionals: string[], custom: Adapte
     // A module's store that opens at first use (new DuckDbDlq(path)) is opened before any input is read, as --dlq is.
     if (dlq instanceof LazyDlq) await dlq.openNow().catch(asUsageError);
   } else {
-    dlq = dlqPath = explicit ?? DEFAULT_DLQ_PATH;
+    dlq = explicit ?? DEFAULT_DLQ_PATH;
+    // Shown in logs and the summary: a PostgreSQL URL without its password.
+    dlqPath = redactUrl(dlq);
   }
   return {
     processor,

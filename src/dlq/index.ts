@@ -9,3 +9,4 @@ export { letterKey } from './letter-key.js';
 export { purgeDeadLetters } from './purge.js';
 export { replayDeadLetters, type ReplayOptions } from './replay.js';
 export type { SqlResult, ReadOnlySqlOptions } from './sql-sandbox.js';
+export { PostgresDlq, type PostgresDlqOptions } from './postgres/postgres-store.js';

@@ -33,6 +33,8 @@ import { DlqLockedError, DlqUnreachableError } from '../errors.js';
 import type { Fingerprint } from './dlq.js';
 import { lockHolders } from './duckdb-file.js';
 import { DuckDbDlq } from './duckdb.js';
+import type { PostgresDlq } from './postgres/postgres-store.js';
+import { isPostgresUrl } from './postgres/postgres-url.js';
 import { RemoteDlq } from './remote.js';
 import { socketPathFor } from './socket-path.js';
 
@@ -47,10 +49,18 @@ export interface SharedStoreOptions {
 }
 
 /** A store a command can use whoever holds the file: opened here, or reached through the process holding it. */
-export type SharedStore = DuckDbDlq | RemoteDlq;
+export type SharedStore = DuckDbDlq | RemoteDlq | PostgresDlq;
 
 /** Opens an existing dead-letter file for one command (see the design above). */
 export async function openSharedStore(path: string, options: SharedStoreOptions = {}): Promise<SharedStore> {
+  // PostgreSQL serves any number of clients itself: no socket, no lock to wait for.
+  if (isPostgresUrl(path)) {
+    const { PostgresDlq } = await import('./postgres/postgres-store.js');
+    return PostgresDlq.open(path, {
+      readOnly: options.write !== true,
+      ...(options.fingerprint ? { fingerprint: options.fingerprint } : {}),
+    });
+  }
   const file = resolve(path);
   const real = await realpath(file);
   const socketPath = socketPathFor(real);

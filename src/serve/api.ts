@@ -7,18 +7,8 @@ import type { Access } from './access.js';
 import { purgeKeys, replayKeys } from './actions.js';
 import { HttpProblem, readJsonBody } from './http-io.js';
 import { letterView } from './letter-view.js';
-import { pageFilterOf, type PageFilter } from './page-filter.js';
-import {
-  WINDOWS,
-  chartSql,
-  chartStart,
-  countsSql,
-  keysSql,
-  pageSql,
-  sourcesSql,
-  totalSql,
-  type ChartWindow,
-} from './queries.js';
+import { dialectOf, pageFilterOf, type PageFilter } from './page-filter.js';
+import { WINDOWS, chartSql, chartStart, countsSql, keysSql, pageSql, sourcesSql, totalSql, type ChartWindow } from './queries.js';
 import type { StoreLane } from './store-lane.js';
 
 /** What the API needs: the file, who may do what, and the processor replays go through (if any). */
@@ -98,25 +88,20 @@ async function view(context: ApiContext, params: URLSearchParams): Promise<unkno
   const offset = wholeNumber(params, 'offset', 0, Number.MAX_SAFE_INTEGER);
   const now = new Date();
   return context.lane.use(async (store) => {
+    const dialect = dialectOf(store);
     const objects = async (sql: string) => {
       const result = await store.sql(sql, { builtIn: true });
       return result.rows.map((row) => Object.fromEntries(result.columns.map((column, i) => [column, row[i]])));
     };
-    const [total] = await objects(totalSql(filter));
+    const [total] = await objects(totalSql(filter, dialect));
     return {
       now: now.toISOString(),
       total: (total?.['n'] as number | undefined) ?? 0,
-      chart: {
-        window,
-        start: chartStart(window, now),
-        bucket: WINDOWS[window].bucket,
-        buckets: WINDOWS[window].seconds / WINDOWS[window].bucket,
-        rows: await objects(chartSql(filter, window, now)),
-      },
-      byReason: await objects(countsSql(filter, 'reason')),
-      byHandler: await objects(countsSql(filter, 'handler')),
+      chart: { window, start: chartStart(window, now), bucket: WINDOWS[window].bucket, buckets: WINDOWS[window].seconds / WINDOWS[window].bucket, rows: await objects(chartSql(filter, window, now, dialect)) },
+      byReason: await objects(countsSql(filter, 'reason', dialect)),
+      byHandler: await objects(countsSql(filter, 'handler', dialect)),
       sources: await objects(sourcesSql()),
-      page: { offset, limit, rows: await objects(pageSql(filter, limit, offset)) },
+      page: { offset, limit, rows: await objects(pageSql(filter, limit, offset, dialect)) },
     };
   });
 }
@@ -166,10 +151,9 @@ async function act(context: ApiContext, request: IncomingMessage, action: 'repla
     );
   }
   return context.lane.use(async (store) => {
-    const keys =
-      'keys' in selection
-        ? selection.keys
-        : (await store.sql(keysSql(selection.filter), { builtIn: true })).rows.map((row) => row[0] as string);
+    const keys = 'keys' in selection
+      ? selection.keys
+      : (await store.sql(keysSql(selection.filter, dialectOf(store)), { builtIn: true })).rows.map((row) => row[0] as string);
     if (action === 'purge') return { purged: await purgeKeys(store, keys) };
     return replayKeys(store, processor!, keys, context.log);
   }, true);

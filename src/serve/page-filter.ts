@@ -46,8 +46,16 @@ export function sqlString(text: string): string {
   return `'${text.replaceAll("'", "''")}'`;
 }
 
+/** Which SQL the store speaks: a DuckDB file's, or PostgreSQL's (`PostgresDlq`). */
+export type SqlDialect = 'duckdb' | 'postgres';
+
+/** The dialect of a store's `sql()`: PostgreSQL's for a store that says so, else DuckDB's. */
+export function dialectOf(store: object): SqlDialect {
+  return (store as { sqlDialect?: unknown }).sqlDialect === 'postgres' ? 'postgres' : 'duckdb';
+}
+
 /** The WHERE clause (or '') selecting the filter's letters from `dead_letters`. */
-export function whereOf(filter: PageFilter): string {
+export function whereOf(filter: PageFilter, dialect: SqlDialect = 'duckdb'): string {
   const terms: string[] = [];
   if (filter.reason !== undefined) {
     terms.push(
@@ -59,6 +67,9 @@ export function whereOf(filter: PageFilter): string {
   if (filter.handler !== undefined) terms.push(`handler = ${sqlString(filter.handler)}`);
   if (filter.source !== undefined) terms.push(`source = ${sqlString(filter.source)}`);
   if (filter.since !== undefined) terms.push(`last_failed_at >= ${sqlString(filter.since.toISOString())}::TIMESTAMPTZ`);
-  if (filter.text !== undefined) terms.push(`contains(lower(error), lower(${sqlString(filter.text)}))`);
+  if (filter.text !== undefined) {
+    const text = sqlString(filter.text);
+    terms.push(dialect === 'postgres' ? `strpos(lower(error), lower(${text})) > 0` : `contains(lower(error), lower(${text}))`);
+  }
   return terms.length === 0 ? '' : `WHERE ${terms.join(' AND ')}`;
 }

@@ -1,4 +1,4 @@
-import { whereOf, type PageFilter } from './page-filter.js';
+import { whereOf, type PageFilter, type SqlDialect } from './page-filter.js';
 
 /**
  * The page's queries, run through the store's read-only `sql()` (so confidential bodies and errors are NULL) and
@@ -26,14 +26,17 @@ function and(where: string, term: string): string {
 }
 
 /** Letters per time bucket and reason (the top {@link CHART_REASONS}, else NULL), in the window ending `now`. */
-export function chartSql(filter: PageFilter, window: ChartWindow, now: Date): string {
+export function chartSql(filter: PageFilter, window: ChartWindow, now: Date, dialect: SqlDialect = 'duckdb'): string {
   const { bucket } = WINDOWS[window];
-  const where = and(whereOf(filter), `last_failed_at >= to_timestamp(${chartStart(window, now)})`);
-  return `WITH w AS (SELECT reason, CAST(floor(epoch(last_failed_at) / ${bucket}) * ${bucket} AS BIGINT) AS t
+  const where = and(whereOf(filter, dialect), `last_failed_at >= to_timestamp(${chartStart(window, now)})`);
+  // PostgreSQL: float8, since its BIGINT reaches JavaScript as a string; no GROUP BY ALL.
+  const epoch = dialect === 'postgres' ? 'extract(epoch FROM last_failed_at)' : 'epoch(last_failed_at)';
+  const type = dialect === 'postgres' ? 'FLOAT8' : 'BIGINT';
+  return `WITH w AS (SELECT reason, CAST(floor(${epoch} / ${bucket}) * ${bucket} AS ${type}) AS t
       FROM dead_letters ${where}),
     top AS (SELECT reason FROM w GROUP BY reason ORDER BY count(*) DESC, reason LIMIT ${CHART_REASONS})
   SELECT t, CASE WHEN reason IN (SELECT reason FROM top) THEN reason END AS reason, CAST(count(*) AS INTEGER) AS n
-  FROM w GROUP BY ALL ORDER BY t`;
+  FROM w GROUP BY 1, 2 ORDER BY t`;
 }
 
 /** The first second of the chart's window and its bucket width, for the page to lay out empty buckets. */
@@ -43,13 +46,13 @@ export function chartStart(window: ChartWindow, now: Date): number {
 }
 
 /** How many letters the filter selects. */
-export function totalSql(filter: PageFilter): string {
-  return `SELECT CAST(count(*) AS INTEGER) AS n FROM dead_letters ${whereOf(filter)}`;
+export function totalSql(filter: PageFilter, dialect: SqlDialect = 'duckdb'): string {
+  return `SELECT CAST(count(*) AS INTEGER) AS n FROM dead_letters ${whereOf(filter, dialect)}`;
 }
 
 /** Letters per value of `column` (reason or handler), most first. */
-export function countsSql(filter: PageFilter, column: 'reason' | 'handler'): string {
-  return `SELECT ${column} AS value, CAST(count(*) AS INTEGER) AS n FROM dead_letters ${whereOf(filter)}
+export function countsSql(filter: PageFilter, column: 'reason' | 'handler', dialect: SqlDialect = 'duckdb'): string {
+  return `SELECT ${column} AS value, CAST(count(*) AS INTEGER) AS n FROM dead_letters ${whereOf(filter, dialect)}
     GROUP BY ${column} ORDER BY n DESC, value NULLS LAST LIMIT ${COUNT_ROWS}`;
 }
 
@@ -60,16 +63,20 @@ const PREVIEW = 80;
  * One page of the table, in the store's order. The preview is the body as text when it is UTF-8, else DuckDB's
  * escaped form of the bytes; NULL for a confidential letter (the masked view).
  */
-export function pageSql(filter: PageFilter, limit: number, offset: number): string {
-  return `SELECT key, id, reason, handler, source, attempts, strftime(last_failed_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ') AS last_failed_at,
-      confidential, octet_length(body) AS bytes,
-      coalesce(try(left(decode(body), ${PREVIEW})), left(CAST(body AS VARCHAR), ${PREVIEW})) AS preview
-    FROM dead_letters ${whereOf(filter)} ${ORDER} LIMIT ${Math.trunc(limit)} OFFSET ${Math.trunc(offset)}`;
+export function pageSql(filter: PageFilter, limit: number, offset: number, dialect: SqlDialect = 'duckdb'): string {
+  // PostgreSQL has no try(): its preview is the bytes in its escape form, which is the text itself for ASCII.
+  const [time, preview] =
+    dialect === 'postgres'
+      ? [`to_char(last_failed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`, `left(encode(body, 'escape'), ${PREVIEW})`]
+      : [`strftime(last_failed_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ')`, `coalesce(try(left(decode(body), ${PREVIEW})), left(CAST(body AS VARCHAR), ${PREVIEW}))`];
+  return `SELECT key, id, reason, handler, source, attempts, ${time} AS last_failed_at,
+      confidential, octet_length(body) AS bytes, ${preview} AS preview
+    FROM dead_letters ${whereOf(filter, dialect)} ${ORDER} LIMIT ${Math.trunc(limit)} OFFSET ${Math.trunc(offset)}`;
 }
 
 /** The keys of every letter the filter selects, in the store's order: what an action on "the filtered" acts on. */
-export function keysSql(filter: PageFilter): string {
-  return `SELECT key FROM dead_letters ${whereOf(filter)} ${ORDER}`;
+export function keysSql(filter: PageFilter, dialect: SqlDialect = 'duckdb'): string {
+  return `SELECT key FROM dead_letters ${whereOf(filter, dialect)} ${ORDER}`;
 }
 
 /** The distinct sources (for the filter's list), most letters first. */

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { LoadedProcessor } from '../processor.js';
 import { fingerprintOf } from '../dlq/fingerprint.js';
+import { redactUrl } from '../dlq/postgres/postgres-url.js';
 import { MissiveError, UsageError, describe } from '../errors.js';
 import type { Log } from '../log.js';
 import { Access, generateToken } from './access.js';
@@ -36,13 +37,8 @@ export async function servePage(options: ServeOptions, parts: ServePageParts = {
     ? fingerprintOf(parts.processor.processor.name, parts.processor.processor.version)
     : undefined;
   const lane = new StoreLane(options.dlq, fingerprint);
-  const context = {
-    path: options.dlq,
-    lane,
-    access,
-    processor: parts.processor,
-    ...(parts.log ? { log: parts.log } : {}),
-  };
+  // Shown on the page: a PostgreSQL URL without its password.
+  const context = { path: redactUrl(options.dlq), lane, access, processor: parts.processor, ...(parts.log ? { log: parts.log } : {}) };
 
   const server = createServer((request, response) => {
     void answer(request, response).catch((error: unknown) => fail(response, error));

@@ -7,6 +7,7 @@ const SERVERS = {
   redis: { name: 'Redis', host: '127.0.0.1', port: 6379 },
   amqp: { name: 'RabbitMQ', host: '127.0.0.1', port: 5672 },
   nats: { name: 'NATS', host: '127.0.0.1', port: 4222 },
+  postgres: { name: 'PostgreSQL', host: '127.0.0.1', port: 5432 },
 };
 
 /** The servers a command needs, from its `--adapter`, plus those a block's note names (`needs redis`). */
@@ -16,8 +17,8 @@ export function serversFor(command, note = '') {
   if (adapter.startsWith('redis')) needed.add('redis');
   if (adapter === 'amqp') needed.add('amqp');
   if (adapter.startsWith('nats')) needed.add('nats');
-  for (const m of note.matchAll(/needs (redis|rabbitmq|amqp|nats)/gi))
-    needed.add(m[1].toLowerCase() === 'rabbitmq' ? 'amqp' : m[1].toLowerCase());
+  if (/postgres(ql)?:\/\//.test(command)) needed.add('postgres');
+  for (const m of note.matchAll(/needs (redis|rabbitmq|amqp|nats|postgres)/gi)) needed.add(m[1].toLowerCase() === 'rabbitmq' ? 'amqp' : m[1].toLowerCase());
   return [...needed];
 }
 
