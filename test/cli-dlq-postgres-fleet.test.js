@@ -24,16 +24,40 @@ t.test('three runs on one group, one SIGKILLed, connections cut: every message s
   });
   const N = 3000;
   const args = (consumer) => [
-    'run', fixture('always-fails-processor.js'), '--adapter', 'redis-streams', '--redis-url', REDIS_URL, '--stream', stream,
-    '--group', 'g', '--consumer', consumer, '--claim-idle', '1000', '--block', '200', '--threads', '0', '--batch-size', '50',
-    '--dlq', url, '--log-level', 'warn',
+    'run',
+    fixture('always-fails-processor.js'),
+    '--adapter',
+    'redis-streams',
+    '--redis-url',
+    REDIS_URL,
+    '--stream',
+    stream,
+    '--group',
+    'g',
+    '--consumer',
+    consumer,
+    '--claim-idle',
+    '1000',
+    '--block',
+    '200',
+    '--threads',
+    '0',
+    '--batch-size',
+    '50',
+    '--dlq',
+    url,
+    '--log-level',
+    'warn',
   ];
   const runs = ['c0', 'c1', 'c2'].map((consumer) => startCli(args(consumer)));
-  t.teardown(() => Promise.all(runs.map((run) => (run.child.exitCode === null ? (run.child.kill('SIGKILL'), run.done) : undefined))));
+  t.teardown(() =>
+    Promise.all(runs.map((run) => (run.child.exitCode === null ? (run.child.kill('SIGKILL'), run.done) : undefined))),
+  );
   // The group exists once a run has started on it; the three join before the messages come.
   await until(async () => (await redis.exists(stream)) === 1, 'the group created');
   await new Promise((resolve) => setTimeout(resolve, 1500));
-  const count = async () => (await adminQuery('SELECT count(*)::int AS n FROM missive.dead_letters', [], name)).rows[0].n;
+  const count = async () =>
+    (await adminQuery('SELECT count(*)::int AS n FROM missive.dead_letters', [], name)).rows[0].n;
   const { base } = await startServe(t, url);
   // Fed over a few seconds, so that the kill and the cut land while messages still arrive.
   const feeding = (async () => {
@@ -67,60 +91,102 @@ t.test('three runs on one group, one SIGKILLed, connections cut: every message s
   for (const run of runs.slice(1)) run.child.kill('SIGTERM');
   for (const run of runs.slice(1)) {
     const result = await run.done;
-    t.equal(result.code, 0, 'a surviving run stops cleanly', { signal: result.signal, stderr: result.stderr.slice(-3000) });
+    t.equal(result.code, 0, 'a surviving run stops cleanly', {
+      signal: result.signal,
+      stderr: result.stderr.slice(-3000),
+    });
   }
-  const { rows } = await adminQuery('SELECT convert_from(body, \'UTF8\') AS body, attempts FROM missive.dead_letters', [], name);
+  const { rows } = await adminQuery(
+    "SELECT convert_from(body, 'UTF8') AS body, attempts FROM missive.dead_letters",
+    [],
+    name,
+  );
   t.equal(rows.length, N, 'one letter per message');
   t.equal(new Set(rows.map((row) => row.body)).size, N, 'every message, none twice');
   // Redis Streams delivers at least once: entries of the killed run, and of a run busy past --claim-idle, are
   // claimed and fail again elsewhere; each is still one letter, its attempts counting every failure.
   const again = rows.filter((row) => row.attempts > 1).length;
-  t.ok(rows.every((row) => row.attempts >= 1), `every letter counted (${again} failed in two runs, one letter each)`);
+  t.ok(
+    rows.every((row) => row.attempts >= 1),
+    `every letter counted (${again} failed in two runs, one letter each)`,
+  );
 });
 
-t.test('the database away while a run reads Redis Streams: nothing acked, the messages wait with the broker', { ...need }, async (t) => {
-  const { url, name } = await testDatabase(t);
-  const gate = await relay(url);
-  t.teardown(() => gate.close());
-  const redis = new Redis(REDIS_URL);
-  const stream = `pg-away-${randomUUID()}`;
-  t.teardown(async () => {
-    await redis.del(stream);
-    redis.disconnect();
-  });
-  const run = startCli([
-    'run', fixture('always-fails-processor.js'), '--adapter', 'redis-streams', '--redis-url', REDIS_URL, '--stream', stream,
-    '--group', 'g', '--block', '200', '--threads', '0', '--max-in-flight', '100', '--dlq', gate.url,
-  ]);
-  t.teardown(() => (run.child.exitCode === null ? (run.child.kill('SIGKILL'), run.done) : undefined));
-  await waitForOutput(run, /"msg":"running"/);
-  const count = async () => (await adminQuery('SELECT count(*)::int AS n FROM missive.dead_letters', [], name)).rows[0].n;
-  const groupState = async () => {
-    const g = (await redis.xinfo('GROUPS', stream)).find((entry) => entry[1] === 'g');
-    return { pending: Number(g[g.indexOf('pending') + 1]), lag: Number(g[g.indexOf('lag') + 1]) };
-  };
-  const add = async (from, n) => {
-    const pipeline = redis.pipeline();
-    for (let i = from; i < from + n; i++) pipeline.xadd(stream, '*', 'body', `m-${i}`);
-    await pipeline.exec();
-  };
-  await add(0, 50);
-  await until(async () => (await count()) === 50 && (await groupState()).pending === 0, 'the first 50 stored and acked');
-  await gate.cut();
-  await add(50, 500);
-  await waitForOutput(run, /dead-letter store unreachable; retrying/);
-  await until(async () => (await groupState()).pending >= 100, 'the capped in-flight messages read');
-  await new Promise((resolve) => setTimeout(resolve, 1500));
-  const away = await groupState();
-  t.equal(await count(), 50, 'nothing stored while the database is away');
-  t.ok(away.pending >= 100 && away.pending < 500, `read but not acked: ${away.pending} pending with the broker`);
-  t.ok(away.lag > 0, `consumption paused: ${away.lag} not even read`);
-  await gate.restore();
-  await until(async () => (await count()) === 550 && (await groupState()).pending === 0, 'every message stored, then acked', 120_000);
-  run.child.kill('SIGTERM');
-  const result = await run.done;
-  t.equal(result.code, 0, { stderr: result.stderr.slice(-2000) });
-  t.match(result.stderr, /dead-letter store reachable again/);
-  const { rows } = await adminQuery('SELECT count(*)::int AS n, max(attempts) AS most FROM missive.dead_letters', [], name);
-  t.same(rows[0], { n: 550, most: 1 }, 'each message one letter, none counted twice');
-});
+t.test(
+  'the database away while a run reads Redis Streams: nothing acked, the messages wait with the broker',
+  { ...need },
+  async (t) => {
+    const { url, name } = await testDatabase(t);
+    const gate = await relay(url);
+    t.teardown(() => gate.close());
+    const redis = new Redis(REDIS_URL);
+    const stream = `pg-away-${randomUUID()}`;
+    t.teardown(async () => {
+      await redis.del(stream);
+      redis.disconnect();
+    });
+    const run = startCli([
+      'run',
+      fixture('always-fails-processor.js'),
+      '--adapter',
+      'redis-streams',
+      '--redis-url',
+      REDIS_URL,
+      '--stream',
+      stream,
+      '--group',
+      'g',
+      '--block',
+      '200',
+      '--threads',
+      '0',
+      '--max-in-flight',
+      '100',
+      '--dlq',
+      gate.url,
+    ]);
+    t.teardown(() => (run.child.exitCode === null ? (run.child.kill('SIGKILL'), run.done) : undefined));
+    await waitForOutput(run, /"msg":"running"/);
+    const count = async () =>
+      (await adminQuery('SELECT count(*)::int AS n FROM missive.dead_letters', [], name)).rows[0].n;
+    const groupState = async () => {
+      const g = (await redis.xinfo('GROUPS', stream)).find((entry) => entry[1] === 'g');
+      return { pending: Number(g[g.indexOf('pending') + 1]), lag: Number(g[g.indexOf('lag') + 1]) };
+    };
+    const add = async (from, n) => {
+      const pipeline = redis.pipeline();
+      for (let i = from; i < from + n; i++) pipeline.xadd(stream, '*', 'body', `m-${i}`);
+      await pipeline.exec();
+    };
+    await add(0, 50);
+    await until(
+      async () => (await count()) === 50 && (await groupState()).pending === 0,
+      'the first 50 stored and acked',
+    );
+    await gate.cut();
+    await add(50, 500);
+    await waitForOutput(run, /dead-letter store unreachable; retrying/);
+    await until(async () => (await groupState()).pending >= 100, 'the capped in-flight messages read');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const away = await groupState();
+    t.equal(await count(), 50, 'nothing stored while the database is away');
+    t.ok(away.pending >= 100 && away.pending < 500, `read but not acked: ${away.pending} pending with the broker`);
+    t.ok(away.lag > 0, `consumption paused: ${away.lag} not even read`);
+    await gate.restore();
+    await until(
+      async () => (await count()) === 550 && (await groupState()).pending === 0,
+      'every message stored, then acked',
+      120_000,
+    );
+    run.child.kill('SIGTERM');
+    const result = await run.done;
+    t.equal(result.code, 0, { stderr: result.stderr.slice(-2000) });
+    t.match(result.stderr, /dead-letter store reachable again/);
+    const { rows } = await adminQuery(
+      'SELECT count(*)::int AS n, max(attempts) AS most FROM missive.dead_letters',
+      [],
+      name,
+    );
+    t.same(rows[0], { n: 550, most: 1 }, 'each message one letter, none counted twice');
+  },
+);

@@ -91,22 +91,34 @@ if (postgres.skip) t.test('PostgresDlq', { ...postgres }, () => {});
 else storeRules('PostgresDlq', openPostgres);
 
 for (const [name, open, options] of [
-  ['DuckDbDlq', async (t) => {
-    const dlq = await DuckDbDlq.open(join(t.testdir(), 'dead.duckdb'));
-    t.teardown(() => dlq.close());
-    return dlq;
-  }, {}],
+  [
+    'DuckDbDlq',
+    async (t) => {
+      const dlq = await DuckDbDlq.open(join(t.testdir(), 'dead.duckdb'));
+      t.teardown(() => dlq.close());
+      return dlq;
+    },
+    {},
+  ],
   ['PostgresDlq', openPostgres, postgres],
 ]) {
-  t.test(`${name}: a put of one message many times in one batch, and over a stored letter, counts every attempt`, { ...options }, async (t) => {
-    const dlq = await open(t);
-    await dlq.put([letter('x', 'a'), letter('x', 'b'), letter('x', 'a')]);
-    await dlq.put([letter('x', 'a'), letter('x', 'c')]);
-    const byBody = Object.fromEntries((await dlq.findById('x')).map((l) => [l.body.toString(), l.attempts]));
-    t.same(byBody, { a: 3, b: 1, c: 1 });
-    await dlq.put([letter('x', 'c', { attempts: 9 })]);
-    t.equal((await dlq.findById('x')).find((l) => l.body.toString() === 'c').attempts, 9, 'a larger count given wins');
-  });
+  t.test(
+    `${name}: a put of one message many times in one batch, and over a stored letter, counts every attempt`,
+    { ...options },
+    async (t) => {
+      const dlq = await open(t);
+      await dlq.put([letter('x', 'a'), letter('x', 'b'), letter('x', 'a')]);
+      await dlq.put([letter('x', 'a'), letter('x', 'c')]);
+      const byBody = Object.fromEntries((await dlq.findById('x')).map((l) => [l.body.toString(), l.attempts]));
+      t.same(byBody, { a: 3, b: 1, c: 1 });
+      await dlq.put([letter('x', 'c', { attempts: 9 })]);
+      t.equal(
+        (await dlq.findById('x')).find((l) => l.body.toString() === 'c').attempts,
+        9,
+        'a larger count given wins',
+      );
+    },
+  );
 }
 
 // The table exactly as missive-node 0.1 created it: id the primary key, no key column.

@@ -48,7 +48,11 @@ interface Action {
 }
 
 const FILE_FLAG: FlagTable = {
-  dlq: { type: 'string', default: DEFAULT_DLQ_PATH, description: 'the DuckDB file missive run wrote dead letters to, or its postgres://user@host:port/db URL' },
+  dlq: {
+    type: 'string',
+    default: DEFAULT_DLQ_PATH,
+    description: 'the DuckDB file missive run wrote dead letters to, or its postgres://user@host:port/db URL',
+  },
 };
 const FILTER_FLAGS: FlagTable = {
   reason: { type: 'string', description: "only this reason; a value ending in * is a prefix ('timeout*')" },

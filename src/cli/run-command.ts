@@ -70,7 +70,12 @@ const RUN_FLAGS: FlagTable = {
     description: 'ms a handler may run, for handlers that set none; then a dead letter "timeout after N ms"',
   },
   'drain-timeout': { type: 'string', default: '30000', description: 'ms to finish in-flight messages after a signal' },
-  dlq: { type: 'string', default: DEFAULT_DLQ_PATH, description: 'the DuckDB file dead letters go to (opened, or created, at start), or a postgres://user@host:port/db URL' },
+  dlq: {
+    type: 'string',
+    default: DEFAULT_DLQ_PATH,
+    description:
+      'the DuckDB file dead letters go to (opened, or created, at start), or a postgres://user@host:port/db URL',
+  },
   'stats-file': { type: 'string', description: 'write the final figures there as JSON' },
   'log-level': { type: 'string', default: 'info', description: LOG_LEVELS.join(', ') },
   'log-bodies': {

@@ -8,7 +8,17 @@ import { purgeKeys, replayKeys } from './actions.js';
 import { HttpProblem, readJsonBody } from './http-io.js';
 import { letterView } from './letter-view.js';
 import { dialectOf, pageFilterOf, type PageFilter } from './page-filter.js';
-import { WINDOWS, chartSql, chartStart, countsSql, keysSql, pageSql, sourcesSql, totalSql, type ChartWindow } from './queries.js';
+import {
+  WINDOWS,
+  chartSql,
+  chartStart,
+  countsSql,
+  keysSql,
+  pageSql,
+  sourcesSql,
+  totalSql,
+  type ChartWindow,
+} from './queries.js';
 import type { StoreLane } from './store-lane.js';
 
 /** What the API needs: the file, who may do what, and the processor replays go through (if any). */
@@ -97,7 +107,13 @@ async function view(context: ApiContext, params: URLSearchParams): Promise<unkno
     return {
       now: now.toISOString(),
       total: (total?.['n'] as number | undefined) ?? 0,
-      chart: { window, start: chartStart(window, now), bucket: WINDOWS[window].bucket, buckets: WINDOWS[window].seconds / WINDOWS[window].bucket, rows: await objects(chartSql(filter, window, now, dialect)) },
+      chart: {
+        window,
+        start: chartStart(window, now),
+        bucket: WINDOWS[window].bucket,
+        buckets: WINDOWS[window].seconds / WINDOWS[window].bucket,
+        rows: await objects(chartSql(filter, window, now, dialect)),
+      },
       byReason: await objects(countsSql(filter, 'reason', dialect)),
       byHandler: await objects(countsSql(filter, 'handler', dialect)),
       sources: await objects(sourcesSql()),
@@ -151,9 +167,12 @@ async function act(context: ApiContext, request: IncomingMessage, action: 'repla
     );
   }
   return context.lane.use(async (store) => {
-    const keys = 'keys' in selection
-      ? selection.keys
-      : (await store.sql(keysSql(selection.filter, dialectOf(store)), { builtIn: true })).rows.map((row) => row[0] as string);
+    const keys =
+      'keys' in selection
+        ? selection.keys
+        : (await store.sql(keysSql(selection.filter, dialectOf(store)), { builtIn: true })).rows.map(
+            (row) => row[0] as string,
+          );
     if (action === 'purge') return { purged: await purgeKeys(store, keys) };
     return replayKeys(store, processor!, keys, context.log);
   }, true);

@@ -69,7 +69,9 @@ export function whereOf(filter: PageFilter, dialect: SqlDialect = 'duckdb'): str
   if (filter.since !== undefined) terms.push(`last_failed_at >= ${sqlString(filter.since.toISOString())}::TIMESTAMPTZ`);
   if (filter.text !== undefined) {
     const text = sqlString(filter.text);
-    terms.push(dialect === 'postgres' ? `strpos(lower(error), lower(${text})) > 0` : `contains(lower(error), lower(${text}))`);
+    terms.push(
+      dialect === 'postgres' ? `strpos(lower(error), lower(${text})) > 0` : `contains(lower(error), lower(${text}))`,
+    );
   }
   return terms.length === 0 ? '' : `WHERE ${terms.join(' AND ')}`;
 }

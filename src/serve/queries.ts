@@ -67,8 +67,14 @@ export function pageSql(filter: PageFilter, limit: number, offset: number, diale
   // PostgreSQL has no try(): its preview is the bytes in its escape form, which is the text itself for ASCII.
   const [time, preview] =
     dialect === 'postgres'
-      ? [`to_char(last_failed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`, `left(encode(body, 'escape'), ${PREVIEW})`]
-      : [`strftime(last_failed_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ')`, `coalesce(try(left(decode(body), ${PREVIEW})), left(CAST(body AS VARCHAR), ${PREVIEW}))`];
+      ? [
+          `to_char(last_failed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`,
+          `left(encode(body, 'escape'), ${PREVIEW})`,
+        ]
+      : [
+          `strftime(last_failed_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ')`,
+          `coalesce(try(left(decode(body), ${PREVIEW})), left(CAST(body AS VARCHAR), ${PREVIEW}))`,
+        ];
   return `SELECT key, id, reason, handler, source, attempts, ${time} AS last_failed_at,
       confidential, octet_length(body) AS bytes, ${preview} AS preview
     FROM dead_letters ${whereOf(filter, dialect)} ${ORDER} LIMIT ${Math.trunc(limit)} OFFSET ${Math.trunc(offset)}`;

@@ -38,7 +38,13 @@ export async function servePage(options: ServeOptions, parts: ServePageParts = {
     : undefined;
   const lane = new StoreLane(options.dlq, fingerprint);
   // Shown on the page: a PostgreSQL URL without its password.
-  const context = { path: redactUrl(options.dlq), lane, access, processor: parts.processor, ...(parts.log ? { log: parts.log } : {}) };
+  const context = {
+    path: redactUrl(options.dlq),
+    lane,
+    access,
+    processor: parts.processor,
+    ...(parts.log ? { log: parts.log } : {}),
+  };
 
   const server = createServer((request, response) => {
     void answer(request, response).catch((error: unknown) => fail(response, error));

@@ -64,7 +64,10 @@ export async function relay(databaseUrl) {
     new Promise((resolve, reject) => {
       server = net.createServer((client) => {
         const upstream = net.connect({ host: target.hostname, port: Number(target.port || 5432) });
-        for (const [a, b] of [[client, upstream], [upstream, client]]) {
+        for (const [a, b] of [
+          [client, upstream],
+          [upstream, client],
+        ]) {
           sockets.add(a);
           a.on('error', () => b.destroy());
           a.on('close', () => {

@@ -18,7 +18,8 @@ export function serversFor(command, note = '') {
   if (adapter === 'amqp') needed.add('amqp');
   if (adapter.startsWith('nats')) needed.add('nats');
   if (/postgres(ql)?:\/\//.test(command)) needed.add('postgres');
-  for (const m of note.matchAll(/needs (redis|rabbitmq|amqp|nats|postgres)/gi)) needed.add(m[1].toLowerCase() === 'rabbitmq' ? 'amqp' : m[1].toLowerCase());
+  for (const m of note.matchAll(/needs (redis|rabbitmq|amqp|nats|postgres)/gi))
+    needed.add(m[1].toLowerCase() === 'rabbitmq' ? 'amqp' : m[1].toLowerCase());
   return [...needed];
 }
 

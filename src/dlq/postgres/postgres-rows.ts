@@ -7,12 +7,40 @@ const INT32_MAX = 0x7fffffff;
 
 /** Columns in table order, as written and read. */
 export const COLUMNS = [
-  'key', 'id', 'body', 'reason', 'error', 'handler', 'source', 'headers', 'attempts', 'first_failed_at',
-  'last_failed_at', 'fingerprint_name', 'fingerprint_host', 'fingerprint_pid', 'fingerprint_version', 'confidential',
+  'key',
+  'id',
+  'body',
+  'reason',
+  'error',
+  'handler',
+  'source',
+  'headers',
+  'attempts',
+  'first_failed_at',
+  'last_failed_at',
+  'fingerprint_name',
+  'fingerprint_host',
+  'fingerprint_pid',
+  'fingerprint_version',
+  'confidential',
 ] as const;
 const TYPES = [
-  'text', 'text', 'bytea', 'text', 'text', 'text', 'text', 'jsonb', 'int4', 'timestamptz', 'timestamptz', 'text',
-  'text', 'int4', 'text', 'bool',
+  'text',
+  'text',
+  'bytea',
+  'text',
+  'text',
+  'text',
+  'text',
+  'jsonb',
+  'int4',
+  'timestamptz',
+  'timestamptz',
+  'text',
+  'text',
+  'int4',
+  'text',
+  'bool',
 ] as const;
 const REPLACED = COLUMNS.filter((c) => c !== 'key' && c !== 'id' && c !== 'attempts' && c !== 'first_failed_at');
 
@@ -59,7 +87,9 @@ export function toRow(input: DeadLetterInput, fallback: Fingerprint | null, now:
   try {
     headers = input.headers ? JSON.stringify(input.headers) : null;
   } catch (error) {
-    throw new DlqError(`dead letter ${input.id}: its headers cannot be stored as JSON (${describe(error)})`, { cause: error });
+    throw new DlqError(`dead letter ${input.id}: its headers cannot be stored as JSON (${describe(error)})`, {
+      cause: error,
+    });
   }
   const fingerprint = input.fingerprint ?? fallback;
   if (fingerprint) int32(fingerprint.pid, 'fingerprint pid', input.id);
@@ -73,9 +103,22 @@ export function toRow(input: DeadLetterInput, fallback: Fingerprint | null, now:
     occurrences: 1,
     firstFailedAt: at,
     values: [
-      key, text(input.id), input.body, text(input.reason), text(input.error), text(input.handler), text(input.source),
-      headers === null ? null : headers.replace(JSON_NUL, '$1\\ufffd'), attempts, at, at, text(fingerprint?.name),
-      text(fingerprint?.host), fingerprint?.pid ?? null, text(fingerprint?.version), input.confidential === true,
+      key,
+      text(input.id),
+      input.body,
+      text(input.reason),
+      text(input.error),
+      text(input.handler),
+      text(input.source),
+      headers === null ? null : headers.replace(JSON_NUL, '$1\\ufffd'),
+      attempts,
+      at,
+      at,
+      text(fingerprint?.name),
+      text(fingerprint?.host),
+      fingerprint?.pid ?? null,
+      text(fingerprint?.version),
+      input.confidential === true,
     ],
   };
 }
@@ -104,7 +147,13 @@ export function mergeRows(rows: readonly Row[]): Row[] {
     const values = [...row.values];
     values[8] = attempts;
     values[9] = seen.firstFailedAt;
-    byKey.set(row.key, { ...row, values, attempts, firstFailedAt: seen.firstFailedAt, occurrences: seen.occurrences + 1 });
+    byKey.set(row.key, {
+      ...row,
+      values,
+      attempts,
+      firstFailedAt: seen.firstFailedAt,
+      occurrences: seen.occurrences + 1,
+    });
   }
   return [...byKey.values()];
 }
@@ -151,7 +200,8 @@ export function whereOf(filter: DlqFilter, params: unknown[]): string {
   }
   if (filter.handler !== undefined) clauses.push(`handler = ${bind(filter.handler)}`);
   if (filter.since !== undefined) {
-    if (!Number.isFinite(filter.since.getTime())) throw new InvalidOptionError(`since must be a valid date, got ${String(filter.since)}`);
+    if (!Number.isFinite(filter.since.getTime()))
+      throw new InvalidOptionError(`since must be a valid date, got ${String(filter.since)}`);
     clauses.push(`last_failed_at >= ${bind(filter.since.toISOString())}`);
   }
   return clauses.length > 0 ? ` WHERE ${clauses.join(' AND ')}` : '';
@@ -165,6 +215,7 @@ function int32(value: number, what: string, id: string): number {
 }
 
 export function nonNegative(what: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 0) throw new InvalidOptionError(`${what} must be a non-negative integer, got ${value}`);
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new InvalidOptionError(`${what} must be a non-negative integer, got ${value}`);
   return value;
 }

@@ -41,7 +41,9 @@ export async function runPostgresSql(
   // transaction (rolled back after, so nothing stays); refused by name, with Unicode-escaped names that could hide
   // one, so a statement cannot even try.
   if (/\blo_[a-z_]*\s*\(|\bU&["']/i.test(sql)) {
-    throw new UsageError(`${HOW}; large-object functions (lo_*) and U& escaped names are refused, because dlq sql reads the letters alone`);
+    throw new UsageError(
+      `${HOW}; large-object functions (lo_*) and U& escaped names are refused, because dlq sql reads the letters alone`,
+    );
   }
   let own: pg.Client | undefined;
   let client: pg.ClientBase;
@@ -66,8 +68,16 @@ export async function runPostgresSql(
     try {
       await client.query(`SET LOCAL statement_timeout = ${SQL_TIMEOUT_MS}`);
       await client.query(`SET LOCAL search_path = ${reveal ? REVEALED_SCHEMA : MASKED_SCHEMA}`);
-      const result = await client.query({ text: sql, values: [], queryMode: 'extended', rowMode: 'array' } as pg.QueryConfig);
-      return { columns: result.fields.map((field) => field.name), rows: (result.rows as unknown[][]).map((row) => row.map(plain)) };
+      const result = await client.query({
+        text: sql,
+        values: [],
+        queryMode: 'extended',
+        rowMode: 'array',
+      } as pg.QueryConfig);
+      return {
+        columns: result.fields.map((field) => field.name),
+        rows: (result.rows as unknown[][]).map((row) => row.map(plain)),
+      };
     } catch (error) {
       throw queryFailed(error);
     } finally {
@@ -94,7 +104,11 @@ function queryFailed(error: unknown): DlqError | UsageError {
   }
   // 42501 insufficient_privilege, 25006 read_only_sql_transaction, 42883 undefined function (dblink, lo_*...).
   if (code === '42501' || code === '25006') {
-    return new UsageError(`${HOW} on the letters alone; this one reaches outside them or changes something, which dlq sql refuses: ${text}`);
+    return new UsageError(
+      `${HOW} on the letters alone; this one reaches outside them or changes something, which dlq sql refuses: ${text}`,
+    );
   }
-  return new DlqError(`the query failed: ${text}; the table is dead_letters (see the README for its columns)`, { cause: error });
+  return new DlqError(`the query failed: ${text}; the table is dead_letters (see the README for its columns)`, {
+    cause: error,
+  });
 }

@@ -7,7 +7,18 @@ import type { DeadLetter, DeadLetterInput, Dlq, DlqFilter, DlqListOptions, Finge
 import { pickLetter } from '../letters.js';
 import type { ReadOnlySqlOptions, SqlResult } from '../sql-sandbox.js';
 import type { PageCursor } from '../wire.js';
-import { LIST_ORDER, ORDER, SELECT, mergeRows, nonNegative, toLetter, toRow, upsertOf, whereOf, type Row } from './postgres-rows.js';
+import {
+  LIST_ORDER,
+  ORDER,
+  SELECT,
+  mergeRows,
+  nonNegative,
+  toLetter,
+  toRow,
+  upsertOf,
+  whereOf,
+  type Row,
+} from './postgres-rows.js';
 import { TABLE, prepareSchema, sqlRole, tableExists } from './postgres-schema.js';
 import { runPostgresSql, type SqlSandbox } from './postgres-sql.js';
 import { isPostgresUrl, redactUrl } from './postgres-url.js';
@@ -71,13 +82,17 @@ export class PostgresDlq implements Dlq {
    * cannot be reached, refuses the login, or (read-only) holds no letters table.
    */
   static async open(url: string, options: PostgresDlqOptions = {}): Promise<PostgresDlq> {
-    if (!isPostgresUrl(url)) throw new DlqError(`${redactUrl(url)} is not a PostgreSQL URL: give postgres://user@host:port/database`);
+    if (!isPostgresUrl(url))
+      throw new DlqError(`${redactUrl(url)} is not a PostgreSQL URL: give postgres://user@host:port/database`);
     const shown = redactUrl(url);
     let pool: pg.Pool;
     try {
       pool = new pg.Pool({ connectionString: url, max: options.maxConnections ?? 4, connectionTimeoutMillis: 10_000 });
     } catch (error) {
-      throw new DlqError(`${shown} is not a PostgreSQL URL pg can use (${describe(error)}): give postgres://user@host:port/database`, { cause: error });
+      throw new DlqError(
+        `${shown} is not a PostgreSQL URL pg can use (${describe(error)}): give postgres://user@host:port/database`,
+        { cause: error },
+      );
     }
     // An idle connection the server closes (a restart, pg_terminate_backend) reports here; the pool drops it.
     pool.on('error', () => {});
@@ -181,7 +196,10 @@ export class PostgresDlq implements Dlq {
 
   async count(filter: DlqFilter = {}): Promise<number> {
     const params: unknown[] = [];
-    const rows = await this.#query<{ n: string }>(`SELECT count(*) AS n FROM ${TABLE}${whereOf(filter, params)}`, params);
+    const rows = await this.#query<{ n: string }>(
+      `SELECT count(*) AS n FROM ${TABLE}${whereOf(filter, params)}`,
+      params,
+    );
     return Number(rows[0]!.n);
   }
 
@@ -189,7 +207,10 @@ export class PostgresDlq implements Dlq {
     const params: unknown[] = [];
     const filter = whereOf(options, params);
     params.push(nonNegative('limit', options.limit ?? 100), nonNegative('offset', options.offset ?? 0));
-    return this.#select(`${SELECT}${filter} ${LIST_ORDER} LIMIT $${params.length - 1} OFFSET $${params.length}`, params);
+    return this.#select(
+      `${SELECT}${filter} ${LIST_ORDER} LIMIT $${params.length - 1} OFFSET $${params.length}`,
+      params,
+    );
   }
 
   async oldest(): Promise<DeadLetter | undefined> {
@@ -309,5 +330,7 @@ function isTransient(error: unknown): boolean {
     if (/^(08|57P|40001|40P01|53300)/.test(code)) return true;
     if (/^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN)$/.test(code)) return true;
   }
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(describe(error));
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+    describe(error),
+  );
 }
