@@ -32,6 +32,11 @@ export const REQUEUES_HEADER = 'x-missive-deliveries';
 /** The exchange and routing key a message was first published with, kept when it is published again to its queue. */
 export const EXCHANGE_HEADER = 'x-missive-exchange';
 export const ROUTING_KEY_HEADER = 'x-missive-routing-key';
+/**
+ * The header that names one copy of a nacked message, so the consumer that published it can hold the copy back until
+ * RabbitMQ has applied the original's ack (see `AmqpAdapter.nack`). Left out of the delivery's `headers`.
+ */
+export const COPY_HEADER = 'x-missive-copy';
 
 /**
  * Builds the metadata of a consumer's deliveries. Consecutive deliveries mostly have equal metadata (one queue, one
@@ -46,7 +51,8 @@ export class AmqpMetas {
   of(source: string, queue: string, message: ConsumeMessage): AmqpDeliveryMeta {
     const { fields, properties } = message;
     const given = properties.headers as Record<string, unknown> | undefined;
-    const headers = given === undefined || isEmpty(given) ? NO_HEADERS : given;
+    const headers =
+      given === undefined || isEmpty(given) ? NO_HEADERS : COPY_HEADER in given ? withoutCopy(given) : given;
     const requeued = headers[REQUEUES_HEADER];
     const counted = headers['x-delivery-count'];
     const deliveryCount =
@@ -87,6 +93,12 @@ export class AmqpMetas {
       replyTo: properties.replyTo as string | undefined,
     }));
   }
+}
+
+function withoutCopy(headers: Record<string, unknown>): Record<string, unknown> {
+  const rest = { ...headers };
+  delete rest[COPY_HEADER];
+  return rest;
 }
 
 function isEmpty(headers: Record<string, unknown>): boolean {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
 import {
@@ -16,7 +17,14 @@ import { wholeNumberOption } from '../options.js';
 import { backoffDelay, type Backoff } from '../retry.js';
 import type { Adapter, AdapterOpenOptions, DeliveryLimit } from './adapter.js';
 import { DeliveryTags } from './amqp-acks.js';
-import { AmqpMetas, EXCHANGE_HEADER, REQUEUES_HEADER, ROUTING_KEY_HEADER, type AmqpDeliveryMeta } from './amqp-meta.js';
+import {
+  AmqpMetas,
+  COPY_HEADER,
+  EXCHANGE_HEADER,
+  REQUEUES_HEADER,
+  ROUTING_KEY_HEADER,
+  type AmqpDeliveryMeta,
+} from './amqp-meta.js';
 import { roundTrip } from './amqp-round-trip.js';
 
 export type { AmqpDeliveryMeta };
@@ -152,6 +160,8 @@ export class AmqpAdapter implements Adapter<Channel> {
   readonly #pausing = new Map<NodeJS.Timeout, Delivery>();
   /** Nacked messages being published again, acked once RabbitMQ has the copy. */
   readonly #requeuing = new Set<Promise<void>>();
+  /** Copies of nacked messages whose original's ack RabbitMQ has not confirmed yet, by `COPY_HEADER`: held back. */
+  readonly #held = new Map<string, Delivery[]>();
   #batches: TickBatches | undefined;
   #prefetch = 1;
   /** Acks waiting past this many are sent at once. */
@@ -313,9 +323,12 @@ export class AmqpAdapter implements Adapter<Channel> {
    * each consumer of a shared queue would count its own. So once its pause is over a nacked message is published
    * again to its queue (default exchange, on a confirm channel), its properties kept, with its deliveries so far in
    * the {@link REQUEUES_HEADER} header and its first exchange and routing key kept in headers too; the original is
-   * acked only once RabbitMQ has confirmed the copy. The count lives in the message: it survives restarts and is
-   * shared by every consumer. A crash between the two leaves both copies, which at-least-once allows; a publish
-   * that fails falls back to a plain requeue. The message goes to the back of its queue, behind the messages that
+   * acked (at once, without `ackLingerMs`) only once RabbitMQ has confirmed the copy. The count lives in the message:
+   * it survives restarts and is shared by every consumer. RabbitMQ may deliver the copy before confirming it, so
+   * this consumer holds a copy it receives back (marked by {@link COPY_HEADER}) until RabbitMQ has applied the
+   * original's ack. A crash between the confirm and that ack leaves both copies, which at-least-once allows (another
+   * consumer of the queue may also run the copy within that window); a publish that fails falls back to a plain
+   * requeue. The message goes to the back of its queue, behind the messages that
    * arrived meanwhile, so it no longer holds up the ones behind it.
    *
    * While stopping, a nack (and one still pausing) is a plain requeue at once, as are deliveries the stream never
@@ -384,6 +397,13 @@ export class AmqpAdapter implements Adapter<Channel> {
     delete headers['x-delivery-count'];
     headers[EXCHANGE_HEADER] = meta.exchange;
     headers[ROUTING_KEY_HEADER] = meta.routingKey;
+    // RabbitMQ hands the copy to a consumer before it confirms it (a classic queue confirms a persistent message once
+    // it is on disk), so this very consumer can receive the copy before the original's ack has even been sent. The
+    // copy is held back until RabbitMQ has applied that ack: a crash can then never leave both the original and a
+    // copy that a handler already ran.
+    const copy = randomUUID();
+    headers[COPY_HEADER] = copy;
+    this.#held.set(copy, []);
     // Every property kept but userId, which RabbitMQ checks against this connection's user (a copy would be refused).
     const options: Options.Publish = { ...properties, userId: undefined, headers };
     try {
@@ -397,9 +417,23 @@ export class AmqpAdapter implements Adapter<Channel> {
         },
       );
       this.#settle([delivery], 'nack');
+      this.#release(copy);
       return;
     }
-    this.#settle([delivery], 'ack');
+    // At once, not after `ackLingerMs`: until this ack is applied, a crash leaves the message twice in the queue.
+    const acked = this.ackConfirmed([delivery]);
+    this.#flushAcks(generation);
+    await acked;
+    this.#release(copy);
+  }
+
+  /** Hands over the copy `copy` if it was held back (a lost channel drops it: RabbitMQ delivers it again). */
+  #release(copy: string): void {
+    const held = this.#held.get(copy);
+    this.#held.delete(copy);
+    for (const delivery of held ?? []) {
+      if ((delivery.handle as AmqpHandle).generation.alive) this.#batches!.add(delivery);
+    }
   }
 
   /** Cancels the consumers; the stream ends once RabbitMQ confirms, after what they delivered until then. */
@@ -511,7 +545,11 @@ export class AmqpAdapter implements Adapter<Channel> {
     if (!generation.alive) return;
     const tag = message.fields.deliveryTag;
     generation.tags.add(tag);
-    this.#batches!.add(this.#delivery(generation, queue, source, message, tag));
+    const delivery = this.#delivery(generation, queue, source, message, tag);
+    const copy: unknown = (message.properties.headers as Record<string, unknown> | undefined)?.[COPY_HEADER];
+    const held = typeof copy === 'string' ? this.#held.get(copy) : undefined;
+    if (held) held.push(delivery);
+    else this.#batches!.add(delivery);
   }
 
   #delivery(generation: Generation, queue: string, source: string, message: ConsumeMessage, tag: number): Delivery {

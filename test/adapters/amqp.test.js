@@ -2,8 +2,11 @@
 // delivery metadata, acks and nacks as the broker sees them, prefetch as the window, bindings, passive checks,
 // replies, a forcibly closed connection, and an unreachable broker. The ack grouping is checked without a broker.
 import t from 'tap';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import { AmqpAdapter } from '../../dist/adapters/amqp.js';
 import { amqpSpec } from '../../dist/adapters/amqp-spec.js';
@@ -435,6 +438,30 @@ t.test('with RabbitMQ', await needAmqp(), async (t) => {
     );
     adapter.ack(third, 'handled');
     t.same(await countsBecome(queue, { ready: 0, unacked: 0 }), { ready: 0, unacked: 0 });
+  });
+
+  t.test('a nacked copy reaches the reader only once the original is acked: a crash then leaves one', async (t) => {
+    // RabbitMQ hands a persistent message to a consumer before it confirms it, so the copy could reach a handler
+    // before the original's ack was even sent; a consumer killed there left both in the queue, counted apart.
+    const env = await setup(t);
+    for (let round = 0; round < 3; round++) {
+      const queue = await env.queue();
+      await env.publish(queue, 1, () => ({ messageId: 'poison', persistent: true }));
+      const child = spawn(
+        process.execPath,
+        [fileURLToPath(new URL('../fixtures/amqp-kill-at-copy.js', import.meta.url)), queue],
+        {
+          env: { ...process.env, AMQP_URL },
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      );
+      let stderr = '';
+      child.stderr.on('data', (chunk) => (stderr += chunk));
+      const [, signal] = await once(child, 'exit');
+      t.equal(signal, 'SIGKILL', 'killed at the copy', { stderr });
+      await sleep(200);
+      t.equal((await env.channel.checkQueue(queue)).messageCount, 1, `round ${round + 1}: only the copy is left`);
+    }
   });
 
   t.test('nacks still pausing at stop() go back at once; a broker requeue counts as a delivery', async (t) => {
