@@ -112,8 +112,8 @@ t.test('a message nacked every time', await needAmqp(), async (t) => {
   t.test('the count survives a consumer killed (SIGKILL) and started again: still five runs in all', async (t) => {
     const queue = await poisonedQueue(t);
     const dir = t.testdir();
-    // Held in its handler at its second delivery: the kill cannot land between a copy and its original's ack (a
-    // window in which at-least-once allows two copies, which would count on separately).
+    // Killed while its handler holds the second delivery (the first copy): the adapter hands a copy over only once
+    // the ack of its original is confirmed, so this kill leaves one message, which counts on from 2.
     const first = start(queue, dir, ['--nack-delay', '300'], { HOLD_AT: '2' }, 'killed');
     const deadline = Date.now() + 60_000;
     while (runs(join(dir, 'runs')).filter((line) => line.startsWith('poison ')).length < 2) {
