@@ -2,25 +2,9 @@ import type { DuckDBConnection, DuckDBBlobValue } from './duckdb-api.js';
 import { DlqError } from '../errors.js';
 import { letterKey } from './letter-key.js';
 
-/** Column order of `dead_letters`; the Appender writes by position, so this must match the table exactly. */
-export const COLUMNS = [
-  'key',
-  'id',
-  'body',
-  'reason',
-  'error',
-  'handler',
-  'source',
-  'headers',
-  'attempts',
-  'first_failed_at',
-  'last_failed_at',
-  'fingerprint_name',
-  'fingerprint_host',
-  'fingerprint_pid',
-  'fingerprint_version',
-  'confidential',
-] as const;
+import { COLUMNS } from './letter-columns.js';
+
+export { COLUMNS };
 
 /** The table as missive-node 0.1 wrote it: `id` its primary key, so a reused id overwrote another message. */
 export const LEGACY_COLUMNS = COLUMNS.filter((column) => column !== 'key');

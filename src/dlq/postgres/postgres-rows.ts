@@ -5,25 +5,9 @@ import { TABLE } from './postgres-schema.js';
 
 const INT32_MAX = 0x7fffffff;
 
-/** Columns in table order, as written and read. */
-export const COLUMNS = [
-  'key',
-  'id',
-  'body',
-  'reason',
-  'error',
-  'handler',
-  'source',
-  'headers',
-  'attempts',
-  'first_failed_at',
-  'last_failed_at',
-  'fingerprint_name',
-  'fingerprint_host',
-  'fingerprint_pid',
-  'fingerprint_version',
-  'confidential',
-] as const;
+import { COLUMNS } from '../letter-columns.js';
+
+export { COLUMNS };
 const TYPES = [
   'text',
   'text',
