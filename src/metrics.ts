@@ -8,13 +8,15 @@ export interface RegistryLike {
   registerMetric(metric: unknown): void;
 }
 
-/** A registry whose every metric is labelled with who is running: processor, host, pid and version. */
+/**
+ * A registry whose every metric is labelled with what is running: processor and version. Nothing that names the
+ * process (host, pid): the scrape target already says which it is, and such labels would start new series at
+ * every restart.
+ */
 export function fingerprintRegistry(fingerprint: Fingerprint): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({
     processor: fingerprint.name,
-    host: fingerprint.host,
-    pid: String(fingerprint.pid),
     version: fingerprint.version ?? '',
   });
   return registry;
@@ -29,6 +31,8 @@ export interface MetricSources {
   readonly handlerNames: readonly string[];
   /** How busy the worker threads are, 0 to 1 (0 when handlers run inline). */
   readonly utilization: () => number;
+  /** Requests the adapter refused itself, by HTTP status (the HTTP adapter's 401, 408, 413 and 503). */
+  readonly rejectedByStatus?: () => Readonly<Record<string, number>> | undefined;
 }
 
 /**
@@ -66,19 +70,33 @@ export function createMetrics(sources: MetricSources, fingerprint: Fingerprint, 
     'Errors from work handlers started and did not await, caught and logged instead of ending the run.',
     () => stats.unhandledErrors,
   );
-  const seenByReason = new Map<string, number>();
-  new Counter({
-    name: 'missive_dead_letters_total',
-    help: 'Messages stored as dead letters, by reason.',
-    labelNames: ['reason'],
-    registers: [registry],
-    collect() {
-      for (const [reason, now] of Object.entries(stats.snapshot().deadLetteredByReason)) {
-        this.labels({ reason }).inc(now - (seenByReason.get(reason) ?? 0));
-        seenByReason.set(reason, now);
-      }
-    },
-  });
+  const labelled = (name: string, help: string, label: string, read: () => Readonly<Record<string, number>>) => {
+    const seen = new Map<string, number>();
+    new Counter({
+      name,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      collect() {
+        for (const [value, now] of Object.entries(read())) {
+          this.labels({ [label]: value }).inc(now - (seen.get(value) ?? 0));
+          seen.set(value, now);
+        }
+      },
+    });
+  };
+  labelled(
+    'missive_dead_letters_total',
+    'Messages stored as dead letters, by reason.',
+    'reason',
+    () => stats.snapshot().deadLetteredByReason,
+  );
+  labelled(
+    'missive_http_rejections_total',
+    'Requests the HTTP adapter refused itself (401, 408, 413, 503), by status.',
+    'status',
+    () => sources.rejectedByStatus?.() ?? {},
+  );
   new Gauge({
     name: 'missive_in_flight',
     help: 'Messages read and not yet settled (retries waiting included).',

@@ -122,12 +122,13 @@ export async function run<M extends Message<unknown>>(
   const { dlq, owned } = await storeOf(options.dlq, processor, fingerprint, log);
   const emitter = new EventEmitter<RunEvents>();
   let pipeline: Pipeline;
+  let adapter: Adapter;
   try {
     // Imported here, not at the top: every worker thread imports the processor module, which imports this package,
     // and the pipeline (Piscina with it) and the default adapter are needed only in the thread that starts a run;
     // loaded at the top, they cost each worker ~25 ms of start-up.
     const { startPipeline } = await import('./streams/pipeline.js');
-    const adapter = options.adapter ?? new (await import('./adapters/stdin.js')).StdinAdapter();
+    adapter = options.adapter ?? new (await import('./adapters/stdin.js')).StdinAdapter();
     pipeline = await startPipeline({
       ...options,
       processor,
@@ -151,6 +152,7 @@ export async function run<M extends Message<unknown>>(
         timings: pipeline.timings,
         handlerNames: processor.routes.map((route) => route.name),
         utilization: () => pipeline.utilization(),
+        rejectedByStatus: () => adapter.rejectedByStatus,
       },
       fingerprint,
       options.metrics,

@@ -92,6 +92,8 @@ export interface Adapter<Client = unknown> {
    * `buffer full`, `held at stop`). Read when the run ends, for its summary and `--stats-file`. Absent: none ever.
    */
   readonly droppedByReason?: Readonly<Record<string, number>>;
+  /** Requests the adapter refused itself, by HTTP status, for `missive_http_rejections_total`. Absent: none ever. */
+  readonly rejectedByStatus?: Readonly<Record<string, number>>;
   /** Asks the transport to deliver these again. Only called when `canRequeue` is true. */
   nack(deliveries: readonly Delivery[]): Promise<void> | void;
   /**

@@ -7,6 +7,7 @@ import type { Adapter, AckKind, AdapterOpenOptions } from './adapter.js';
 import { readBody, type BodyOutcome } from './http-body.js';
 import { ByteBudget } from './http-byte-budget.js';
 import { resolveHttpLimits, type HttpAdapterOptions, type HttpLimits } from './http-options.js';
+import { Rejections } from './http-rejections.js';
 import { readSecretFile } from './http-secret-file.js';
 import { createBoundedServer } from './http-server.js';
 import { SIGNATURE_HEADER, claimedSignature, signatureMatches } from './http-signature.js';
@@ -71,6 +72,7 @@ export class HttpAdapter implements Adapter<Server> {
   readonly #retryAfter: string;
   readonly #log: CommonAdapterOptions['log'];
   readonly #source: string;
+  readonly #rejections: Rejections;
   #server: Server | undefined;
   #port: number | undefined;
   #batches: TickBatches | undefined;
@@ -105,6 +107,7 @@ export class HttpAdapter implements Adapter<Server> {
     this.#budget = new ByteBudget(this.#limits.maxBodyBytesInFlight);
     this.#retryAfter = String(this.#limits.retryAfterSeconds);
     this.#log = options.log ?? (() => {});
+    this.#rejections = new Rejections(this.#log);
     this.#source = `http:${this.path}`;
   }
 
@@ -121,6 +124,11 @@ export class HttpAdapter implements Adapter<Server> {
   /** The limits in force, defaults filled in. */
   get limits(): HttpLimits {
     return this.#limits;
+  }
+
+  /** @inheritdoc */
+  get rejectedByStatus(): Readonly<Record<string, number>> {
+    return this.#rejections.byStatus;
   }
 
   /** Requests answered 503 because `maxInFlight` messages were already waiting for their outcome. */
@@ -267,6 +275,7 @@ export class HttpAdapter implements Adapter<Server> {
       return;
     }
     if (this.#stopping) {
+      this.#rejections.note(503, 'shutting down');
       this.#reply(res, 503, '{"error":"shutting down; try again later"}', { 'retry-after': this.#retryAfter });
       return;
     }
@@ -280,7 +289,7 @@ export class HttpAdapter implements Adapter<Server> {
       claimed = claimedSignature(req.headers);
       if (!claimed) {
         this.#unsignedRefusals++;
-        this.#unauthorized(res, { connection: 'close' });
+        this.#unauthorized(res, 'no signature header', { connection: 'close' });
         return;
       }
     }
@@ -303,6 +312,7 @@ export class HttpAdapter implements Adapter<Server> {
         return;
       case 'over-budget':
         this.#budgetRefusals++;
+        this.#rejections.note(503, 'too many bytes of bodies in flight');
         this.#reply(res, 503, '{"error":"busy: too many bytes of bodies in flight; try again later"}', {
           'retry-after': this.#retryAfter,
           connection: 'close',
@@ -310,6 +320,7 @@ export class HttpAdapter implements Adapter<Server> {
         return;
       case 'timeout':
         this.#bodyTimeouts++;
+        this.#rejections.note(408, 'body too slow');
         this.#reply(
           res,
           408,
@@ -323,7 +334,7 @@ export class HttpAdapter implements Adapter<Server> {
     const { body, reserved } = outcome;
     if (claimed && !signatureMatches(this.#secret!, claimed, body)) {
       this.#budget.release(reserved);
-      this.#unauthorized(res);
+      this.#unauthorized(res, 'bad signature');
       return;
     }
     // The slot is taken only now, so bodies still arriving never keep signed, complete requests out.
@@ -361,15 +372,18 @@ export class HttpAdapter implements Adapter<Server> {
 
   #busy(res: ServerResponse, headers?: Record<string, string>): void {
     this.#busyRefusals++;
+    this.#rejections.note(503, 'busy: --max-in-flight reached');
     this.#reply(res, 503, '{"error":"busy; try again later"}', { 'retry-after': this.#retryAfter, ...headers });
   }
 
-  #unauthorized(res: ServerResponse, headers?: Record<string, string>): void {
+  #unauthorized(res: ServerResponse, reason: string, headers?: Record<string, string>): void {
+    this.#rejections.note(401, reason);
     this.#reply(res, 401, JSON.stringify({ error: `missing or wrong ${SIGNATURE_HEADER} header` }), headers);
   }
 
   #tooLarge(res: ServerResponse, size: number): void {
     const max = this.#limits.maxMessageBytes;
+    this.#rejections.note(413, 'body too large');
     this.#reply(
       res,
       413,
@@ -383,6 +397,7 @@ export class HttpAdapter implements Adapter<Server> {
   /** Requests handed over after the stream ended: the sender tries again later. */
   #refuseAll(deliveries: Delivery[]): void {
     for (const delivery of deliveries) {
+      this.#rejections.note(503, 'shutting down');
       this.#answer(delivery.handle as PendingRequest, 503, '{"error":"shutting down; try again later"}', {
         'retry-after': this.#retryAfter,
       });

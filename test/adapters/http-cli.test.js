@@ -1,6 +1,7 @@
 // `missive run --adapter http` as a user runs it (a child process, real sockets), with clients that misbehave:
 // trickling unsigned senders beside a signed one, many large bodies against the byte budget, a stalled body,
-// silent and idle sockets, more connections than allowed, and --secret-file with its errors.
+// silent and idle sockets, more connections than allowed, --secret-file with its errors, and the adapter's refusals
+// as metrics and rate-limited log lines.
 import t from 'tap';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -237,4 +238,70 @@ t.test('--secret-file errors through the CLI: exit 2 and a message saying what t
   const both = await runCli([...base, '--secret', 'x', '--secret-file', join(dir, 'secret')]);
   t.equal(both.code, 2);
   t.match(both.stderr, /give --secret or --secret-file, not both/);
+});
+
+// The adapter's own refusals: counted by status in missive_http_rejections_total and logged at most once per status
+// every 10 s, with how many, never the secret or the body.
+const SECRET = 'rejections-secret-7c1f';
+const BODY_MARK = 'private-body-text-5e2a';
+
+/** `missive_http_rejections_total` by status, from the metrics endpoint. */
+async function rejections(url) {
+  const text = await (await fetch(url)).text();
+  const byStatus = {};
+  for (const m of text.matchAll(/^missive_http_rejections_total\{([^}]*)\} (\d+)$/gm)) {
+    byStatus[/status="(\d+)"/.exec(m[1])[1]] = Number(m[2]);
+  }
+  return byStatus;
+}
+
+/** The warn lines about refusals with `status`, parsed. */
+function refusalLines(run, status) {
+  return run
+    .output()
+    .stderr.split('\n')
+    .filter((line) => line.includes(`answered ${status} to`))
+    .map((line) => JSON.parse(line));
+}
+
+t.test('401s and 413s are counted by status and logged once per 10 s with their count', async (t) => {
+  const started = await startHttp(
+    t,
+    'record-processor.js',
+    (dir) => ['--secret-file', join(dir, 'secret'), '--max-message-bytes', '1000', '--metrics-port', '0'],
+    { secret: `${SECRET}\n` },
+  );
+  const run = started.started;
+  const port = started.port;
+  const url = /metrics at (http:\/\/[^"\s]+)/.exec(run.output().stderr)[1];
+
+  const badlySigned = () =>
+    request({ port, body: JSON.stringify({ note: BODY_MARK }), headers: { 'X-Missive-Signature': FORGED_SIGNATURE } });
+  const oversized = async () => {
+    const client = rawSocket(port);
+    client.write(postHead(5000, { 'X-Missive-Signature': FORGED_SIGNATURE }) + `{"note":"${BODY_MARK}"`);
+    return client.closed;
+  };
+  for (let i = 0; i < 3; i++) t.equal((await badlySigned()).status, 401);
+  for (let i = 0; i < 2; i++) t.match(await oversized(), /^HTTP\/1\.1 413 /);
+  t.same(await rejections(url), { 401: 3, 413: 2 }, 'counted by status');
+
+  await waitForOutput(run, /answered 413 to/);
+  t.equal(refusalLines(run, 401).length, 1, 'one 401 line in the first window');
+  t.equal(refusalLines(run, 413).length, 1, 'one 413 line in the first window');
+  const first = refusalLines(run, 401)[0];
+  t.match(first, { level: 40, status: 401, count: 1, reason: 'bad signature' });
+
+  // Past the window the next refusal writes a line that counts the ones kept quiet since the last.
+  await sleep(10_500);
+  t.equal((await badlySigned()).status, 401);
+  await waitForOutput(run, /answered 401 to 3 requests/);
+  const lines = refusalLines(run, 401);
+  t.equal(lines.length, 2, 'a second 401 line once the window passed');
+  t.match(lines[1], { status: 401, count: 3, reason: 'bad signature' });
+  t.same(await rejections(url), { 401: 4, 413: 2 });
+
+  const stderr = run.output().stderr;
+  t.notOk(stderr.includes(SECRET), 'the secret is never logged');
+  t.notOk(stderr.includes(BODY_MARK), 'no body text is logged');
 });
