@@ -14,6 +14,7 @@ import { DlqError, DlqLockedError, InvalidOptionError, MissiveError, describe } 
 import type { DeadLetter, DeadLetterInput, Dlq, DlqFilter, DlqListOptions, Fingerprint } from './dlq.js';
 import { checkHeader, checkLocation, checkReadable, lockHolders, realFile } from './duckdb-file.js';
 import { COLUMNS, LEGACY_COLUMNS, prepareTable, tableFormat } from './duckdb-schema.js';
+import { filterWhere } from './letter-filter.js';
 import { letterKey, looksLikeLetterKey } from './letter-key.js';
 import { pickLetter } from './letters.js';
 import { serveStore, type ServedStore, type StoreServer } from './socket-server.js';
@@ -656,27 +657,10 @@ function toLetter(row: readonly DuckDBValue[]): DeadLetter {
   };
 }
 
-/** The WHERE clause for a filter: SQL text from constants only, every value bound as a parameter. */
+/** The WHERE clause for a filter (see {@link filterWhere}), its values appended to `params`. */
 function where(filter: DlqFilter, params: DuckDBValue[]): string {
-  const bind = (value: DuckDBValue): string => {
-    params.push(value);
-    return `$${params.length}`;
-  };
-  const clauses: string[] = [];
-  if (filter.reason !== undefined) {
-    clauses.push(
-      filter.reason.endsWith('*')
-        ? `starts_with(reason, ${bind(filter.reason.slice(0, -1))})`
-        : `reason = ${bind(filter.reason)}`,
-    );
-  }
-  if (filter.handler !== undefined) clauses.push(`handler = ${bind(filter.handler)}`);
-  if (filter.since !== undefined) {
-    const since = micros(filter.since);
-    if (!since) throw new InvalidOptionError(`since must be a valid date, got ${String(filter.since)}`);
-    clauses.push(`last_failed_at >= ${bind(since)}`);
-  }
-  return clauses.length > 0 ? ` WHERE ${clauses.join(' AND ')}` : '';
+  const bind = (value: DuckDBValue): string => `$${params.push(value)}`;
+  return filterWhere<DuckDBValue>(filter, bind, micros);
 }
 
 /** A Date as DuckDB's microsecond timestamp, or undefined for an invalid Date. */

@@ -1,5 +1,6 @@
 import { DlqError, InvalidOptionError, describe } from '../../errors.js';
 import type { DeadLetter, DeadLetterInput, DlqFilter, Fingerprint } from '../dlq.js';
+import { filterWhere } from '../letter-filter.js';
 import { letterKey } from '../letter-key.js';
 import { TABLE } from './postgres-schema.js';
 
@@ -168,27 +169,10 @@ export function toLetter(row: Record<string, unknown>): DeadLetter {
   };
 }
 
-/** The WHERE clause for a filter: SQL text from constants only, every value bound as a parameter. */
+/** The WHERE clause for a filter (see {@link filterWhere}), its values appended to `params`. */
 export function whereOf(filter: DlqFilter, params: unknown[]): string {
-  const bind = (value: unknown): string => {
-    params.push(value);
-    return `$${params.length}`;
-  };
-  const clauses: string[] = [];
-  if (filter.reason !== undefined) {
-    clauses.push(
-      filter.reason.endsWith('*')
-        ? `starts_with(reason, ${bind(filter.reason.slice(0, -1))})`
-        : `reason = ${bind(filter.reason)}`,
-    );
-  }
-  if (filter.handler !== undefined) clauses.push(`handler = ${bind(filter.handler)}`);
-  if (filter.since !== undefined) {
-    if (!Number.isFinite(filter.since.getTime()))
-      throw new InvalidOptionError(`since must be a valid date, got ${String(filter.since)}`);
-    clauses.push(`last_failed_at >= ${bind(filter.since.toISOString())}`);
-  }
-  return clauses.length > 0 ? ` WHERE ${clauses.join(' AND ')}` : '';
+  const bind = (value: unknown): string => `$${params.push(value)}`;
+  return filterWhere(filter, bind, (date) => date.toISOString());
 }
 
 function int32(value: number, what: string, id: string): number {
